@@ -1,0 +1,3 @@
+from tokenwire.server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""The three demo routes — ``chat``, ``rag`` and ``agent`` — all on the mock provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from langchain_core.documents import Document
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from tokenwire.demo.documents import KeywordRetriever
+from tokenwire.routes import Route
+
+__all__ = ["ORDERS", "demo_routes", "get_order_status"]
+
+ORDERS = {"A123": "shipped on Monday", "B456": "waiting for payment"}
+
+
+@tool
+def get_order_status(order_id: str) -> str:
+    """Look up the shipping status of an order by its id."""
+    status = ORDERS.get(order_id.strip().upper())
+    return f"order {order_id} is {status}" if status else f"order {order_id} was not found"
+
+
+def demo_model(base_url: str, profile: str = "") -> ChatOpenAI:
+    """``ChatOpenAI`` on the mock provider; ``profile`` is the mock's latency/fault settings."""
+    return ChatOpenAI(
+        base_url=base_url,
+        api_key=SecretStr("mock-key"),
+        model=f"mock@{profile}" if profile else "mock",
+        stream_usage=True,
+        max_retries=0,
+        # A client of its own: langchain-openai otherwise shares one per base URL across
+        # the process, which breaks when several event loops (gateways in tests) use it.
+        http_async_client=openai.DefaultAsyncHttpxClient(),
+    )
+
+
+def _format(docs: list[Document]) -> str:
+    return "\n".join(f"[{d.id}] {d.page_content}" for d in docs)
+
+
+def demo_routes(base_url: str, profile: str = "") -> list[Route]:
+    """``base_url`` is the mock provider's OpenAI base URL (ending in ``/v1``)."""
+    model = demo_model(base_url, profile)
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "Answer from this context:\n{context}"), ("user", "{question}")]
+    )
+    rag: Any = (
+        {"context": KeywordRetriever() | _format, "question": RunnablePassthrough()}
+        | prompt
+        | model
+        | StrOutputParser()
+    )
+    return [
+        Route("chat", model, description="A chat model, token by token."),
+        Route("rag", rag, description="Citations first, then the answer."),
+        Route("agent", _agent(model), description="A tool-calling agent whose steps stream."),
+    ]
+
+
+def _agent(model: ChatOpenAI) -> Any:
+    from langchain.agents import create_agent
+
+    return create_agent(model, [get_order_status])

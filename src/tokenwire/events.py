@@ -1,0 +1,80 @@
+"""Canonical events: the one vocabulary every protocol encodes.
+
+A run appends events to its log; each has a per-run ``seq`` (starting at 1), a ``type``
+and a JSON-serialisable ``data`` mapping. Protocol encoders turn these into wire bytes;
+LangChain-facing code only ever produces them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["TERMINAL_STATUSES", "ErrorCode", "Event", "EventType", "RunStatus"]
+
+
+class EventType(StrEnum):
+    RUN_START = "run.start"
+    TOKEN = "token"
+    REASONING = "reasoning"
+    TOOL_START = "tool.start"
+    TOOL_END = "tool.end"
+    APPROVAL_REQUIRED = "approval.required"
+    RETRIEVAL = "retrieval"
+    GUARDRAIL = "guardrail"
+    USAGE = "usage"
+    ERROR = "error"
+    RUN_END = "run.end"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TRUNCATED = "truncated"
+    BLOCKED = "blocked"
+
+
+TERMINAL_STATUSES = frozenset(RunStatus) - {RunStatus.RUNNING}
+
+
+class ErrorCode(StrEnum):
+    UPSTREAM_ERROR = "upstream_error"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    STALL_TIMEOUT = "stall_timeout"
+    INCOMPLETE_STREAM = "incomplete_stream"
+    POLICY_VIOLATION = "policy_violation"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    RATE_LIMITED = "rate_limited"
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"
+
+
+class Event:
+    """One entry of a run's event log.
+
+    ``wire`` caches the encoded bytes of the native SSE form, so an event replayed to many
+    subscribers (or many times to one) is serialised once.
+    """
+
+    __slots__ = ("data", "seq", "type", "wire")
+
+    def __init__(self, seq: int, type: str, data: dict[str, Any]) -> None:
+        self.seq = seq
+        self.type = type
+        self.data = data
+        self.wire: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"Event(seq={self.seq}, type={self.type!r}, data={self.data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.seq, self.type, self.data) == (other.seq, other.type, other.data)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "type": self.type, "data": self.data}

@@ -1,0 +1,139 @@
+"""The LangChain adapter: any ``Runnable`` → calls on a :class:`RunSink`.
+
+    from tokenwire.langchain.adapter import AdapterOptions, stream_runnable
+
+    output = await stream_runnable(chain, {"question": "..."}, config, sink,
+                                   AdapterOptions(answer_tag="answer"))
+
+Two ways to run, chosen by :func:`choose_mode`:
+
+- ``"tokens"`` — ``runnable.astream``: the cheap path, for a bare chat model (also one
+  wrapped by ``.bind(...)``, ``.bind_tools(...)``, ``.with_config(...)``, ``.with_retry()``:
+  a binding is still exactly one model call, so its stream *is* the answer; tool call
+  chunks are not tokens, they end up in the output). See :mod:`.tokens_mode`.
+- ``"events"`` — ``runnable.astream_events(version="v2")``: everything else (chains,
+  agents, graphs), with tool steps, retrievals and the answer picked out of nested model
+  calls. ``answer_tag`` applies only here. See :mod:`.events_mode`.
+
+The returned output is JSON-serialisable; the rule is in :mod:`.output`. Exceptions from
+the runnable propagate unchanged. Cancelling the task running :func:`stream_runnable`
+closes the upstream iterator before the cancellation completes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.base import RunnableBindingBase
+
+from tokenwire.langchain.events_mode import stream_events
+from tokenwire.langchain.output import final_output
+from tokenwire.langchain.sink import RunSink
+from tokenwire.langchain.tokens_mode import stream_chat_model, stream_chunks
+
+__all__ = [
+    "AdapterOptions",
+    "Mode",
+    "choose_mode",
+    "coerce_input",
+    "invoke_runnable",
+    "is_chat_model",
+    "stream_runnable",
+]
+
+Mode = Literal["auto", "tokens", "events"]
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterOptions:
+    """How a route's runnable is streamed.
+
+    ``mode``: ``"auto"`` (tokens for a chat model, events otherwise), or forced.
+    ``answer_tag``: in events mode, only models whose run tags contain it produce
+    answer tokens (``model.with_config(tags=["answer"])``); by default the outermost
+    model calls do.
+    """
+
+    mode: Mode = "auto"
+    answer_tag: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in get_args(Mode):
+            msg = f"mode must be one of {get_args(Mode)}, not {self.mode!r}"
+            raise ValueError(msg)
+
+
+def is_chat_model(runnable: Runnable[Any, Any]) -> bool:
+    """True for a chat model, bare or inside (nested) bindings such as ``bind_tools``."""
+    return isinstance(_unwrap(runnable), BaseChatModel)
+
+
+def choose_mode(
+    runnable: Runnable[Any, Any], options: AdapterOptions
+) -> Literal["tokens", "events"]:
+    """The streaming path for ``runnable``: ``options.mode`` unless it is ``"auto"``."""
+    if options.mode != "auto":
+        return options.mode
+    return "tokens" if is_chat_model(runnable) else "events"
+
+
+def coerce_input(runnable: Runnable[Any, Any], input: Any) -> Any:
+    """The input as the runnable wants it.
+
+    A chat model given an OpenAI-style body ``{"messages": [{"role", "content"}, ...]}``
+    gets the message list (LangChain converts role dicts itself; other keys of the body
+    are ignored). Everything else passes through unchanged.
+    """
+    if isinstance(input, Mapping) and is_chat_model(runnable):
+        messages = input.get("messages")
+        if isinstance(messages, list):
+            return messages
+    return input
+
+
+async def stream_runnable(
+    runnable: Runnable[Any, Any],
+    input: Any,
+    config: RunnableConfig | None,
+    sink: RunSink,
+    options: AdapterOptions | None = None,
+) -> Any:
+    """Stream ``runnable`` into ``sink``; return its final output, JSON-serialisable."""
+    options = options or AdapterOptions()
+    input = coerce_input(runnable, input)
+    if choose_mode(runnable, options) == "events":
+        return await stream_events(runnable, input, config, sink, options.answer_tag)
+    if is_chat_model(runnable):
+        return await stream_chat_model(runnable, input, config, sink, _model_name(runnable))
+    return await stream_chunks(runnable, input, config, sink)
+
+
+async def invoke_runnable(
+    runnable: Runnable[Any, Any], input: Any, config: RunnableConfig | None = None
+) -> Any:
+    """``ainvoke`` without streaming; the output follows the same JSON rule."""
+    return final_output(await runnable.ainvoke(coerce_input(runnable, input), config))
+
+
+def _unwrap(runnable: Runnable[Any, Any]) -> Runnable[Any, Any]:
+    while isinstance(runnable, RunnableBindingBase):
+        runnable = runnable.bound
+    return runnable
+
+
+def _model_name(runnable: Runnable[Any, Any]) -> str | None:
+    """The model name to report usage under when the provider's chunks do not say."""
+    while isinstance(runnable, RunnableBindingBase):
+        bound_model = runnable.kwargs.get("model")
+        if isinstance(bound_model, str):
+            return bound_model
+        runnable = runnable.bound
+    for attribute in ("model_name", "model", "model_id"):
+        name = getattr(runnable, attribute, None)
+        if isinstance(name, str) and name:
+            return name
+    return None

@@ -1,0 +1,33 @@
+"""The port through which the LangChain adapter reports what a runnable produced.
+
+The adapter never formats wire bytes and never touches the event log: it calls these
+methods, synchronously, as LangChain yields. The run recorder (``tokenwire.runs``)
+implements them by appending canonical events. Methods are plain (not ``async``) so a
+token costs one call, not an await.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+__all__ = ["RunSink"]
+
+
+class RunSink(Protocol):
+    def token(self, text: str) -> None:
+        """A non-empty delta of the final answer."""
+
+    def reasoning(self, text: str) -> None:
+        """A non-empty delta of the model's exposed reasoning."""
+
+    def tool_start(self, call_id: str, name: str, args: Any) -> None:
+        """An agent step began: ``args`` is JSON-serialisable."""
+
+    def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
+        """An agent step finished (``error`` set when the tool raised)."""
+
+    def retrieval(self, documents: list[dict[str, Any]]) -> None:
+        """Documents a retriever returned: each ``{id, source, title, snippet}``."""
+
+    def usage(self, input_tokens: int, output_tokens: int, model: str | None = None) -> None:
+        """Token usage reported by one model call; called once per call, summed by the sink."""

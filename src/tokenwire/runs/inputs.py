@@ -1,0 +1,89 @@
+"""Validate and shape a run's input and config before anything starts (errors are 422s)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import convert_to_messages
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import ValidationError
+
+__all__ = ["InvalidRequest", "prepare_config", "prepare_input"]
+
+
+class InvalidRequest(ValueError):
+    """The request cannot run; ``errors`` are readable one-line reasons."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def prepare_input(runnable: Runnable[Any, Any], raw: Any) -> Any:
+    """Check ``raw`` against the runnable's input schema.
+
+    OpenAI-style message lists (``[{"role": "user", "content": ...}]``, top level or under
+    ``"messages"``) become LangChain messages first, so chat models, prompts and LangGraph
+    graphs all accept the shape every client already sends.
+    """
+    value = _with_messages(raw)
+    schema: Any = runnable.get_input_schema()
+    try:
+        schema.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidRequest([_describe(err) for err in exc.errors()]) from None
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest([f"input: {exc}"]) from None
+    return value
+
+
+def prepare_config(runnable: Runnable[Any, Any], raw: dict[str, Any] | None) -> RunnableConfig:
+    """Clients may set ``tags``, ``metadata`` and the ``configurable`` fields the runnable
+    declares; nothing else (callbacks, executors) crosses the wire."""
+    if not raw:
+        return {}
+    allowed = {"tags", "metadata", "configurable", "run_name"}
+    errors = [f"config.{key}: not settable by clients" for key in raw if key not in allowed]
+    configurable = raw.get("configurable") or {}
+    declared = {spec.id for spec in runnable.config_specs}
+    errors += [
+        f"config.configurable.{key}: not declared by this route"
+        for key in configurable
+        if key not in declared
+    ]
+    if errors:
+        raise InvalidRequest(errors)
+    config: RunnableConfig = {}
+    if raw.get("tags"):
+        config["tags"] = [str(t) for t in raw["tags"]]
+    if raw.get("metadata"):
+        config["metadata"] = dict(raw["metadata"])
+    if configurable:
+        config["configurable"] = dict(configurable)
+    if raw.get("run_name"):
+        config["run_name"] = str(raw["run_name"])
+    return config
+
+
+def _with_messages(raw: Any) -> Any:
+    try:
+        if _is_message_list(raw):
+            return convert_to_messages(raw)
+        if isinstance(raw, dict) and _is_message_list(raw.get("messages")):
+            return {**raw, "messages": convert_to_messages(raw["messages"])}
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise InvalidRequest([f"input.messages: {exc}"]) from None
+    return raw
+
+
+def _is_message_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and "role" in m for m in value)
+    )
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ())) or "input"
+    return f"input.{where}: {error.get('msg', 'invalid')}".replace("input.input", "input")

@@ -1,0 +1,109 @@
+"""A run: one execution of a route's runnable, independent of any connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokenwire.broker.base import EventLog
+from tokenwire.events import RunStatus
+from tokenwire.routes import DisconnectPolicy
+from tokenwire.runs.recorder import RunRecorder
+
+__all__ = ["Run"]
+
+
+@dataclass(eq=False)
+class Run:
+    """State of one run; its events live in ``log``, its work in ``task``.
+
+    Connections attach as subscribers. When the last one detaches and the policy is
+    ``cancel``, the run is cancelled after ``grace_seconds`` unless someone rejoins.
+    """
+
+    id: str
+    route: str
+    log: EventLog
+    on_disconnect: DisconnectPolicy
+    grace_seconds: float
+    trace_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    #: Hash of the request that created the run, to refuse a reused idempotency key.
+    fingerprint: str | None = None
+    created_at: float = field(default_factory=time.time)
+    status: RunStatus = RunStatus.RUNNING
+    ended_at: float | None = None
+    #: Filled by the recorder as the run goes; the final ``run.end`` data when it ends.
+    summary: dict[str, Any] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    recorder: RunRecorder | None = field(default=None, repr=False)
+    cancel_reason: str | None = None
+    subscribers: int = 0
+    _grace: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status is not RunStatus.RUNNING
+
+    def cancel(self, reason: str) -> bool:
+        """Stop generation now; returns False if the run had already ended."""
+        if self.done or self.task is None or self.task.done():
+            return False
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self.task.cancel()
+        return True
+
+    def attach(self) -> None:
+        self.subscribers += 1
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+
+    def detach(self) -> None:
+        self.subscribers -= 1
+        if self.subscribers > 0 or self.done or self.on_disconnect != "cancel":
+            return
+        if self.grace_seconds <= 0:
+            self.cancel("client disconnected")
+            return
+        loop = asyncio.get_running_loop()
+        self._grace = loop.call_later(self.grace_seconds, self._cancel_if_abandoned)
+
+    def _cancel_if_abandoned(self) -> None:
+        self._grace = None
+        if self.subscribers == 0:
+            self.cancel("client disconnected")
+
+    def finish(self, status: RunStatus, summary: dict[str, Any]) -> None:
+        self.status = status
+        self.summary = summary
+        self.ended_at = time.time()
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Status, output so far, usage and timings (``GET /v1/runs/{id}``)."""
+        summary = self.summary
+        live = self.recorder if not self.done else None
+        return {
+            "run_id": self.id,
+            "route": self.route,
+            "status": self.status.value,
+            "trace_id": self.trace_id,
+            "created_at": self.created_at,
+            "ended_at": self.ended_at,
+            "last_seq": self.log.last_seq,
+            "subscribers": self.subscribers,
+            "on_disconnect": self.on_disconnect,
+            "output": live.text if live is not None else summary.get("output"),
+            "usage": live.usage_data() if live is not None else summary.get("usage"),
+            "timings": live.timings() if live is not None else summary.get("timings"),
+            "error": summary.get("error"),
+            "finish_reason": summary.get("finish_reason"),
+            "metadata": self.metadata,
+        }

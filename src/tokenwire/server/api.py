@@ -1,0 +1,184 @@
+"""The native HTTP API: start, rejoin, inspect and cancel runs.
+
+Every error before the first byte is a problem+json response with a real status code;
+once streaming, errors travel in-band as ``error`` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import ValidationError
+from starlette.responses import JSONResponse, Response
+
+from tokenwire.gateway import Gateway, IdempotencyConflict, UnknownRoute
+from tokenwire.protocols.native_sse import native_stream, retry_hint
+from tokenwire.runs.inputs import InvalidRequest
+from tokenwire.runs.registry import RegistryFull
+from tokenwire.runs.run import Run
+from tokenwire.server.problems import problem
+from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
+from tokenwire.server.sse import EventStreamResponse
+
+__all__ = ["create_router"]
+
+_CANCEL_WAIT_SECONDS = 5.0
+
+
+def create_router(gateway: Gateway) -> APIRouter:
+    """The native API as a router to mount in any FastAPI app (``app.include_router``)."""
+    router = APIRouter()
+
+    @router.post(
+        "/v1/routes/{route}/runs",
+        status_code=202,
+        response_model=RunAccepted,
+        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}, 503: {}},
+    )
+    async def start_run(
+        route: str,
+        request: Request,
+        idempotency_key: Annotated[str | None, Header()] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        body = await _read_run_request(request)
+        if isinstance(body, Response):
+            return body
+        streaming = "text/event-stream" in request.headers.get("accept", "")
+        policy = body.on_disconnect or (None if streaming else "continue")
+        try:
+            run, created = gateway.start_run(
+                route,
+                body.input,
+                config=body.config,
+                on_disconnect=policy,
+                metadata=body.metadata,
+                idempotency_key=idempotency_key,
+            )
+        except UnknownRoute:
+            return problem(404, "Unknown route", f"no route named {route!r}")
+        except InvalidRequest as exc:
+            return problem(422, "Invalid run request", str(exc), errors=exc.errors)
+        except IdempotencyConflict as exc:
+            return problem(422, "Idempotency-Key reused", str(exc))
+        except RegistryFull as exc:
+            return problem(503, "Too many live runs", str(exc), headers={"Retry-After": "1"})
+        replayed = {} if created else {"Idempotent-Replayed": "true"}
+        if streaming:
+            after = _parse_cursor(last_event_id, None)
+            if isinstance(after, Response):
+                return after
+            return _stream(gateway, run, after, headers=replayed)
+        accepted = {
+            "run_id": run.id,
+            "status": run.status.value,
+            "stream_url": request.url_for("rejoin", run_id=run.id).path,
+            "status_url": request.url_for("get_run", run_id=run.id).path,
+        }
+        return JSONResponse(accepted, status_code=202 if created else 200, headers=replayed)
+
+    @router.get(
+        "/v1/runs/{run_id}/stream",
+        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}},
+    )
+    async def rejoin(
+        run_id: str,
+        after: Annotated[str | None, Query(description="Replay events after this seq.")] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        run = gateway.get_run(run_id)
+        if run is None:
+            return _unknown_run(run_id)
+        cursor = _parse_cursor(last_event_id, after)
+        if isinstance(cursor, Response):
+            return cursor
+        return _stream(gateway, run, cursor)
+
+    @router.get("/v1/runs/{run_id}", response_model=RunSnapshot, responses={404: {}})
+    async def get_run(run_id: str) -> Response:
+        run = gateway.get_run(run_id)
+        if run is None:
+            return _unknown_run(run_id)
+        return JSONResponse(run.snapshot())
+
+    @router.post("/v1/runs/{run_id}/cancel", response_model=RunSnapshot, responses={404: {}})
+    async def cancel_run(run_id: str) -> Response:
+        run = gateway.get_run(run_id)
+        if run is None:
+            return _unknown_run(run_id)
+        if run.cancel("cancelled by request") and run.task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(run.task), _CANCEL_WAIT_SECONDS)
+        return JSONResponse(run.snapshot())
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", responses={503: {}})
+    async def readyz() -> Response:
+        try:
+            ready = await asyncio.wait_for(gateway.broker.ping(), 2.0)
+        except Exception:
+            ready = False
+        if not ready:
+            return problem(503, "Not ready", "the broker is unreachable")
+        return JSONResponse({"status": "ready", "routes": sorted(gateway.routes)})
+
+    return router
+
+
+def _stream(
+    gateway: Gateway, run: Run, after: int, headers: dict[str, str] | None = None
+) -> EventStreamResponse:
+    settings = gateway.settings
+    run.attach()
+    return EventStreamResponse(
+        native_stream(run.log.read(after)),
+        preamble=retry_hint(settings.retry_ms),
+        heartbeat_seconds=settings.heartbeat_seconds,
+        max_seconds=settings.max_stream_seconds,
+        on_close=run.detach,
+        headers={"X-Run-Id": run.id, **(headers or {})},
+    )
+
+
+async def _read_run_request(request: Request) -> RunRequest | Response:
+    raw = await request.body()
+    try:
+        data: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return problem(422, "Malformed JSON", f"the request body is not valid JSON: {exc}")
+    try:
+        return RunRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = [_describe(err) for err in exc.errors()]
+        return problem(422, "Invalid run request", "; ".join(errors), errors=errors)
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ())) or "body"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+def _parse_cursor(header: str | None, query: str | None) -> int | Response:
+    raw = header if header is not None else query
+    if raw is None or raw == "":
+        return 0
+    try:
+        cursor = int(raw)
+    except ValueError:
+        cursor = -1
+    if cursor < 0:
+        return problem(
+            422, "Invalid cursor", f"Last-Event-ID / after must be an event seq, got {raw!r}"
+        )
+    return cursor
+
+
+def _unknown_run(run_id: str) -> Response:
+    return problem(404, "Unknown run", f"no run {run_id!r} (it may have expired)")

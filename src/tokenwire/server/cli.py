@@ -1,0 +1,88 @@
+"""The ``tokenwire`` command: ``serve``, ``mock-provider`` and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except (ValueError, OSError) as exc:
+        print(f"tokenwire: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tokenwire", description="A streaming gateway for LangChain runnables."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve a runnable (or a tokenwire.toml)")
+    serve.add_argument("target", nargs="?", help="path/to/file.py:attr or package.module:attr")
+    serve.add_argument("--name", help="route name (default: the attribute's name)")
+    serve.add_argument("--mode", choices=["auto", "tokens", "events"], default="auto")
+    serve.add_argument("--config", type=Path, help="a tokenwire.toml with settings and routes")
+    _add_address(serve, 8000)
+    serve.set_defaults(handler=_serve)
+
+    mock = commands.add_parser("mock-provider", help="run the OpenAI-compatible mock provider")
+    _add_address(mock, 8001)
+    mock.set_defaults(handler=_mock_provider)
+
+    demo = commands.add_parser("demo", help="mock provider + gateway with demo routes")
+    _add_address(demo, 8000)
+    demo.add_argument("--mock-port", type=int, default=0, help="mock provider port (0: any)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _add_address(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tokenwire.routes import Route
+    from tokenwire.server.app import create_app
+    from tokenwire.server.config import load_config
+    from tokenwire.server.targets import load_target
+
+    config = load_config(args.config)
+    routes = list(config.routes)
+    if args.target:
+        attr, runnable = load_target(args.target)
+        routes.append(Route(name=args.name or attr, runnable=runnable, mode=args.mode))
+    if not routes:
+        raise ValueError("nothing to serve: give a TARGET or a --config with [routes]")
+    app = create_app(routes, config.settings)
+    names = ", ".join(r.name for r in routes)
+    print(f"tokenwire serving {names} on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools")
+    return 0
+
+
+def _mock_provider(args: argparse.Namespace) -> int:
+    from tokenwire.mock import run_mock_provider
+
+    run_mock_provider(host=args.host, port=args.port)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tokenwire.demo.launch import run_demo
+
+    run_demo(host=args.host, port=args.port, mock_port=args.mock_port)
+    return 0

@@ -1,0 +1,79 @@
+"""Gateway settings: one frozen value object, loadable from TOML and ``TOKENWIRE_*`` env vars."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How runs and streams behave; every field is also ``TOKENWIRE_<FIELD>`` in upper case.
+
+    >>> Settings(disconnect_grace_seconds=0.5, heartbeat_seconds=15)
+    """
+
+    #: With ``on_disconnect=cancel``: how long a run with no subscriber waits for a rejoin.
+    disconnect_grace_seconds: float = 2.0
+    #: How long a finished run (status, output, event log) stays retrievable.
+    retention_seconds: float = 600.0
+    #: Runs kept at once (live and retained); past it the oldest finished run is evicted,
+    #: and a new run is refused with 503 when every retained run is still live.
+    max_runs: int = 10_000
+    #: Events per run log; past it the run ends ``truncated`` (``budget_exceeded``).
+    max_events_per_run: int = 100_000
+    #: SSE comment sent when a stream has been idle this long.
+    heartbeat_seconds: float = 10.0
+    #: One SSE connection lasts at most this long; the client rejoins with Last-Event-ID.
+    max_stream_seconds: float = 3600.0
+    #: The SSE ``retry:`` hint, in milliseconds.
+    retry_ms: int = 1000
+    #: Show exception text of a failing runnable to clients (off: class name only).
+    expose_errors: bool = False
+    #: How often expired runs are swept.
+    sweep_interval_seconds: float = 30.0
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        return cls(**_coerced(values))
+
+    @classmethod
+    def from_env(
+        cls, base: Settings | None = None, environ: Mapping[str, str] = os.environ
+    ) -> Settings:
+        """``base`` overridden by any ``TOKENWIRE_<FIELD>`` variables that are set."""
+        found = {
+            f.name: environ[f"TOKENWIRE_{f.name.upper()}"]
+            for f in fields(cls)
+            if f"TOKENWIRE_{f.name.upper()}" in environ
+        }
+        return (base or cls()).replace(**_coerced(found))
+
+
+def _coerced(values: Mapping[str, Any]) -> dict[str, Any]:
+    known = {f.name: f for f in fields(Settings)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+    return {k: _coerce(known[k].type, v) for k, v in values.items()}
+
+
+def _coerce(annotation: Any, value: Any) -> Any:
+    kind = str(annotation)
+    if kind == "bool":
+        if isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return bool(value)
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    return value

@@ -1,0 +1,41 @@
+"""A ``RunSink`` that remembers every call, in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def token(self, text: str) -> None:
+        assert isinstance(text, str) and text, "the sink must never get an empty token"
+        self.calls.append(("token", text))
+
+    def reasoning(self, text: str) -> None:
+        assert isinstance(text, str) and text, "the sink must never get empty reasoning"
+        self.calls.append(("reasoning", text))
+
+    def tool_start(self, call_id: str, name: str, args: Any) -> None:
+        self.calls.append(("tool_start", (call_id, name, args)))
+
+    def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
+        self.calls.append(("tool_end", (call_id, name, output, error)))
+
+    def retrieval(self, documents: list[dict[str, Any]]) -> None:
+        self.calls.append(("retrieval", documents))
+
+    def usage(self, input_tokens: int, output_tokens: int, model: str | None = None) -> None:
+        self.calls.append(("usage", (input_tokens, output_tokens, model)))
+
+    def of(self, kind: str) -> list[Any]:
+        return [value for name, value in self.calls if name == kind]
+
+    @property
+    def text(self) -> str:
+        return "".join(self.of("token"))
+
+    @property
+    def kinds(self) -> list[str]:
+        return [name for name, _ in self.calls]

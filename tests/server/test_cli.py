@@ -1,0 +1,130 @@
+"""The ``tokenwire`` command as a user runs it: real processes on loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+from tests.sse import SSE, iter_sse, text_of
+from tokenwire.server.background import BackgroundServer
+from tokenwire.server.cli import main
+
+TOKENWIRE = [sys.executable, "-m", "tokenwire"]
+Launch = Callable[..., str]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
+    procs: list[subprocess.Popen[str]] = []
+    outputs: list[IO[str]] = []
+    logs = tmp_path_factory.mktemp("logs")
+
+    def start(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+        port = _free_port()
+        log = logs / f"{port}.log"
+        outputs.append(log.open("w"))
+        proc = subprocess.Popen(
+            [*TOKENWIRE, *args, "--port", str(port)],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=outputs[-1],
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is None
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(log.read_text())
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    return url
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("tokenwire did not start")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=15)
+    for output in outputs:
+        output.close()
+
+
+def _stream(url: str, route: str, body: dict[str, object]) -> list[SSE]:
+    headers = {"Accept": "text/event-stream"}
+    with httpx.stream("POST", f"{url}/v1/routes/{route}/runs", json=body, headers=headers) as r:
+        return list(iter_sse(r))
+
+
+def test_serve_a_file_target(launch: Launch, mock_server: BackgroundServer, tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            from langchain_core.prompts import ChatPromptTemplate
+            from langchain_openai import ChatOpenAI
+
+            def make_chain():
+                model = ChatOpenAI(base_url=os.environ["MOCK_URL"], api_key="k", model="mock")
+                return ChatPromptTemplate.from_messages([("user", "Q: {q}")]) | model
+            """
+        )
+    )
+    url = launch("serve", "app.py:make_chain", "--name", "qa", cwd=tmp_path,
+                 env={"MOCK_URL": f"{mock_server.url}/v1"})
+    events = _stream(url, "qa", {"input": {"q": "why stream?"}})
+    assert text_of(events) == "You said: Q: why stream?"
+
+
+def test_serve_a_config_file_with_several_routes(
+    launch: Launch, mock_server: BackgroundServer, tmp_path: Path
+) -> None:
+    (tmp_path / "chains.py").write_text(
+        "import os\nfrom langchain_openai import ChatOpenAI\n"
+        "fast = ChatOpenAI(base_url=os.environ['MOCK_URL'], api_key='k', model='mock')\n"
+        "slow = ChatOpenAI(base_url=os.environ['MOCK_URL'], api_key='k', model='mock@itl=1')\n"
+    )
+    (tmp_path / "tokenwire.toml").write_text(
+        '[gateway]\nheartbeat_seconds = 5\n\n'
+        '[routes.fast]\ntarget = "chains.py:fast"\n\n'
+        '[routes.slow]\ntarget = "chains.py:slow"\non_disconnect = "continue"\n'
+    )
+    url = launch("serve", "--config", "tokenwire.toml", cwd=tmp_path,
+                 env={"MOCK_URL": f"{mock_server.url}/v1"})
+    assert httpx.get(f"{url}/readyz").json()["routes"] == ["fast", "slow"]
+    assert text_of(_stream(url, "slow", {"input": "hi"})) == "You said: hi"
+
+
+def test_demo_command_serves_the_three_routes(launch: Launch) -> None:
+    url = launch("demo")
+    assert httpx.get(f"{url}/readyz").json()["routes"] == ["agent", "chat", "rag"]
+    events = _stream(url, "chat", {"input": "hello demo"})
+    assert text_of(events) == "You said: hello demo"
+
+
+def test_bad_targets_are_clear_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["serve", "no_colon_here"]) == 2
+    assert "must look like" in capsys.readouterr().err
+    assert main(["serve", f"{tmp_path}/missing.py:chain"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["serve", "json:dumps"]) == 2
+    assert "not a LangChain Runnable" in capsys.readouterr().err

@@ -1,0 +1,96 @@
+"""Errors before the first byte: real status codes with readable problem bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from langchain_core.prompts import ChatPromptTemplate
+
+from tokenwire.demo.routes import demo_model
+from tokenwire.routes import Route
+
+Serve = Callable[..., httpx.Client]
+
+
+@pytest.fixture
+def client(serve: Serve, mock_url: str) -> httpx.Client:
+    model = demo_model(f"{mock_url}/v1")
+    prompt = ChatPromptTemplate.from_messages([("user", "{question}")])
+    return serve([Route("chat", model), Route("qa", prompt | model)])
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "body"),
+        (b"{}", "input: Field required"),
+        (b'{"input": "x", "surprise": 1}', "surprise: Extra inputs are not permitted"),
+        (b'{"input": "x", "on_disconnect": "never"}', "on_disconnect"),
+        (b'{"input": "x", "config": {"callbacks": []}}', "config.callbacks"),
+    ],
+)
+def test_malformed_bodies_are_422_with_a_readable_message(
+    client: httpx.Client, body: bytes, needle: str
+) -> None:
+    response = client.post(
+        "/v1/routes/chat/runs", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert needle in response.json()["detail"]
+
+
+def test_input_is_checked_against_the_runnable_schema(client: httpx.Client) -> None:
+    response = client.post("/v1/routes/qa/runs", json={"input": {"wrong": "key"}})
+    assert response.status_code == 422
+    assert "question" in response.json()["detail"]
+    ok = client.post("/v1/routes/qa/runs", json={"input": {"question": "why?"}})
+    assert ok.status_code == 202
+
+
+def test_openai_style_messages_are_accepted_by_a_chat_route(client: httpx.Client) -> None:
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    response = client.post("/v1/routes/chat/runs", json={"input": messages})
+    assert response.status_code == 202
+    bad = client.post("/v1/routes/chat/runs", json={"input": [{"role": "alien", "content": 1}]})
+    assert bad.status_code == 422
+
+
+def test_unknown_route_and_unknown_run_are_404(client: httpx.Client) -> None:
+    response = client.post("/v1/routes/nope/runs", json={"input": "x"})
+    assert response.status_code == 404
+    assert "nope" in response.json()["detail"]
+    for method, path in [
+        ("GET", "/v1/runs/missing"),
+        ("GET", "/v1/runs/missing/stream"),
+        ("POST", "/v1/runs/missing/cancel"),
+    ]:
+        response = client.request(method, path)
+        assert response.status_code == 404, path
+        assert response.json()["title"] == "Unknown run"
+
+
+def test_a_bad_cursor_is_422(client: httpx.Client) -> None:
+    run_id = client.post("/v1/routes/chat/runs", json={"input": "x"}).json()["run_id"]
+    for headers, params in [({"Last-Event-ID": "abc"}, {}), ({}, {"after": "-3"})]:
+        response = client.get(f"/v1/runs/{run_id}/stream", headers=headers, params=params)
+        assert response.status_code == 422
+
+
+def test_health_and_readiness(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["routes"] == ["chat", "qa"]
+
+
+def test_registry_full_is_503_with_retry_after(serve: Serve, mock_url: str) -> None:
+    client = serve([Route("chat", demo_model(f"{mock_url}/v1", "tokens=200,itl=20"))], max_runs=2)
+    for _ in range(2):
+        assert client.post("/v1/routes/chat/runs", json={"input": "x"}).status_code == 202
+    response = client.post("/v1/routes/chat/runs", json={"input": "x"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"

@@ -1,0 +1,28 @@
+"""tokenwire inside an existing FastAPI app: the router plus the gateway's lifespan."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from tests.sse import collect, text_of
+from tokenwire import Gateway, Route, create_router
+from tokenwire.demo.routes import demo_model
+from tokenwire.server.background import BackgroundServer
+
+
+def test_router_mounted_in_a_user_app(mock_url: str) -> None:
+    gateway = Gateway([Route("chat", demo_model(f"{mock_url}/v1"))])
+    app = FastAPI(lifespan=lambda app: gateway.lifespan())
+    app.include_router(create_router(gateway), prefix="/ai")
+
+    @app.get("/hello")
+    def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url + "/ai") as client:
+        assert httpx.get(server.url + "/hello").json() == {"hello": "world"}
+        events = collect(client, "chat", {"input": "mounted"})
+        assert text_of(events) == "You said: mounted"
+        assert client.get("/healthz").status_code == 200
+
