@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install system-deps demo test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,8 +15,24 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/tokenwire demo
 
-test: $(STAMP)
-	$(PY) -m ruff check src tests
+# System packages the tests run: nginx (in front of the gateway) and chromium (the web UI's
+# browser tests). Idempotent: only missing ones are installed, in one apt-get call; needs
+# apt-get (Debian/Ubuntu), root or sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@missing=""; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing for the integration and browser tests"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing >/dev/null \
+			|| { $(SUDO) apt-get update >/dev/null \
+				&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing >/dev/null; }; \
+	else echo "no apt-get: install$$missing yourself, or their tests skip (and fail under CI=true)"; fi
+
+test: $(STAMP) system-deps
+	$(PY) -m ruff check src tests bench
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 
@@ -26,6 +42,18 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
+
+# The side-by-side servers (LangServe) and the profiler; about 5 minutes on 2 cores.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench
+
+# The real Vercel AI SDK for tests/protocols/test_ai_sdk.py (the tests also run this on
+# first use; pinned by package-lock.json, fetched from the npm registry only).
+node-deps: tests/protocols/node/node_modules/.package-lock.json
+
+tests/protocols/node/node_modules/.package-lock.json: tests/protocols/node/package-lock.json
+	cd tests/protocols/node && npm ci --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,13 +25,26 @@ def mock_url(mock_server: BackgroundServer) -> Iterator[str]:
     yield mock_server.url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The audit trail is on by default (``create_app``, ``tokenwire serve``/``demo``) and
+    writes under ``data_dir``: keep every test's — subprocesses' too — out of the repo."""
+    path = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOKENWIRE_DATA_DIR", str(path))
+        yield path
+
+
 @pytest.fixture
-def serve() -> Iterator[Callable[..., httpx.Client]]:
-    """``serve(routes, **settings)`` → an httpx client on a live gateway on 127.0.0.1."""
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., httpx.Client]]:
+    """``serve(routes, **settings)`` → an httpx client on a live gateway on 127.0.0.1
+    (its audit store in a fresh temporary ``data_dir`` unless one is given)."""
     servers: list[BackgroundServer] = []
     clients: list[httpx.Client] = []
 
     def start(routes: Any, **settings: Any) -> httpx.Client:
+        settings.setdefault("data_dir", str(tmp_path_factory.mktemp("data")))
+        settings.setdefault("auth", "none")  # the auth tests configure keys themselves
         app = create_app(routes, Settings(**settings))
         server = BackgroundServer(app).start()
         servers.append(server)

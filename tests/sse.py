@@ -37,9 +37,7 @@ def iter_sse(response: httpx.Response) -> Iterator[SSE]:
         fields[name] = value[1:] if value.startswith(" ") else value
 
 
-def start_stream(
-    client: httpx.Client, route: str, body: dict[str, Any], **headers: str
-) -> Any:
+def start_stream(client: httpx.Client, route: str, body: dict[str, Any], **headers: str) -> Any:
     return client.stream(
         "POST",
         f"/v1/routes/{route}/runs",

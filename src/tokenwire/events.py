@@ -25,6 +25,8 @@ class EventType(StrEnum):
     USAGE = "usage"
     ERROR = "error"
     RUN_END = "run.end"
+    #: A fallback takes over mid-stream: clients discard the partial text they have.
+    RESTART = "run.restart"
 
 
 class RunStatus(StrEnum):

@@ -4,26 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.broker.base import Broker
 from tokenwire.broker.memory import MemoryBroker
-from tokenwire.events import EventType
+from tokenwire.events import ErrorCode, EventType, RunStatus
+from tokenwire.langchain.adapter import model_name
+from tokenwire.langchain.model_setup import prepare_models
+from tokenwire.pipeline.budgets import RunBudget
+from tokenwire.pipeline.findings import Finding
+from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import DisconnectPolicy, Route
 from tokenwire.runs.execution import execute_run
+from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.inputs import prepare_config, prepare_input
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
+from tokenwire.security.principal import current_principal
 from tokenwire.settings import Settings
+from tokenwire.telemetry.collector import Telemetry
+from tokenwire.telemetry.pipeline import Exporter
+from tokenwire.telemetry.pricing import PriceTable
+
+if TYPE_CHECKING:
+    from tokenwire.audit.trail import AuditTrail
 
 __all__ = ["Gateway", "IdempotencyConflict", "UnknownRoute"]
 
@@ -50,19 +66,31 @@ class Gateway:
         routes: Iterable[Route],
         settings: Settings | None = None,
         broker: Broker | None = None,
+        *,
+        prices: PriceTable | None = None,
+        exporters: list[Exporter] | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        #: Records every finished run (``create_app`` and the CLI build it from settings).
+        self.audit = audit
+        #: Called with each run once it has ended (after telemetry), e.g. to charge quotas.
+        self.run_end_hooks: list[Callable[[Run], None]] = []
         self.routes: dict[str, Route] = {}
         for route in routes:
             if route.name in self.routes:
                 raise ValueError(f"duplicate route name {route.name!r}")
             self.routes[route.name] = route
+            prepare_models(route.runnable)
         self.broker: Broker = broker or MemoryBroker(self.settings.max_events_per_run)
         self.registry = RunRegistry(
             self.broker,
             max_runs=self.settings.max_runs,
             retention_seconds=self.settings.retention_seconds,
         )
+        self.telemetry = Telemetry(self.settings, prices, exporters)
+        #: Circuit breakers and reliability counters (read by telemetry).
+        self.reliability = Reliability()
         self._sweeper: asyncio.Task[None] | None = None
 
     def route(self, name: str) -> Route:
@@ -86,6 +114,8 @@ class Gateway:
         Returns ``(run, created)``. Raises ``UnknownRoute``, ``InvalidRequest``,
         ``IdempotencyConflict`` or ``RegistryFull`` before anything runs.
         """
+        received_at = perf_counter()
+        principal = current_principal.get()
         route = self.route(route_name)
         fingerprint = _fingerprint(input, config) if idempotency_key else None
         if idempotency_key is not None:
@@ -106,15 +136,21 @@ class Gateway:
             on_disconnect=on_disconnect or route.on_disconnect,
             grace_seconds=self.settings.disconnect_grace_seconds,
             trace_id=secrets.token_hex(16),
-            metadata=metadata or {},
+            # The caller's key alias is set here, never taken from client metadata.
+            metadata={**(metadata or {}), "key_alias": principal.alias},
+            owner=principal.alias,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
         )
         self.registry.add(run)
-        self._launch(run, route, value, run_config)
+        self._launch(run, route, value, run_config, received_at)
+        if self.audit is not None:
+            self.audit.watch(run, input)
         return run, True
 
-    def _launch(self, run: Run, route: Route, value: Any, config: RunnableConfig) -> None:
+    def _launch(
+        self, run: Run, route: Route, value: Any, config: RunnableConfig, received_at: float
+    ) -> None:
         run.log.append(
             EventType.RUN_START,
             {
@@ -122,10 +158,17 @@ class Gateway:
                 "route": route.name,
                 "trace_id": run.trace_id,
                 "cohort": "stream",
-                "model": _model_name(route),
+                "model": model_name(route.runnable),
             },
         )
-        recorder = RunRecorder(run.log)
+        recorder = self.telemetry.recorder(
+            run.log,
+            value,
+            received_at,
+            budget=_budget(route),
+            on_limit=lambda reason: _truncate(run, reason),
+        )
+        sink = _guarded(run, route, recorder)
         # The LangChain root run id is the tokenwire run id: traces and runs line up.
         config = config.copy()
         config["run_id"] = uuid.UUID(run.id)
@@ -133,10 +176,24 @@ class Gateway:
         run.recorder = recorder
         run.task = asyncio.get_running_loop().create_task(
             execute_run(
-                run, route, value, config, recorder, expose_errors=self.settings.expose_errors
+                run,
+                route,
+                value,
+                config,
+                recorder,
+                expose_errors=self.settings.expose_errors,
+                reliability=self.reliability,
+                sink=sink,
             ),
             name=f"tokenwire-run-{run.id}",
         )
+        self.telemetry.run_started(route)
+        run.task.add_done_callback(lambda _: self._run_ended(run, route))
+
+    def _run_ended(self, run: Run, route: Route) -> None:
+        self.telemetry.run_finished(run, route)
+        for hook in self.run_end_hooks:
+            hook(run)
 
     def get_run(self, run_id: str) -> Run | None:
         return self.registry.get(run_id)
@@ -155,6 +212,9 @@ class Gateway:
     async def start(self) -> None:
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+        self.telemetry.pipeline.start()
+        if self.audit is not None:
+            await self.audit.start()
 
     async def aclose(self) -> None:
         """Cancel live runs (each still ends with ``run.end``) and stop the sweeper."""
@@ -163,7 +223,23 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
-        await self.registry.cancel_all("gateway shutting down")
+        await self.registry.cancel_all(SHUTDOWN_REASON)
+        await asyncio.sleep(0)  # let the cancelled runs' done-callbacks submit their records
+        await self.telemetry.pipeline.aclose()
+        if self.audit is not None:
+            await self.audit.aclose()
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Let live runs finish for up to ``grace_seconds``, then end the rest with
+        ``incomplete_stream`` (and ``run.end``), so their clients can rejoin elsewhere."""
+        tasks = [r.task for r in self.registry.live() if r.task is not None]
+        log.info("draining %d live run(s) for up to %g s", len(tasks), grace_seconds)
+        if tasks and grace_seconds > 0:
+            await asyncio.wait(tasks, timeout=grace_seconds)
+        left = len(self.registry.live())
+        if left:
+            log.warning("ending %d run(s) still live after the grace period", left)
+        await self.registry.cancel_all(SHUTDOWN_REASON)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -171,18 +247,30 @@ class Gateway:
             self.registry.sweep()
 
 
+def _budget(route: Route) -> RunBudget | None:
+    """The route's budget, priced at the route's model when it has one."""
+    if route.budget is None or route.budget.model is not None:
+        return route.budget
+    return dataclasses.replace(route.budget, model=model_name(route.runnable))
+
+
+def _truncate(run: Run, reason: str) -> None:
+    run.stop(RunStatus.TRUNCATED, ErrorCode.BUDGET_EXCEEDED, reason)
+
+
+def _guarded(run: Run, route: Route, recorder: RunRecorder) -> GuardedSink | None:
+    """A guardrail pipeline in front of the recorder, when the route has output guards."""
+    rails = route.guardrails
+    if rails is None or not rails.guards:
+        return None
+
+    def stop(finding: Finding) -> None:
+        message = f"stopped by the {finding.rule!r} guardrail: {finding.detail}"
+        run.stop(RunStatus.BLOCKED, ErrorCode.POLICY_VIOLATION, message)
+
+    return GuardedSink(recorder, rails.guards, on_stop=stop, window=rails.window, mode=rails.mode)
+
+
 def _fingerprint(input: Any, config: dict[str, Any] | None) -> str:
     body = orjson.dumps([input, config], option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(body).hexdigest()
-
-
-def _model_name(route: Route) -> str | None:
-    runnable: Any = route.runnable
-    bound = getattr(runnable, "bound", None)
-    for candidate in (runnable, bound):
-        for attr in ("model_name", "model"):
-            value = getattr(candidate, attr, None)
-            if isinstance(value, str):
-                return value
-    return None
-

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
 from langchain_core.runnables import Runnable
 
-__all__ = ["DisconnectPolicy", "Route", "StreamMode"]
+from tokenwire.pipeline.budgets import RunBudget
+from tokenwire.pipeline.guardrails import Guardrails
+from tokenwire.reliability.breaker import BreakerPolicy
+from tokenwire.reliability.fallbacks import Fallback, MidStreamPolicy, as_fallback
+from tokenwire.reliability.retry import RetryPolicy
+
+__all__ = ["DisconnectPolicy", "MidStreamPolicy", "Route", "StreamMode"]
 
 StreamMode = Literal["auto", "tokens", "events"]
 DisconnectPolicy = Literal["cancel", "continue"]
@@ -22,6 +29,15 @@ class Route:
     ``auto`` picks ``tokens`` for a bare chat model and ``events`` otherwise.
     ``answer_tag``: in events mode, only chat models with this tag produce ``token`` events
     (default: the outermost chat model).
+
+    Reliability (all off by default): ``first_token_timeout``, ``stall_timeout`` (largest
+    gap between tokens) and ``total_timeout`` in seconds; ``retry`` before the first token;
+    ``fallbacks`` (runnables or :class:`Fallback`), tried in order; ``mid_stream`` — what a
+    failure after the first token does: ``error``, ``restart`` or ``continue`` on the next
+    fallback; ``circuit_breaker`` per upstream.
+
+    Governance: ``guardrails`` on the output stream (hold-back) and the input;
+    ``budget`` — per-run ``max_output_tokens`` / ``max_cost_usd``.
     """
 
     name: str
@@ -30,3 +46,22 @@ class Route:
     answer_tag: str | None = None
     on_disconnect: DisconnectPolicy = "cancel"
     description: str = ""
+    first_token_timeout: float | None = None
+    stall_timeout: float | None = None
+    total_timeout: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    fallbacks: Sequence[Fallback | Runnable[Any, Any]] = ()
+    mid_stream: MidStreamPolicy = "error"
+    circuit_breaker: BreakerPolicy | None = None
+    guardrails: Guardrails | None = None
+    budget: RunBudget | None = None
+
+    def __post_init__(self) -> None:
+        # Frozen: normalise once, so the run path only ever sees a tuple of Fallback.
+        object.__setattr__(self, "fallbacks", tuple(as_fallback(f) for f in self.fallbacks))
+        if self.mid_stream not in get_args(MidStreamPolicy):
+            raise ValueError(f"mid_stream must be one of {get_args(MidStreamPolicy)}")
+        for name in ("first_token_timeout", "stall_timeout", "total_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds")

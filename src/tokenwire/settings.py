@@ -35,8 +35,40 @@ class Settings:
     retry_ms: int = 1000
     #: Show exception text of a failing runnable to clients (off: class name only).
     expose_errors: bool = False
+    #: ``required`` (default): every request but probes, metrics and the static UI needs an
+    #: API key or JWT; ``none``: no authentication at all — development only (warned at start).
+    auth: str = "required"
     #: How often expired runs are swept.
     sweep_interval_seconds: float = 30.0
+    #: On SIGTERM, how long live runs may still finish before they end ``incomplete_stream``.
+    shutdown_grace_seconds: float = 10.0
+    #: An inter-token gap longer than this counts as a stall (telemetry).
+    stall_threshold_seconds: float = 1.0
+    #: Token estimate when a provider reports no usage: ``heuristic`` or ``tiktoken``.
+    token_estimator: str = "heuristic"
+    #: Append one JSON line per finished run to this file (empty: off).
+    telemetry_jsonl: str = ""
+    #: OTLP/HTTP endpoint for traces and metrics, e.g. ``http://127.0.0.1:4318`` (empty: off;
+    #: needs the ``otel`` extra).
+    otlp_endpoint: str = ""
+    #: Finished-run records waiting for exporters; past it records are dropped and counted.
+    telemetry_queue_size: int = 10_000
+    #: Write a hash-chained audit record per finished run (``create_app`` and
+    #: ``tokenwire serve``; a ``Gateway`` built by hand audits only with ``audit=``).
+    audit_enabled: bool = True
+    #: Where local state lives; the default audit store is ``<data_dir>/audit.db`` (SQLite).
+    #: Empty: ``$TOKENWIRE_DATA_DIR`` when set (also for ``Settings()`` built in code, so a
+    #: test run can point every gateway elsewhere), else ``./data``.
+    data_dir: str = ""
+    #: SQLAlchemy async URL of the audit store, e.g. ``postgresql+asyncpg://host/db``
+    #: (empty: SQLite under ``data_dir``).
+    audit_url: str = ""
+    #: PostgreSQL schema of the audit tables (empty: the connection's default schema).
+    audit_schema: str = ""
+    #: Delete audit records older than this many days, oldest first (0: keep forever).
+    audit_retention_days: float = 0.0
+    #: Finished runs waiting for the audit writer; past it records are dropped and logged.
+    audit_queue_size: int = 10_000
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

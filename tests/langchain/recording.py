@@ -26,8 +26,15 @@ class RecordingSink:
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         self.calls.append(("retrieval", documents))
 
-    def usage(self, input_tokens: int, output_tokens: int, model: str | None = None) -> None:
+    def usage(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        model: str | None = None,
+        cached_input_tokens: int = 0,
+    ) -> None:
         self.calls.append(("usage", (input_tokens, output_tokens, model)))
+        self.cached_input_tokens = getattr(self, "cached_input_tokens", 0) + cached_input_tokens
 
     def of(self, kind: str) -> list[Any]:
         return [value for name, value in self.calls if name == kind]

@@ -69,8 +69,10 @@ def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
         output.close()
 
 
-def _stream(url: str, route: str, body: dict[str, object]) -> list[SSE]:
-    headers = {"Accept": "text/event-stream"}
+def _stream(
+    url: str, route: str, body: dict[str, object], auth: dict[str, str] | None = None
+) -> list[SSE]:
+    headers = {"Accept": "text/event-stream", **(auth or {})}
     with httpx.stream("POST", f"{url}/v1/routes/{route}/runs", json=body, headers=headers) as r:
         return list(iter_sse(r))
 
@@ -89,8 +91,15 @@ def test_serve_a_file_target(launch: Launch, mock_server: BackgroundServer, tmp_
             """
         )
     )
-    url = launch("serve", "app.py:make_chain", "--name", "qa", cwd=tmp_path,
-                 env={"MOCK_URL": f"{mock_server.url}/v1"})
+    url = launch(
+        "serve",
+        "app.py:make_chain",
+        "--name",
+        "qa",
+        "--no-auth",
+        cwd=tmp_path,
+        env={"MOCK_URL": f"{mock_server.url}/v1"},
+    )
     events = _stream(url, "qa", {"input": {"q": "why stream?"}})
     assert text_of(events) == "You said: Q: why stream?"
 
@@ -104,14 +113,22 @@ def test_serve_a_config_file_with_several_routes(
         "slow = ChatOpenAI(base_url=os.environ['MOCK_URL'], api_key='k', model='mock@itl=1')\n"
     )
     (tmp_path / "tokenwire.toml").write_text(
-        '[gateway]\nheartbeat_seconds = 5\n\n'
+        "[gateway]\nheartbeat_seconds = 5\n\n"
+        '[auth]\nkeys = [{ alias = "team", key = "sk-team" }]\n\n'
         '[routes.fast]\ntarget = "chains.py:fast"\n\n'
         '[routes.slow]\ntarget = "chains.py:slow"\non_disconnect = "continue"\n'
     )
-    url = launch("serve", "--config", "tokenwire.toml", cwd=tmp_path,
-                 env={"MOCK_URL": f"{mock_server.url}/v1"})
+    url = launch(
+        "serve",
+        "--config",
+        "tokenwire.toml",
+        cwd=tmp_path,
+        env={"MOCK_URL": f"{mock_server.url}/v1"},
+    )
     assert httpx.get(f"{url}/readyz").json()["routes"] == ["fast", "slow"]
-    assert text_of(_stream(url, "slow", {"input": "hi"})) == "You said: hi"
+    assert httpx.post(f"{url}/v1/routes/slow/runs", json={"input": "hi"}).status_code == 401
+    headers = {"Authorization": "Bearer sk-team"}
+    assert text_of(_stream(url, "slow", {"input": "hi"}, headers)) == "You said: hi"
 
 
 def test_demo_command_serves_the_three_routes(launch: Launch) -> None:
@@ -126,5 +143,9 @@ def test_bad_targets_are_clear_errors(capsys: pytest.CaptureFixture[str], tmp_pa
     assert "must look like" in capsys.readouterr().err
     assert main(["serve", f"{tmp_path}/missing.py:chain"]) == 2
     assert "no such file" in capsys.readouterr().err
-    assert main(["serve", "json:dumps"]) == 2
+    assert main(["serve", "json:dumps", "--no-auth"]) == 2
     assert "not a LangChain Runnable" in capsys.readouterr().err
+    (tmp_path / "ok.py").write_text("from langchain_core.runnables import RunnableLambda\n"
+                                    "chain = RunnableLambda(lambda x: x)\n")  # fmt: skip
+    assert main(["serve", f"{tmp_path}/ok.py:chain"]) == 2
+    assert "no API keys configured" in capsys.readouterr().err

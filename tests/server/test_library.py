@@ -12,7 +12,7 @@ from tokenwire.server.background import BackgroundServer
 
 
 def test_router_mounted_in_a_user_app(mock_url: str) -> None:
-    gateway = Gateway([Route("chat", demo_model(f"{mock_url}/v1"))])
+    gateway = Gateway([Route("chat", demo_model(f"{mock_url}/v1"))])  # create_router: no auth layer
     app = FastAPI(lifespan=lambda app: gateway.lifespan())
     app.include_router(create_router(gateway), prefix="/ai")
 
@@ -25,4 +25,3 @@ def test_router_mounted_in_a_user_app(mock_url: str) -> None:
         events = collect(client, "chat", {"input": "mounted"})
         assert text_of(events) == "You said: mounted"
         assert client.get("/healthz").status_code == 200
-

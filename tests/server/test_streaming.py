@@ -295,9 +295,7 @@ async def _stream_one(client: httpx.AsyncClient, i: int) -> tuple[int, list[str]
     return i, events, text
 
 
-def test_two_hundred_concurrent_streams_all_complete_correctly(
-    serve: Serve, mock_url: str
-) -> None:
+def test_two_hundred_concurrent_streams_all_complete_correctly(serve: Serve, mock_url: str) -> None:
     client = serve([chat(mock_url, "tokens=20,itl=10")])
 
     async def main() -> list[tuple[int, list[str], str]]:

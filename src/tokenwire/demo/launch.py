@@ -18,7 +18,9 @@ DEMO_PROFILE = "ttft=250,itl=40,jitter=10"
 
 def run_demo(host: str = "127.0.0.1", port: int = 8000, mock_port: int = 0) -> None:
     with BackgroundServer(create_mock_app(), port=mock_port) as mock:
-        app = create_app(demo_routes(f"{mock.url}/v1", DEMO_PROFILE), Settings.from_env())
+        # The demo runs without authentication, on purpose and with a warning at start.
+        settings = Settings.from_env(Settings(auth="none"))
+        app = create_app(demo_routes(f"{mock.url}/v1", DEMO_PROFILE), settings)
         base = f"http://{host}:{port}"
         print(_banner(base, mock.url), flush=True)
         uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_level="warning")
@@ -28,13 +30,14 @@ def _banner(base: str, mock_url: str) -> str:
     return f"""
 tokenwire demo — gateway {base}   (mock LLM provider {mock_url})
 routes: chat, rag, agent
+web UI: {base}/ui/  (playground, {base}/ui/dashboard.html, {base}/ui/console.html)
 
 Stream a chat answer:
   curl -N {base}/v1/routes/chat/runs -H 'Accept: text/event-stream' \\
        -H 'Content-Type: application/json' -d '{{"input": "Tell me about streaming"}}'
 Citations first, then the answer:
   curl -N {base}/v1/routes/rag/runs -H 'Accept: text/event-stream' \\
-       -H 'Content-Type: application/json' -d '{{"input": "How does resuming work?"}}'
+       -H 'Content-Type: application/json' -d '{{"input": "What is Last-Event-ID?"}}'
 An agent step:
   curl -N {base}/v1/routes/agent/runs -H 'Accept: text/event-stream' \\
        -H 'Content-Type: application/json' \\

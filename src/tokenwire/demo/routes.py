@@ -28,17 +28,20 @@ def get_order_status(order_id: str) -> str:
     return f"order {order_id} is {status}" if status else f"order {order_id} was not found"
 
 
-def demo_model(base_url: str, profile: str = "") -> ChatOpenAI:
+def demo_model(base_url: str, profile: str = "", http_async_client: Any = None) -> ChatOpenAI:
     """``ChatOpenAI`` on the mock provider; ``profile`` is the mock's latency/fault settings."""
     return ChatOpenAI(
         base_url=base_url,
         api_key=SecretStr("mock-key"),
         model=f"mock@{profile}" if profile else "mock",
         stream_usage=True,
+        # Its asyncio.wait_for per chunk can lose a cancellation on Python 3.11; the
+        # gateway has its own stall timeout (see tokenwire.langchain.model_setup).
+        stream_chunk_timeout=None,
         max_retries=0,
         # A client of its own: langchain-openai otherwise shares one per base URL across
         # the process, which breaks when several event loops (gateways in tests) use it.
-        http_async_client=openai.DefaultAsyncHttpxClient(),
+        http_async_client=http_async_client or openai.DefaultAsyncHttpxClient(),
     )
 
 

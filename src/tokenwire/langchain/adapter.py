@@ -42,6 +42,7 @@ __all__ = [
     "coerce_input",
     "invoke_runnable",
     "is_chat_model",
+    "model_name",
     "stream_runnable",
 ]
 
@@ -108,7 +109,7 @@ async def stream_runnable(
     if choose_mode(runnable, options) == "events":
         return await stream_events(runnable, input, config, sink, options.answer_tag)
     if is_chat_model(runnable):
-        return await stream_chat_model(runnable, input, config, sink, _model_name(runnable))
+        return await stream_chat_model(runnable, input, config, sink, model_name(runnable))
     return await stream_chunks(runnable, input, config, sink)
 
 
@@ -125,8 +126,8 @@ def _unwrap(runnable: Runnable[Any, Any]) -> Runnable[Any, Any]:
     return runnable
 
 
-def _model_name(runnable: Runnable[Any, Any]) -> str | None:
-    """The model name to report usage under when the provider's chunks do not say."""
+def model_name(runnable: Runnable[Any, Any]) -> str | None:
+    """The model a runnable (a chat model, possibly bound) calls; None for chains."""
     while isinstance(runnable, RunnableBindingBase):
         bound_model = runnable.kwargs.get("model")
         if isinstance(bound_model, str):

@@ -227,7 +227,7 @@ class _EventsRun:
 
     def _report(self, usage: Usage | None) -> None:
         if usage is not None:
-            self.sink.usage(usage.input_tokens, usage.output_tokens, usage.model)
+            usage.report(self.sink)
 
 
 def _discard(text: str) -> None:

@@ -29,5 +29,12 @@ class RunSink(Protocol):
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         """Documents a retriever returned: each ``{id, source, title, snippet}``."""
 
-    def usage(self, input_tokens: int, output_tokens: int, model: str | None = None) -> None:
-        """Token usage reported by one model call; called once per call, summed by the sink."""
+    def usage(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        model: str | None = None,
+        cached_input_tokens: int = 0,
+    ) -> None:
+        """Token usage reported by one model call; called once per call, summed by the sink.
+        ``cached_input_tokens`` is the part of ``input_tokens`` served from a prompt cache."""

@@ -31,7 +31,15 @@ __all__ = ["aclose", "stream_chat_model", "stream_chunks"]
 class _MessageParts:
     """What the message chunks of one stream add up to, kept cheaply."""
 
-    __slots__ = ("input_tokens", "model", "output_tokens", "text", "tool_calls", "tool_chunks")
+    __slots__ = (
+        "cached_input_tokens",
+        "input_tokens",
+        "model",
+        "output_tokens",
+        "text",
+        "tool_calls",
+        "tool_chunks",
+    )
 
     def __init__(self) -> None:
         self.text: list[str] = []
@@ -39,6 +47,7 @@ class _MessageParts:
         self.tool_calls: list[Any] = []
         self.input_tokens: int | None = None
         self.output_tokens = 0
+        self.cached_input_tokens = 0
         self.model: str | None = None
 
     def add_rare(self, message: BaseMessage, reasoning: TextCallback, count_usage: bool) -> None:
@@ -54,12 +63,18 @@ class _MessageParts:
         if usage is not None:
             self.input_tokens = (self.input_tokens or 0) + usage.input_tokens
             self.output_tokens += usage.output_tokens
+            self.cached_input_tokens += usage.cached_input_tokens
             self.model = usage.model or self.model
 
     def usage(self, default_model: str | None) -> Usage | None:
         if self.input_tokens is None:
             return None
-        return Usage(self.input_tokens, self.output_tokens, self.model or default_model)
+        return Usage(
+            self.input_tokens,
+            self.output_tokens,
+            self.model or default_model,
+            self.cached_input_tokens,
+        )
 
     def output(self) -> Any:
         text = "".join(self.text)
@@ -108,7 +123,7 @@ async def stream_chat_model(
         await aclose(stream)
         usage = parts.usage(model_name)
         if usage is not None:
-            sink.usage(usage.input_tokens, usage.output_tokens, usage.model)
+            usage.report(sink)
     return parts.output()
 
 
@@ -181,4 +196,4 @@ def _add(total: Any, chunk: Any) -> Any:
 
 def _report(recorder: UsageRecorder, sink: RunSink) -> None:
     for usage in recorder.take():
-        sink.usage(usage.input_tokens, usage.output_tokens, usage.model)
+        usage.report(sink)

@@ -9,6 +9,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from tokenwire.langchain.sink import RunSink
+
 __all__ = ["Usage", "llm_output_usage", "message_model_name", "message_usage", "result_usage"]
 
 
@@ -19,6 +21,10 @@ class Usage:
     input_tokens: int
     output_tokens: int
     model: str | None = None
+    cached_input_tokens: int = 0
+
+    def report(self, sink: RunSink) -> None:
+        sink.usage(self.input_tokens, self.output_tokens, self.model, self.cached_input_tokens)
 
 
 def message_model_name(message: BaseMessage) -> str | None:
@@ -35,16 +41,18 @@ def message_usage(message: Any, model: str | None = None) -> Usage | None:
     if not isinstance(message, AIMessage) or not message.usage_metadata:
         return None
     metadata = message.usage_metadata
+    details = metadata.get("input_token_details") or {}
     return Usage(
         metadata.get("input_tokens", 0),
         metadata.get("output_tokens", 0),
         message_model_name(message) or model,
+        details.get("cache_read", 0) or 0,
     )
 
 
 def result_usage(response: LLMResult, model: str | None = None) -> Usage | None:
     """Usage of one model call: summed message ``usage_metadata``, else ``token_usage``."""
-    input_tokens = output_tokens = 0
+    input_tokens = output_tokens = cached = 0
     found = False
     reported: str | None = None
     for generations in response.generations:
@@ -56,9 +64,10 @@ def result_usage(response: LLMResult, model: str | None = None) -> Usage | None:
                 found = True
                 input_tokens += usage.input_tokens
                 output_tokens += usage.output_tokens
+                cached += usage.cached_input_tokens
                 reported = usage.model or reported
     if found:
-        return Usage(input_tokens, output_tokens, reported or model)
+        return Usage(input_tokens, output_tokens, reported or model, cached)
     return llm_output_usage(response.llm_output, model)
 
 

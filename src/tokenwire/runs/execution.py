@@ -1,4 +1,10 @@
-"""The run task: execute the runnable, record its events, always end with ``run.end``."""
+"""The run task: run the route's attempts, record their events, always end with ``run.end``.
+
+The attempts (the route's runnable, retries, fallbacks, mid-stream policy) live in
+:mod:`tokenwire.reliability.attempts`; this module turns how they ended into a status, an
+``error`` and the closing events. ``total_timeout`` guards all attempts together, backoff
+waits included.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,18 @@ from langchain_core.runnables import RunnableConfig
 
 from tokenwire.broker.base import EventLogFull
 from tokenwire.events import ErrorCode, EventType, RunStatus
-from tokenwire.langchain.adapter import AdapterOptions, stream_runnable
+from tokenwire.langchain.sink import RunSink
+from tokenwire.pipeline.findings import Finding
+from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.reliability.attempts import Attempts, AttemptsFailed
+from tokenwire.reliability.stats import Reliability
+from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
 from tokenwire.routes import Route
-from tokenwire.runs.failures import Failure, describe_failure
+from tokenwire.runs.failures import SHUTDOWN_REASON, Failure, describe_failure, shutdown_failure
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
 
-__all__ = ["execute_run"]
+__all__ = ["end_run", "execute_run"]
 
 _FINISH_REASONS = {
     RunStatus.COMPLETED: "stop",
@@ -34,36 +45,106 @@ async def execute_run(
     recorder: RunRecorder,
     *,
     expose_errors: bool = False,
+    reliability: Reliability | None = None,
+    sink: RunSink | None = None,
 ) -> None:
-    """Body of the run's task. Never raises: every outcome becomes events and a status."""
-    options = AdapterOptions(mode=route.mode, answer_tag=route.answer_tag)
+    """Body of the run's task. Never raises: every outcome becomes events and a status.
+
+    ``sink``: where the runnable's output goes when not straight to ``recorder`` (a
+    pipeline, e.g. guardrails, that forwards to it).
+    """
+    reliability = reliability or Reliability()
+    attempts = Attempts(
+        route,
+        input,
+        config,
+        recorder,
+        run.log,
+        reliability,
+        expose_errors=expose_errors,
+        sink=sink,
+    )
+    guard = sink if isinstance(sink, GuardedSink) else None
+    refusal = route.guardrails.check_input(input) if route.guardrails is not None else None
     output: Any = None
     failure: Failure | None = None
     status = RunStatus.COMPLETED
     try:
-        output = await stream_runnable(route.runnable, input, config, recorder, options)
+        if refusal is not None:
+            raise InputRefused(refusal)
+        async with Watchdog(total=route.total_timeout):
+            output = await attempts.run()
+        if guard is not None:
+            await guard.drain()  # the answer is complete: release what the guards held back
+            # Only what the guards let through may leave, structured outputs included.
+            output = recorder.text
+    except InputRefused as refused:
+        # Input moderation: the model is never called.
+        recorder.guardrail(refused.finding)
+        status = RunStatus.BLOCKED
+        failure = Failure(ErrorCode.POLICY_VIOLATION, refused.message, False)
     except asyncio.CancelledError:
-        # The run owns its task: a cancel (client, moderator, disconnect policy) is an
-        # outcome to record, not an error to propagate.
-        status = RunStatus.CANCELLED
-        failure = Failure(ErrorCode.CANCELLED, f"run cancelled: {run.cancel_reason}", False)
+        # The run owns its task: a cancel (client, moderator, disconnect policy, shutdown)
+        # is an outcome to record, not an error to propagate.
+        status, failure = _cancelled(run, reliability)
     except EventLogFull:
         status = RunStatus.TRUNCATED
         failure = Failure(ErrorCode.BUDGET_EXCEEDED, "the run reached its event limit", False)
+    except AttemptsFailed as exc:
+        status, failure = RunStatus.FAILED, exc.failure
     except Exception as exc:
-        status = RunStatus.FAILED
-        failure = describe_failure(exc, expose=expose_errors)
-    end_run(run, recorder, status, output, failure)
+        if isinstance(exc, DeadlineExceeded):
+            reliability.stats.total_timeouts += 1
+        status, failure = RunStatus.FAILED, describe_failure(exc, expose=expose_errors)
+    finally:
+        if guard is not None:
+            guard.cancel()
+    end_run(
+        run,
+        recorder,
+        status,
+        output,
+        failure,
+        usage=attempts.usage.data(),
+        fallback_used=attempts.fallback_used,
+    )
+
+
+class InputRefused(Exception):
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.rule)
+        self.finding = finding
+        self.message = f"the input was refused by the {finding.rule!r} guardrail"
+
+
+def _cancelled(run: Run, reliability: Reliability) -> tuple[RunStatus, Failure]:
+    if run.stop_outcome is not None:  # Run.stop: a guardrail or a budget ended it
+        status, code, message = run.stop_outcome
+        return status, Failure(code, message, False)
+    if run.cancel_reason == SHUTDOWN_REASON:
+        reliability.stats.incomplete_at_shutdown += 1
+        return RunStatus.FAILED, shutdown_failure()
+    return RunStatus.CANCELLED, Failure(
+        ErrorCode.CANCELLED, f"run cancelled: {run.cancel_reason}", False
+    )
 
 
 def end_run(
-    run: Run, recorder: RunRecorder, status: RunStatus, output: Any, failure: Failure | None
+    run: Run,
+    recorder: RunRecorder,
+    status: RunStatus,
+    output: Any,
+    failure: Failure | None,
+    *,
+    usage: dict[str, Any] | None = None,
+    fallback_used: str | None = None,
 ) -> None:
     """Append ``error`` (if any), ``usage`` and ``run.end``, close the log, settle the run."""
     log = run.log
     if failure is not None:
         log.append(EventType.ERROR, failure.data(), terminal=True)
-    usage = recorder.usage_data()
+    if usage is None:
+        usage = recorder.usage_data()
     log.append(EventType.USAGE, usage, terminal=True)
     summary = {
         "status": status.value,
@@ -72,7 +153,7 @@ def end_run(
         "finish_reason": _FINISH_REASONS[status],
         "usage": usage,
         "timings": recorder.timings(),
-        "fallback_used": None,
+        "fallback_used": fallback_used,
     }
     if failure is not None:
         summary["error"] = failure.data()

@@ -8,7 +8,7 @@ from langchain_core.messages import convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ValidationError
 
-__all__ = ["InvalidRequest", "prepare_config", "prepare_input"]
+__all__ = ["InvalidRequest", "input_from_messages", "prepare_config", "prepare_input"]
 
 
 class InvalidRequest(ValueError):
@@ -87,3 +87,64 @@ def _is_message_list(value: Any) -> bool:
 def _describe(error: Any) -> str:
     where = ".".join(str(p) for p in error.get("loc", ())) or "input"
     return f"input.{where}: {error.get('msg', 'invalid')}".replace("input.input", "input")
+
+
+def input_from_messages(runnable: Runnable[Any, Any], messages: list[dict[str, Any]]) -> Any:
+    """The input a chat-style client means by an OpenAI ``messages`` list, for this runnable.
+
+    Decided from the runnable's input schema: a chat model (or any messages-list input)
+    gets the messages; a state with a ``messages`` key gets ``{"messages": [...]}``; a
+    string input — or an object whose only required field is a string — gets the text of
+    the last user message. Anything else cannot be driven by a chat and is a 422.
+    """
+    model: Any = runnable.get_input_schema()
+    schema = _resolve(model.model_json_schema())
+    if _accepts_message_list(schema):
+        return messages
+    properties = schema.get("properties") or {}
+    if schema.get("type") == "object" and "messages" in properties:
+        return {"messages": messages}
+    if schema.get("type") == "string":
+        return _last_user_text(messages)
+    required = schema.get("required") or []
+    if schema.get("type") == "object" and len(required) == 1:
+        field = _resolve(properties.get(required[0], {}), schema)
+        if field.get("type") == "string":
+            return {required[0]: _last_user_text(messages)}
+    raise InvalidRequest(
+        [
+            "messages: this route's input is not chat-shaped (not a message list, a "
+            "'messages' state, a string or a single string field); use the native API "
+            "with an explicit 'input'"
+        ]
+    )
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Follow a local ``$ref`` (LangGraph and pydantic models put the real schema in $defs)."""
+    root = root if root is not None else schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
+        return {**target, "$defs": root.get("$defs", {})}
+    return schema
+
+
+def _accepts_message_list(schema: dict[str, Any]) -> bool:
+    options = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    return any(isinstance(o, dict) and o.get("type") == "array" for o in options)
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "".join(
+                    str(part.get("text", ""))
+                    for part in content
+                    if isinstance(part, dict) and part.get("type") == "text"
+                )
+    raise InvalidRequest(["messages: no user message to take the input text from"])

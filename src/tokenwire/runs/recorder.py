@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from tokenwire.broker.base import EventLog
 from tokenwire.events import EventType
+from tokenwire.telemetry.estimate import Estimator, heuristic_tokens
+from tokenwire.telemetry.pricing import PriceTable
+from tokenwire.telemetry.timing import summarize_gaps
+
+if TYPE_CHECKING:
+    from tokenwire.pipeline.budgets import RunBudget
+    from tokenwire.pipeline.findings import Finding
+
+_UNLIMITED = 1 << 62
 
 __all__ = ["RunRecorder"]
 
@@ -15,42 +28,88 @@ _REASONING = EventType.REASONING.value
 
 
 class RunRecorder:
-    """Implements ``RunSink`` for one run: a token costs a timestamp and an append.
+    """Implements ``RunSink`` for one run: a token costs a clock read, a gap append and an
+    event append. This is also where the gateway measures TTFT and inter-token latency —
+    it already touches every token, so a second callback dispatch would only add cost.
 
-    It also keeps what the run delivered so far (``text``), summed usage and timings, so
-    ``GET /v1/runs/{id}`` can answer while the run is live.
+    It keeps what the run delivered so far (``text``), summed usage and cost, and timings,
+    so ``GET /v1/runs/{id}`` can answer while the run is live.
     """
 
     __slots__ = (
         "_append",
+        "_budget_left",
+        "_cost_limit",
+        "_estimate",
+        "_input",
+        "_on_limit",
         "_parts",
+        "_prices",
+        "_stall_threshold",
+        "cached_input_tokens",
+        "cost_usd",
         "first_token_at",
+        "gaps",
+        "guardrail_actions",
         "input_tokens",
         "last_token_at",
         "models",
         "output_tokens",
+        "priced",
         "started_at",
         "tool_calls",
         "usage_reports",
     )
 
-    def __init__(self, log: EventLog) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        *,
+        prices: PriceTable | None = None,
+        stall_threshold: float = 1.0,
+        estimate: Estimator = heuristic_tokens,
+        input: Any = None,
+        started_at: float | None = None,
+        budget: RunBudget | None = None,
+        on_limit: Callable[[str], None] | None = None,
+    ) -> None:
         self._append = log.append
         self._parts: list[str] = []
-        self.started_at = perf_counter()
+        self._prices = prices or PriceTable()
+        self._stall_threshold = stall_threshold
+        self._estimate = estimate
+        self._input = input
+        # TTFT counts from when the request arrived (validation included), as a user sees it.
+        self.started_at = perf_counter() if started_at is None else started_at
         self.first_token_at: float | None = None
         self.last_token_at: float | None = None
+        self.gaps: array[float] = array("d")
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_input_tokens = 0
+        self.cost_usd = 0.0
+        self.priced = True
         self.usage_reports = 0
         self.tool_calls = 0
         self.models: list[str] = []
+        self.guardrail_actions: list[dict[str, Any]] = []
+        # Budgets: a countdown per token (one subtraction); the check runs when it hits 0.
+        self._budget_left = budget.token_allowance(self._prices) if budget else _UNLIMITED
+        self._cost_limit = budget.max_cost_usd if budget else None
+        self._on_limit = on_limit
 
     # -- RunSink -------------------------------------------------------------------------
     def token(self, text: str) -> None:
+        self._budget_left -= 1
+        if self._budget_left < 0:
+            self._limit_reached("the run reached its output token budget")
+            return
         now = perf_counter()
-        if self.first_token_at is None:
+        last = self.last_token_at
+        if last is None:
             self.first_token_at = now
+        else:
+            self.gaps.append(now - last)
         self.last_token_at = now
         self._parts.append(text)
         self._append(_TOKEN, {"text": text})
@@ -71,14 +130,56 @@ class RunRecorder:
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         self._append(EventType.RETRIEVAL, {"documents": documents})
 
-    def usage(self, input_tokens: int, output_tokens: int, model: str | None = None) -> None:
+    def usage(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        model: str | None = None,
+        cached_input_tokens: int = 0,
+    ) -> None:
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
+        self.cached_input_tokens += cached_input_tokens
         self.usage_reports += 1
         if model and model not in self.models:
             self.models.append(model)
+        # Priced per call: one run may call several models. One unpriced call makes the
+        # run's cost unknown (None) rather than a misleading partial sum.
+        cost = self._prices.cost(model, input_tokens, output_tokens, cached_input_tokens)
+        if cost is None:
+            self.priced = False
+        else:
+            self.cost_usd += cost
+            if self._cost_limit is not None and self.cost_usd > self._cost_limit:
+                self._limit_reached(f"the run reached its cost budget (${self._cost_limit})")
+
+    def guardrail(self, finding: Finding, *, shown: bool = False) -> None:
+        """A guard acted: the event says what and why, never the hidden text."""
+        data: dict[str, Any] = {
+            "action": finding.action.value,
+            "rule": finding.rule,
+            "detail": finding.detail,
+        }
+        if shown:  # stream_first mode: the text had already been shown (fails open)
+            data["shown"] = True
+        self.guardrail_actions.append(data)
+        self._append(EventType.GUARDRAIL, data)
+
+    def _limit_reached(self, reason: str) -> None:
+        # Tokens past the limit are dropped until the stop lands; the callback runs once.
+        self._budget_left = -1
+        if self._on_limit is not None:
+            on_limit, self._on_limit = self._on_limit, None
+            on_limit(reason)
 
     # -- what the run delivered ------------------------------------------------------------
+    def restart(self) -> None:
+        """Forget the delivered text: after ``run.restart`` clients discard it too.
+
+        Usage and timings stay: the discarded attempt was still paid for.
+        """
+        self._parts.clear()
+
     @property
     def text(self) -> str:
         return "".join(self._parts)
@@ -88,26 +189,45 @@ class RunRecorder:
         return len(self._parts)
 
     def usage_data(self) -> dict[str, Any]:
-        """The ``usage`` event's data. Without a provider report, a documented estimate:
-        about four characters per token for the delivered text (input unknown → 0)."""
+        """The ``usage`` event's data: the providers' reports summed, or — when no model
+        reported usage — an estimate of the input and the delivered text, marked
+        ``estimated`` (see ``tokenwire.telemetry.estimate``) and never priced."""
         if self.usage_reports:
             return {
                 "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens,
+                "cached_input_tokens": self.cached_input_tokens,
                 "estimated": False,
-                "cost_usd": None,
+                "cost_usd": round(self.cost_usd, 10) if self.priced else None,
             }
         return {
-            "input_tokens": 0,
-            "output_tokens": (len(self.text) + 3) // 4,
+            "input_tokens": self._estimate(_as_text(self._input)) if self._input else 0,
+            "output_tokens": self._estimate(self.text),
+            "cached_input_tokens": 0,
             "estimated": True,
             "cost_usd": None,
         }
 
     def timings(self) -> dict[str, Any]:
+        """``run.end.timings``: TTFT, inter-token latency, stalls, duration (ms)."""
         end = perf_counter()
         ttft = self.first_token_at
+        itl = summarize_gaps(self.gaps, self._stall_threshold)
         return {
-            "ttft_ms": None if ttft is None else round((ttft - self.started_at) * 1000, 3),
-            "duration_ms": round((end - self.started_at) * 1000, 3),
+            "ttft_ms": _ms(None if ttft is None else ttft - self.started_at),
+            "itl_p50_ms": _ms(itl.p50),
+            "itl_p95_ms": _ms(itl.p95),
+            "itl_max_ms": _ms(itl.max),
+            "stalls": itl.stalls,
+            "duration_ms": _ms(end - self.started_at),
         }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str).decode()

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokenwire.broker.base import EventLog
-from tokenwire.events import RunStatus
+from tokenwire.events import ErrorCode, RunStatus
 from tokenwire.routes import DisconnectPolicy
 from tokenwire.runs.recorder import RunRecorder
 
 __all__ = ["Run"]
+
+_RECANCEL_SECONDS = 0.05
+_RECANCELS = 100
 
 
 @dataclass(eq=False)
@@ -31,6 +34,8 @@ class Run:
     trace_id: str
     metadata: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    #: Alias of the key that started the run: only it (or a moderator) may read or cancel it.
+    owner: str | None = None
     #: Hash of the request that created the run, to refuse a reused idempotency key.
     fingerprint: str | None = None
     created_at: float = field(default_factory=time.time)
@@ -41,12 +46,23 @@ class Run:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     recorder: RunRecorder | None = field(default=None, repr=False)
     cancel_reason: str | None = None
+    #: Set by ``stop``: the status, error code and message the run ends with.
+    stop_outcome: tuple[RunStatus, ErrorCode, str] | None = None
     subscribers: int = 0
+    #: Token events delivered when the last subscriber left (None while someone listens).
+    left_at_token: int | None = None
     _grace: asyncio.TimerHandle | None = field(default=None, repr=False)
 
     @property
     def done(self) -> bool:
         return self.status is not RunStatus.RUNNING
+
+    def stop(self, status: RunStatus, code: ErrorCode, message: str) -> bool:
+        """End the run now with ``status`` (a guardrail blocked it, a budget ran out): like
+        ``cancel``, but the run ends with this status and error instead of ``cancelled``."""
+        if self.stop_outcome is None:
+            self.stop_outcome = (status, code, message)
+        return self.cancel(message)
 
     def cancel(self, reason: str) -> bool:
         """Stop generation now; returns False if the run had already ended."""
@@ -55,17 +71,30 @@ class Run:
         if self.cancel_reason is None:
             self.cancel_reason = reason
         self.task.cancel()
+        # Some libraries swallow a cancellation (asyncio.wait_for on Python 3.11 loses one
+        # that races a result): insist until the task has really ended.
+        asyncio.get_running_loop().call_later(_RECANCEL_SECONDS, self._insist, _RECANCELS)
         return True
+
+    def _insist(self, left: int) -> None:
+        if self.task is None or self.task.done() or left <= 0:
+            return
+        self.task.cancel()
+        asyncio.get_running_loop().call_later(_RECANCEL_SECONDS, self._insist, left - 1)
 
     def attach(self) -> None:
         self.subscribers += 1
+        self.left_at_token = None
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
 
     def detach(self) -> None:
         self.subscribers -= 1
-        if self.subscribers > 0 or self.done or self.on_disconnect != "cancel":
+        if self.subscribers > 0 or self.done:
+            return
+        self.left_at_token = self.recorder.token_events if self.recorder is not None else 0
+        if self.on_disconnect != "cancel":
             return
         if self.grace_seconds <= 0:
             self.cancel("client disconnected")
@@ -85,6 +114,12 @@ class Run:
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
+
+    def tokens_after_disconnect(self) -> int:
+        """Token events generated after the last subscriber left: paid for, never read."""
+        if self.left_at_token is None or self.recorder is None:
+            return 0
+        return self.recorder.token_events - self.left_at_token
 
     def snapshot(self) -> dict[str, Any]:
         """Status, output so far, usage and timings (``GET /v1/runs/{id}``)."""

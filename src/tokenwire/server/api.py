@@ -27,6 +27,8 @@ from tokenwire.server.sse import EventStreamResponse
 __all__ = ["create_router"]
 
 _CANCEL_WAIT_SECONDS = 5.0
+_DEFAULT_CANCEL_REASON = "cancelled by request"
+_MAX_CANCEL_REASON = 200
 
 
 def create_router(gateway: Gateway) -> APIRouter:
@@ -106,11 +108,14 @@ def create_router(gateway: Gateway) -> APIRouter:
         return JSONResponse(run.snapshot())
 
     @router.post("/v1/runs/{run_id}/cancel", response_model=RunSnapshot, responses={404: {}})
-    async def cancel_run(run_id: str) -> Response:
+    async def cancel_run(run_id: str, request: Request) -> Response:
         run = gateway.get_run(run_id)
         if run is None:
             return _unknown_run(run_id)
-        if run.cancel("cancelled by request") and run.task is not None:
+        reason = await _read_cancel_reason(request)
+        if isinstance(reason, Response):
+            return reason
+        if run.cancel(reason) and run.task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(run.task), _CANCEL_WAIT_SECONDS)
         return JSONResponse(run.snapshot())
@@ -158,6 +163,27 @@ async def _read_run_request(request: Request) -> RunRequest | Response:
     except ValidationError as exc:
         errors = [_describe(err) for err in exc.errors()]
         return problem(422, "Invalid run request", "; ".join(errors), errors=errors)
+
+
+async def _read_cancel_reason(request: Request) -> str | Response:
+    """The optional body ``{"reason": "halted by a moderator"}``: the reason ends up in the
+    run's ``error`` event (``run cancelled: <reason>``), which every subscriber sees."""
+    raw = await request.body()
+    if not raw.strip():
+        return _DEFAULT_CANCEL_REASON
+    try:
+        data: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return problem(422, "Malformed JSON", f"the request body is not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        return problem(422, "Invalid cancel request", 'the body must be {"reason": "..."}')
+    reason = data.get("reason")
+    if reason is None:
+        return _DEFAULT_CANCEL_REASON
+    if not isinstance(reason, str) or not reason.strip():
+        return problem(422, "Invalid cancel request", "reason must be a non-empty string")
+    # Shown to every subscriber: one short line.
+    return " ".join(reason.split())[:_MAX_CANCEL_REASON]
 
 
 def _describe(error: Any) -> str:

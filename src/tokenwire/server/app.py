@@ -8,9 +8,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from tokenwire.audit.trail import audit_from_settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
+from tokenwire.runs.run import Run
+from tokenwire.security.credentials import Credentials
+from tokenwire.security.limits import RateLimiter
+from tokenwire.security.middleware import AuthMiddleware
 from tokenwire.server.api import create_router
+from tokenwire.server.audit_api import create_audit_router
+from tokenwire.server.console_api import create_console_router
+from tokenwire.server.metrics_api import create_metrics_router
+from tokenwire.server.protocols_api import create_protocol_routers
+from tokenwire.server.ui_api import UiFiles, create_ui_router
 from tokenwire.settings import Settings
 
 __all__ = ["create_app"]
@@ -19,14 +29,23 @@ log = logging.getLogger("tokenwire")
 
 
 def create_app(
-    routes: Gateway | Iterable[Route], settings: Settings | None = None
+    routes: Gateway | Iterable[Route],
+    settings: Settings | None = None,
+    *,
+    credentials: Credentials | None = None,
 ) -> FastAPI:
-    """A FastAPI app serving ``routes`` (or an existing ``Gateway``) on the native API.
+    """A FastAPI app serving ``routes`` (or an existing ``Gateway``) on the native API
+    and every protocol front-end (OpenAI, LangServe, AI SDK, WebSocket).
 
-    To add tokenwire to an app of your own instead, mount ``create_router(gateway)`` and
-    enter ``gateway.lifespan()`` in your app's lifespan.
+    To add tokenwire to an app of your own instead, mount ``create_router(gateway)`` (and
+    the routers of ``create_protocol_routers(gateway)``) and enter ``gateway.lifespan()``
+    in your app's lifespan.
     """
-    gateway = routes if isinstance(routes, Gateway) else Gateway(routes, settings)
+    if isinstance(routes, Gateway):
+        gateway = routes
+    else:
+        settings = settings or Settings()
+        gateway = Gateway(routes, settings, audit=audit_from_settings(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,7 +55,38 @@ def create_app(
     app = FastAPI(title="tokenwire", version=_version(), lifespan=lifespan)
     app.state.gateway = gateway
     app.include_router(create_router(gateway))
+    app.include_router(create_metrics_router(gateway))
+    app.include_router(create_audit_router(gateway))
+    for router in create_protocol_routers(gateway):
+        app.include_router(router)
+    app.include_router(create_console_router(gateway))
+    app.include_router(create_ui_router(gateway))
+    app.mount("/ui", UiFiles(), name="ui")
+    _protect(app, gateway, credentials)
     return app
+
+
+def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) -> None:
+    """Every request passes the auth middleware; without auth only when configured so."""
+    if gateway.settings.auth == "none":
+        log.warning("authentication is OFF (auth = none): anyone can start and read runs")
+        app.add_middleware(AuthMiddleware, gateway=gateway, credentials=None)
+        return
+    credentials = credentials or Credentials()
+    if not credentials.configured:
+        log.warning("no API keys or JWT configured: every request needing a key is refused")
+    limiter = RateLimiter()
+    app.add_middleware(AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter)
+
+    def charge_tokens(run: Run) -> None:
+        key = credentials.key(run.owner) if run.owner else None
+        usage = run.summary.get("usage") or {}
+        if key is not None:
+            limiter.consume_tokens(
+                key, int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
+            )
+
+    gateway.run_end_hooks.append(charge_tokens)
 
 
 def _version() -> str:

@@ -1,4 +1,4 @@
-"""The ``tokenwire`` command: ``serve``, ``mock-provider`` and ``demo``."""
+"""The ``tokenwire`` command: ``serve``, ``stats``, ``mock-provider``, ``demo`` and ``audit``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", help="route name (default: the attribute's name)")
     serve.add_argument("--mode", choices=["auto", "tokens", "events"], default="auto")
     serve.add_argument("--config", type=Path, help="a tokenwire.toml with settings and routes")
+    serve.add_argument(
+        "--no-auth", action="store_true", help="serve without authentication (development only)"
+    )
     _add_address(serve, 8000)
     serve.set_defaults(handler=_serve)
 
@@ -40,10 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_address(mock, 8001)
     mock.set_defaults(handler=_mock_provider)
 
+    stats = commands.add_parser("stats", help="latency, tokens and cost from a JSONL sink")
+    stats.add_argument("file", type=Path, help="the telemetry_jsonl file")
+    stats.set_defaults(handler=_stats)
+
     demo = commands.add_parser("demo", help="mock provider + gateway with demo routes")
     _add_address(demo, 8000)
     demo.add_argument("--mock-port", type=int, default=0, help="mock provider port (0: any)")
     demo.set_defaults(handler=_demo)
+
+    from tokenwire.audit.commands import add_audit_commands
+
+    add_audit_commands(commands)
     return parser
 
 
@@ -53,24 +64,47 @@ def _add_address(parser: argparse.ArgumentParser, port: int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from tokenwire.audit.trail import audit_from_settings
+    from tokenwire.gateway import Gateway
+    from tokenwire.reliability.shutdown import serve
     from tokenwire.routes import Route
     from tokenwire.server.app import create_app
     from tokenwire.server.config import load_config
     from tokenwire.server.targets import load_target
 
     config = load_config(args.config)
+    if args.no_auth:
+        config.settings = config.settings.replace(auth="none")
     routes = list(config.routes)
     if args.target:
         attr, runnable = load_target(args.target)
         routes.append(Route(name=args.name or attr, runnable=runnable, mode=args.mode))
     if not routes:
         raise ValueError("nothing to serve: give a TARGET or a --config with [routes]")
-    app = create_app(routes, config.settings)
+    if config.settings.auth != "none" and not config.credentials.configured:
+        raise ValueError(
+            "no API keys configured: add [auth] keys to a tokenwire.toml (--config), "
+            "or pass --no-auth to serve without authentication (development only)"
+        )
+    gateway = Gateway(
+        routes, config.settings, prices=config.prices, audit=audit_from_settings(config.settings)
+    )
+    app = create_app(gateway, credentials=config.credentials)
     names = ", ".join(r.name for r in routes)
     print(f"tokenwire serving {names} on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools")
+    # Not uvicorn.run: on SIGTERM live streams are drained first (see reliability.shutdown).
+    serve(app, gateway, host=args.host, port=args.port)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from tokenwire.telemetry.stats import format_stats, load_records
+
+    records = load_records(args.file)
+    if not records:
+        print(f"{args.file}: no runs recorded yet")
+        return 0
+    print(format_stats(records))
     return 0
 
 

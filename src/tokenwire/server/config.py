@@ -9,30 +9,47 @@ target = "app.py:chain"     # relative to this file
 mode = "auto"               # auto | tokens | events
 answer_tag = "final"        # optional
 on_disconnect = "cancel"    # cancel | continue
+first_token_timeout = 10    # reliability keys: see tokenwire.reliability.config
+
+[pricing."my-finetune"]     # USD per million tokens; overrides the bundled table
+input = 3.0
+output = 12.0
+cached_input = 1.5          # optional
 ```
 Every ``[gateway]`` key can also be set as ``TOKENWIRE_<KEY>``; the environment wins.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tokenwire.pipeline.budgets import RunBudget
+from tokenwire.pipeline.guardrails import Guardrails
+from tokenwire.reliability.config import RELIABILITY_KEYS, reliability_options
 from tokenwire.routes import Route
+from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.server.targets import load_target
 from tokenwire.settings import Settings
+from tokenwire.telemetry.pricing import PriceTable
 
 __all__ = ["GatewayConfig", "load_config"]
 
-_ROUTE_KEYS = {"target", "mode", "answer_tag", "on_disconnect", "description"}
+_ROUTE_KEYS = {
+    "target", "mode", "answer_tag", "on_disconnect", "description", "guardrails", "budget",
+    *RELIABILITY_KEYS,
+}  # fmt: skip
 
 
 @dataclass
 class GatewayConfig:
     settings: Settings = field(default_factory=Settings)
     routes: list[Route] = field(default_factory=list)
+    prices: PriceTable = field(default_factory=PriceTable)
+    credentials: Credentials = field(default_factory=Credentials)
 
 
 def load_config(path: Path | None) -> GatewayConfig:
@@ -40,12 +57,42 @@ def load_config(path: Path | None) -> GatewayConfig:
         return GatewayConfig(settings=Settings.from_env())
     with path.open("rb") as fh:
         data = tomllib.load(fh)
-    unknown = sorted(set(data) - {"gateway", "routes"})
+    unknown = sorted(set(data) - {"gateway", "routes", "pricing", "auth"})
     if unknown:
         raise ValueError(f"{path}: unknown table(s) {unknown}")
     settings = Settings.from_env(Settings.from_mapping(data.get("gateway", {})))
     routes = [_route(name, spec, path.parent) for name, spec in data.get("routes", {}).items()]
-    return GatewayConfig(settings=settings, routes=routes)
+    return GatewayConfig(
+        settings=settings,
+        routes=routes,
+        prices=PriceTable(data.get("pricing")),
+        credentials=_credentials(data.get("auth", {}), path.parent),
+    )
+
+
+def _credentials(spec: dict[str, Any], base_dir: Path) -> Credentials:
+    """``[auth]``: ``keys = [{alias, key_sha256 (or key), roles, requests_per_minute,
+    concurrent_streams, tokens_per_minute}]``, ``jwt_secret`` or ``jwt_public_key_file``,
+    ``jwt_audience``. ``jwt_secret`` may also come from ``TOKENWIRE_JWT_SECRET``."""
+    unknown = sorted(set(spec) - {"keys", "jwt_secret", "jwt_public_key_file", "jwt_audience"})
+    if unknown:
+        raise ValueError(f"[auth]: unknown key(s) {unknown}")
+    public_key = None
+    if "jwt_public_key_file" in spec:
+        public_key = (base_dir / spec["jwt_public_key_file"]).read_text()
+    return Credentials(
+        keys=[ApiKey.from_config(k) for k in spec.get("keys", [])],
+        jwt_secret=spec.get("jwt_secret") or os.environ.get("TOKENWIRE_JWT_SECRET"),
+        jwt_public_key=public_key,
+        jwt_audience=spec.get("jwt_audience"),
+    )
+
+
+def _budget(route: str, spec: dict[str, Any]) -> RunBudget:
+    unknown = sorted(set(spec) - {"max_output_tokens", "max_cost_usd"})
+    if unknown:
+        raise ValueError(f"route {route!r}: unknown budget key(s) {unknown}")
+    return RunBudget(**spec)
 
 
 def _route(name: str, spec: dict[str, Any], base_dir: Path) -> Route:
@@ -56,4 +103,9 @@ def _route(name: str, spec: dict[str, Any], base_dir: Path) -> Route:
         raise ValueError(f"route {name!r}: 'target' is required")
     _, runnable = load_target(spec["target"], base_dir)
     options = {k: v for k, v in spec.items() if k != "target"}
+    options.update(reliability_options(options, base_dir))
+    if "guardrails" in options:
+        options["guardrails"] = Guardrails.from_config(options["guardrails"])
+    if "budget" in options:
+        options["budget"] = _budget(name, options["budget"])
     return Route(name=name, runnable=runnable, **options)

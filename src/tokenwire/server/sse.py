@@ -50,10 +50,9 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
+        tasks: list[asyncio.Task[None]] = []
         try:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": self._preamble, "more_body": True})
             self._idle_since = loop.time()
             tasks = [
@@ -61,15 +60,16 @@ class EventStreamResponse(Response):
                 loop.create_task(_wait_for_disconnect(receive)),
                 loop.create_task(self._beat(send)),
             ]
-            done, pending = await asyncio.wait(
+            done, _ = await asyncio.wait(
                 tasks, timeout=self._max_seconds, return_when=asyncio.FIRST_COMPLETED
             )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await _cancel(tasks)
             if not _client_gone(done, tasks[0], tasks[1]):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            # Also when this response itself is cancelled (server shutdown): the pump must
+            # have stopped before its iterator is closed.
+            await _cancel(tasks)
             aclose = getattr(self._body, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -92,6 +92,13 @@ class EventStreamResponse(Response):
                 continue
             await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
             self._idle_since = loop.time()
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _client_gone(

@@ -1,0 +1,1 @@
+"""tokenwire benchmarks: ``make bench`` (or ``python -m bench``) writes BENCHMARKS.md."""

@@ -1,0 +1,561 @@
+"""tokenwire side by side with a bare Starlette SSE loop and LangServe, over real sockets.
+
+Every server streams the same in-process model (:mod:`bench.fake_model`) in its own process
+(:mod:`bench.servers`); this process is the client (:mod:`bench.clients`, on uvloop). The
+scenarios run one server at a time, so the servers never compete for the two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench.clients import Stream, Target, open_stream, stream_once, texts
+from bench.fake_model import CLOSE_LOG_ENV, EMAIL, WordStreamModel, prompt, reply
+from bench.machine import busy_seconds
+from bench.servers import KINDS, ServerProcess
+
+COST_TOKENS = 2_000
+COST_REPEATS = 7
+LADDER = (25, 50, 100, 200, 300, 500)
+LADDER_TOKENS = 100
+LADDER_DELAY = 0.02
+IDEAL = LADDER_TOKENS * LADDER_DELAY
+TTFT_REQUESTS = 50
+REQUESTS = 300
+TTFT_TOKENS = 30  # 150 characters: more than the PII guard's 120-character hold-back
+DISCONNECT_TRIALS = 30
+IDLE_STREAMS = 1_000
+MANY_STREAMS = 10_000
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _raise_fd_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# -- scenarios (each takes the running servers) --------------------------------------------
+
+
+async def inprocess_reference() -> dict[str, float]:
+    """The model alone, in this process: LangChain's per-token cost and TTFT floor."""
+    model = WordStreamModel()
+    best = float("inf")
+    for _ in range(COST_REPEATS):
+        start = time.perf_counter()
+        async for _chunk in model.astream(prompt(COST_TOKENS)):
+            pass
+        best = min(best, time.perf_counter() - start)
+    firsts = []
+    for _ in range(TTFT_REQUESTS):
+        start = time.perf_counter()
+        stream = model.astream(prompt(TTFT_TOKENS))
+        await anext(stream)
+        firsts.append(time.perf_counter() - start)
+        await stream.aclose()
+    return {
+        "astream_us_per_token": best / COST_TOKENS * 1e6,
+        "ttft_p50_ms": _pct(firsts, 0.5) * 1e3,
+    }
+
+
+async def cost_per_token(server: ServerProcess, route: str = "chat") -> dict[str, Any]:
+    target = Target.of(server.kind, server.port, route)
+    check = await stream_once(target, prompt(COST_TOKENS), keep_body=True)
+    deltas = texts(server.kind, check.body)
+    correct = "".join(deltas) == reply(COST_TOKENS)
+    durations = []
+    reads = []
+    cpu0, client0, wall0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
+    for _ in range(COST_REPEATS):
+        stream = await stream_once(target, prompt(COST_TOKENS))
+        durations.append(stream.duration)
+        reads.append(stream.reads)
+    wall = time.perf_counter() - wall0
+    server_cpu = server.cpu_seconds() - cpu0
+    client_cpu = time.process_time() - client0
+    return {
+        "us_per_token": min(durations) / COST_TOKENS * 1e6,
+        "median_us_per_token": statistics.median(durations) / COST_TOKENS * 1e6,
+        "server_cpu_us_per_token": server_cpu / (COST_REPEATS * COST_TOKENS) * 1e6,
+        "client_cpu_share": client_cpu / wall,
+        "events": len(deltas),
+        "reads": statistics.median(reads),
+        "correct": correct,
+    }
+
+
+async def guard_probe(server: ServerProcess) -> bool:
+    """Whether the guarded route really redacts: a stream with an e-mail address in it."""
+    target = Target.of(server.kind, server.port)
+    stream = await stream_once(target, "tokens=40 email=5", keep_body=True)
+    return EMAIL.strip() not in "".join(texts("tokenwire", stream.body))
+
+
+async def per_request(server: ServerProcess) -> dict[str, float]:
+    """The fixed cost of a stream: sequential one-token streams, server CPU per request."""
+    target = Target.of(server.kind, server.port)
+    for _ in range(20):
+        await stream_once(target, prompt(1))
+    durations = []
+    cpu0 = server.cpu_seconds()
+    for _ in range(REQUESTS):
+        durations.append((await stream_once(target, prompt(1))).duration)
+    return {
+        "cpu_ms": (server.cpu_seconds() - cpu0) / REQUESTS * 1e3,
+        "p50_ms": _pct(durations, 0.5) * 1e3,
+    }
+
+
+async def _ladder_step(server: ServerProcess, target: Target, k: int) -> dict[str, Any]:
+    text = prompt(LADDER_TOKENS, LADDER_DELAY)
+    busy0 = busy_seconds()
+    cpu0, client0, wall0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
+    streams = await asyncio.gather(*(open_stream(target, text, keep_body=True) for _ in range(k)))
+    await asyncio.gather(*(s.done for s in streams))
+    wall = time.perf_counter() - wall0
+    client_cpu = time.process_time() - client0
+    server_cpu = server.cpu_seconds() - cpu0
+    others = busy_seconds() - busy0 - server_cpu - client_cpu
+    client_share = client_cpu / wall
+    stretches = [s.duration / IDEAL for s in streams]
+    failed = sum(
+        1
+        for s in streams
+        if s.status != 200 or "".join(texts(target.kind, s.body)) != reply(LADDER_TOKENS)
+    )
+    return {
+        "k": k,
+        "median": statistics.median(stretches),
+        "p99": _pct(stretches, 0.99),
+        "failed": failed,
+        "client_cpu_share": client_share,
+        "server_cpu_share": server_cpu / wall,
+        "others_cores": max(others, 0.0) / wall,
+        "server_cpu_us_per_token": server_cpu / (k * LADDER_TOKENS) * 1e6,
+        "first_byte_p50_ms": _pct([s.first_byte - s.started for s in streams if s.first_byte], 0.5)
+        * 1e3,
+    }
+
+
+def _passes(step: dict[str, Any]) -> bool:
+    return step["median"] <= 1.10 and step["p99"] <= 1.25 and not step["failed"]
+
+
+async def concurrency(server: ServerProcess) -> dict[str, Any]:
+    target = Target.of(server.kind, server.port)
+    steps = []
+    for k in LADDER:
+        step = await _ladder_step(server, target, k)
+        await asyncio.sleep(1.0)  # let run ends (audit, telemetry) settle between steps
+        if not _passes(step):  # the machine is shared: a second try rules out a bad moment
+            again = await _ladder_step(server, target, k)
+            await asyncio.sleep(1.0)
+            step = min(step, again, key=lambda s: s["median"])
+        steps.append(step)
+        if step["median"] > 2.5:  # far past the bar: higher rungs only take time
+            break
+    passing = [s["k"] for s in steps if _passes(s)]
+    best = 0
+    for s in steps:  # the largest K below the first failing rung
+        if s["k"] not in passing:
+            break
+        best = s["k"]
+    return {"steps": steps, "max_k": best}
+
+
+async def ttft(server: ServerProcess, route: str = "chat") -> dict[str, float]:
+    target = Target.of(server.kind, server.port, route)
+    firsts = []
+    for _ in range(TTFT_REQUESTS + 3):
+        stream = await stream_once(target, prompt(TTFT_TOKENS))
+        assert stream.first_token is not None, f"{server.kind}: no token event"
+        firsts.append(stream.first_token - stream.started)
+    firsts = firsts[3:]  # warm-up
+    return {"p50_ms": _pct(firsts, 0.5) * 1e3, "p90_ms": _pct(firsts, 0.9) * 1e3}
+
+
+async def disconnect(server: ServerProcess, close_log: Path) -> dict[str, Any]:
+    target = Target.of(server.kind, server.port)
+    offset = time.monotonic() - time.perf_counter()
+    latencies = []
+    missing = 0
+    for trial in range(DISCONNECT_TRIALS):
+        tag = f"{server.kind}-{trial}"
+        stream = await open_stream(target, prompt(100_000, 0.005, tag=tag), close_on_first=True)
+        await stream.first_seen
+        assert stream.closed_at is not None, f"{server.kind}: stream ended before a token"
+        closed = stream.closed_at + offset
+        found = await _wait_for_tag(close_log, tag, within=3.0)
+        if found is None:
+            missing += 1
+        else:
+            latencies.append(found - closed)
+    return {
+        "p50_ms": _pct(latencies, 0.5) * 1e3 if latencies else None,
+        "p99_ms": _pct(latencies, 0.99) * 1e3 if latencies else None,
+        "max_ms": max(latencies) * 1e3 if latencies else None,
+        "missing": missing,
+    }
+
+
+async def _wait_for_tag(path: Path, tag: str, within: float) -> float | None:
+    deadline = time.monotonic() + within
+    prefix = f"{tag} "
+    while time.monotonic() < deadline:
+        if path.exists():  # noqa: ASYNC240 - a small file, read between trials
+            for line in path.read_text().splitlines():  # noqa: ASYNC240
+                if line.startswith(prefix):
+                    return float(line.split()[1])
+        await asyncio.sleep(0.002)
+    return None
+
+
+async def _open_many(
+    target: Target, text: str, n: int, in_flight: int = 500
+) -> tuple[list[Stream], float]:
+    """Open ``n`` streams, at most ``in_flight`` not yet answered; (streams, seconds)."""
+    gate = asyncio.Semaphore(in_flight)
+    start = time.perf_counter()
+
+    async def one() -> Stream:
+        async with gate:
+            stream = await open_stream(target, text, keep_body=True)
+            await stream.opened
+            return stream
+
+    streams = await asyncio.gather(*(one() for _ in range(n)))
+    return list(streams), time.perf_counter() - start
+
+
+async def idle_memory(server: ServerProcess) -> dict[str, Any]:
+    """RSS growth per open stream whose model has not produced anything yet."""
+    target = Target.of(server.kind, server.port)
+    for _ in range(5):
+        await stream_once(target, prompt(20))
+    warm, _ = await _open_many(target, prompt(1, first=600), 50)  # first-use allocations
+    for s in warm:
+        s.close()
+    await asyncio.sleep(1.0)
+    base = server.rss_bytes()
+    streams, seconds = await _open_many(target, prompt(1, first=600), IDLE_STREAMS)
+    await asyncio.sleep(1.5)
+    grown = server.rss_bytes() - base
+    ok = sum(1 for s in streams if s.status == 200 and s.error is None)
+    for s in streams:
+        s.close()
+    return {
+        "kb_per_stream": grown / IDLE_STREAMS / 1024,
+        "open_per_s": IDLE_STREAMS / seconds,
+        "ok": ok,
+    }
+
+
+async def many_streams(server: ServerProcess, open_rate: float) -> dict[str, Any]:
+    """10,000 concurrent slow streams: all open, then all stream 10 tokens and end."""
+    target = Target.of(server.kind, server.port)
+    base = server.rss_bytes()
+    wait = min(120.0, MANY_STREAMS / max(open_rate, 1.0) * 1.5 + 5.0)
+    text = prompt(10, 0.2, first=wait)
+    streams, open_seconds = await _open_many(target, text, MANY_STREAMS)
+    peak = server.rss_bytes()
+    all_open_before_tokens = all(s.first_token is None for s in streams)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(s.done for s in streams)), wait + 120)
+    complete = 0
+    errors: dict[str, int] = {}
+    for s in streams:
+        body = s.body if s.ended is not None else b""
+        if (
+            s.status == 200
+            and "".join(texts("tokenwire", body)) == reply(10)
+            and (b'"status":"completed"' in body)
+        ):
+            complete += 1
+        else:
+            key = s.error or (f"http {s.status}" if s.status != 200 else "incomplete")
+            errors[key] = errors.get(key, 0) + 1
+    return {
+        "streams": MANY_STREAMS,
+        "completed": complete,
+        "errors": errors,
+        "open_seconds": open_seconds,
+        "all_open_at_once": all_open_before_tokens,
+        "kb_per_stream": (peak - base) / MANY_STREAMS / 1024,
+    }
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def run(progress: Callable[[str], None] = print) -> dict[str, Any]:
+    _raise_fd_limit()
+    return uvloop.run(_run(progress))
+
+
+async def _timed(label: str, progress: Callable[[str], None], job: Awaitable[Any]) -> Any:
+    start = time.perf_counter()
+    result = await job
+    progress(f"  {label}: {time.perf_counter() - start:.1f} s")
+    return result
+
+
+async def _run(progress: Callable[[str], None]) -> dict[str, Any]:
+    results: dict[str, Any] = {"reference": await inprocess_reference()}
+    workdir = Path(tempfile.mkdtemp(prefix="tokenwire-bench-"))
+    close_log = workdir / "closed.log"
+    env = {CLOSE_LOG_ENV: str(close_log), "BENCH_DATA_DIR": str(workdir)}
+    cost: dict[str, Any] = {}
+    ladder: dict[str, Any] = {}
+    first: dict[str, Any] = {}
+    gone: dict[str, Any] = {}
+    guard_on = False
+    errors: dict[str, int] = {}
+    fixed: dict[str, Any] = {}
+    for kind in KINDS:
+        progress(f"streaming: {kind}")
+        with ServerProcess(kind, env) as server:
+            cost[kind] = await _timed("cost per token", progress, cost_per_token(server))
+            if kind == "tokenwire":
+                guard_on = await guard_probe(server)
+                cost["tokenwire (no guard)"] = await cost_per_token(server, "plain")
+            fixed[kind] = await _timed("per request", progress, per_request(server))
+            first[kind] = await _timed("ttft", progress, ttft(server))
+            if kind == "tokenwire":
+                first["tokenwire (no guard)"] = await ttft(server, "plain")
+            gone[kind] = await _timed("disconnect", progress, disconnect(server, close_log))
+            ladder[kind] = await _timed("concurrency", progress, concurrency(server))
+            errors[kind] = len(server.errors())
+    progress("streaming: tokenwire, 2 worker processes")
+    with ServerProcess("tokenwire-2w", env) as server:
+        ladder["tokenwire, 2 workers"] = await _timed("concurrency", progress, concurrency(server))
+    memory: dict[str, Any] = {}
+    for kind in KINDS:  # fresh processes: freed arenas of earlier scenarios would hide growth
+        with ServerProcess(kind, env) as server:
+            memory[kind] = await _timed(f"idle memory {kind}", progress, idle_memory(server))
+    gc.collect()
+    with ServerProcess("tokenwire", env) as server:
+        many = await _timed(
+            "10,000 streams",
+            progress,
+            many_streams(server, memory["tokenwire"]["open_per_s"]),
+        )
+        many["server_errors"] = server.errors()[:5]
+    results.update(
+        server_errors=errors,
+        guard_on=guard_on,
+        per_request=fixed,
+        cost=cost,
+        ladder=ladder,
+        ttft=first,
+        disconnect=gone,
+        memory=memory,
+        many=many,
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+    results["client_fd_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    results["cpus"] = os.cpu_count()
+    return results
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x"
+
+
+def report(r: dict[str, Any]) -> str:
+    ref = r["reference"]
+    cost, ladder, first, gone, memory, many = (
+        r["cost"], r["ladder"], r["ttft"], r["disconnect"], r["memory"], r["many"]
+    )  # fmt: skip
+    bare = cost["bare"]["us_per_token"]
+    guard_note = (
+        "Probe (token 5 of a stream is an e-mail address): the guarded route redacted it."
+        if r.get("guard_on")
+        else "**Probe (token 5 of a stream is an e-mail address): the guarded route did NOT "
+        "redact it — in the source tree measured, `Route.guardrails` is not applied on the "
+        "run path, so the tokenwire rows do not include the guard's cost**; its in-process "
+        "cost per token is in *Guardrails: per-token cost* below."
+    )
+    pace = f"{LADDER_TOKENS} tokens {LADDER_DELAY * 1000:.0f} ms apart, ideal {IDEAL:.0f} s"
+    cost_head = (
+        "| server | per token (best) | median | vs bare | server CPU per token | token events "
+        "| client reads | text intact | client CPU |"
+    )
+    cost_rows = "\n".join(
+        f"| {kind} | {c['us_per_token']:.1f} us | {c['median_us_per_token']:.1f} us "
+        f"| {_ratio(c['us_per_token'], bare)} | {c['server_cpu_us_per_token']:.1f} us "
+        f"| {c['events']} | {c['reads']:.0f} | {'yes' if c['correct'] else '**NO**'} "
+        f"| {c['client_cpu_share']:.0%} |"
+        for kind, c in cost.items()
+    )
+    ks = sorted({s["k"] for v in ladder.values() for s in v["steps"]})
+    ladder_head = "| server | " + " | ".join(f"K={k}" for k in ks) + " | largest K passing |"
+    ladder_rows = []
+    cpu_rows = []
+    client_share = 0.0
+    for kind, v in ladder.items():
+        by_k = {s["k"]: s for s in v["steps"]}
+        cells = []
+        for k in ks:
+            s = by_k.get(k)
+            if s is None:
+                cells.append("(skipped)")
+                continue
+            client_share = max(client_share, s["client_cpu_share"])
+            fail = f", {s['failed']} failed" if s["failed"] else ""
+            cells.append(f"{s['median']:.2f} / {s['p99']:.2f}{fail}")
+        ladder_rows.append(f"| {kind} | " + " | ".join(cells) + f" | **{v['max_k']}** |")
+        cpu_rows.append(
+            f"| {kind} | "
+            + " | ".join(
+                f"{by_k[k]['server_cpu_us_per_token']:.0f} us ({by_k[k]['server_cpu_share']:.0%}; "
+                f"others {by_k[k]['others_cores']:.1f})"
+                if k in by_k
+                else ""
+                for k in ks
+            )
+            + " |"
+        )
+    ttft_rows = "\n".join(
+        f"| {kind} | {t['p50_ms']:.2f} ms | {t['p90_ms']:.2f} ms "
+        f"| {t['p50_ms'] - ref['ttft_p50_ms']:.2f} ms |"
+        for kind, t in first.items()
+    )
+    gone_rows = "\n".join(
+        f"| {kind} | {_ms(g['p50_ms'])} | {_ms(g['p99_ms'])} | {_ms(g['max_ms'])} "
+        f"| {g['missing']} of {DISCONNECT_TRIALS} |"
+        for kind, g in gone.items()
+    )
+    mem_rows = "\n".join(
+        f"| {kind} | {m['kb_per_stream']:.1f} KB | {m['ok']} of {IDLE_STREAMS} "
+        f"| {m['open_per_s']:.0f} /s |"
+        for kind, m in memory.items()
+    )
+    fixed_rows = "\n".join(
+        f"| {kind} | {f['cpu_ms']:.2f} ms | {f['p50_ms']:.2f} ms |"
+        for kind, f in r.get("per_request", {}).items()
+    )
+    errors = ", ".join(f"{k}: {v}" for k, v in many["errors"].items()) or "none"
+    tw = cost["tokenwire"]["us_per_token"]
+    return f"""## Streaming: tokenwire vs a bare SSE loop vs LangServe (over loopback)
+
+Each server runs alone in its own process (uvicorn, uvloop, httptools, 127.0.0.1); the
+client is this process: raw HTTP/1.1 on `asyncio` protocols (one `data_received` call per
+read, a `bytes in bytes` search for the first token, bodies checked only after the clock
+stops). The model is an in-process `BaseChatModel` streaming one 5-character word per
+chunk (`bench/fake_model.py`), identical in all three servers. tokenwire runs with
+telemetry, the PII guard (hold-back window 120 characters), the in-memory event log and
+the audit trail on (SQLite), auth off, `disconnect_grace_seconds=0`; `tokenwire (no
+guard)` is the same server's route without guardrails. {guard_note}
+
+### Cost per token: one zero-delay stream of {COST_TOKENS:,} tokens
+
+Total stream time (request sent → body closed) ÷ {COST_TOKENS:,}, best and median of
+{COST_REPEATS}; server CPU is the server process's user+system time over the {COST_REPEATS}
+streams ÷ tokens; client reads (median) is how many `data_received` calls the body took,
+about how many socket writes the server made. In-process `astream` of the same model alone:
+{ref["astream_us_per_token"]:.1f} us per token (that much of every row is LangChain).
+
+{cost_head}
+|---|---|---|---|---|---|---|---|---|
+{cost_rows}
+
+**tokenwire / bare = {tw / bare:.2f}x** (target ≤ 1.1x); LangServe / bare =
+{cost["langserve"]["us_per_token"] / bare:.2f}x.
+
+### Fixed cost per stream
+
+{REQUESTS} sequential one-token streams (after 20 warm-up ones): server CPU per request
+(10 ms clock ticks over the whole series) and the request's wall time, p50. This is paid
+once per stream, before and after the tokens; at the concurrency ladder's start every
+stream pays it at the same moment.
+
+| server | server CPU per stream | wall p50 |
+|---|---|---|
+{fixed_rows}
+
+### Concurrent 50-token/s streams ({pace})
+
+Stretch = actual ÷ ideal duration, from request sent to body closed, all K streams started
+at once; cells are median / p99 (a rung is skipped once the median passes 2.5). Passing
+means median ≤ 1.10 and p99 ≤ 1.25 with every stream's text intact. The sleep-paced model
+alone overshoots slightly, so the bare loop is the floor. Client CPU stayed at or below
+{client_share:.0%} of one core.
+
+{ladder_head}
+|---|{"---|" * (len(ks) + 1)}
+{chr(10).join(ladder_rows)}
+
+Server CPU per delivered token at each K (the server's share of one core over the rung;
+"others": cores kept busy by other processes on this shared machine meanwhile, of 2). Every
+token is its own wake-up here, so little is batched. A failing rung is tried twice and the
+better try kept.
+
+| server | {" | ".join(f"K={k}" for k in ks)} |
+|---|{"---|" * len(ks)}
+{chr(10).join(cpu_rows)}
+
+### Time to first token at low load
+
+{TTFT_REQUESTS} sequential requests (after 3 warm-up ones), model with no delay and {TTFT_TOKENS}
+tokens; time from sending the request to the first answer-token event at the client.
+In-process `astream` time to the first chunk: p50 {ref["ttft_p50_ms"]:.2f} ms. The PII
+guard holds text back until it has 120 characters of right context (or the stream ends), so
+with a guard the first token event waits for ~24 more tokens — by design; the no-guard row
+shows the gateway without it.
+
+| server | p50 | p90 | added over in-process (p50) |
+|---|---|---|---|
+{ttft_rows}
+
+### Client disconnect → upstream closed
+
+{DISCONNECT_TRIALS} trials per server: a long 200-token/s stream; the client closes its socket
+right after the first token event; the model's generator records when its `finally` ran
+(`time.monotonic`, system-wide). Latency = that minus the moment the client closed.
+
+| server | p50 | p99 | max | never closed (3 s) |
+|---|---|---|---|---|
+{gone_rows}
+
+### Memory per open idle stream
+
+A fresh server process per row; RSS after {IDLE_STREAMS:,} open streams whose model waits
+(nothing produced yet) minus RSS before, ÷ {IDLE_STREAMS:,}.
+
+| server | RSS per stream | streams open | opened at |
+|---|---|---|---|
+{mem_rows}
+
+**{MANY_STREAMS:,} concurrent slow streams on tokenwire** (fresh process, fd limit raised to
+the hard limit {r["client_fd_limit"]:,} on both sides, up to 500 connects in flight; every
+stream waits until all are open, then streams 10 tokens): {many["completed"]:,} of
+{many["streams"]:,} completed with their full text and `run.end` completed; errors:
+{errors}. All were open at the same time: {"yes" if many["all_open_at_once"] else "no"}
+(opening took {many["open_seconds"]:.1f} s); RSS growth at the peak:
+{many["kb_per_stream"]:.1f} KB per stream.
+"""
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} ms"

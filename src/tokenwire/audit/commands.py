@@ -1,0 +1,104 @@
+"""``tokenwire audit verify`` and ``tokenwire audit export``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tokenwire.settings import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only when an audit command runs
+    from tokenwire.audit.store import AuditStore
+
+__all__ = ["add_audit_commands"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="verify or export the audit trail")
+    actions = audit.add_subparsers(required=True, metavar="ACTION")
+
+    check = actions.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
+    _add_location(check)
+    check.add_argument(
+        "--expect-head",
+        metavar="SEQ:HASH",
+        help="a head printed earlier (kept outside the database): the chain must still hold it",
+    )
+    check.set_defaults(handler=_verify)
+
+    export = actions.add_parser("export", help="write every record as JSONL")
+    _add_location(export)
+    export.add_argument("--out", type=Path, required=True, help="the .jsonl file to write")
+    export.set_defaults(handler=_export)
+
+
+def _add_location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="database URL (default: TOKENWIRE_AUDIT_URL, else SQLite)")
+    parser.add_argument("--schema", help="PostgreSQL schema (default: TOKENWIRE_AUDIT_SCHEMA)")
+    parser.add_argument(
+        "--data-dir", help="SQLite's directory (default: TOKENWIRE_DATA_DIR, else ./data)"
+    )
+
+
+def _readable(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> Handler:
+    """Run an async command; a database that cannot be read is a clear message, exit 2."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return asyncio.run(command(args))
+        except SQLAlchemyError as exc:
+            detail = getattr(exc, "orig", None) or exc
+            print(f"tokenwire: cannot read the audit store: {detail}", file=sys.stderr)
+            return 2
+
+    return handler
+
+
+def _store(args: argparse.Namespace) -> AuditStore:
+    from tokenwire.audit.store import AuditStore, store_url
+
+    settings = Settings.from_env()
+    url = store_url(settings, url=args.url, data_dir=args.data_dir)
+    return AuditStore(url, schema=args.schema or settings.audit_schema)
+
+
+@_readable
+async def _verify(args: argparse.Namespace) -> int:
+    from tokenwire.audit.verify import verify
+
+    store = _store(args)
+    try:
+        result = await verify(store, expect_head=args.expect_head)
+    finally:
+        await store.aclose()
+    if not result.ok:
+        print(
+            f"audit chain BROKEN at sequence {result.bad_sequence}: {result.problem}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"audit chain OK: {result.checked} records after checkpoint {result.base_sequence}")
+    print(f"head {result.head}")
+    return 0
+
+
+@_readable
+async def _export(args: argparse.Namespace) -> int:
+    from tokenwire.audit.verify import export_jsonl
+
+    store = _store(args)
+    try:
+        count, head = await export_jsonl(store, args.out)
+    finally:
+        await store.aclose()
+    print(f"exported {count} records to {args.out}")
+    print(f"head {head}")
+    return 0

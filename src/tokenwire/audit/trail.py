@@ -1,0 +1,190 @@
+"""The audit trail: one hash-chained record per finished run, written off the stream's path.
+
+A run's done-callback only enqueues it (``put_nowait`` on a bounded queue); one writer task
+per process builds the records and appends them to the store in batches, so the chain has a
+single writer here and the client's ``run.end`` never waits for the database.
+
+Not ``TelemetryPipeline``: that queue is typed to ``RunRecord``, loses a batch when an
+exporter fails and cancels in-flight exports on close — right for metrics, wrong for an
+audit log. Here a failed append is retried (with backoff) until it succeeds or the gateway
+shuts down, and shutdown drains the queue first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from tokenwire.audit.record import audit_entry
+from tokenwire.audit.store import AuditStore, store_url
+from tokenwire.runs.run import Run
+from tokenwire.settings import Settings
+
+__all__ = ["AuditTrail", "audit_from_settings"]
+
+log = logging.getLogger("tokenwire.audit")
+
+_DAY = 86_400.0
+
+
+class AuditTrail:
+    """Audits the runs it is told to ``watch``.
+
+    >>> trail = AuditTrail(AuditStore("sqlite+aiosqlite:///data/audit.db"))
+    >>> gateway = Gateway(routes, audit=trail)
+    """
+
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        max_queue: int = 10_000,
+        max_batch: int = 256,
+        retention_days: float = 0.0,
+        prune_every_seconds: float = 3600.0,
+        shutdown_timeout: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.retention_days = retention_days
+        self._queue: asyncio.Queue[tuple[Run, Any]] = asyncio.Queue(max_queue)
+        self._max_batch = max_batch
+        self._prune_every = prune_every_seconds
+        self._shutdown_timeout = shutdown_timeout
+        self._writer: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._in_flight = 0
+        #: Runs never recorded: the queue was full, or the store was unreachable at shutdown.
+        self.dropped = 0
+        self.written = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuditTrail:
+        return cls(
+            AuditStore(store_url(settings), schema=settings.audit_schema),
+            max_queue=settings.audit_queue_size,
+            retention_days=settings.audit_retention_days,
+        )
+
+    # -- the gateway's side ------------------------------------------------------------------
+    def watch(self, run: Run, input: Any) -> None:
+        """Record ``run`` (with its request ``input``) once its task is done."""
+        if run.task is None:
+            raise ValueError(f"run {run.id} has no task to watch")
+        run.task.add_done_callback(lambda _: self.submit(run, input))
+
+    def submit(self, run: Run, input: Any) -> None:
+        if self._writer is None:  # a gateway used without its lifespan still audits
+            self._start_writer()
+        try:
+            self._queue.put_nowait((run, input))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.error("audit queue full: run %s is not recorded in the audit trail", run.id)
+
+    async def start(self) -> None:
+        """Create the store's tables (failing loudly if it is unreachable), then write."""
+        await self._ensure_store()
+        self._start_writer()
+        if self.retention_days > 0 and self._pruner is None:
+            self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is in the store (tests, shutdown)."""
+        await self._queue.join()
+
+    async def aclose(self) -> None:
+        """Drain the queue (up to ``shutdown_timeout``), then stop and release the store."""
+        if self._writer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flush(), self._shutdown_timeout)
+        for task in (self._pruner, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._pruner = self._writer = self._ready = None
+        lost = self._in_flight
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+            lost += 1
+        self._in_flight = 0
+        if lost:
+            self.dropped += lost
+            log.error("audit trail closed with %d runs not recorded", lost)
+        await self.store.aclose()
+
+    async def prune(self) -> int:
+        """Apply ``retention_days`` now; returns how many records were deleted."""
+        if self.retention_days <= 0:
+            return 0
+        deleted = await self.store.prune(time.time() - self.retention_days * _DAY)
+        if deleted:
+            log.info("audit retention: deleted %d records", deleted)
+        return deleted
+
+    # -- the writer ------------------------------------------------------------------------
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_forever(), name="tokenwire-audit-writer"
+            )
+
+    async def _ensure_store(self) -> None:
+        # Shared, so ``start`` and a lazily started writer create the tables once.
+        if self._ready is None:
+            self._ready = asyncio.ensure_future(self.store.create())
+        await asyncio.shield(self._ready)
+
+    async def _write_forever(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._in_flight = len(batch)
+            try:
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            self._in_flight = 0
+
+    async def _write(self, batch: list[tuple[Run, Any]]) -> None:
+        entries = []
+        for run, input in batch:
+            try:
+                entries.append(await audit_entry(run, input))
+            except Exception:
+                self.dropped += 1
+                log.exception("cannot build the audit record of run %s", run.id)
+        delay = 0.5
+        while True:
+            try:
+                await self._ensure_store()
+                await self.store.append(entries)
+            except Exception:
+                # Keep the batch: an audit trail with silent holes is worse than a late one.
+                log.exception("audit store append failed; retrying in %.1fs", delay)
+                self._ready = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            else:
+                self.written += len(entries)
+                return
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except Exception:
+                log.exception("audit retention failed")
+            await asyncio.sleep(self._prune_every)
+
+
+def audit_from_settings(settings: Settings) -> AuditTrail | None:
+    """The trail ``create_app`` and ``tokenwire serve`` give their gateway (None when off)."""
+    return AuditTrail.from_settings(settings) if settings.audit_enabled else None

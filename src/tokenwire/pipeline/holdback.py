@@ -1,0 +1,120 @@
+"""The hold-back buffer: text is shown only after every guard has seen it with enough
+right-context.
+
+Text arriving from the model is held until ``window`` characters follow it (the longest
+span any guard can match), so a span split across chunks is always seen whole before any
+of it is released. Released text keeps a little left-context for the next scan, so
+patterns with look-behinds see what precedes them. Because matches are bounded by the
+window, the redacted text is the same however the stream was chunked.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tokenwire.pipeline.findings import Action, Finding, Guard
+
+__all__ = ["HoldbackBuffer", "Release"]
+
+_LEFT_CONTEXT = 32
+
+
+@dataclass(slots=True)
+class Release:
+    """What may be shown now: redacted ``text``, the redactions in it, and a stop, if any."""
+
+    text: str = ""
+    redactions: list[Finding] = field(default_factory=list)
+    stop: Finding | None = None
+
+
+class HoldbackBuffer:
+    """Per-run state (never shared): the held text and the released left-context."""
+
+    def __init__(self, guards: Sequence[Guard], window: int | None = None) -> None:
+        self._guards = list(guards)
+        needed = max((g.window for g in self._guards), default=0)
+        self.window = max(window or 0, needed)
+        self._held = ""
+        self._context = ""
+
+    @property
+    def held(self) -> str:
+        return self._held
+
+    async def push(self, text: str, *, final: bool = False) -> Release:
+        """Add model text; return what can be released (everything, when ``final``)."""
+        held = self._held + text
+        if not held:
+            return Release()
+        context = self._context
+        scan = context + held
+        offset = len(context)
+        findings = await self._inspect(scan, offset)
+        stop = _first_stop(findings, offset)
+        if stop is not None:
+            cut = max(stop.start - offset, 0) if stop.action is Action.HALT else 0
+            release = self._release(scan, offset, cut, findings)
+            self._held = ""
+            release.stop = stop
+            return release
+        cut = len(held) if final else len(held) - self.window
+        if cut <= 0:
+            self._held = held
+            return Release()
+        cut = _not_inside_a_span(cut, offset, findings)
+        release = self._release(scan, offset, cut, findings)
+        self._context = (context + held[:cut])[-_LEFT_CONTEXT:]
+        self._held = held[cut:]
+        return release
+
+    async def _inspect(self, scan: str, offset: int) -> list[Finding]:
+        findings: list[Finding] = []
+        for guard in self._guards:
+            result = guard.inspect(scan, offset)
+            if inspect.isawaitable(result):
+                result = await result
+            findings.extend(f for f in result if f.end > offset)
+        return findings
+
+    @staticmethod
+    def _release(scan: str, offset: int, cut: int, findings: list[Finding]) -> Release:
+        """Redacted ``scan[offset:offset + cut]`` and the redactions inside it."""
+        end = offset + cut
+        spans = sorted(
+            (f for f in findings if f.action is Action.REDACT and f.start < end),
+            key=lambda f: (f.start, -f.end),
+        )
+        pieces: list[str] = []
+        released: list[Finding] = []
+        position = offset
+        for finding in spans:
+            # A span reaching back into released context still hides its unreleased part.
+            start = max(finding.start, offset)
+            if start < position:  # overlaps a span already applied
+                continue
+            pieces.append(scan[position:start])
+            pieces.append(finding.replacement)
+            released.append(finding)
+            position = min(finding.end, end)
+        pieces.append(scan[position:end])
+        return Release("".join(pieces), released)
+
+
+def _first_stop(findings: list[Finding], offset: int) -> Finding | None:
+    stops = [f for f in findings if f.action is not Action.REDACT]
+    return min(stops, key=lambda f: f.start) if stops else None
+
+
+def _not_inside_a_span(cut: int, offset: int, findings: list[Finding]) -> int:
+    """Move the cut back to the start of any span it would split."""
+    moved = True
+    while moved:
+        moved = False
+        for finding in findings:
+            if finding.start - offset < cut < finding.end - offset:
+                cut = max(finding.start - offset, 0)
+                moved = True
+    return cut

@@ -1,0 +1,132 @@
+"""Offline PII and secret detection by pattern, with checksums where formats have them.
+
+Every pattern's longest match is bounded (``MAX_MATCH``), which is what lets the hold-back
+buffer release text safely: a span can never straddle text already shown.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tokenwire.pipeline.findings import Action, Finding
+
+__all__ = ["DETECTORS", "MAX_MATCH", "PiiGuard", "luhn_ok"]
+
+MAX_MATCH = 120
+
+
+def luhn_ok(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == parity:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card_ok(text: str) -> bool:
+    digits = re.sub(r"\D", "", text)
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+def _iban_ok(text: str) -> bool:
+    compact = text.replace(" ", "").upper()
+    rotated = compact[4:] + compact[:4]
+    number = "".join(str(int(ch, 36)) for ch in rotated)
+    return 15 <= len(compact) <= 34 and int(number) % 97 == 1
+
+
+def _ssn_ok(text: str) -> bool:
+    area, group, serial = text.split("-")
+    return area not in {"000", "666"} and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _ip_ok(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    rule: str
+    label: str
+    pattern: re.Pattern[str]
+    valid: Callable[[str], bool] | None = None
+
+
+_EMAIL = r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,32}@(?:[A-Za-z0-9-]{1,24}\.){1,3}[A-Za-z]{2,12}(?![\w-])"
+_CARD = r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"
+_IBAN = r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
+_SSN = r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"
+# Not in the middle of a longer digit sequence (a card that failed its checksum).
+_PHONE = (
+    r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])"
+    r"\d{3,4}[ .-]?\d{3,4}(?!\w)(?![ .-]\d)"
+)
+_IPV4 = r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)"
+_IPV6 = r"(?<![:\w])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![:\w])"
+_SECRET = (
+    r"(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,90}"
+    r"|AKIA[0-9A-Z]{16}"
+    r"|gh[pousr]_[A-Za-z0-9]{36}"
+    r"|xox[baprs]-[A-Za-z0-9-]{10,48}"
+    r"|AIza[0-9A-Za-z_-]{35}"
+    r"|-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----"
+    r"|eyJ[A-Za-z0-9_-]{8,40}\.eyJ[A-Za-z0-9_-]{8,40}\.[A-Za-z0-9_-]{8,30})"
+)
+
+# Order matters where formats overlap: the first detector to claim a span wins.
+DETECTORS: tuple[Detector, ...] = (
+    Detector("pii.secret", "SECRET", re.compile(_SECRET)),
+    Detector("pii.email", "EMAIL", re.compile(_EMAIL)),
+    Detector("pii.iban", "IBAN", re.compile(_IBAN), _iban_ok),
+    Detector("pii.credit_card", "CARD", re.compile(_CARD), _card_ok),
+    Detector("pii.ssn", "SSN", re.compile(_SSN), _ssn_ok),
+    Detector("pii.ip", "IP", re.compile(_IPV4), _ip_ok),
+    Detector("pii.ip", "IP", re.compile(_IPV6), _ip_ok),
+    Detector("pii.phone", "PHONE", re.compile(_PHONE)),
+)
+
+
+class PiiGuard:
+    """Redacts personal data and secrets as ``[EMAIL]``, ``[CARD]``, … (offline, regex).
+
+    >>> PiiGuard(kinds={"pii.email"})  # only some detectors
+    """
+
+    name = "pii"
+    window = MAX_MATCH
+
+    def __init__(self, kinds: set[str] | None = None, action: Action = Action.REDACT) -> None:
+        self._detectors = [d for d in DETECTORS if kinds is None or d.rule in kinds]
+        self._action = action
+
+    def inspect(self, text: str, offset: int) -> Sequence[Finding]:
+        findings: list[Finding] = []
+        taken: list[tuple[int, int]] = []
+        for detector in self._detectors:
+            for match in detector.pattern.finditer(text):
+                start, end = match.span()
+                if end <= offset or any(s < end and start < e for s, e in taken):
+                    continue
+                if detector.valid is not None and not detector.valid(match.group()):
+                    continue
+                taken.append((start, end))
+                findings.append(
+                    Finding(
+                        self._action,
+                        detector.rule,
+                        start,
+                        end,
+                        replacement=f"[{detector.label}]",
+                        detail=f"{detector.label.lower()} redacted",
+                    )
+                )
+        return findings

@@ -1,0 +1,133 @@
+"""Following a run's log as one subscriber, for protocols that are not plain SSE.
+
+``EventStreamResponse`` already attaches/detaches streaming HTTP subscribers; these
+helpers do the same for a response that waits for the whole run (non-streaming OpenAI,
+LangServe ``invoke``): the waiting client counts as a subscriber, so when it goes away
+the run's ``on_disconnect`` policy applies exactly as for a stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from starlette.types import Receive
+
+from tokenwire.events import Event, EventType
+from tokenwire.runs.run import Run
+
+__all__ = [
+    "ClientGone",
+    "WireEncoder",
+    "collect_run",
+    "collect_runs",
+    "encode_stream",
+    "events_of",
+    "wait_for_disconnect",
+]
+
+
+class ClientGone(Exception):
+    """The client disconnected before the run ended."""
+
+
+async def events_of(batches: AsyncIterator[Sequence[Event]]) -> AsyncGenerator[Event, None]:
+    """Flatten a log reader's batches."""
+    try:
+        async for batch in batches:
+            for event in batch:
+                yield event
+    finally:
+        aclose = getattr(batches, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class WireEncoder(Protocol):
+    """A protocol's per-response encoder: canonical events in, wire bytes out.
+
+    ``closed`` turns true once the encoder has written its protocol's end (after
+    ``run.end``, or early when the protocol cannot carry what happened, such as a
+    ``run.restart`` on an append-only stream); the response then ends.
+    """
+
+    @property
+    def closed(self) -> bool: ...
+
+    def encode(self, events: Sequence[Event]) -> bytes: ...
+
+
+async def encode_stream(
+    batches: AsyncIterator[Sequence[Event]], encoder: WireEncoder
+) -> AsyncIterator[bytes]:
+    """A log reader's batches through a protocol encoder, one write per non-empty batch,
+    until the encoder is closed; the reader is closed with the stream."""
+    try:
+        async for batch in batches:
+            chunk = encoder.encode(batch)
+            if chunk:
+                yield chunk
+            if encoder.closed:
+                return
+    finally:
+        aclose = getattr(batches, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def collect_run(
+    run: Run, disconnected: Callable[[], Awaitable[None]], after: int = 0
+) -> list[Event]:
+    """Every event of ``run`` after ``after`` up to ``run.end``, as one subscriber.
+
+    ``disconnected`` completes when the client goes away; then the subscriber detaches
+    (which may cancel the run) and :class:`ClientGone` is raised.
+    """
+    [events] = await collect_runs([run], disconnected, after)
+    return events
+
+
+async def collect_runs(
+    runs: Sequence[Run], disconnected: Callable[[], Awaitable[None]], after: int = 0
+) -> list[list[Event]]:
+    """:func:`collect_run` for several runs of one request (LangServe ``batch``)."""
+    for run in runs:
+        run.attach()
+    try:
+        collector: asyncio.Future[list[list[Event]]] = asyncio.ensure_future(
+            asyncio.gather(*[_collect(r, after) for r in runs])
+        )
+        watcher: asyncio.Future[Any] = asyncio.ensure_future(disconnected())
+        done, _ = await asyncio.wait([collector, watcher], return_when=asyncio.FIRST_COMPLETED)
+        for task in (collector, watcher):
+            if task not in done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if collector not in done:
+            raise ClientGone(", ".join(r.id for r in runs))
+        return list(collector.result())
+    finally:
+        for run in runs:
+            run.detach()
+
+
+async def _collect(run: Run, after: int) -> list[Event]:
+    events: list[Event] = []
+    stream = events_of(run.log.read(after))
+    try:
+        async for event in stream:
+            events.append(event)
+            if event.type == EventType.RUN_END:
+                break
+    finally:
+        await stream.aclose()
+    return events
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Return once the ASGI peer disconnects (call after the request body was read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,225 @@
+"""The attempts of one run: the route's runnable, retried before its first event, then its
+fallbacks in order, with the route's mid-stream policy deciding what a late failure means.
+
+Whether a failure is "before the first token" is read off the event log: if the attempt
+appended nothing (no token, tool step or retrieval), nobody saw anything and trying again
+is invisible. Otherwise the mid-stream policy decides: ``error`` ends the run keeping the
+partial output; ``restart`` appends ``run.restart`` (clients discard the partial text)
+and streams the next fallback; ``continue`` asks the next fallback to continue the partial
+answer. With no fallback left, every policy ends in ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableConfig
+
+from tokenwire.broker.base import EventLog, EventLogFull
+from tokenwire.events import ErrorCode, EventType
+from tokenwire.langchain.adapter import is_chat_model, stream_runnable
+from tokenwire.langchain.sink import RunSink
+from tokenwire.reliability.accounting import AttemptUsage
+from tokenwire.reliability.breaker import CircuitBreaker
+from tokenwire.reliability.continuation import continuation_input
+from tokenwire.reliability.fallbacks import (
+    MidStreamPolicy,
+    Upstream,
+    invoke_as_token,
+    plan_upstreams,
+)
+from tokenwire.reliability.stats import Reliability
+from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
+from tokenwire.runs.failures import Failure, describe_failure
+
+if TYPE_CHECKING:
+    from tokenwire.routes import Route
+    from tokenwire.runs.recorder import RunRecorder
+
+__all__ = ["Attempts", "AttemptsFailed"]
+
+log = logging.getLogger("tokenwire.reliability")
+
+
+class AttemptsFailed(Exception):
+    """Every upstream that was tried failed (or the mid-stream policy gave up)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class _Failed(Exception):
+    """One upstream is done failing; ``delivered`` says whether clients saw any of it."""
+
+    def __init__(self, failure: Failure, delivered: bool) -> None:
+        self.failure = failure
+        self.delivered = delivered
+
+
+class Attempts:
+    """Runs the attempt plan of one run into its recorder; ``await attempts.run()``."""
+
+    def __init__(
+        self,
+        route: Route,
+        input: Any,
+        config: RunnableConfig,
+        recorder: RunRecorder,
+        log: EventLog,
+        reliability: Reliability,
+        *,
+        expose_errors: bool = False,
+        sink: RunSink | None = None,
+    ) -> None:
+        self._route = route
+        # What the adapter reports to: the recorder, or a pipeline in front of it (guardrails).
+        self._sink: RunSink = sink if sink is not None else recorder
+        self._input = input
+        self._config = config
+        self._recorder = recorder
+        self._log = log
+        self._reliability = reliability
+        self._expose = expose_errors
+        self.usage = AttemptUsage(recorder)
+        self.number = 0
+        self.fallback_used: str | None = None
+        self._continued = False
+
+    async def run(self) -> Any:
+        """The final output; raises :class:`AttemptsFailed` when no attempt succeeded."""
+        plan = plan_upstreams(self._route)
+        input = self._input
+        failure: Failure | None = None
+        for upstream in plan:
+            breaker = self._breaker(upstream)
+            if breaker is not None and not breaker.allow():
+                self._reliability.stats.breaker_skips += 1
+                failure = Failure(
+                    ErrorCode.UPSTREAM_ERROR, f"upstream {upstream.name!r} is unavailable", True
+                )
+                continue
+            if upstream.is_fallback:
+                self.fallback_used = upstream.name
+                self._reliability.stats.fallbacks += 1
+            try:
+                output = await self._with_retries(upstream, input, breaker)
+            except _Failed as failed:
+                failure = failed.failure
+                if failed.delivered:
+                    input = self._after_mid_stream(failure, upstream, plan)
+                continue
+            if self._continued and isinstance(output, str):
+                return self._recorder.text
+            return output
+        assert failure is not None
+        raise AttemptsFailed(failure)
+
+    def _breaker(self, upstream: Upstream) -> CircuitBreaker | None:
+        policy = self._route.circuit_breaker
+        if policy is None:
+            return None
+        return self._reliability.breakers.for_upstream(upstream.runnable, upstream.name, policy)
+
+    async def _with_retries(
+        self, upstream: Upstream, input: Any, breaker: CircuitBreaker | None
+    ) -> Any:
+        policy = self._route.retry
+        started = perf_counter()
+        retry = 0
+        while True:
+            seq = self._log.last_seq
+            try:
+                output = await self._attempt(upstream, input)
+            except EventLogFull:
+                raise  # the run's own limit, not the upstream's failure
+            except Exception as exc:
+                error: Exception = exc
+            else:
+                if breaker is not None:
+                    breaker.record_success()
+                return output
+            self._count(error)
+            if breaker is not None:
+                breaker.record_failure()
+            failure = describe_failure(error, expose=self._expose)
+            delivered = self._log.last_seq != seq
+            delay = None if delivered else policy.next_delay(retry, error, perf_counter() - started)
+            if delay is None:
+                raise _Failed(failure, delivered)
+            log.info(
+                "retrying upstream %r in %.2f s after %s", upstream.name, delay, failure.message
+            )
+            self._reliability.stats.retries += 1
+            retry += 1
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, upstream: Upstream, input: Any) -> Any:
+        self.number += 1
+        config = self._config_for_attempt()
+        route = self._route
+        self.usage.begin()
+        try:
+            async with Watchdog(
+                self._recorder, first_token=route.first_token_timeout, stall=route.stall_timeout
+            ):
+                if upstream.streaming:
+                    return await stream_runnable(
+                        upstream.runnable, input, config, self._sink, upstream.options
+                    )
+                return await invoke_as_token(upstream.runnable, input, config, self._sink)
+        finally:
+            self.usage.end()
+
+    def _config_for_attempt(self) -> RunnableConfig:
+        if self.number == 1:
+            return self._config
+        # The first attempt's LangChain run id is the tokenwire run id; later attempts are
+        # separate LangChain runs and need ids of their own.
+        config = self._config.copy()
+        config["run_id"] = uuid.uuid4()
+        config["metadata"] = {**config.get("metadata", {}), "tokenwire_attempt": self.number}
+        return config
+
+    def _after_mid_stream(self, failure: Failure, upstream: Upstream, plan: list[Upstream]) -> Any:
+        """The next fallback's input under the route's policy; raises when the policy ends it."""
+        policy: MidStreamPolicy = self._route.mid_stream
+        following = plan[upstream.index + 1 :]
+        if policy == "error" or not following:
+            raise AttemptsFailed(failure)
+        if policy == "restart":
+            self._reliability.stats.restarts += 1
+            self._log.append(
+                EventType.RESTART, {"reason": failure.code.value, "attempt": self.number + 1}
+            )
+            self._recorder.restart()
+            self._continued = False
+            return self._input
+        continued = self._continuation(following[0])
+        if continued is None:
+            self._reliability.stats.continuations_refused += 1
+            raise AttemptsFailed(failure)
+        self._reliability.stats.continuations += 1
+        self._continued = True
+        return continued
+
+    def _continuation(self, fallback: Upstream) -> Any:
+        if self._recorder.tool_calls > 0:
+            log.info("not continuing run after a mid-stream failure: it executed tools")
+            return None
+        if not is_chat_model(fallback.runnable):
+            log.info("not continuing on %r: continuations need a chat model", fallback.name)
+            return None
+        return continuation_input(self._input, self._recorder.text)
+
+    def _count(self, error: Exception) -> None:
+        if isinstance(error, DeadlineExceeded):
+            stats = self._reliability.stats
+            if error.kind == "first_token":
+                stats.first_token_timeouts += 1
+            elif error.kind == "stall":
+                stats.stall_timeouts += 1

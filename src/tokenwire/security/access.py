@@ -1,0 +1,35 @@
+"""Which role each part of the HTTP surface needs — one table, read by the middleware."""
+
+from __future__ import annotations
+
+import re
+
+from tokenwire.security.principal import Role
+
+__all__ = ["PUBLIC", "RUN_PATH", "STARTS_RUN", "required_role"]
+
+#: Reachable without credentials: probes, the static UI, the API description, metrics.
+PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui)(/.*)?$")
+
+#: Requests that start a run (concurrency and token limits apply).
+STARTS_RUN = re.compile(
+    r"^/(v1/routes/[^/]+/(runs|ui-chat)|v1/chat/completions"
+    r"|langserve/[^/]+/(invoke|batch|stream|stream_events))$"
+)
+
+#: A run's own resources: the caller must own the run (or be a moderator).
+RUN_PATH = re.compile(r"^/v1/runs/(?P<run_id>[^/]+)(/.*)?$")
+
+_RULES: list[tuple[re.Pattern[str], Role]] = [
+    (re.compile(r"^/v1/audit(/.*)?$"), Role.AUDITOR),
+    (re.compile(r"^/v1/runs/?$"), Role.MODERATOR),  # the live runs list
+    (re.compile(r"^/v1/telemetry(/.*)?$"), Role.MODERATOR),
+    (re.compile(r"^/v1/moderation(/.*)?$"), Role.MODERATOR),
+]
+
+
+def required_role(path: str) -> Role:
+    for pattern, role in _RULES:
+        if pattern.match(path):
+            return role
+    return Role.CLIENT

@@ -1,0 +1,109 @@
+"""API keys (stored as SHA-256 hashes, compared in constant time) and optional JWTs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokenwire.security.principal import Principal, Role
+
+__all__ = ["ApiKey", "Credentials", "InvalidCredentials", "hash_key"]
+
+
+class InvalidCredentials(Exception):
+    """The presented key or token is not valid (401)."""
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key's configuration. ``key_sha256`` is the hex SHA-256 of the secret (``tokenwire``
+    never needs the secret itself); limits are per key and optional."""
+
+    alias: str
+    key_sha256: str
+    roles: frozenset[Role] = frozenset({Role.CLIENT})
+    requests_per_minute: int | None = None
+    concurrent_streams: int | None = None
+    tokens_per_minute: int | None = None
+
+    def __repr__(self) -> str:  # never print even the hash in logs
+        return f"ApiKey(alias={self.alias!r}, roles={sorted(self.roles)})"
+
+    @classmethod
+    def from_config(cls, spec: Mapping[str, Any]) -> ApiKey:
+        spec = dict(spec)
+        if "key" in spec:  # allowed for development configs; hashed at once
+            spec["key_sha256"] = hash_key(spec.pop("key"))
+        roles = frozenset(Role(r) for r in spec.pop("roles", ["client"]))
+        return cls(roles=roles, **spec)
+
+
+@dataclass
+class Credentials:
+    keys: list[ApiKey] = field(default_factory=list)
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_audience: str | None = None
+
+    def __post_init__(self) -> None:
+        self._by_hash = {key.key_sha256: key for key in self.keys}
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.keys or self.jwt_secret or self.jwt_public_key)
+
+    def key(self, alias: str) -> ApiKey | None:
+        return next((k for k in self.keys if k.alias == alias), None)
+
+    def authenticate(self, secret: str) -> Principal:
+        """A principal for an API key or a JWT; raises ``InvalidCredentials``."""
+        if secret.count(".") == 2 and (self.jwt_secret or self.jwt_public_key):
+            return self._from_jwt(secret)
+        digest = hash_key(secret)
+        # Constant-time comparison against every key, so timing reveals nothing about
+        # which stored hash is closest.
+        match = None
+        for stored in self._by_hash:
+            if hmac.compare_digest(stored, digest):
+                match = self._by_hash[stored]
+        if match is None:
+            raise InvalidCredentials("unknown API key")
+        return Principal(match.alias, match.roles)
+
+    def _from_jwt(self, token: str) -> Principal:
+        import jwt
+
+        key, algorithms = (
+            (self.jwt_public_key, ["RS256"])
+            if self.jwt_public_key
+            else (self.jwt_secret, ["HS256"])
+        )
+        assert key is not None  # only called when a secret or public key is configured
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self.jwt_audience,
+                options={"require": ["exp", "sub"], "verify_aud": self.jwt_audience is not None},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidCredentials(f"invalid token: {exc}") from None
+        return Principal(str(claims["sub"]), _roles(claims.get("roles", ["client"])))
+
+
+def _roles(values: Iterable[str]) -> frozenset[Role]:
+    roles = set()
+    for value in values:
+        try:
+            roles.add(Role(value))
+        except ValueError:
+            continue  # roles of other systems in a shared identity provider
+    return frozenset(roles) or frozenset({Role.CLIENT})

@@ -1,0 +1,140 @@
+"""Authentication, roles, run ownership and rate limits for every request — one ASGI layer.
+
+Credentials: ``Authorization: Bearer <key or JWT>`` or ``X-API-Key``; WebSockets may also
+pass ``?api_key=`` (browsers cannot set headers on a WebSocket). Refusals happen before
+anything runs: 401 (no or bad credentials), 403 (role or someone else's run), 429 with
+``Retry-After`` (rate limits) — as problem+json, or a WebSocket close before accept.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tokenwire.security.access import PUBLIC, RUN_PATH, STARTS_RUN, required_role
+from tokenwire.security.credentials import Credentials, InvalidCredentials
+from tokenwire.security.limits import RateLimited, RateLimiter
+from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
+
+if TYPE_CHECKING:
+    from tokenwire.gateway import Gateway
+
+__all__ = ["AuthMiddleware", "Refused"]
+
+log = logging.getLogger("tokenwire.security")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, title: str, detail: str, retry_after: int | None = None):
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.retry_after = status, title, detail, retry_after
+
+
+class AuthMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        gateway: Gateway,
+        credentials: Credentials | None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.app = app
+        self.gateway = gateway
+        self.credentials = credentials  # None: auth explicitly off
+        self.limiter = limiter or RateLimiter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = self._admit(scope)
+        except Refused as refusal:
+            await _refuse(scope, send, refusal)
+            return
+        token = current_principal.set(principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_principal.reset(token)
+
+    def _admit(self, scope: Scope) -> Principal:
+        path: str = scope["path"]
+        if self.credentials is None:
+            return ANONYMOUS
+        if PUBLIC.match(path):
+            return ANONYMOUS
+        secret = _secret(scope)
+        if secret is None:
+            raise Refused(401, "Unauthorized", "send an API key: Authorization: Bearer <key>")
+        try:
+            principal = self.credentials.authenticate(secret)
+        except InvalidCredentials as exc:
+            raise Refused(401, "Unauthorized", str(exc)) from None
+        role = required_role(path)
+        if not principal.has(role):
+            raise Refused(403, "Forbidden", f"this needs the {role.value} role")
+        self._check_run_owner(path, principal)
+        self._check_limits(scope, path, principal)
+        return principal
+
+    def _check_run_owner(self, path: str, principal: Principal) -> None:
+        match = RUN_PATH.match(path)
+        if match is None:
+            return
+        run = self.gateway.get_run(match["run_id"])
+        if run is not None and not principal.owns(run.owner):
+            raise Refused(403, "Forbidden", "this run belongs to another client")
+
+    def _check_limits(self, scope: Scope, path: str, principal: Principal) -> None:
+        assert self.credentials is not None
+        key = self.credentials.key(principal.alias)
+        if key is None:  # JWT subjects have no per-key limits configured
+            return
+        try:
+            self.limiter.check_request(key)
+            if scope.get("method") == "POST" and STARTS_RUN.match(path):
+                live = len([r for r in self.gateway.registry.live() if r.owner == key.alias])
+                if key.concurrent_streams is not None and live >= key.concurrent_streams:
+                    raise RateLimited(f"more than {key.concurrent_streams} concurrent streams", 1)
+                self.limiter.check_tokens(key)
+        except RateLimited as exc:
+            raise Refused(429, "Too Many Requests", str(exc), exc.retry_after) from None
+
+
+def _secret(scope: Scope) -> str | None:
+    headers: dict[bytes, bytes] = dict(scope.get("headers") or [])
+    authorization = headers.get(b"authorization", b"").decode("latin-1")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    api_key = headers.get(b"x-api-key")
+    if api_key:
+        return api_key.decode("latin-1").strip()
+    if scope["type"] == "websocket":
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        values = query.get("api_key") or query.get("token")
+        if values:
+            return str(values[0])
+    return None
+
+
+async def _refuse(scope: Scope, send: Send, refusal: Refused) -> None:
+    if scope["type"] == "websocket":
+        # Closing before accept makes the server answer the handshake with 403.
+        await send({"type": "websocket.close", "code": 4000 + refusal.status})
+        return
+    body = orjson.dumps(
+        {"type": "about:blank", "title": refusal.title, "status": refusal.status,
+         "detail": refusal.detail}
+    )  # fmt: skip
+    headers = [(b"content-type", b"application/problem+json")]
+    if refusal.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="tokenwire"'))
+    if refusal.retry_after is not None:
+        headers.append((b"retry-after", str(refusal.retry_after).encode()))
+    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

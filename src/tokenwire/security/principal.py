@@ -1,0 +1,45 @@
+"""The caller of a request, as authentication established it."""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["ANONYMOUS", "Principal", "Role", "current_principal"]
+
+
+class Role(StrEnum):
+    CLIENT = "client"
+    MODERATOR = "moderator"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """``alias`` names the key (or JWT subject) in metrics, audit records and run ownership;
+    the secret itself never travels past authentication."""
+
+    alias: str
+    roles: frozenset[Role]
+
+    def has(self, role: Role) -> bool:
+        """Admins may do everything; moderators everything a client may (to watch and halt
+        runs); auditors only read the audit trail."""
+        if role in self.roles or Role.ADMIN in self.roles:
+            return True
+        return role is Role.CLIENT and Role.MODERATOR in self.roles
+
+    def owns(self, owner: str | None) -> bool:
+        """A client reads only its own runs; moderators and admins read any."""
+        return owner is None or owner == self.alias or self.has(Role.MODERATOR)
+
+
+#: Used when auth is explicitly off: every role, alias ``anonymous``.
+ANONYMOUS = Principal("anonymous", frozenset(Role))
+
+#: Set by the auth middleware for the request being served; read where runs start.
+current_principal: contextvars.ContextVar[Principal] = contextvars.ContextVar(
+    "tokenwire_principal", default=ANONYMOUS
+)

@@ -1,0 +1,129 @@
+"""Vercel AI SDK ``useChat`` endpoints (UI message stream v1).
+
+- ``POST /v1/routes/{route}/ui-chat`` — the body ``useChat``'s ``DefaultChatTransport``
+  sends (``{id, messages: [{id, role, parts}], trigger, messageId}``); the messages' text
+  becomes the route's input via ``input_from_messages``; the response streams the run as
+  UI message parts (:mod:`tokenwire.protocols.ai_sdk`).
+- ``GET /v1/routes/{route}/ui-chat/{chat_id}/stream`` — the transport's
+  ``reconnectToStream``: while the chat's latest run is live, replays it from its first
+  event and follows it (the AI SDK treats a resumed stream as a replay of the whole
+  message); ``204`` when the chat has no active stream.
+
+Errors before streaming are problem+json with real status codes, which ``useChat``
+surfaces as the error text.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from tokenwire.gateway import Gateway
+from tokenwire.protocols.ai_sdk import HEADERS, UIMessageStreamEncoder, messages_from_ui
+from tokenwire.protocols.refusals import START_ERRORS, refusal
+from tokenwire.protocols.subscription import encode_stream
+from tokenwire.runs.inputs import input_from_messages
+from tokenwire.runs.run import Run
+from tokenwire.server.problems import problem
+from tokenwire.server.sse import EventStreamResponse
+from tokenwire.server.validation_api import validating_route
+
+__all__ = ["ActiveChats", "create_ai_sdk_router"]
+
+_TITLES = {
+    "unknown_route": "Unknown route",
+    "invalid_request": "Invalid chat request",
+    "idempotency_conflict": "Idempotency-Key reused",
+    "overloaded": "Too many live runs",
+}
+
+
+class UIMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    role: Literal["system", "user", "assistant"]
+    parts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class UIChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(max_length=200, description="The chat id (resume key).")
+    messages: list[UIMessage] = Field(min_length=1)
+    trigger: str | None = None
+    messageId: str | None = None
+
+
+class ActiveChats:
+    """chat id → its latest run id, for resuming; bounded, oldest forgotten first."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._runs: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def set(self, route: str, chat_id: str, run_id: str) -> None:
+        self._runs[(route, chat_id)] = run_id
+        self._runs.move_to_end((route, chat_id))
+        while len(self._runs) > self._limit:
+            self._runs.popitem(last=False)
+
+    def get(self, route: str, chat_id: str) -> str | None:
+        return self._runs.get((route, chat_id))
+
+
+def _invalid(errors: list[str]) -> Response:
+    return problem(422, "Invalid chat request", "; ".join(errors), errors=errors)
+
+
+_SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+
+
+def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
+    router = APIRouter(route_class=validating_route(_invalid), tags=["ai-sdk"])
+    chats = ActiveChats()
+
+    def stream(run: Run) -> Response:
+        settings = gateway.settings
+        run.attach()
+        return EventStreamResponse(
+            encode_stream(run.log.read(0), UIMessageStreamEncoder()),
+            heartbeat_seconds=settings.heartbeat_seconds,
+            max_seconds=settings.max_stream_seconds,
+            on_close=run.detach,
+            headers={**HEADERS, "X-Run-Id": run.id},
+        )
+
+    @router.post("/v1/routes/{route}/ui-chat", responses={**_SSE, 404: {}, 422: {}, 503: {}})
+    async def ui_chat(route: str, body: UIChatRequest) -> Response:
+        messages = messages_from_ui([m.model_dump() for m in body.messages])
+        try:
+            runnable = gateway.route(route).runnable
+            run, _ = gateway.start_run(
+                route,
+                input_from_messages(runnable, messages),
+                metadata={"protocol": "ai-sdk", "chat_id": body.id},
+            )
+        except START_ERRORS as exc:
+            why = refusal(exc)
+            return problem(why.status, _TITLES[why.kind], why.message, errors=list(why.errors))
+        chats.set(route, body.id, run.id)
+        return stream(run)
+
+    @router.get(
+        "/v1/routes/{route}/ui-chat/{chat_id}/stream",
+        status_code=200,
+        responses={**_SSE, 204: {"description": "The chat has no active stream."}},
+    )
+    async def resume_chat(route: str, chat_id: str) -> Response:
+        run_id = chats.get(route, chat_id)
+        run = gateway.get_run(run_id) if run_id is not None else None
+        if run is None or run.done:
+            return Response(status_code=204)
+        return stream(run)
+
+    return router

@@ -1,0 +1,51 @@
+"""The auditor's read API: ``GET /v1/audit/records`` and ``GET /v1/audit/verify``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import JSONResponse, Response
+
+from tokenwire.audit.chain import parse_anchor
+from tokenwire.audit.verify import verify
+from tokenwire.gateway import Gateway
+from tokenwire.server.problems import problem
+
+__all__ = ["create_audit_router"]
+
+
+def create_audit_router(gateway: Gateway) -> APIRouter:
+    """Auditor-only routes: the ``auditor`` role is required for every ``/v1/audit`` path in
+    one place, the access table the auth middleware reads (``tokenwire.security.access``)."""
+    router = APIRouter(prefix="/v1/audit")
+
+    @router.get("/records", responses={404: {}})
+    async def audit_records(
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Response:
+        """Records with ``sequence > after``, oldest first; page on with ``next_after``."""
+        if gateway.audit is None:
+            return _disabled()
+        records = await gateway.audit.store.page(after, limit)
+        next_after = records[-1]["sequence"] if records else after
+        return JSONResponse({"records": records, "next_after": next_after})
+
+    @router.get("/verify", responses={404: {}})
+    async def audit_verify(expect_head: str | None = None) -> Response:
+        """Walk the whole chain (a full scan): ``ok``, ``head`` and the first bad sequence."""
+        if gateway.audit is None:
+            return _disabled()
+        try:
+            parse_anchor(expect_head)
+        except ValueError as exc:
+            return problem(422, "Invalid chain head", str(exc))
+        result = await verify(gateway.audit.store, expect_head=expect_head)
+        return JSONResponse(result.to_dict())
+
+    return router
+
+
+def _disabled() -> Response:
+    return problem(404, "Audit trail disabled", "this gateway runs with audit_enabled = false")

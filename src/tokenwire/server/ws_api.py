@@ -1,0 +1,188 @@
+"""``WS /v1/ws``: the native operations as JSON messages, many runs on one socket.
+
+The message vocabulary and the backpressure rule are in :mod:`tokenwire.protocols.websocket`.
+Per socket: a receive loop handling client messages, a send loop draining the
+:class:`~tokenwire.protocols.websocket.Outbox`, and one feed task per followed run. The
+first loop to end (client gone, send failed) ends the session; every feed then detaches
+from its run, so a disconnect applies each run's ``on_disconnect`` policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from tokenwire.gateway import Gateway
+from tokenwire.protocols.refusals import START_ERRORS, refusal
+from tokenwire.protocols.websocket import (
+    ControlOverflow,
+    Outbox,
+    ProtocolError,
+    ack,
+    event_message,
+    nack,
+    parse_message,
+    pong,
+)
+from tokenwire.runs.inputs import input_from_messages
+from tokenwire.runs.run import Run
+
+__all__ = ["SocketSession", "create_ws_router"]
+
+log = logging.getLogger("tokenwire.ws")
+
+_APPROVALS_MISSING = (
+    "approvals are not available yet: no route in this version of tokenwire pauses for "
+    "approval, so there is nothing to approve"
+)
+
+
+def create_ws_router(gateway: Gateway, *, max_queued_events: int = 256) -> APIRouter:
+    """``max_queued_events``: run events a socket may have waiting to be sent before its
+    feeds stop reading run logs."""
+    router = APIRouter()
+
+    @router.websocket("/v1/ws")
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await SocketSession(gateway, Outbox(max_queued_events)).serve(websocket)
+
+    return router
+
+
+class SocketSession:
+    """One socket's runs: which it follows, from which cursor."""
+
+    def __init__(self, gateway: Gateway, outbox: Outbox) -> None:
+        self.gateway = gateway
+        self.outbox = outbox
+        self.feeds: dict[str, asyncio.Task[None]] = {}
+        #: The seq of the last event of each run handed to the outbox.
+        self.cursors: dict[str, int] = {}
+
+    async def serve(self, websocket: WebSocket) -> None:
+        tasks = [
+            asyncio.ensure_future(self._receive(websocket)),
+            asyncio.ensure_future(self._send(websocket)),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in [*tasks, *self.feeds.values()]:
+                task.cancel()
+            await asyncio.gather(*tasks, *self.feeds.values(), return_exceptions=True)
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await websocket.close(1008 if tasks[0].done() and _overflowed(tasks[0]) else 1000)
+
+    async def _receive(self, websocket: WebSocket) -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                frame = await websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    return
+                raw = frame.get("text") or frame.get("bytes") or b""
+                self.handle(raw)
+
+    async def _send(self, websocket: WebSocket) -> None:
+        while True:
+            await websocket.send_text(await self.outbox.next())
+
+    def handle(self, raw: str | bytes) -> None:
+        """Answer one client message (replies go through the outbox)."""
+        try:
+            message = parse_message(raw)
+        except ProtocolError as exc:
+            self.outbox.put_control(nack(exc.op, exc.id, 400, "invalid_message", str(exc)))
+            return
+        op, id = message["type"], message.get("id")
+        try:
+            self._dispatch(op, message, id)
+        except ControlOverflow:
+            raise
+        except Exception:
+            # One bad request must not take the socket's other runs down with it.
+            log.exception("websocket request %r failed", op)
+            self.outbox.put_control(nack(op, id, 500, "internal", "the request failed"))
+
+    def _dispatch(self, op: str, message: dict[str, Any], id: Any) -> None:
+        if op == "ping":
+            self.outbox.put_control(pong(id))
+        elif op == "approve":
+            self.outbox.put_control(nack(op, id, 501, "not_supported", _APPROVALS_MISSING))
+        elif op == "start":
+            self._start(message, id)
+        else:
+            self._on_run(op, message["run_id"], message, id)
+
+    def _start(self, message: dict[str, Any], id: Any) -> None:
+        try:
+            route = self.gateway.route(message["route"])
+            value = message.get("input")
+            if "input" not in message:
+                value = input_from_messages(route.runnable, message["messages"])
+            run, created = self.gateway.start_run(
+                route.name,
+                value,
+                config=message.get("config"),
+                on_disconnect=message.get("on_disconnect"),
+                metadata={"protocol": "websocket", **(message.get("metadata") or {})},
+                idempotency_key=message.get("idempotency_key"),
+            )
+        except START_ERRORS as exc:
+            why = refusal(exc)
+            self.outbox.put_control(nack("start", id, why.status, why.kind, why.message))
+            return
+        self.outbox.put_control(ack("start", id, run_id=run.id, created=created))
+        self.follow(run, 0)
+
+    def _on_run(self, op: str, run_id: str, message: dict[str, Any], id: Any) -> None:
+        run = self.gateway.get_run(run_id)
+        if run is None:
+            reason = f"no run {run_id!r} (it may have expired)"
+            self.outbox.put_control(nack(op, id, 404, "unknown_run", reason))
+            return
+        if op == "resume":
+            self.outbox.put_control(ack(op, id, run_id=run_id, after=message.get("after", 0)))
+            self.follow(run, message.get("after", 0))
+        elif op == "cancel":
+            cancelled = run.cancel("cancelled by request")
+            self.outbox.put_control(ack(op, id, run_id=run_id, cancelled=cancelled))
+        else:  # detach
+            feed = self.feeds.pop(run_id, None)
+            if feed is not None:
+                feed.cancel()
+            self.outbox.put_control(ack(op, id, run_id=run_id, following=feed is not None))
+
+    def follow(self, run: Run, after: int) -> None:
+        """Feed ``run``'s events after ``after`` to this socket (replacing any feed of it)."""
+        # Attach before the old feed detaches: with no grace period, a moment without a
+        # subscriber would cancel the run.
+        run.attach()
+        previous = self.feeds.pop(run.id, None)
+        if previous is not None:
+            previous.cancel()
+        self.cursors[run.id] = after
+        self.feeds[run.id] = asyncio.ensure_future(self._feed(run, after))
+
+    async def _feed(self, run: Run, after: int) -> None:
+        batches = run.log.read(after)
+        try:
+            async for batch in batches:
+                for event in batch:
+                    await self.outbox.put_event(event_message(run.id, event))
+                    self.cursors[run.id] = event.seq
+        finally:
+            run.detach()
+            aclose = getattr(batches, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            if self.feeds.get(run.id) is asyncio.current_task():
+                del self.feeds[run.id]
+
+
+def _overflowed(task: asyncio.Task[None]) -> bool:
+    return not task.cancelled() and isinstance(task.exception(), ControlOverflow)

@@ -1,0 +1,123 @@
+"""The gateway's telemetry: a recorder per run in, one ``RunRecord`` per run out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tokenwire.broker.base import EventLog
+from tokenwire.langchain.adapter import model_name
+from tokenwire.runs.recorder import RunRecorder
+from tokenwire.settings import Settings
+from tokenwire.telemetry.attribution import provider_of
+from tokenwire.telemetry.estimate import estimator
+from tokenwire.telemetry.jsonl import JsonlExporter
+from tokenwire.telemetry.metrics import GatewayMetrics
+from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
+from tokenwire.telemetry.pricing import PriceTable
+from tokenwire.telemetry.recent import RecentRuns
+from tokenwire.telemetry.record import RunRecord
+from tokenwire.telemetry.timing import summarize_gaps
+
+if TYPE_CHECKING:
+    from tokenwire.pipeline.budgets import RunBudget
+    from tokenwire.routes import Route
+    from tokenwire.runs.run import Run
+
+__all__ = ["Telemetry"]
+
+
+class Telemetry:
+    """Owns the Prometheus metrics, the exporter pipeline and the price table."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        prices: PriceTable | None = None,
+        exporters: list[Exporter] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.prices = prices or PriceTable()
+        self.metrics = GatewayMetrics()
+        self.recent = RecentRuns()
+        self._estimate = estimator(settings.token_estimator)  # type: ignore[arg-type]
+        chosen: list[Exporter] = [self.metrics, self.recent, *(exporters or [])]
+        if settings.telemetry_jsonl:
+            chosen.append(JsonlExporter(settings.telemetry_jsonl))
+        if settings.otlp_endpoint:
+            from tokenwire.telemetry.otlp import OtlpExporter
+
+            chosen.append(
+                OtlpExporter(
+                    settings.otlp_endpoint, stall_threshold=settings.stall_threshold_seconds
+                )
+            )
+        self.pipeline = TelemetryPipeline(
+            chosen, max_queue=settings.telemetry_queue_size, on_drop=self._count_drop
+        )
+
+    def recorder(
+        self,
+        log: EventLog,
+        input: Any,
+        started_at: float,
+        budget: RunBudget | None = None,
+        on_limit: Callable[[str], None] | None = None,
+    ) -> RunRecorder:
+        return RunRecorder(
+            log,
+            started_at=started_at,
+            budget=budget,
+            on_limit=on_limit,
+            prices=self.prices,
+            stall_threshold=self.settings.stall_threshold_seconds,
+            estimate=self._estimate,
+            input=input,
+        )
+
+    def run_started(self, route: Route) -> None:
+        self.metrics.active.labels(route.name).inc()
+
+    def run_finished(self, run: Run, route: Route) -> None:
+        """Called once per run, when its task is done (never on the token path)."""
+        self.metrics.active.labels(route.name).dec()
+        if run.recorder is not None:
+            self.pipeline.submit(self.record(run, route, run.recorder))
+
+    def record(self, run: Run, route: Route, recorder: RunRecorder) -> RunRecord:
+        usage = recorder.usage_data()
+        itl = summarize_gaps(recorder.gaps, self.settings.stall_threshold_seconds)
+        model = model_name(route.runnable) or (recorder.models[0] if recorder.models else None)
+        ttft = recorder.first_token_at
+        error = run.summary.get("error") or {}
+        return RunRecord(
+            run_id=run.id,
+            trace_id=run.trace_id,
+            route=route.name,
+            model=model,
+            provider=provider_of(model, route.runnable),
+            key_alias=str(run.metadata.get("key_alias", "anonymous")),
+            cohort="stream",
+            status=run.status.value,
+            error_code=error.get("code"),
+            started_at=run.created_at,
+            duration_s=(run.ended_at or time.time()) - run.created_at,
+            ttft_s=None if ttft is None else ttft - recorder.started_at,
+            itl_p50_s=itl.p50,
+            itl_p95_s=itl.p95,
+            itl_max_s=itl.max,
+            stalls=itl.stalls,
+            input_tokens=usage["input_tokens"],
+            output_tokens=usage["output_tokens"],
+            cached_input_tokens=usage["cached_input_tokens"],
+            estimated=usage["estimated"],
+            cost_usd=usage["cost_usd"],
+            token_events=recorder.token_events,
+            tokens_after_disconnect=run.tokens_after_disconnect(),
+            fallback_used=run.summary.get("fallback_used"),
+            gaps=recorder.gaps,
+        )
+
+    def _count_drop(self, exporter: str, count: int) -> None:
+        self.metrics.dropped.labels(exporter).inc(count)

@@ -1,0 +1,164 @@
+"""Prometheus metrics, named after the OpenTelemetry GenAI semantic conventions.
+
+Histograms use the conventions' bucket boundaries. Labels are bounded (route, model,
+provider, key alias, cohort, status, code) — never user or run ids. Each gateway owns a
+registry, so several gateways in one process (tests, multi-app setups) never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from tokenwire.telemetry.record import RunRecord
+
+__all__ = ["GatewayMetrics"]
+
+# gen_ai.client.operation.{duration,time_to_first_chunk,time_per_output_chunk}
+TIME_BUCKETS = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+)
+# gen_ai.client.token.usage
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, … 67108864
+
+_ATTRIBUTION = ("route", "model", "provider", "key_alias", "cohort")
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.ttft = Histogram(
+            "gen_ai_client_operation_time_to_first_chunk_seconds",
+            "Time to the first non-empty content chunk of a stream.",
+            _ATTRIBUTION,
+            buckets=TIME_BUCKETS,
+            registry=r,
+        )
+        self.per_chunk = Histogram(
+            "gen_ai_client_operation_time_per_output_chunk_seconds",
+            "Time between consecutive output chunks after the first.",
+            _ATTRIBUTION,
+            buckets=TIME_BUCKETS,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "Duration of a run, start to run.end.",
+            (*_ATTRIBUTION, "status"),
+            buckets=TIME_BUCKETS,
+            registry=r,
+        )
+        self.token_usage = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens used by a run, by gen_ai_token_type (input/output).",
+            (*_ATTRIBUTION, "gen_ai_token_type"),
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.runs = Counter(
+            "tokenwire_runs", "Finished runs by status.", (*_ATTRIBUTION, "status"), registry=r
+        )
+        self.errors = Counter(
+            "tokenwire_errors",
+            "Runs that ended with an error, by code.",
+            ("route", "code"),
+            registry=r,
+        )
+        self.cost = Counter(
+            "tokenwire_cost_usd",
+            "Estimated spend in USD (priced models only).",
+            _ATTRIBUTION,
+            registry=r,
+        )
+        self.stalls = Counter(
+            "tokenwire_stalls",
+            "Inter-token gaps over the stall threshold.",
+            _ATTRIBUTION,
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "tokenwire_fallbacks",
+            "Runs answered by a fallback.",
+            ("route", "fallback"),
+            registry=r,
+        )
+        self.guardrail_actions = Counter(
+            "tokenwire_guardrail_actions",
+            "Guardrail decisions.",
+            ("route", "action", "rule"),
+            registry=r,
+        )
+        self.tokens_after_disconnect = Counter(
+            "tokenwire_tokens_after_disconnect",
+            "Token chunks generated while no client was subscribed (paid for, unread).",
+            ("route", "model"),
+            registry=r,
+        )
+        self.dropped = Counter(
+            "tokenwire_telemetry_dropped",
+            "Telemetry records dropped (queue full or export error).",
+            ("exporter",),
+            registry=r,
+        )
+        self.active = Gauge(
+            "tokenwire_active_streams", "Runs generating right now.", ("route",), registry=r
+        )
+
+    def observe(self, record: RunRecord) -> None:
+        """Everything about one finished run; called off the token path."""
+        labels = (
+            record.route,
+            record.model or "unknown",
+            record.provider,
+            record.key_alias,
+            record.cohort,
+        )
+        if record.ttft_s is not None:
+            self.ttft.labels(*labels).observe(record.ttft_s)
+        per_chunk = self.per_chunk.labels(*labels)
+        for gap in record.gaps:
+            per_chunk.observe(gap)
+        self.duration.labels(*labels, record.status).observe(record.duration_s)
+        self.token_usage.labels(*labels, "input").observe(record.input_tokens)
+        self.token_usage.labels(*labels, "output").observe(record.output_tokens)
+        self.runs.labels(*labels, record.status).inc()
+        if record.error_code:
+            self.errors.labels(record.route, record.error_code).inc()
+        if record.cost_usd:
+            self.cost.labels(*labels).inc(record.cost_usd)
+        if record.stalls:
+            self.stalls.labels(*labels).inc(record.stalls)
+        if record.fallback_used is not None:
+            self.fallbacks.labels(record.route, str(record.fallback_used)).inc()
+        if record.tokens_after_disconnect:
+            self.tokens_after_disconnect.labels(record.route, record.model or "unknown").inc(
+                record.tokens_after_disconnect
+            )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # -- as an exporter behind the telemetry pipeline ---------------------------------------
+    name = "prometheus"
+
+    def export(self, records: Sequence[RunRecord]) -> None:
+        for record in records:
+            self.observe(record)
+
+    def close(self) -> None:
+        return None

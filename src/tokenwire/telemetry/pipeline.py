@@ -1,0 +1,115 @@
+"""The bounded, batching queue every exporter sits behind.
+
+``submit`` never waits: when the queue is full the record is dropped and counted. A worker
+task drains the queue in batches and hands each batch to every exporter; an exporter that
+raises loses that batch (counted), never the gateway's streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Protocol
+
+from tokenwire.telemetry.record import RunRecord
+
+__all__ = ["Exporter", "TelemetryPipeline"]
+
+log = logging.getLogger("tokenwire.telemetry")
+
+
+class Exporter(Protocol):
+    name: str
+
+    def export(self, records: Sequence[RunRecord]) -> Awaitable[None] | None:
+        """Deliver a batch; may be sync (fast, in-loop) or async."""
+
+    def close(self) -> Awaitable[None] | None: ...
+
+
+class TelemetryPipeline:
+    def __init__(
+        self,
+        exporters: Sequence[Exporter],
+        *,
+        max_queue: int = 10_000,
+        max_batch: int = 256,
+        on_drop: DropCounter | None = None,
+    ) -> None:
+        self.exporters = list(exporters)
+        self._queue: asyncio.Queue[RunRecord] = asyncio.Queue(max_queue)
+        self._max_batch = max_batch
+        self._on_drop = on_drop
+        self._worker: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def submit(self, record: RunRecord) -> None:
+        if self._worker is None:  # a gateway used without its lifespan still exports
+            self.start()
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self._drop("queue", 1)
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._drain_forever())
+
+    async def flush(self) -> None:
+        """Export everything queued so far (tests, shutdown)."""
+        while not self._queue.empty():
+            await self._export(self._take_batch())
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        await self.flush()
+        for exporter in self.exporters:
+            with contextlib.suppress(Exception):
+                result = exporter.close()
+                if inspect.isawaitable(result):
+                    await result
+
+    async def _drain_forever(self) -> None:
+        while True:
+            first = await self._queue.get()
+            await self._export([first, *self._take_batch(self._max_batch - 1)])
+
+    def _take_batch(self, limit: int | None = None) -> list[RunRecord]:
+        batch: list[RunRecord] = []
+        limit = self._max_batch if limit is None else limit
+        while len(batch) < limit:
+            try:
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    async def _export(self, batch: list[RunRecord]) -> None:
+        if not batch:
+            return
+        for exporter in self.exporters:
+            try:
+                result = exporter.export(batch)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception(
+                    "telemetry exporter %s failed; %d records lost", exporter.name, len(batch)
+                )
+                self._drop(exporter.name, len(batch))
+
+    def _drop(self, exporter: str, count: int) -> None:
+        self.dropped += count
+        if self._on_drop is not None:
+            self._on_drop(exporter, count)
+
+
+class DropCounter(Protocol):
+    def __call__(self, exporter: str, count: int) -> None: ...

@@ -1,0 +1,49 @@
+"""One record per finished run: what every exporter receives."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["RunRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A finished run as telemetry sees it. Times in seconds; ``started_at`` is epoch time.
+
+    ``gaps`` holds every inter-token gap (for the per-chunk histogram); the JSONL form
+    keeps only its summary.
+    """
+
+    run_id: str
+    trace_id: str
+    route: str
+    model: str | None
+    provider: str
+    key_alias: str
+    cohort: str
+    status: str
+    error_code: str | None
+    started_at: float
+    duration_s: float
+    ttft_s: float | None
+    itl_p50_s: float | None
+    itl_p95_s: float | None
+    itl_max_s: float | None
+    stalls: int
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    estimated: bool
+    cost_usd: float | None
+    token_events: int
+    tokens_after_disconnect: int
+    fallback_used: Any = None
+    gaps: array[float] = field(default_factory=lambda: array("d"), repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["gaps"]
+        return data

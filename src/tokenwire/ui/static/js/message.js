@@ -1,0 +1,215 @@
+// One assistant answer, built from a run's canonical events: streamed text (rendered as safe
+// markdown), reasoning, the agent's tool steps as a timeline, citations, notices for
+// guardrail actions and errors, and badges with the run's latency, tokens and cost.
+// Used by the playground for its own runs and by the console to watch someone else's.
+
+import { DASH, el, ms, rate, safeLink, usd } from "./format.js";
+import { renderMarkdown } from "./markdown.js";
+
+const MAX_TOOL_OUTPUT = 600;
+
+function compact(value) {
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return text.length > MAX_TOOL_OUTPUT ? `${text.slice(0, MAX_TOOL_OUTPUT)}…` : text;
+}
+
+export class AssistantMessage {
+  constructor(container, { route, sentAt = performance.now() }) {
+    this.sentAt = sentAt;
+    this.text = "";
+    this.tokens = 0;
+    this.firstTokenAt = null;
+    this.status = "running";
+    this.#renderPending = false;
+    this.node = el("article", { class: "msg assistant", "data-status": "running" });
+    this.state = el("span", { class: "state", text: "connecting…" });
+    this.model = el("span", { class: "model" });
+    this.head = el("header", { class: "msg-head" }, el("span", { class: "who", text: route }), this.model, this.state);
+    this.timeline = el("ol", { class: "timeline" });
+    this.tools = el("section", { class: "tools", hidden: "" }, el("h4", { text: "Agent steps" }), this.timeline);
+    this.reasoningText = el("div", { class: "reasoning-text" });
+    this.reasoning = el("details", { class: "reasoning", hidden: "" }, el("summary", { text: "Reasoning" }), this.reasoningText);
+    this.answer = el("div", { class: "answer md" });
+    this.notices = el("div", { class: "notices" });
+    this.sources = el("ol");
+    this.citations = el("section", { class: "citations", hidden: "" }, el("h4", { text: "Sources" }), this.sources);
+    this.badges = el("footer", { class: "badges" });
+    this.node.append(this.head, this.tools, this.reasoning, this.answer, this.citations, this.notices, this.badges);
+    container.append(this.node);
+    this.#liveBadges();
+  }
+
+  #renderPending;
+
+  /** Apply one canonical event ({seq, type, data}). */
+  apply({ type, data }) {
+    switch (type) {
+      case "run.start":
+        this.runId = data.run_id;
+        this.node.dataset.runId = data.run_id;
+        this.model.textContent = data.model || "";
+        break;
+      case "token":
+        if (this.firstTokenAt === null) this.firstTokenAt = performance.now();
+        this.text += data.text;
+        this.tokens += 1;
+        this.#scheduleRender();
+        break;
+      case "reasoning":
+        this.reasoning.hidden = false;
+        this.reasoningText.textContent += data.text;
+        break;
+      case "tool.start":
+        this.#toolStart(data);
+        break;
+      case "tool.end":
+        this.#toolEnd(data);
+        break;
+      case "approval.required":
+        this.notice("info", `Waiting for approval: ${data.name}(${compact(data.args)})`);
+        break;
+      case "retrieval":
+        this.#retrieval(data.documents || []);
+        break;
+      case "guardrail":
+        this.notice(
+          "guardrail",
+          `Guardrail ${data.action}${data.rule ? ` (${data.rule})` : ""}${data.detail ? `: ${data.detail}` : ""}`,
+        );
+        break;
+      case "error":
+        this.notice(data.code === "cancelled" ? "stopped" : "error", this.#errorText(data));
+        break;
+      case "usage":
+        this.usage = data;
+        break;
+      case "run.restart":
+        this.text = "";
+        this.#render();
+        this.notice("info", "A fallback took over: the partial answer was discarded.");
+        break;
+      case "run.end":
+        this.#end(data);
+        break;
+      default:
+        break; // an event type this UI does not know yet: ignore, never break the stream
+    }
+  }
+
+  setState(text) {
+    this.state.textContent = text;
+  }
+
+  notice(kind, text) {
+    this.notices.append(el("div", { class: `notice ${kind}`, role: "status", text }));
+  }
+
+  #errorText(data) {
+    if (data.code === "cancelled") return `Stopped — ${data.message}`;
+    return `Error (${data.code}): ${data.message}${data.retryable ? " — retryable" : ""}`;
+  }
+
+  #scheduleRender() {
+    if (this.#renderPending) return;
+    this.#renderPending = true;
+    // One render per frame at most, however fast tokens arrive; the timer covers hidden
+    // tabs, where animation frames pause.
+    const flush = () => {
+      if (!this.#renderPending) return;
+      this.#renderPending = false;
+      this.#render();
+    };
+    requestAnimationFrame(flush);
+    setTimeout(flush, 100);
+    this.#liveBadges();
+  }
+
+  #render() {
+    this.answer.innerHTML = renderMarkdown(this.text);
+  }
+
+  #toolStart(data) {
+    this.tools.hidden = false;
+    const item = el(
+      "li",
+      { class: "step running", "data-call-id": data.call_id },
+      el("div", { class: "step-head" }, el("span", { class: "tool-name", text: data.name }), el("span", { class: "step-state", text: "running…" })),
+      el("pre", { class: "tool-args", text: compact(data.args) }),
+    );
+    item.startedAt = performance.now();
+    this.timeline.append(item);
+  }
+
+  #toolEnd(data) {
+    let item = [...this.timeline.children].find((li) => li.dataset.callId === data.call_id);
+    if (!item) {
+      this.#toolStart(data);
+      item = this.timeline.lastElementChild;
+    }
+    const failed = Boolean(data.error);
+    item.className = `step ${failed ? "failed" : "done"}`;
+    const took = Math.round(performance.now() - item.startedAt);
+    item.querySelector(".step-state").textContent = failed ? `failed after ${took} ms` : `done in ${took} ms`;
+    item.append(el("pre", { class: "tool-output", text: compact(failed ? data.error : data.output) }));
+  }
+
+  #retrieval(documents) {
+    this.citations.hidden = false;
+    for (const doc of documents) {
+      const title = doc.title || doc.source || doc.id || "document";
+      this.sources.append(
+        el(
+          "li",
+          { class: "citation", "data-doc-id": doc.id ?? "" },
+          safeLink(doc.source, title),
+          doc.source && doc.source !== title ? el("span", { class: "source", text: ` — ${doc.source}` }) : null,
+          doc.snippet ? el("blockquote", { text: doc.snippet }) : null,
+        ),
+      );
+    }
+  }
+
+  #badge(kind, label, value, title) {
+    const parts = label ? [el("b", { text: label }), ` ${value}`] : [value];
+    return el("span", { class: `badge ${kind}`, "data-kind": kind, title }, ...parts);
+  }
+
+  #liveBadges() {
+    const ttft = this.firstTokenAt === null ? DASH : ms(this.firstTokenAt - this.sentAt);
+    this.badges.replaceChildren(
+      this.#badge("ttft", "TTFT", ttft, "time to first token, measured in the browser"),
+      this.#badge("tokens", "tokens", String(this.tokens), "token events so far"),
+    );
+  }
+
+  #end(data) {
+    this.#renderPending = false;
+    this.#render();
+    this.status = data.status;
+    this.node.dataset.status = data.status;
+    this.setState(data.status);
+    if (data.status !== "completed" && data.error && !this.notices.childElementCount) {
+      this.notice("error", this.#errorText(data.error));
+    }
+    const timings = data.timings || {};
+    const usage = data.usage || this.usage || {};
+    const generating = (timings.duration_ms ?? 0) - (timings.ttft_ms ?? 0);
+    const speed =
+      usage.output_tokens > 1 && generating > 0 ? usage.output_tokens / (generating / 1000) : null;
+    const tokens = usage.output_tokens ?? this.tokens;
+    const badges = [
+      this.#badge("status", "", data.status, "how the run ended"),
+      this.#badge("ttft", "TTFT", ms(timings.ttft_ms), "time to first token, measured by the gateway"),
+      this.#badge("speed", "tok/s", rate(speed), "output tokens per second after the first"),
+      this.#badge("tokens", "tokens", `${usage.estimated ? "~" : ""}${tokens}`, usage.estimated ? "estimated: the provider reported no usage" : "output tokens"),
+      this.#badge("cost", "cost", usd(usage.cost_usd), "estimated spend"),
+    ];
+    if (data.fallback_used) {
+      badges.push(this.#badge("fallback", "fallback", String(data.fallback_used), "answered by a fallback"));
+    }
+    if (this.rejoins) {
+      badges.push(this.#badge("rejoins", "rejoined", `×${this.rejoins}`, "the stream was resumed after a dropped connection"));
+    }
+    this.badges.replaceChildren(...badges);
+  }
+}

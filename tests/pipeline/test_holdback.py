@@ -1,0 +1,161 @@
+"""The hold-back buffer and the guarded sink: nothing unchecked ever reaches the log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from tokenwire.broker.memory import MemoryBroker
+from tokenwire.pipeline.findings import Action, Finding, Guard
+from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.pipeline.pii import PiiGuard, luhn_ok
+from tokenwire.pipeline.rules import DenyRule, no_code_blocks
+from tokenwire.runs.recorder import RunRecorder
+
+EMAIL = "jane.doe@example.com"
+CARD = "4111 1111 1111 1111"
+PHONE = "+1 415-555-0132"
+TEXT = (
+    f"Sure! Write to {EMAIL} and pay with card {CARD}; "
+    f"if that fails call {PHONE} before Friday. Thanks."
+)
+REDACTED = (
+    "Sure! Write to [EMAIL] and pay with card [CARD]; if that fails call [PHONE] before Friday. "
+    "Thanks."
+)
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+async def _run(
+    chunks: Sequence[str], guards: Sequence[Guard], **options: object
+) -> tuple[list[tuple[str, dict[str, object]]], list[Finding]]:
+    log = MemoryBroker().create("r")
+    stops: list[Finding] = []
+    sink = GuardedSink(RunRecorder(log), guards, on_stop=stops.append, **options)  # type: ignore[arg-type]
+    for chunk in chunks:
+        sink.token(chunk)
+        await asyncio.sleep(0)  # let batches form differently for different chunkings
+    await sink.drain()
+    return [(e.type, e.data) for e in log._events], stops
+
+
+@pytest.mark.parametrize("size", range(1, 9))
+async def test_pii_split_across_chunks_never_leaks_and_redacts_the_same(size: int) -> None:
+    events, stops = await _run(_chunks(TEXT, size), [PiiGuard()])
+    shown = "".join(str(d["text"]) for t, d in events if t == "token")
+    assert shown == REDACTED
+    for secret in (EMAIL, CARD, PHONE, "jane", "4111", "555-0132"):
+        assert secret not in str(events)
+    rules = [d["rule"] for t, d in events if t == "guardrail"]
+    assert rules == ["pii.email", "pii.credit_card", "pii.phone"]
+    assert stops == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("IBAN GB82 WEST 1234 5698 7654 32 ok", "IBAN [IBAN] ok"),
+        ("ssn 123-45-6789.", "ssn [SSN]."),
+        ("host 192.168.10.254.", "host [IP]."),
+        ("v6 2001:db8::8a2e:370:7334 up", "v6 [IP] up"),
+        ("key sk-proj-abcdefghijklmnopqrstuvwx12 here", "key [SECRET] here"),
+        ("aws AKIAABCDEFGHIJKLMNOP done", "aws [SECRET] done"),
+        ("not a card 4111 1111 1111 1112 end", "not a card 4111 1111 1111 1112 end"),
+        ("version 1.2.3.4000 and 999.1.1.1", "version 1.2.3.4000 and 999.1.1.1"),
+    ],
+)
+async def test_each_detector(text: str, expected: str) -> None:
+    events, _ = await _run(_chunks(text, 3), [PiiGuard()])
+    assert "".join(str(d["text"]) for t, d in events if t == "token") == expected
+
+
+def test_luhn() -> None:
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+
+
+async def test_text_is_held_until_the_window_has_passed() -> None:
+    log = MemoryBroker().create("r")
+    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None, window=40)
+    sink.token("x" * 30)
+    await asyncio.sleep(0.01)
+    assert log.last_seq == 0  # 30 chars < a window of 120 (PII needs it): nothing shown yet
+    sink.token("y" * 100)
+    await asyncio.sleep(0.01)
+    shown = "".join(e.data["text"] for e in log._events)
+    assert shown == "x" * 10  # 130 held, 120 kept back
+    await sink.drain()
+    assert "".join(e.data["text"] for e in log._events) == "x" * 30 + "y" * 100
+
+
+async def test_halt_shows_what_came_before_and_nothing_after() -> None:
+    rule = DenyRule("competitor", keywords=["acme corp"], action=Action.HALT)
+    text = "We recommend Acme Corp products because they are great and cheap."
+    events, stops = await _run(_chunks(text, 4), [rule])
+    assert "".join(str(d["text"]) for t, d in events if t == "token") == "We recommend "
+    assert stops[0].rule == "competitor"
+    assert events[-1] == (
+        "guardrail",
+        {"action": "halt", "rule": "competitor", "detail": "deny rule 'competitor' matched"},
+    )
+
+
+async def test_block_withholds_all_unshown_text() -> None:
+    text = "Here is how:\n```python\nimport os\n```"
+    events, stops = await _run(_chunks(text, 5), [no_code_blocks()])
+    shown = "".join(str(d["text"]) for t, d in events if t == "token")
+    # Only text that had passed the (8-character) window before the fence was seen.
+    assert "Here is how:\n".startswith(shown) and len(shown) < len("Here is how:\n")
+    assert events[-1][0] == "guardrail" and "```" not in str(events)
+    assert stops[0].action is Action.BLOCK
+
+
+async def test_stream_first_shows_at_once_and_reports_after() -> None:
+    events, _ = await _run(_chunks(f"mail {EMAIL} now", 4), [PiiGuard()], mode="stream_first")
+    assert "".join(str(d["text"]) for t, d in events if t == "token") == f"mail {EMAIL} now"
+    guardrail = next(d for t, d in events if t == "guardrail")
+    assert guardrail["shown"] is True and guardrail["action"] == "redact"
+
+
+async def test_async_custom_guard_on_batches() -> None:
+    calls: list[int] = []
+
+    class Classifier:
+        name = "toxicity"
+        window = 16
+
+        async def inspect(self, text: str, offset: int) -> Sequence[Finding]:
+            calls.append(len(text))
+            await asyncio.sleep(0)
+            at = text.find("darn", offset)
+            if at < 0:
+                return []
+            return [Finding(Action.REDACT, "toxicity", at, at + 4, "****", "mild language")]
+
+    log = MemoryBroker().create("r")
+    sink = GuardedSink(RunRecorder(log), [Classifier()], on_stop=lambda f: None)
+    for chunk in _chunks("well darn it, darn it all", 2):  # 13 chunks, no yield between
+        sink.token(chunk)
+    await sink.drain()
+    shown = "".join(e.data["text"] for e in log._events if e.type == "token")
+    assert shown == "well **** it, **** it all"
+    assert len(calls) <= 3  # called on batches, not once per chunk
+
+
+async def test_order_of_tool_steps_and_text_is_kept() -> None:
+    log = MemoryBroker().create("r")
+    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
+    sink.token("Let me check ")
+    sink.tool_start("c1", "lookup", {"q": "x"})
+    sink.tool_end("c1", "lookup", "ok")
+    sink.token(f"mail {EMAIL}")
+    await sink.drain()
+    kinds = [(e.type, e.data.get("text")) for e in log._events]
+    assert kinds == [
+        ("token", "Let me check "), ("tool.start", None), ("tool.end", None),
+        ("guardrail", None), ("token", "mail [EMAIL]"),
+    ]  # fmt: skip

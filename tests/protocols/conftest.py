@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NODE_DIR = Path(__file__).parent / "node"
+
+ReadUIStream = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def read_ui_stream() -> ReadUIStream:
+    """``read_ui_stream("send", api, chat_id, text)`` / ``("resume", api, chat_id)``: the
+    message the real ``ai`` package reads from the stream (see node/read_ui_stream.mjs).
+
+    Installs the pinned package with ``npm ci`` on first use. Without node the tests skip
+    — except on CI (``CI=true``), where they must run.
+    """
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("node and npm are required on CI for the AI SDK protocol tests")
+        pytest.skip("node/npm not installed: cannot run the real AI SDK reader")
+    if not (NODE_DIR / "node_modules" / "ai").is_dir():
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+    def read(*args: str) -> Any:
+        done = subprocess.run(
+            [node, "read_ui_stream.mjs", *args],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    return read

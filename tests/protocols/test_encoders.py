@@ -1,0 +1,114 @@
+"""The protocol encoders as pure functions: mappings no demo route exercises end to end."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tokenwire.events import Event
+from tokenwire.protocols.ai_sdk import UIMessageStreamEncoder, messages_from_ui
+from tokenwire.protocols.langserve import decode_input
+from tokenwire.protocols.openai import ChatCompletionEncoder, chat_completion
+from tokenwire.protocols.websocket import ProtocolError, parse_message
+
+
+def run(*events: tuple[str, dict[str, Any]]) -> list[Event]:
+    start = ("run.start", {"run_id": "r1", "route": "chat", "trace_id": "t", "model": "m"})
+    return [Event(i, kind, data) for i, (kind, data) in enumerate([start, *events], 1)]
+
+
+def end(status: str, **extra: Any) -> tuple[str, dict[str, Any]]:
+    return ("run.end", {"status": status, "output": "", "usage": {}, **extra})
+
+
+def sse_data(raw: bytes) -> list[Any]:
+    lines = raw.decode().split("\n\n")
+    return [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [("completed", "stop"), ("truncated", "length"), ("blocked", "content_filter")],
+)
+def test_openai_finish_reasons(status: str, reason: str) -> None:
+    events = run(("token", {"text": "hi"}), end(status))
+    chunks = sse_data(ChatCompletionEncoder("r1", "chat").encode(events))
+    assert chunks[-1]["choices"][0]["finish_reason"] == reason
+    assert chat_completion("r1", "chat", events)[1]["choices"][0]["finish_reason"] == reason
+
+
+def test_openai_reasoning_is_reasoning_content() -> None:
+    events = run(("reasoning", {"text": "hmm"}), ("token", {"text": "hi"}), end("completed"))
+    chunks = sse_data(ChatCompletionEncoder("r1", "chat").encode(events))
+    assert chunks[1]["choices"][0]["delta"] == {"reasoning_content": "hmm"}
+    message = chat_completion("r1", "chat", events)[1]["choices"][0]["message"]
+    assert message["reasoning_content"] == "hmm" and message["content"] == "hi"
+
+
+def test_openai_stops_encoding_after_the_end() -> None:
+    encoder = ChatCompletionEncoder("r1", "chat")
+    raw = encoder.encode(run(end("completed"), ("token", {"text": "late"})))
+    assert encoder.closed and b"late" not in raw and raw.endswith(b"data: [DONE]\n\n")
+
+
+def test_ai_sdk_text_blocks_split_around_other_parts() -> None:
+    events = run(
+        ("reasoning", {"text": "think"}),
+        ("token", {"text": "a"}),
+        ("guardrail", {"action": "redact", "rule": "email", "detail": "1 email"}),
+        ("token", {"text": "b"}),
+        ("error", {"code": "cancelled", "message": "run cancelled", "retryable": False}),
+        end("cancelled"),
+    )
+    parts = sse_data(UIMessageStreamEncoder().encode(events))
+    kinds = [p["type"] for p in parts]
+    assert kinds == [
+        "start", "start-step",
+        "reasoning-start", "reasoning-delta", "reasoning-end",
+        "text-start", "text-delta", "text-end",
+        "data-guardrail",
+        "text-start", "text-delta", "text-end",
+        "abort", "finish-step", "finish",
+    ]  # fmt: skip
+    assert parts[-1]["finishReason"] == "interrupted"
+    assert parts[5]["id"] != parts[9]["id"]
+
+
+def test_ai_sdk_history_is_text() -> None:
+    ui = [
+        {"role": "user", "parts": [{"type": "text", "text": "a"}, {"type": "file"}]},
+        {"role": "assistant", "parts": [{"type": "dynamic-tool"}]},
+        {"role": "assistant", "parts": [{"type": "text", "text": "b"}]},
+    ]
+    assert messages_from_ui(ui) == [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+    ]
+
+
+def test_langserve_messages_become_role_dicts() -> None:
+    human = {"type": "human", "content": "hi", "additional_kwargs": {}, "id": None}
+    ai = {"type": "ai", "content": "", "tool_calls": [{"name": "f", "args": {"x": 1}, "id": "c"}]}
+    decoded = decode_input({"messages": [human, ai], "other": {"type": "x"}})
+    assert decoded["messages"][0] == {"role": "user", "content": "hi"}
+    assert decoded["messages"][1]["tool_calls"][0]["function"] == {
+        "name": "f",
+        "arguments": '{"x":1}',
+    }
+    assert decoded["other"] == {"type": "x"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"type": "start"}',
+        '{"type": "cancel"}',
+        '{"type": "resume", "run_id": "r", "after": true}',
+        "[]",
+    ],
+)
+def test_websocket_rejects_malformed_requests(raw: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_message(raw)

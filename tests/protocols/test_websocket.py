@@ -1,0 +1,222 @@
+"""``WS /v1/ws`` with the ``websockets`` client over a live gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.protocols.helpers import (
+    PROMPTS,
+    mock_record,
+    native_input,
+    native_text,
+    wait_for_status,
+)
+from tokenwire.broker.memory import MemoryEventLog
+from tokenwire.demo.routes import demo_model, demo_routes
+from tokenwire.gateway import Gateway
+from tokenwire.protocols.websocket import Outbox
+from tokenwire.routes import Route
+from tokenwire.runs.run import Run
+from tokenwire.server.ws_api import SocketSession
+
+Serve = Callable[..., httpx.Client]
+
+
+def ws(client: httpx.Client) -> ClientConnection:
+    return connect(str(client.base_url).replace("http://", "ws://").rstrip("/") + "/v1/ws")
+
+
+def send(socket: ClientConnection, **message: Any) -> None:
+    socket.send(json.dumps(message))
+
+
+def receive(socket: ClientConnection) -> dict[str, Any]:
+    return dict(json.loads(socket.recv(timeout=10)))
+
+
+def reply(socket: ClientConnection, **message: Any) -> dict[str, Any]:
+    """Send a request and return its ack/nack/pong (run events in between are skipped)."""
+    send(socket, **message)
+    while True:
+        answer = receive(socket)
+        if "seq" not in answer:
+            return answer
+
+
+def until_end(socket: ClientConnection, runs: int) -> dict[str, list[dict[str, Any]]]:
+    """Run events per run id until ``runs`` runs have sent ``run.end``."""
+    events: dict[str, list[dict[str, Any]]] = {}
+    ended = 0
+    while ended < runs:
+        message = receive(socket)
+        if "seq" in message:
+            events.setdefault(message["run_id"], []).append(message)
+            ended += message["type"] == "run.end"
+    return events
+
+
+def text(events: list[dict[str, Any]]) -> str:
+    return "".join(e["data"]["text"] for e in events if e["type"] == "token")
+
+
+@pytest.fixture
+def client(serve: Serve, mock_url: str) -> httpx.Client:
+    return serve(demo_routes(f"{mock_url}/v1"), disconnect_grace_seconds=0.05)
+
+
+def test_three_runs_multiplexed_on_one_socket(client: httpx.Client) -> None:
+    with ws(client) as socket:
+        run_ids = {}
+        for route in ("chat", "rag", "agent"):
+            send(socket, type="start", route=route, input=native_input(route), id=route)
+        events: dict[str, list[dict[str, Any]]] = {}
+        ended = 0
+        while ended < 3:
+            message = receive(socket)
+            if message["type"] == "ack":
+                assert message["op"] == "start" and message["created"] is True
+                run_ids[message["id"]] = message["run_id"]
+            elif "seq" in message:
+                events.setdefault(message["run_id"], []).append(message)
+                ended += message["type"] == "run.end"
+    assert set(events) == set(run_ids.values())
+    for route, run_id in run_ids.items():
+        run_events = events[run_id]
+        assert [e["seq"] for e in run_events] == list(range(1, len(run_events) + 1))
+        assert run_events[0]["type"] == "run.start" and run_events[-1]["type"] == "run.end"
+        assert text(run_events) == native_text(client, route)
+        assert run_events[-1]["data"]["status"] == "completed"
+    kinds = [e["type"] for e in events[run_ids["agent"]]]
+    assert kinds.index("tool.start") < kinds.index("tool.end") < kinds.index("token")
+    assert "retrieval" in [e["type"] for e in events[run_ids["rag"]]]
+
+
+def test_openai_messages_start_a_run_too(client: httpx.Client) -> None:
+    with ws(client) as socket:
+        messages = [{"role": "user", "content": PROMPTS["agent"]}]
+        assert reply(socket, type="start", route="agent", messages=messages)["op"] == "start"
+        [events] = until_end(socket, 1).values()
+    assert text(events) == native_text(client, "agent")
+
+
+def test_resume_from_a_cursor_on_another_socket(serve: Serve, mock_url: str) -> None:
+    route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=30,itl=10"))
+    client = serve([route], disconnect_grace_seconds=2.0)
+    with ws(client) as socket:
+        run_id = reply(socket, type="start", route="chat", input="hi")["run_id"]
+        first = [receive(socket) for _ in range(4)]
+    with ws(client) as socket:
+        answer = reply(socket, type="resume", run_id=run_id, after=4)
+        assert answer == {"type": "ack", "op": "resume", "id": None, "run_id": run_id, "after": 4}
+        [rest] = until_end(socket, 1).values()
+    seqs = [e["seq"] for e in first + rest]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert rest[-1]["data"]["status"] == "completed"
+    assert text(first + rest) == route.runnable.invoke("hi").content
+
+
+def test_cancel_stops_generation(serve: Serve, mock_url: str) -> None:
+    client = serve([Route("chat", demo_model(f"{mock_url}/v1", "tokens=200,itl=20"))])
+    with ws(client) as socket:
+        run_id = reply(socket, type="start", route="chat", input="hi")["run_id"]
+        while receive(socket)["type"] != "token":
+            pass
+        answer = reply(socket, type="cancel", run_id=run_id, id=7)
+        assert answer == {
+            "type": "ack",
+            "op": "cancel",
+            "id": 7,
+            "run_id": run_id,
+            "cancelled": True,
+        }
+        [events] = until_end(socket, 1).values()
+    assert events[-1]["data"]["status"] == "cancelled"
+    record = mock_record(mock_url, lambda r: r["outcome"] == "client_disconnected")
+    assert record["tokens_sent"] < 200
+
+
+def test_a_socket_that_disconnects_cancels_its_runs(serve: Serve, mock_url: str) -> None:
+    client = serve(
+        [Route("chat", demo_model(f"{mock_url}/v1", "tokens=200,itl=20"))],
+        disconnect_grace_seconds=0.05,
+    )
+    with ws(client) as socket:
+        run_id = reply(socket, type="start", route="chat", input="hi")["run_id"]
+        for _ in range(4):
+            receive(socket)
+    record = mock_record(mock_url, lambda r: r["outcome"] == "client_disconnected")
+    assert record["tokens_sent"] < 200
+    assert wait_for_status(client, run_id, "cancelled")["error"]["code"] == "cancelled"
+
+
+def test_requests_that_cannot_work_get_a_nack_and_the_socket_stays_open(
+    client: httpx.Client,
+) -> None:
+    with ws(client) as socket:
+        socket.send("{not json")
+        assert receive(socket)["code"] == "invalid_message"
+        bad = reply(socket, type="fly", id="x")
+        assert (bad["type"], bad["status"], bad["id"]) == ("nack", 400, "x")
+        assert "unknown message type 'fly'" in bad["message"]
+        approve = reply(socket, type="approve", run_id="r", call_id="c", id=1)
+        assert (approve["status"], approve["code"]) == (501, "not_supported")
+        assert "approvals are not available yet" in approve["message"]
+        missing = reply(socket, type="start", route="nope", input="x")
+        assert (missing["status"], missing["code"]) == (404, "unknown_route")
+        invalid = reply(socket, type="start", route="rag", input={"x": 1})
+        assert (invalid["status"], invalid["code"]) == (422, "invalid_request")
+        unknown = reply(socket, type="resume", run_id="nope", after=0)
+        assert (unknown["status"], unknown["code"]) == (404, "unknown_run")
+        cursor = reply(socket, type="resume", run_id="nope", after=-1)
+        assert cursor["code"] == "invalid_message"
+        config = reply(socket, type="start", route="chat", input="x", config=["tags"])
+        assert (config["code"], config["message"]) == (
+            "invalid_message",
+            "'config' must be an object",
+        )
+        no_input = reply(socket, type="start", route="chat", messages=["hi"])
+        assert no_input["code"] == "invalid_message" and "'messages'" in no_input["message"]
+        assert reply(socket, type="ping", id=3) == {"type": "pong", "id": 3}
+
+
+def test_a_slow_reader_gets_every_event_exactly_once(serve: Serve, mock_url: str) -> None:
+    client = serve([Route("chat", demo_model(f"{mock_url}/v1", "tokens=3000,itl=0,ttft=0"))])
+    with ws(client) as socket:
+        run_id = reply(socket, type="start", route="chat", input="hi")["run_id"]
+        wait_for_status(client, run_id, "completed")  # the run finished without waiting
+        [events] = until_end(socket, 1).values()
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert sum(e["type"] == "token" for e in events) == 3000
+
+
+class _StuckSocket:
+    """A peer that never reads: every send blocks."""
+
+    async def send_text(self, _: str) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_socket_that_falls_behind_stops_reading_the_log() -> None:
+    gateway = Gateway([])
+    log = MemoryEventLog("r", 100_000)
+    for i in range(5_000):
+        log.append("token", {"text": f"{i} "})
+    run = Run("r", "chat", log, "continue", 0.0, "t")
+    session = SocketSession(gateway, Outbox(max_events=16))
+    sender = asyncio.ensure_future(session._send(_StuckSocket()))  # type: ignore[arg-type]
+    session.follow(run, 0)
+    await asyncio.sleep(0.2)
+    # One message in the stuck send, 16 queued, one put waiting: the rest stays in the log.
+    assert session.outbox.pending_events == 16
+    assert session.cursors["r"] <= 18
+    session.feeds["r"].cancel()
+    sender.cancel()
+    await asyncio.gather(sender, *session.feeds.values(), return_exceptions=True)
+    assert run.subscribers == 0

@@ -1,0 +1,53 @@
+"""Cancellation must stop a run even when a library swallows the first CancelledError
+(langchain-openai's per-chunk ``asyncio.wait_for`` does on Python 3.11)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+from langchain_core.runnables import RunnableLambda
+
+from tokenwire.demo.routes import demo_model
+from tokenwire.routes import Route
+
+Serve = Callable[..., httpx.Client]
+
+
+async def _stubborn(_: Any) -> AsyncIterator[str]:
+    swallowed = False
+    for i in range(10_000):
+        try:
+            await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed = True  # like a wait_for that lost the race
+        yield f"t{i} "
+
+
+def test_a_swallowed_cancellation_is_repeated_until_the_run_stops(serve: Serve) -> None:
+    client = serve([Route("stubborn", RunnableLambda(_stubborn), mode="tokens")])
+    run_id = client.post("/v1/routes/stubborn/runs", json={"input": "x"}).json()["run_id"]
+    time.sleep(0.1)
+    snapshot = client.post(f"/v1/runs/{run_id}/cancel").json()
+    assert snapshot["status"] == "cancelled"
+
+
+def test_gateway_turns_off_the_chunk_timeout_that_loses_cancellations(
+    serve: Serve, mock_url: str
+) -> None:
+    model = demo_model(f"{mock_url}/v1", "tokens=400,itl=20")
+    model.stream_chunk_timeout = 120.0
+    client = serve([Route("chat", model)])
+    assert model.stream_chunk_timeout is None
+    for _ in range(5):
+        run_id = client.post("/v1/routes/chat/runs", json={"input": "x"}).json()["run_id"]
+        while not client.get(f"/v1/runs/{run_id}").json()["output"]:
+            time.sleep(0.01)
+        began = time.monotonic()
+        assert client.post(f"/v1/runs/{run_id}/cancel").json()["status"] == "cancelled"
+        assert time.monotonic() - began < 1.0

@@ -1,0 +1,131 @@
+"""Who may do what, over a real server: 401 without or with bad credentials, 403 for the
+wrong role or someone else's run, 429 with Retry-After past a rate limit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from tests.sse import collect
+from tokenwire.demo.routes import demo_model
+from tokenwire.routes import Route
+from tokenwire.security.credentials import ApiKey, Credentials, hash_key
+from tokenwire.server.app import create_app
+from tokenwire.server.background import BackgroundServer
+from tokenwire.settings import Settings
+
+KEYS = {"alice": "sk-alice-secret", "bob": "sk-bob-secret", "mod": "sk-mod", "aud": "sk-aud"}
+JWT_SECRET = "jwt-test-secret-of-at-least-32-bytes!!"
+
+
+def _credentials() -> Credentials:
+    return Credentials(
+        keys=[
+            ApiKey("alice", hash_key(KEYS["alice"]), requests_per_minute=1000),
+            ApiKey("bob", hash_key(KEYS["bob"]), requests_per_minute=3, concurrent_streams=1),
+            ApiKey.from_config({"alias": "mod", "key": KEYS["mod"], "roles": ["moderator"]}),
+            ApiKey.from_config({"alias": "aud", "key": KEYS["aud"], "roles": ["auditor"]}),
+        ],
+        jwt_secret=JWT_SECRET,
+    )
+
+
+@pytest.fixture
+def server(mock_url: str, tmp_path: Any) -> Iterator[str]:
+    route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=200,itl=10"))
+    app = create_app([route], Settings(data_dir=str(tmp_path)), credentials=_credentials())
+    with BackgroundServer(app) as running:
+        yield running.url
+
+
+def _as(url: str, who: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {KEYS[who]}"} if who else {}
+    return httpx.Client(base_url=url, headers=headers, timeout=30)
+
+
+def test_no_key_and_a_wrong_key_are_401(server: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer sk-nope"}, {"X-API-Key": "nope"}):
+        response = httpx.post(f"{server}/v1/routes/chat/runs", json={"input": "x"}, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert httpx.get(f"{server}/healthz").status_code == 200  # probes stay public
+
+
+def test_a_client_reads_only_its_own_runs(server: str) -> None:
+    with _as(server, "alice") as alice, _as(server, "bob") as bob, _as(server, "mod") as mod:
+        run_id = alice.post("/v1/routes/chat/runs", json={"input": "mine"}).json()["run_id"]
+        assert alice.get(f"/v1/runs/{run_id}").status_code == 200
+        for method, path in [
+            ("GET", f"/v1/runs/{run_id}"),
+            ("GET", f"/v1/runs/{run_id}/stream"),
+            ("POST", f"/v1/runs/{run_id}/cancel"),
+        ]:
+            assert bob.request(method, path).status_code == 403, path
+        # A moderator can watch and halt anyone's run.
+        response = mod.post(f"/v1/runs/{run_id}/cancel")
+        assert response.status_code == 200, response.text
+        snapshot = response.json()
+        assert snapshot["status"] == "cancelled"
+        assert snapshot["metadata"]["key_alias"] == "alice"
+
+
+def test_clients_are_refused_moderator_and_auditor_routes(server: str) -> None:
+    with _as(server, "alice") as alice, _as(server, "aud") as aud, _as(server, "mod") as mod:
+        assert alice.get("/v1/runs").status_code == 403
+        assert alice.get("/v1/audit/records").status_code == 403
+        assert mod.get("/v1/audit/records").status_code == 403
+        assert aud.get("/v1/audit/records").status_code == 200
+        assert mod.get("/v1/runs").status_code == 200
+
+
+def test_client_metadata_cannot_spoof_the_key_alias(server: str) -> None:
+    with _as(server, "alice") as alice:
+        body = {"input": "x", "metadata": {"key_alias": "mod"}}
+        events = collect(alice, "chat", body)
+        run_id = events[0].data["run_id"]
+        assert alice.get(f"/v1/runs/{run_id}").json()["metadata"]["key_alias"] == "alice"
+
+
+def test_jwt_subjects_and_roles(server: str) -> None:
+    def token(**claims: Any) -> str:
+        return jwt.encode({"exp": time.time() + 60, **claims}, JWT_SECRET, algorithm="HS256")
+
+    client = {"Authorization": f"Bearer {token(sub='carol')}"}
+    response = httpx.post(f"{server}/v1/routes/chat/runs", json={"input": "x"}, headers=client)
+    assert response.status_code == 202
+    auditor = {"Authorization": f"Bearer {token(sub='eve', roles=['auditor'])}"}
+    assert httpx.get(f"{server}/v1/audit/records", headers=auditor).status_code == 200
+    expired = {"Authorization": f"Bearer {token(sub='carol', exp=time.time() - 5)}"}
+    assert httpx.get(f"{server}/v1/models", headers=expired).status_code == 401
+    forged = jwt.encode({"sub": "x", "exp": time.time() + 60}, "wrong" * 8, algorithm="HS256")
+    bad = {"Authorization": f"Bearer {forged}"}
+    assert httpx.get(f"{server}/v1/models", headers=bad).status_code == 401
+
+
+def test_rate_limits_are_429_with_retry_after_and_leave_nothing_running(server: str) -> None:
+    with _as(server, "bob") as bob, _as(server, "mod") as mod:
+        first = bob.post("/v1/routes/chat/runs", json={"input": "1"})
+        assert first.status_code == 202
+        # One concurrent stream allowed: the second start is refused before it runs.
+        second = bob.post("/v1/routes/chat/runs", json={"input": "2"})
+        assert second.status_code == 429
+        assert int(second.headers["retry-after"]) >= 1
+        assert "concurrent" in second.json()["detail"]
+        live = [r for r in mod.get("/v1/runs").json()["runs"] if r["key_alias"] == "bob"]
+        assert len(live) == 1
+        # Three requests per minute: the fourth is refused whatever it asks for.
+        third = bob.get(f"/v1/runs/{first.json()['run_id']}")
+        assert third.status_code == 200
+        fourth = bob.get(f"/v1/runs/{first.json()['run_id']}")
+        assert fourth.status_code == 429 and int(fourth.headers["retry-after"]) >= 1
+        assert "requests per minute" in fourth.json()["detail"]
+        mod.post(f"/v1/runs/{first.json()['run_id']}/cancel")
+        # The refused requests started nothing: bob has exactly one run, live or ended.
+        every = mod.get("/v1/runs", params={"status": "all"}).json()["runs"]
+        assert len([r for r in every if r["key_alias"] == "bob"]) == 1

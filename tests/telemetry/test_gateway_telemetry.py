@@ -1,0 +1,187 @@
+"""Telemetry of real streams: ChatOpenAI → mock provider → gateway → client."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.sse import collect, iter_sse, start_stream
+from tokenwire.demo.routes import demo_model
+from tokenwire.gateway import Gateway
+from tokenwire.mock import prompt_tokens, reply_tokens
+from tokenwire.routes import Route
+from tokenwire.server.app import create_app
+from tokenwire.server.background import BackgroundServer
+from tokenwire.server.cli import main
+from tokenwire.settings import Settings
+from tokenwire.telemetry.pricing import PriceTable
+
+Serve = Callable[..., httpx.Client]
+PRICES = PriceTable({"mock": {"input": 1.0, "output": 2.0}})
+NO_AUTH = Settings(auth="none")
+
+
+def _timed_stream(client: httpx.Client, body: dict[str, Any]) -> tuple[float, list[float], Any]:
+    """The client's own clock: TTFT from sending the request, and every token gap."""
+    arrivals: list[float] = []
+    sent = time.perf_counter()
+    end: Any = None
+    with start_stream(client, "chat", body) as response:
+        for event in iter_sse(response):
+            if event.event == "token":
+                arrivals.append(time.perf_counter())
+            elif event.event == "run.end":
+                end = event.data
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    return arrivals[0] - sent, sorted(gaps), end
+
+
+def test_ttft_and_itl_agree_with_an_independent_clock(serve: Serve, mock_url: str) -> None:
+    client = serve([Route("chat", demo_model(f"{mock_url}/v1", "ttft=300,itl=20,tokens=30"))])
+    collect(client, "chat", {"input": "warm up"})  # first-request costs are not TTFT's subject
+    client_ttft, client_gaps, end = _timed_stream(client, {"input": "measure me"})
+    timings = end["timings"]
+    assert abs(timings["ttft_ms"] / 1000 - client_ttft) < 0.005, (timings, client_ttft)
+    assert abs(timings["itl_p50_ms"] - 20) < 2, timings
+    assert abs(client_gaps[len(client_gaps) // 2] * 1000 - 20) < 2
+    assert timings["stalls"] == 0
+    assert timings["itl_max_ms"] >= timings["itl_p95_ms"] >= timings["itl_p50_ms"]
+    assert timings["duration_ms"] >= timings["ttft_ms"] + 28 * 19
+
+
+def test_usage_equals_the_providers_and_cost_equals_tokens_times_price(mock_url: str) -> None:
+    gateway = Gateway([Route("chat", demo_model(f"{mock_url}/v1"))], NO_AUTH, prices=PRICES)
+    with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:
+        events = collect(c, "chat", {"input": "count my tokens please"})
+    usage = next(e.data for e in events if e.event == "usage")
+    messages = [{"role": "user", "content": "count my tokens please"}]
+    expected_in = prompt_tokens(messages)
+    expected_out = len(reply_tokens(messages))
+    assert (usage["input_tokens"], usage["output_tokens"]) == (expected_in, expected_out)
+    assert usage["estimated"] is False
+    assert usage["cost_usd"] == pytest.approx((expected_in * 1.0 + expected_out * 2.0) / 1e6)
+    assert events[-1].data["usage"] == usage
+
+
+def test_unpriced_models_cost_null(serve: Serve, mock_url: str) -> None:
+    client = serve([Route("chat", demo_model(f"{mock_url}/v1"))])
+    usage = next(e.data for e in collect(client, "chat", {"input": "x"}) if e.event == "usage")
+    assert usage["cost_usd"] is None and usage["output_tokens"] > 0
+
+
+def _families(client: httpx.Client) -> dict[str, Any]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {f.name: f for f in text_string_to_metric_families(response.text)}
+
+
+def _sample(families: dict[str, Any], name: str, **labels: str) -> float:
+    family_name = name.removesuffix("_count").removesuffix("_sum").removesuffix("_total")
+    for family in families.values():
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    raise AssertionError(f"no sample {name} {labels} (family {family_name})")
+
+
+def _wait_for_metric(client: httpx.Client, name: str, minimum: float, **labels: str) -> Any:
+    deadline = time.monotonic() + 5
+    while True:
+        families = _families(client)
+        try:
+            if _sample(families, name, **labels) >= minimum:
+                return families
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} stayed below {minimum}")
+        time.sleep(0.05)
+
+
+def test_metrics_parse_and_hold_the_histograms_after_runs(serve: Serve, mock_url: str) -> None:
+    client = serve([Route("chat", demo_model(f"{mock_url}/v1", "itl=2"))])
+    for _ in range(3):
+        collect(client, "chat", {"input": "one two three four"})
+    families = _wait_for_metric(client, "tokenwire_runs_total", 3, route="chat")
+    labels = {"route": "chat", "model": "mock@itl=2", "provider": "openai", "cohort": "stream"}
+    ttft = "gen_ai_client_operation_time_to_first_chunk_seconds_count"
+    assert _sample(families, ttft, **labels) == 3
+    per_chunk = "gen_ai_client_operation_time_per_output_chunk_seconds_count"
+    assert _sample(families, per_chunk, **labels) > 3
+    assert _sample(families, "gen_ai_client_operation_duration_seconds_count", status="completed")
+    assert _sample(families, "gen_ai_client_token_usage_count", gen_ai_token_type="output") == 3
+    bucket = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
+    assert _sample(families, bucket, le="81.92") == 3
+    assert _sample(families, "tokenwire_active_streams", route="chat") == 0
+    for family in families.values():
+        for sample in family.samples:
+            assert "run_id" not in sample.labels and "user" not in sample.labels
+
+
+def test_tokens_generated_after_the_client_left_are_counted(serve: Serve, mock_url: str) -> None:
+    client = serve([Route("chat", demo_model(f"{mock_url}/v1", "tokens=40,itl=5"))])
+    body = {"input": "x", "on_disconnect": "continue"}
+    with start_stream(client, "chat", body) as response:
+        for i, _ in enumerate(iter_sse(response)):
+            if i == 3:
+                break
+    families = _wait_for_metric(client, "tokenwire_tokens_after_disconnect_total", 1)
+    assert _sample(families, "tokenwire_tokens_after_disconnect_total", route="chat") > 20
+
+
+def test_jsonl_sink_and_stats_command(
+    mock_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sink = tmp_path / "runs.jsonl"
+    settings = Settings(telemetry_jsonl=str(sink), auth="none")
+    gateway = Gateway(
+        [Route("chat", demo_model(f"{mock_url}/v1", "itl=3"))], settings, prices=PRICES
+    )
+    with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:
+        for i in range(4):
+            collect(c, "chat", {"input": f"record number {i}"})
+    # Stopping the server flushed the pipeline.
+    lines = sink.read_text().splitlines()
+    assert len(lines) == 4
+    assert main(["stats", str(sink)]) == 0
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if line.startswith("chat"))
+    cells = row.split()
+    assert cells[1] == "mock@itl=3" and cells[2] == "4" and cells[3] == "0"
+    assert float(cells[-1]) > 0
+
+
+def test_stream_usage_is_requested_from_models_behind_a_custom_base_url(
+    serve: Serve, mock_url: str
+) -> None:
+    import openai
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    def model(**kwargs: Any) -> ChatOpenAI:
+        return ChatOpenAI(
+            base_url=f"{mock_url}/v1", api_key=SecretStr("k"), model="mock",
+            http_async_client=openai.DefaultAsyncHttpxClient(), **kwargs,
+        )  # fmt: skip
+
+    plain = model()
+    assert plain.stream_usage is None  # what LangChain leaves for a custom base URL
+    chain = ChatPromptTemplate.from_messages([("user", "{q}")]) | model() | StrOutputParser()
+    refused = model(stream_usage=False)
+    client = serve([Route("bare", plain), Route("chain", chain), Route("off", refused)])
+    for route, body in [("bare", "hi"), ("chain", {"q": "hi"})]:
+        usage = next(e.data for e in collect(client, route, {"input": body}) if e.event == "usage")
+        assert usage["estimated"] is False, route
+    usage = next(e.data for e in collect(client, "off", {"input": "hi"}) if e.event == "usage")
+    assert usage["estimated"] is True and usage["output_tokens"] == (len("You said: hi") + 3) // 4

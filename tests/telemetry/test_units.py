@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import asyncio
+from array import array
+
+import pytest
+
+from tokenwire.telemetry.pipeline import TelemetryPipeline
+from tokenwire.telemetry.pricing import Price, PriceTable
+from tokenwire.telemetry.record import RunRecord
+from tokenwire.telemetry.stats import format_stats
+from tokenwire.telemetry.timing import percentile, summarize_gaps
+
+
+def test_longest_prefix_prices_dated_snapshots_as_their_family() -> None:
+    table = PriceTable()
+    assert table.lookup("gpt-4o-mini-2024-07-18") == table.lookup("gpt-4o-mini")
+    assert table.lookup("gpt-4o-2024-08-06") == Price(2.50, 10.00, 1.25)
+    assert table.lookup("claude-3-5-haiku-20241022") == Price(0.80, 4.00, 0.08)
+
+
+def test_unknown_models_cost_none_never_zero() -> None:
+    assert PriceTable().cost("my-local-llama", 1000, 1000) is None
+    assert PriceTable().cost(None, 1000, 1000) is None
+
+
+def test_overrides_and_cached_input() -> None:
+    table = PriceTable({"mock": {"input": 1.0, "output": 2.0, "cached_input": 0.5}})
+    assert table.cost("mock@itl=5", 1000, 500) == pytest.approx((1000 * 1 + 500 * 2) / 1e6)
+    assert table.cost("mock", 1000, 0, cached_input_tokens=400) == pytest.approx(
+        (600 * 1 + 400 * 0.5) / 1e6
+    )
+    with pytest.raises(ValueError, match="needs 'input' and 'output'"):
+        PriceTable({"bad": {"input": 1}})
+
+
+def test_gap_summary() -> None:
+    gaps = array("d", [0.02] * 18 + [0.5, 1.5])
+    summary = summarize_gaps(gaps, stall_threshold=1.0)
+    assert summary.p50 == pytest.approx(0.02)
+    assert summary.max == 1.5
+    assert summary.stalls == 1
+    assert percentile([], 50) is None
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+
+
+def _record(route: str = "chat", **changes: object) -> RunRecord:
+    base: dict[str, object] = dict(
+        run_id="r", trace_id="0" * 32, route=route, model="mock", provider="openai",
+        key_alias="anonymous", cohort="stream", status="completed", error_code=None,
+        started_at=0.0, duration_s=1.0, ttft_s=0.3, itl_p50_s=0.02, itl_p95_s=0.03,
+        itl_max_s=0.04, stalls=0, input_tokens=10, output_tokens=20, cached_input_tokens=0,
+        estimated=False, cost_usd=0.001, token_events=20, tokens_after_disconnect=0,
+    )  # fmt: skip
+    base.update(changes)
+    return RunRecord(**base)  # type: ignore[arg-type]
+
+
+async def test_a_full_queue_drops_and_counts_instead_of_waiting() -> None:
+    seen: list[int] = []
+
+    class Slow:
+        name = "slow"
+
+        async def export(self, records: object) -> None:
+            seen.append(len(records))  # type: ignore[arg-type]
+            await asyncio.sleep(0.01)
+
+        def close(self) -> None:
+            return None
+
+    drops: list[tuple[str, int]] = []
+    pipeline = TelemetryPipeline([Slow()], max_queue=3, on_drop=lambda e, n: drops.append((e, n)))
+    for _ in range(10):
+        pipeline.submit(_record())  # never blocks
+    assert pipeline.dropped == 7 and drops == [("queue", 1)] * 7
+    await pipeline.aclose()
+    assert sum(seen) == 3
+
+
+async def test_a_failing_exporter_loses_its_batch_not_the_others() -> None:
+    got: list[RunRecord] = []
+
+    class Broken:
+        name = "broken"
+
+        def export(self, records: object) -> None:
+            raise RuntimeError("collector down")
+
+        def close(self) -> None:
+            return None
+
+    class Good:
+        name = "good"
+
+        def export(self, records: list[RunRecord]) -> None:
+            got.extend(records)
+
+        def close(self) -> None:
+            return None
+
+    pipeline = TelemetryPipeline([Broken(), Good()])
+    pipeline.submit(_record())
+    await pipeline.aclose()
+    assert len(got) == 1 and pipeline.dropped == 1
+
+
+def test_stats_table_groups_by_route_and_model() -> None:
+    records = [_record().to_json() for _ in range(3)]
+    records.append(_record(route="rag", cost_usd=None, status="failed").to_json())
+    table = format_stats(records)
+    lines = table.splitlines()
+    assert lines[0].split()[:4] == ["route", "model", "runs", "errors"]
+    chat = next(line for line in lines if line.startswith("chat"))
+    assert chat.split()[2:4] == ["3", "0"] and "300.0ms" in chat and chat.endswith("0.003000")
+    rag = next(line for line in lines if line.startswith("rag"))
+    assert rag.split()[2:4] == ["1", "1"] and rag.endswith("n/a")
