@@ -35,6 +35,7 @@ from tokenwire.runs.run import Run
 from tokenwire.security.principal import current_principal
 from tokenwire.settings import Settings
 from tokenwire.telemetry.collector import Telemetry
+from tokenwire.telemetry.metrics import ReliabilityCollector
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.telemetry.pricing import PriceTable
 
@@ -74,6 +75,8 @@ class Gateway:
         self.settings = settings or Settings()
         #: Records every finished run (``create_app`` and the CLI build it from settings).
         self.audit = audit
+        #: What a key may still spend, as a run budget (set by the auth layer; None: no quotas).
+        self.key_budget: Callable[[str], RunBudget | None] | None = None
         #: Called with each run once it has ended (after telemetry), e.g. to charge quotas.
         self.run_end_hooks: list[Callable[[Run], None]] = []
         self.routes: dict[str, Route] = {}
@@ -91,6 +94,7 @@ class Gateway:
         self.telemetry = Telemetry(self.settings, prices, exporters)
         #: Circuit breakers and reliability counters (read by telemetry).
         self.reliability = Reliability()
+        self.telemetry.metrics.registry.register(ReliabilityCollector(self.reliability))
         self._sweeper: asyncio.Task[None] | None = None
 
     def route(self, name: str) -> Route:
@@ -165,7 +169,7 @@ class Gateway:
             run.log,
             value,
             received_at,
-            budget=_budget(route),
+            budget=self._run_budget(run, route),
             on_limit=lambda reason: _truncate(run, reason),
         )
         sink = _guarded(run, route, recorder)
@@ -190,13 +194,26 @@ class Gateway:
         self.telemetry.run_started(route)
         run.task.add_done_callback(lambda _: self._run_ended(run, route))
 
+    def _run_budget(self, run: Run, route: Route) -> RunBudget | None:
+        """The route's budget, tightened by what the caller's key may still spend."""
+        key_budget = self.key_budget(run.owner) if self.key_budget and run.owner else None
+        budget = _budget(route)
+        if budget is None:
+            return _priced(key_budget, route)
+        return budget.tighter(key_budget)
+
     def _run_ended(self, run: Run, route: Route) -> None:
         self.telemetry.run_finished(run, route)
         for hook in self.run_end_hooks:
             hook(run)
 
     def get_run(self, run_id: str) -> Run | None:
-        return self.registry.get(run_id)
+        """The run, if it exists and the current caller may see it: a client only sees its
+        own runs (every protocol front-end looks runs up here, so none can leak another's)."""
+        run = self.registry.get(run_id)
+        if run is None or not current_principal.get().owns(run.owner):
+            return None
+        return run
 
     # -- lifecycle ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -249,9 +266,13 @@ class Gateway:
 
 def _budget(route: Route) -> RunBudget | None:
     """The route's budget, priced at the route's model when it has one."""
-    if route.budget is None or route.budget.model is not None:
-        return route.budget
-    return dataclasses.replace(route.budget, model=model_name(route.runnable))
+    return _priced(route.budget, route)
+
+
+def _priced(budget: RunBudget | None, route: Route) -> RunBudget | None:
+    if budget is None or budget.model is not None:
+        return budget
+    return dataclasses.replace(budget, model=model_name(route.runnable))
 
 
 def _truncate(run: Run, reason: str) -> None:

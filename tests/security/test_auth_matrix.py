@@ -129,3 +129,58 @@ def test_rate_limits_are_429_with_retry_after_and_leave_nothing_running(server: 
         # The refused requests started nothing: bob has exactly one run, live or ended.
         every = mod.get("/v1/runs", params={"status": "all"}).json()["runs"]
         assert len([r for r in every if r["key_alias"] == "bob"]) == 1
+
+
+def test_a_key_budget_truncates_mid_stream_then_refuses_new_runs(
+    mock_url: str, tmp_path: Any
+) -> None:
+    credentials = Credentials(
+        keys=[ApiKey("trial", hash_key("sk-trial"), token_budget=12, budget_period="day")]
+    )
+    route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=40,itl=2"))
+    app = create_app([route], Settings(data_dir=str(tmp_path)), credentials=credentials)
+    headers = {"Authorization": "Bearer sk-trial"}
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url, headers=headers) as c:
+        events = collect(c, "chat", {"input": "spend it"})
+        assert sum(e.event == "token" for e in events) == 12
+        assert events[-1].data["status"] == "truncated"
+        error = next(e.data for e in events if e.event == "error")
+        assert error["code"] == "budget_exceeded"
+        deadline = time.monotonic() + 5
+        while (
+            refused := c.post("/v1/routes/chat/runs", json={"input": "more"})
+        ).status_code == 202:
+            assert time.monotonic() < deadline, "the spent budget was never charged"
+            time.sleep(0.05)
+        assert refused.status_code == 429
+        assert "daily token budget is spent" in refused.json()["detail"]
+        assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_websocket_needs_a_key_and_cannot_touch_another_clients_run(server: str) -> None:
+    import asyncio
+    import json
+
+    import websockets
+
+    with _as(server, "alice") as alice:
+        run_id = alice.post("/v1/routes/chat/runs", json={"input": "mine"}).json()["run_id"]
+    ws_url = server.replace("http://", "ws://") + "/v1/ws"
+
+    async def scenario() -> list[dict[str, Any]]:
+        try:
+            async with websockets.connect(ws_url):
+                raise AssertionError("a socket without a key was accepted")
+        except websockets.InvalidStatus as refused:
+            assert refused.response.status_code == 403
+        replies = []
+        async with websockets.connect(f"{ws_url}?api_key={KEYS['bob']}") as ws:
+            for op in ("resume", "cancel"):
+                await ws.send(json.dumps({"type": op, "run_id": run_id, "after": 0}))
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+        return replies
+
+    for reply in asyncio.run(scenario()):
+        assert reply["type"] == "nack" and reply["code"] == "unknown_run", reply
+    with _as(server, "alice") as alice:
+        assert alice.get(f"/v1/runs/{run_id}").json()["status"] == "running"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.sse import collect, iter_sse, start_stream
+from tests.sse import collect, iter_sse, start_stream, text_of
 from tokenwire.demo.routes import demo_model
 from tokenwire.gateway import Gateway
 from tokenwire.mock import prompt_tokens, reply_tokens
@@ -185,3 +185,31 @@ def test_stream_usage_is_requested_from_models_behind_a_custom_base_url(
         assert usage["estimated"] is False, route
     usage = next(e.data for e in collect(client, "off", {"input": "hi"}) if e.event == "usage")
     assert usage["estimated"] is True and usage["output_tokens"] == (len("You said: hi") + 3) // 4
+
+
+def test_reliability_and_guardrail_counters_reach_prometheus(serve: Serve, mock_url: str) -> None:
+    from tokenwire.pipeline.guardrails import Guardrails
+    from tokenwire.pipeline.pii import PiiGuard
+    from tokenwire.reliability.breaker import BreakerPolicy
+    from tokenwire.reliability.retry import RetryPolicy
+
+    flaky = Route(
+        "flaky",
+        demo_model(f"{mock_url}/v1", "fault=500"),
+        retry=RetryPolicy(max_retries=1, base_delay=0.01),
+        circuit_breaker=BreakerPolicy(failure_threshold=1, cooldown_seconds=60),
+    )
+    guarded = Route(
+        "guarded", demo_model(f"{mock_url}/v1"), guardrails=Guardrails(guards=(PiiGuard(),))
+    )
+    client = serve([flaky, guarded])
+    assert collect(client, "flaky", {"input": "x"})[-1].data["status"] == "failed"
+    events = collect(client, "guarded", {"input": "mail me at jane.doe@example.com"})
+    assert text_of(events) == "You said: mail me at [EMAIL]"
+    families = _wait_for_metric(
+        client, "tokenwire_guardrail_actions_total", 1, action="redact", rule="pii.email"
+    )
+    assert _sample(families, "tokenwire_reliability_events_total", kind="retries") == 1
+    upstream = {"upstream": "flaky"}
+    assert _sample(families, "tokenwire_circuit_opened_total", **upstream) == 1
+    assert _sample(families, "tokenwire_circuit_open", **upstream) == 1

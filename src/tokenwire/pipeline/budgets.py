@@ -10,10 +10,21 @@ call. Exceeding either stops upstream generation and ends the run ``truncated`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tokenwire.telemetry.pricing import PriceTable
 
 __all__ = ["RunBudget"]
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _min(a: _N | None, b: _N | None) -> _N | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
 
 _UNLIMITED = 1 << 62
 
@@ -24,6 +35,16 @@ class RunBudget:
     max_cost_usd: float | None = None
     #: The model whose output price turns ``max_cost_usd`` into a live token allowance.
     model: str | None = None
+
+    def tighter(self, other: RunBudget | None) -> RunBudget:
+        """The stricter of two budgets, field by field (None means no limit)."""
+        if other is None:
+            return self
+        return RunBudget(
+            max_output_tokens=_min(self.max_output_tokens, other.max_output_tokens),
+            max_cost_usd=_min(self.max_cost_usd, other.max_cost_usd),
+            model=self.model or other.model,
+        )
 
     def token_allowance(self, prices: PriceTable) -> int:
         allowance = _UNLIMITED

@@ -32,6 +32,14 @@ class ApiKey:
     requests_per_minute: int | None = None
     concurrent_streams: int | None = None
     tokens_per_minute: int | None = None
+    #: Per-period budgets (see ``tokenwire.security.quotas``).
+    token_budget: int | None = None
+    cost_budget_usd: float | None = None
+    budget_period: str = "day"
+
+    def __post_init__(self) -> None:
+        if self.budget_period not in ("hour", "day", "month"):
+            raise ValueError(f"key {self.alias!r}: budget_period must be hour, day or month")
 
     def __repr__(self) -> str:  # never print even the hash in logs
         return f"ApiKey(alias={self.alias!r}, roles={sorted(self.roles)})"

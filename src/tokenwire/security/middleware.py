@@ -19,6 +19,7 @@ from tokenwire.security.access import PUBLIC, RUN_PATH, STARTS_RUN, required_rol
 from tokenwire.security.credentials import Credentials, InvalidCredentials
 from tokenwire.security.limits import RateLimited, RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
+from tokenwire.security.quotas import KeyQuotas
 
 if TYPE_CHECKING:
     from tokenwire.gateway import Gateway
@@ -41,11 +42,13 @@ class AuthMiddleware:
         gateway: Gateway,
         credentials: Credentials | None,
         limiter: RateLimiter | None = None,
+        quotas: KeyQuotas | None = None,
     ) -> None:
         self.app = app
         self.gateway = gateway
         self.credentials = credentials  # None: auth explicitly off
         self.limiter = limiter or RateLimiter()
+        self.quotas = quotas or KeyQuotas()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -102,6 +105,7 @@ class AuthMiddleware:
                 if key.concurrent_streams is not None and live >= key.concurrent_streams:
                     raise RateLimited(f"more than {key.concurrent_streams} concurrent streams", 1)
                 self.limiter.check_tokens(key)
+                self.quotas.check(key)
         except RateLimited as exc:
             raise Refused(429, "Too Many Requests", str(exc), exc.retry_after) from None
 

@@ -10,11 +10,13 @@ from fastapi import FastAPI
 
 from tokenwire.audit.trail import audit_from_settings
 from tokenwire.gateway import Gateway
+from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.middleware import AuthMiddleware
+from tokenwire.security.quotas import KeyQuotas
 from tokenwire.server.api import create_router
 from tokenwire.server.audit_api import create_audit_router
 from tokenwire.server.console_api import create_console_router
@@ -75,18 +77,26 @@ def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) ->
     credentials = credentials or Credentials()
     if not credentials.configured:
         log.warning("no API keys or JWT configured: every request needing a key is refused")
-    limiter = RateLimiter()
-    app.add_middleware(AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter)
+    limiter, quotas = RateLimiter(), KeyQuotas()
+    app.add_middleware(
+        AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter, quotas=quotas
+    )
 
-    def charge_tokens(run: Run) -> None:
+    def key_budget(alias: str) -> RunBudget | None:
+        key = credentials.key(alias)
+        return None if key is None else quotas.run_budget(key)
+
+    def charge(run: Run) -> None:
         key = credentials.key(run.owner) if run.owner else None
+        if key is None:
+            return
         usage = run.summary.get("usage") or {}
-        if key is not None:
-            limiter.consume_tokens(
-                key, int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
-            )
+        tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
+        limiter.consume_tokens(key, tokens)
+        quotas.charge(key, tokens, usage.get("cost_usd"))
 
-    gateway.run_end_hooks.append(charge_tokens)
+    gateway.key_budget = key_budget
+    gateway.run_end_hooks.append(charge)
 
 
 def _version() -> str:

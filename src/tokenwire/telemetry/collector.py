@@ -116,6 +116,7 @@ class Telemetry:
             token_events=recorder.token_events,
             tokens_after_disconnect=run.tokens_after_disconnect(),
             fallback_used=run.summary.get("fallback_used"),
+            guardrail_actions=tuple((g["action"], g["rule"]) for g in recorder.guardrail_actions),
             gaps=recorder.gaps,
         )
 

@@ -7,13 +7,19 @@ registry, so several gateways in one process (tests, multi-app setups) never col
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from tokenwire.telemetry.record import RunRecord
 
-__all__ = ["GatewayMetrics"]
+if TYPE_CHECKING:
+    from tokenwire.reliability.stats import Reliability
+
+__all__ = ["GatewayMetrics", "ReliabilityCollector"]
 
 # gen_ai.client.operation.{duration,time_to_first_chunk,time_per_output_chunk}
 TIME_BUCKETS = (
@@ -145,6 +151,8 @@ class GatewayMetrics:
             self.stalls.labels(*labels).inc(record.stalls)
         if record.fallback_used is not None:
             self.fallbacks.labels(record.route, str(record.fallback_used)).inc()
+        for action, rule in record.guardrail_actions:
+            self.guardrail_actions.labels(record.route, action, rule).inc()
         if record.tokens_after_disconnect:
             self.tokens_after_disconnect.labels(record.route, record.model or "unknown").inc(
                 record.tokens_after_disconnect
@@ -162,3 +170,32 @@ class GatewayMetrics:
 
     def close(self) -> None:
         return None
+
+
+class ReliabilityCollector(Collector):
+    """Reliability counters and circuit-breaker states, read at scrape time (the run path
+    only bumps plain integers)."""
+
+    def __init__(self, reliability: Reliability) -> None:
+        self._reliability = reliability
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "tokenwire_reliability_events",
+            "Retries, fallbacks, restarts, timeouts, breaker skips, shutdown cut-offs.",
+            labels=["kind"],
+        )
+        for kind, count in self._reliability.stats.as_dict().items():
+            events.add_metric([kind], count)
+        yield events
+        open_now = GaugeMetricFamily(
+            "tokenwire_circuit_open", "1 while an upstream's breaker is open.", labels=["upstream"]
+        )
+        opened = CounterMetricFamily(
+            "tokenwire_circuit_opened", "Times an upstream's breaker opened.", labels=["upstream"]
+        )
+        for breaker in self._reliability.breakers.snapshot():
+            open_now.add_metric([breaker["upstream"]], 1.0 if breaker["state"] == "open" else 0.0)
+            opened.add_metric([breaker["upstream"]], breaker["times_opened"])
+        yield open_now
+        yield opened

@@ -98,6 +98,10 @@ class OtlpExporter:
             span.add_event(
                 "gen_ai.stream.stall", {"tokenwire.gap_s": gap}, start_ns + int(at_s * 1e9)
             )
+        for action, rule in record.guardrail_actions:
+            span.add_event(
+                "tokenwire.guardrail", {"tokenwire.action": action, "tokenwire.rule": rule}
+            )
         if record.fallback_used is not None:
             span.add_event("tokenwire.fallback", {"tokenwire.fallback": str(record.fallback_used)})
         if record.status == "failed":

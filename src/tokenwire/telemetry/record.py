@@ -41,6 +41,8 @@ class RunRecord:
     token_events: int
     tokens_after_disconnect: int
     fallback_used: Any = None
+    #: (action, rule) of every guardrail decision, in order.
+    guardrail_actions: tuple[tuple[str, str], ...] = ()
     gaps: array[float] = field(default_factory=lambda: array("d"), repr=False)
 
     def to_json(self) -> dict[str, Any]:
