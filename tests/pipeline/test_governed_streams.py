@@ -42,6 +42,20 @@ def test_pii_never_reaches_the_client_whatever_the_chunking(serve: Serve, size: 
     assert events[-1].data["output"] == REDACTED
     rules = [e.data["rule"] for e in events if e.event == "guardrail"]
     assert rules == ["pii.email", "pii.credit_card", "pii.phone"]
+    record = _audit_record(client, events[0].data["run_id"])
+    assert record["output"] == REDACTED and EMAIL not in str(record)
+    assert [g["rule"] for g in record["guardrail_actions"]] == rules
+
+
+def _audit_record(client: httpx.Client, run_id: str) -> dict[str, Any]:
+    """The run's audit record, once the writer (off the stream's path) has stored it."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for record in client.get("/v1/audit/records", params={"limit": 1000}).json()["records"]:
+            if record["run_id"] == run_id:
+                return dict(record)
+        time.sleep(0.05)
+    raise AssertionError(f"no audit record for {run_id}")
 
 
 def _mock_requests(mock_url: str) -> list[dict[str, Any]]:

@@ -184,3 +184,30 @@ def test_websocket_needs_a_key_and_cannot_touch_another_clients_run(server: str)
         assert reply["type"] == "nack" and reply["code"] == "unknown_run", reply
     with _as(server, "alice") as alice:
         assert alice.get(f"/v1/runs/{run_id}").json()["status"] == "running"
+
+
+def test_rs256_tokens_are_checked_against_the_public_key(mock_url: str, tmp_path: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    credentials = Credentials(jwt_public_key=public_pem, jwt_audience="tokenwire")
+    route = Route("chat", demo_model(f"{mock_url}/v1"))
+    app = create_app([route], Settings(data_dir=str(tmp_path)), credentials=credentials)
+
+    def bearer(key: Any, **claims: Any) -> dict[str, str]:
+        body = {"sub": "svc", "aud": "tokenwire", "exp": time.time() + 60, **claims}
+        return {"Authorization": f"Bearer {jwt.encode(body, key, algorithm='RS256')}"}
+
+    with BackgroundServer(app) as server:
+        url = f"{server.url}/v1/routes/chat/runs"
+        assert httpx.post(url, json={"input": "x"}, headers=bearer(private)).status_code == 202
+        assert httpx.post(url, json={"input": "x"}, headers=bearer(other)).status_code == 401
+        wrong_audience = bearer(private, aud="someone-else")
+        assert httpx.post(url, json={"input": "x"}, headers=wrong_audience).status_code == 401
