@@ -34,6 +34,7 @@ from typing import Any, Literal
 import orjson
 
 from tokenwire.events import Event, EventType
+from tokenwire.protocols.subscription import EventEncoder
 
 __all__ = [
     "RESTARTED",
@@ -187,23 +188,15 @@ def invoke_output(run_id: str, shape: OutputShape, events: Sequence[Event]) -> A
     return ai_message(run_id, "".join(text), end.get("output"), end.get("usage"))
 
 
-class StreamEncoder:
+class StreamEncoder(EventEncoder):
     """``/stream``: the run's events as LangServe ``metadata`` / ``data`` / ``end`` SSE."""
 
-    __slots__ = ("_run_id", "_shape", "closed")
+    __slots__ = ("_run_id", "_shape")
 
     def __init__(self, run_id: str, shape: OutputShape) -> None:
+        super().__init__()
         self._run_id = run_id
         self._shape = shape
-        self.closed = False
-
-    def encode(self, events: Sequence[Event]) -> bytes:
-        parts = []
-        for event in events:
-            if self.closed:
-                break
-            parts.append(self._encode(event))
-        return b"".join(parts)
 
     def _encode(self, event: Event) -> bytes:
         kind = event.type

@@ -39,6 +39,7 @@ from tokenwire.protocols.langserve import (
     root_run_id,
     sse,
 )
+from tokenwire.protocols.subscription import EventEncoder
 
 __all__ = ["EventFilter", "StreamEventsEncoder"]
 
@@ -60,7 +61,7 @@ class EventFilter:
         return included and not excluded
 
 
-class StreamEventsEncoder:
+class StreamEventsEncoder(EventEncoder):
     """One run's canonical events → LangServe ``stream_events`` SSE (see module doc)."""
 
     def __init__(
@@ -71,6 +72,7 @@ class StreamEventsEncoder:
         input: Any,
         event_filter: EventFilter | None = None,
     ) -> None:
+        super().__init__()
         self._run_id = run_id
         self._root = root_run_id(run_id)
         self._route = route
@@ -82,15 +84,6 @@ class StreamEventsEncoder:
         self._segments = 0
         self._text: list[str] = []
         self._segment_text: list[str] = []
-        self.closed = False
-
-    def encode(self, events: Sequence[Event]) -> bytes:
-        parts = []
-        for event in events:
-            if self.closed:
-                break
-            parts.append(self._encode(event))
-        return b"".join(parts)
 
     def _child_id(self, key: str) -> str:
         return str(uuid.uuid5(uuid.UUID(self._root), key))

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from tokenwire.events import ErrorCode, Event, EventType
+from tokenwire.protocols.subscription import EventEncoder
 
 __all__ = [
     "DONE",
@@ -98,16 +99,17 @@ def _run_error(end: dict[str, Any]) -> dict[str, Any]:
     return error_body(str(error.get("message", "")), _ERROR_TYPES.get(code, "server_error"), code)
 
 
-class ChatCompletionEncoder:
+class ChatCompletionEncoder(EventEncoder):
     """Encodes one run's events as a ``chat.completion.chunk`` SSE stream.
 
     Per-stream state (whether the usage chunk is wanted, the usage seen so far) lives
     here, one instance per response.
     """
 
-    __slots__ = ("_base", "_include_usage", "_usage", "closed")
+    __slots__ = ("_base", "_include_usage", "_usage")
 
     def __init__(self, run_id: str, model: str, *, include_usage: bool = False) -> None:
+        super().__init__()
         self._base = {
             "id": f"chatcmpl-{run_id}",
             "object": "chat.completion.chunk",
@@ -117,15 +119,6 @@ class ChatCompletionEncoder:
         }
         self._include_usage = include_usage
         self._usage: dict[str, int] | None = None
-        self.closed = False
-
-    def encode(self, events: Sequence[Event]) -> bytes:
-        parts = []
-        for event in events:
-            if self.closed:
-                break
-            parts.append(self._encode(event))
-        return b"".join(parts)
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -57,6 +58,27 @@ class WireEncoder(Protocol):
     def closed(self) -> bool: ...
 
     def encode(self, events: Sequence[Event]) -> bytes: ...
+
+
+class EventEncoder(ABC):
+    """Base of the stateful encoders: encodes events one by one until ``closed``."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def encode(self, events: Sequence[Event]) -> bytes:
+        parts = []
+        for event in events:
+            if self.closed:
+                break
+            parts.append(self._encode(event))
+        return b"".join(parts)
+
+    @abstractmethod
+    def _encode(self, event: Event) -> bytes:
+        """One event's wire bytes (may be empty); set ``closed`` after the protocol's end."""
 
 
 async def encode_stream(
