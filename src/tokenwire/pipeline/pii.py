@@ -53,12 +53,28 @@ def _ip_ok(text: str) -> bool:
     return True
 
 
+_DIGIT = re.compile(r"\d")
+_SECRET_PREFIX = re.compile(r"sk-|AKIA|gh[pousr]_|xox[baprs]-|AIza|-----BEGIN|eyJ")
+
+
+def _has(marker: str) -> Callable[[str], bool]:
+    return lambda text: marker in text
+
+
+def _search(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda text: pattern.search(text) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Detector:
+    """``present`` is a cheap test (a character or prefix every match contains) that lets
+    a scan skip the full pattern on text that cannot match — most prose has no ``@``."""
+
     rule: str
     label: str
     pattern: re.Pattern[str]
     valid: Callable[[str], bool] | None = None
+    present: Callable[[str], bool] = lambda text: True
 
 
 _EMAIL = r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,32}@(?:[A-Za-z0-9-]{1,24}\.){1,3}[A-Za-z]{2,12}(?![\w-])"
@@ -83,15 +99,16 @@ _SECRET = (
 )
 
 # Order matters where formats overlap: the first detector to claim a span wins.
+_digits = _search(_DIGIT)
 DETECTORS: tuple[Detector, ...] = (
-    Detector("pii.secret", "SECRET", re.compile(_SECRET)),
-    Detector("pii.email", "EMAIL", re.compile(_EMAIL)),
-    Detector("pii.iban", "IBAN", re.compile(_IBAN), _iban_ok),
-    Detector("pii.credit_card", "CARD", re.compile(_CARD), _card_ok),
-    Detector("pii.ssn", "SSN", re.compile(_SSN), _ssn_ok),
-    Detector("pii.ip", "IP", re.compile(_IPV4), _ip_ok),
-    Detector("pii.ip", "IP", re.compile(_IPV6), _ip_ok),
-    Detector("pii.phone", "PHONE", re.compile(_PHONE)),
+    Detector("pii.secret", "SECRET", re.compile(_SECRET), None, _search(_SECRET_PREFIX)),
+    Detector("pii.email", "EMAIL", re.compile(_EMAIL), None, _has("@")),
+    Detector("pii.iban", "IBAN", re.compile(_IBAN), _iban_ok, _digits),
+    Detector("pii.credit_card", "CARD", re.compile(_CARD), _card_ok, _digits),
+    Detector("pii.ssn", "SSN", re.compile(_SSN), _ssn_ok, _digits),
+    Detector("pii.ip", "IP", re.compile(_IPV4), _ip_ok, _digits),
+    Detector("pii.ip", "IP", re.compile(_IPV6), _ip_ok, _has(":")),
+    Detector("pii.phone", "PHONE", re.compile(_PHONE), None, _digits),
 )
 
 
@@ -112,6 +129,8 @@ class PiiGuard:
         findings: list[Finding] = []
         taken: list[tuple[int, int]] = []
         for detector in self._detectors:
+            if not detector.present(text):
+                continue
             for match in detector.pattern.finditer(text):
                 start, end = match.span()
                 if end <= offset or any(s < end and start < e for s, e in taken):
