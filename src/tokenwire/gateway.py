@@ -24,6 +24,7 @@ from tokenwire.langchain.model_setup import prepare_models
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.findings import Finding
 from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.reliability.fallbacks import as_fallback
 from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import DisconnectPolicy, Route
 from tokenwire.runs.execution import execute_run
@@ -84,7 +85,8 @@ class Gateway:
             if route.name in self.routes:
                 raise ValueError(f"duplicate route name {route.name!r}")
             self.routes[route.name] = route
-            prepare_models(route.runnable)
+            for runnable in (route.runnable, *(as_fallback(f).runnable for f in route.fallbacks)):
+                prepare_models(runnable)
         self.broker: Broker = broker or MemoryBroker(self.settings.max_events_per_run)
         self.registry = RunRegistry(
             self.broker,
@@ -123,6 +125,8 @@ class Gateway:
         route = self.route(route_name)
         fingerprint = _fingerprint(input, config) if idempotency_key else None
         if idempotency_key is not None:
+            # Keys are the caller's own: another client's identical key is another run.
+            idempotency_key = f"{principal.alias}:{idempotency_key}"
             existing = self.registry.by_idempotency_key(route_name, idempotency_key)
             if existing is not None:
                 if existing.fingerprint != fingerprint:

@@ -211,3 +211,14 @@ def test_rs256_tokens_are_checked_against_the_public_key(mock_url: str, tmp_path
         assert httpx.post(url, json={"input": "x"}, headers=bearer(other)).status_code == 401
         wrong_audience = bearer(private, aud="someone-else")
         assert httpx.post(url, json={"input": "x"}, headers=wrong_audience).status_code == 401
+
+
+def test_idempotency_keys_belong_to_their_client(server: str) -> None:
+    with _as(server, "alice") as alice, _as(server, "mod") as mod:
+        headers = {"Idempotency-Key": "same-key"}
+        mine = alice.post("/v1/routes/chat/runs", json={"input": "a"}, headers=headers)
+        theirs = mod.post("/v1/routes/chat/runs", json={"input": "b"}, headers=headers)
+        assert mine.status_code == theirs.status_code == 202
+        assert mine.json()["run_id"] != theirs.json()["run_id"]
+        again = alice.post("/v1/routes/chat/runs", json={"input": "a"}, headers=headers)
+        assert again.json()["run_id"] == mine.json()["run_id"]
