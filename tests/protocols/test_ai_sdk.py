@@ -11,8 +11,9 @@ import httpx
 import pytest
 from langchain_core.runnables import RunnableLambda
 
+from tests.polling import mock_record
 from tests.protocols.conftest import ReadUIStream
-from tests.protocols.helpers import PROMPTS, mock_record, native_text
+from tests.protocols.helpers import PROMPTS, native_text
 from tokenwire.demo.routes import demo_model, demo_routes
 from tokenwire.routes import Route
 

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableLambda
 from websockets.sync.client import connect
 
 from tests.pipeline.test_holdback import EMAIL, REDACTED, TEXT
-from tests.protocols.helpers import wait_for_status
+from tests.polling import wait_for_status
 from tests.sse import collect, text_of
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard

@@ -11,13 +11,8 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.protocols.helpers import (
-    PROMPTS,
-    mock_record,
-    native_input,
-    native_text,
-    wait_for_status,
-)
+from tests.polling import mock_record, wait_for_status
+from tests.protocols.helpers import PROMPTS, native_input, native_text
 from tokenwire.broker.memory import MemoryEventLog
 from tokenwire.demo.routes import demo_model, demo_routes
 from tokenwire.gateway import Gateway

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from langchain_core.runnables import RunnableLambda
 
+from tests.polling import mock_record, wait_for_status
 from tests.sse import SSE, collect, iter_sse, rejoin, start_stream, text_of
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
@@ -109,32 +110,12 @@ def test_rejoin_after_the_run_finished(serve: Serve, mock_url: str, k: int) -> N
     with start_stream(client, "chat", body) as response:
         first = _read(response, k)
         run_id = response.headers["x-run-id"]
-    _wait_for_status(client, run_id, "completed")
+    wait_for_status(client, run_id, "completed")
     rest = rejoin(client, run_id, after=first[-1].id or 0)
     _assert_exactly_once(first, rest, str(route.runnable.invoke(PROMPT).content))
     # ?after= works as well as the header, and after=0 replays everything.
     with client.stream("GET", f"/v1/runs/{run_id}/stream", params={"after": 0}) as response:
         assert [e.id for e in iter_sse(response)] == list(range(1, 24))
-
-
-def _wait_for_status(client: httpx.Client, run_id: str, status: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        snapshot = client.get(f"/v1/runs/{run_id}").json()
-        if snapshot["status"] == status:
-            return snapshot
-        time.sleep(0.02)
-    raise AssertionError(f"run {run_id} is {snapshot['status']}, not {status}")
-
-
-def _mock_record(mock_url: str, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for record in httpx.get(f"{mock_url}/mock/requests").json():
-            if predicate(record):
-                return record
-        time.sleep(0.01)
-    raise AssertionError("the mock provider never saw that")
 
 
 def test_disconnect_with_cancel_policy_closes_the_upstream_request(
@@ -144,9 +125,9 @@ def test_disconnect_with_cancel_policy_closes_the_upstream_request(
     with start_stream(client, "chat", {"input": PROMPT}) as response:
         _read(response, 5)
         run_id = response.headers["x-run-id"]
-    record = _mock_record(mock_url, lambda r: r["outcome"] == "client_disconnected")
+    record = mock_record(mock_url, lambda r: r["outcome"] == "client_disconnected")
     assert record["tokens_sent"] < 200
-    snapshot = _wait_for_status(client, run_id, "cancelled")
+    snapshot = wait_for_status(client, run_id, "cancelled")
     assert snapshot["error"]["code"] == "cancelled"
     assert snapshot["output"].startswith("You said:")
     events = rejoin(client, run_id, after=0)
@@ -175,7 +156,7 @@ def test_disconnect_with_continue_policy_finishes_and_keeps_the_output(
     with start_stream(client, "chat", body) as response:
         _read(response, 3)
         run_id = response.headers["x-run-id"]
-    snapshot = _wait_for_status(client, run_id, "completed")
+    snapshot = wait_for_status(client, run_id, "completed")
     assert snapshot["output"] == route.runnable.invoke(PROMPT).content
     assert snapshot["usage"]["output_tokens"] == 40
 
@@ -204,7 +185,7 @@ def test_background_run_completes_and_is_retrievable(serve: Serve, mock_url: str
     client = serve([route])
     accepted = client.post("/v1/routes/chat/runs", json={"input": PROMPT})
     assert accepted.status_code == 202
-    snapshot = _wait_for_status(client, accepted.json()["run_id"], "completed")
+    snapshot = wait_for_status(client, accepted.json()["run_id"], "completed")
     assert snapshot["output"] == route.runnable.invoke(PROMPT).content
     assert snapshot["timings"]["ttft_ms"] > 0
     assert snapshot["finish_reason"] == "stop"
