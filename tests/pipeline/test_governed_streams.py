@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,7 +15,7 @@ from tests.pipeline.test_holdback import EMAIL, REDACTED, TEXT
 from tests.sse import collect, text_of
 from tokenwire.demo.routes import demo_model
 from tokenwire.pipeline.budgets import RunBudget
-from tokenwire.pipeline.findings import Action
+from tokenwire.pipeline.findings import Action, Finding
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.pipeline.rules import DenyRule
@@ -113,3 +114,33 @@ def test_an_output_token_budget_truncates_and_stops_upstream(serve: Serve, mock_
     assert error["code"] == "budget_exceeded" and "output token budget" in error["message"]
     record = _wait_closed(mock_url)
     assert record["outcome"] == "client_disconnected" and record["tokens_sent"] < 300
+
+
+class _SlowDeny:
+    """An async classifier slower than the stream: it decides only while the run drains."""
+
+    name = "slow"
+    window = 8
+
+    async def inspect(self, text: str, offset: int) -> list[Finding]:
+        await asyncio.sleep(0.05)
+        at = text.find("acme", offset)
+        if at < 0:
+            return []
+        return [Finding(Action.HALT, "slow", at, at + 4, "", "competitor named")]
+
+
+async def _short(_: Any) -> AsyncIterator[str]:
+    for piece in ("All fine, then ", "acme ", "corp."):
+        yield piece
+
+
+def test_a_violation_found_while_the_run_drains_still_blocks(serve: Serve) -> None:
+    route = Route(
+        "short", RunnableLambda(_short), mode="tokens", guardrails=Guardrails(guards=(_SlowDeny(),))
+    )
+    events = collect(serve([route]), "short", {"input": "x"})
+    assert "acme" not in text_of(events)
+    assert [e.event for e in events][-4:] == ["guardrail", "error", "usage", "run.end"]
+    assert events[-1].data["status"] == "blocked"
+    assert events[-3].data["code"] == "policy_violation"

@@ -13,7 +13,6 @@ reported, but the text was already shown; a block or halt still stops the run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -86,8 +85,8 @@ class GuardedSink:
         """Process everything queued and release the held text (the stream has ended)."""
         self._enqueue(("flush", ()))
         self._enqueue(("close", ()))
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(self._worker)
+        # A stop found now cancels the run's task (Run.stop): let that cancellation through.
+        await asyncio.shield(self._worker)
 
     def cancel(self) -> None:
         """Drop held text (the run was cancelled: nobody may see unchecked text)."""

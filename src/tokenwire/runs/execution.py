@@ -76,6 +76,9 @@ async def execute_run(
             output = await attempts.run()
         if guard is not None:
             await guard.drain()  # the answer is complete: release what the guards held back
+            if guard.stopped is not None:
+                # The stop's cancellation may not have landed yet: end as it says, now.
+                raise asyncio.CancelledError
             # Only what the guards let through may leave, structured outputs included.
             output = recorder.text
     except InputRefused as refused:
