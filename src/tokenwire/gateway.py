@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-import secrets
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from time import perf_counter
@@ -136,14 +136,17 @@ class Gateway:
                 return existing, False
         value = prepare_input(route.runnable, input)
         run_config = prepare_config(route.runnable, config)
-        run_id = uuid.uuid4().hex
+        # One read of the OS's randomness for both ids: a version-4 UUID and a trace id.
+        random = os.urandom(32)
+        run_uuid = uuid.UUID(bytes=random[:16], version=4)
+        run_id = run_uuid.hex
         run = Run(
             id=run_id,
             route=route_name,
             log=self.broker.create(run_id),
             on_disconnect=on_disconnect or route.on_disconnect,
             grace_seconds=self.settings.disconnect_grace_seconds,
-            trace_id=secrets.token_hex(16),
+            trace_id=random[16:].hex(),
             # The caller's key alias is set here, never taken from client metadata.
             metadata={**(metadata or {}), "key_alias": principal.alias},
             owner=principal.alias,
@@ -151,14 +154,21 @@ class Gateway:
             fingerprint=fingerprint,
         )
         self.registry.add(run)
-        self._launch(run, route, value, run_config, received_at)
+        self._launch(run, run_uuid, route, value, run_config, received_at)
         if self.audit is not None:
             self.audit.watch(run, input)
         return run, True
 
     def _launch(
-        self, run: Run, route: Route, value: Any, config: RunnableConfig, received_at: float
+        self,
+        run: Run,
+        run_uuid: uuid.UUID,
+        route: Route,
+        value: Any,
+        config: RunnableConfig,
+        received_at: float,
     ) -> None:
+        run.model = model_name(route.runnable)
         run.log.append(
             EventType.RUN_START,
             {
@@ -166,7 +176,7 @@ class Gateway:
                 "route": route.name,
                 "trace_id": run.trace_id,
                 "cohort": "stream",
-                "model": model_name(route.runnable),
+                "model": run.model,
             },
         )
         recorder = self.telemetry.recorder(
@@ -179,7 +189,7 @@ class Gateway:
         sink = _guarded(run, route, recorder)
         # The LangChain root run id is the tokenwire run id: traces and runs line up.
         config = config.copy()
-        config["run_id"] = uuid.UUID(run.id)
+        config["run_id"] = run_uuid
         config["metadata"] = {**config.get("metadata", {}), "tokenwire_run_id": run.id}
         run.recorder = recorder
         run.task = asyncio.get_running_loop().create_task(

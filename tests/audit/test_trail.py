@@ -3,6 +3,7 @@ counts) only when its bounded queue is full."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,35 @@ async def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
     assert trail.dropped == 3
     await trail.aclose()
     assert trail.written == 2
+
+
+class CountingStore(AuditStore):
+    appends = 0
+
+    async def append(self, entries: Any) -> Any:
+        self.appends += 1
+        return await super().append(entries)
+
+
+async def test_runs_ending_close_together_share_one_append(tmp_path: Path) -> None:
+    store = CountingStore(_url(tmp_path))
+    trail = AuditTrail(store, batch_delay=0.2)
+    await trail.start()
+    for n in range(3):
+        trail.submit(finished_run(f"r{n}"), n)
+        await asyncio.sleep(0.01)  # the writer is already gathering the batch
+    await asyncio.sleep(0.4)
+    assert store.appends == 1 and trail.written == 3
+    await trail.aclose()
+
+
+async def test_flush_does_not_wait_out_the_batch_delay(tmp_path: Path) -> None:
+    trail = AuditTrail(AuditStore(_url(tmp_path)), batch_delay=60)
+    await trail.start()
+    trail.submit(finished_run("r1"), "hi")
+    await asyncio.sleep(0.01)  # the writer waits for more runs
+    await asyncio.wait_for(trail.flush(), 10)
+    assert [r["run_id"] for r in await trail.store.page()] == ["r1"]
+    trail.submit(finished_run("r2"), "hi")
+    await asyncio.wait_for(trail.aclose(), 10)  # closing drains without the delay too
+    assert trail.written == 2 and trail.dropped == 0

@@ -51,6 +51,47 @@ def test_input_is_checked_against_the_runnable_schema(client: httpx.Client) -> N
     assert ok.status_code == 202
 
 
+def test_the_input_schema_is_built_once_and_still_refuses_bad_input(
+    client: httpx.Client,
+) -> None:
+    # The route's schema is cached after the first request: later bad input is still a 422.
+    for _ in range(3):
+        ok = client.post("/v1/routes/qa/runs", json={"input": {"question": "why?"}})
+        assert ok.status_code == 202
+        bad = client.post("/v1/routes/qa/runs", json={"input": {"wrong": "key"}})
+        assert bad.status_code == 422
+        assert bad.headers["content-type"] == "application/problem+json"
+        assert "question" in bad.json()["detail"]
+
+
+def test_headers_are_read_without_declared_parameters(client: httpx.Client) -> None:
+    first = client.post(
+        "/v1/routes/chat/runs", json={"input": "x"}, headers={"Idempotency-Key": "k1"}
+    )
+    again = client.post(
+        "/v1/routes/chat/runs", json={"input": "x"}, headers={"Idempotency-Key": "k1"}
+    )
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["run_id"] == first.json()["run_id"]
+    stream = client.post(
+        "/v1/routes/chat/runs",
+        json={"input": "x"},
+        headers={"Accept": "text/event-stream", "Last-Event-ID": "abc"},
+    )
+    assert stream.status_code == 422 and "Last-Event-ID" in stream.json()["detail"]
+
+
+def test_the_native_route_documents_its_parameters(client: httpx.Client) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/v1/routes/{route}/runs"]["post"]
+    documented = {(p["name"], p["in"], p["required"]) for p in operation["parameters"]}
+    assert documented == {
+        ("route", "path", True),
+        ("idempotency-key", "header", False),
+        ("last-event-id", "header", False),
+    }
+
+
 def test_openai_style_messages_are_accepted_by_a_chat_route(client: httpx.Client) -> None:
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
     response = client.post("/v1/routes/chat/runs", json={"input": messages})

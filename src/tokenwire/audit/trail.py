@@ -4,6 +4,11 @@ A run's done-callback only enqueues it (``put_nowait`` on a bounded queue); one 
 per process builds the records and appends them to the store in batches, so the chain has a
 single writer here and the client's ``run.end`` never waits for the database.
 
+An append is one transaction (several round trips to the database's thread or server, and
+a commit) whatever its size, so the writer lets a batch gather for up to ``batch_delay``
+after its first run: under a steady trickle of runs that is one append per interval instead
+of one per run. ``flush`` and ``aclose`` cut the wait short.
+
 Not ``TelemetryPipeline``: that queue is typed to ``RunRecord``, loses a batch when an
 exporter fails and cancels in-flight exports on close — right for metrics, wrong for an
 audit log. Here a failed append is retried (with backoff) until it succeeds or the gateway
@@ -43,6 +48,7 @@ class AuditTrail:
         *,
         max_queue: int = 10_000,
         max_batch: int = 256,
+        batch_delay: float = 0.1,
         retention_days: float = 0.0,
         prune_every_seconds: float = 3600.0,
         shutdown_timeout: float = 10.0,
@@ -51,6 +57,10 @@ class AuditTrail:
         self.retention_days = retention_days
         self._queue: asyncio.Queue[tuple[Run, Any]] = asyncio.Queue(max_queue)
         self._max_batch = max_batch
+        self._batch_delay = batch_delay
+        #: Resolved to end the current batch's gathering early (``flush``, ``aclose``).
+        self._hurry: asyncio.Future[None] | None = None
+        self._flushing = 0
         self._prune_every = prune_every_seconds
         self._shutdown_timeout = shutdown_timeout
         self._writer: asyncio.Task[None] | None = None
@@ -81,6 +91,8 @@ class AuditTrail:
             self._start_writer()
         try:
             self._queue.put_nowait((run, input))
+            if self._hurry is not None and self._queue.qsize() + 1 >= self._max_batch:
+                self._hurry_up()
         except asyncio.QueueFull:
             self.dropped += 1
             log.error("audit queue full: run %s is not recorded in the audit trail", run.id)
@@ -94,7 +106,12 @@ class AuditTrail:
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is in the store (tests, shutdown)."""
-        await self._queue.join()
+        self._flushing += 1
+        self._hurry_up()
+        try:
+            await self._queue.join()
+        finally:
+            self._flushing -= 1
 
     async def aclose(self) -> None:
         """Drain the queue (up to ``shutdown_timeout``), then stop and release the store."""
@@ -143,6 +160,8 @@ class AuditTrail:
     async def _write_forever(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            self._in_flight = 1
+            await self._gather()
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._in_flight = len(batch)
@@ -152,6 +171,24 @@ class AuditTrail:
                 for _ in batch:
                     self._queue.task_done()
             self._in_flight = 0
+
+    async def _gather(self) -> None:
+        """Let more runs join the batch: until ``batch_delay`` passed, a full batch is
+        queued, or someone waits in ``flush``."""
+        if self._batch_delay <= 0 or self._flushing or self._queue.qsize() + 1 >= self._max_batch:
+            return
+        loop = asyncio.get_running_loop()
+        hurry = self._hurry = loop.create_future()
+        timer = loop.call_later(self._batch_delay, _resolve, hurry)
+        try:
+            await hurry
+        finally:
+            timer.cancel()
+            self._hurry = None
+
+    def _hurry_up(self) -> None:
+        if self._hurry is not None:
+            _resolve(self._hurry)
 
     async def _write(self, batch: list[tuple[Run, Any]]) -> None:
         entries = []
@@ -183,6 +220,11 @@ class AuditTrail:
             except Exception:
                 log.exception("audit retention failed")
             await asyncio.sleep(self._prune_every)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def audit_from_settings(settings: Settings) -> AuditTrail | None:

@@ -164,16 +164,21 @@ class Attempts:
         route = self._route
         self.usage.begin()
         try:
+            if route.first_token_timeout is None and route.stall_timeout is None:
+                return await self._call(upstream, input, config)
             async with Watchdog(
                 self._recorder, first_token=route.first_token_timeout, stall=route.stall_timeout
             ):
-                if upstream.streaming:
-                    return await stream_runnable(
-                        upstream.runnable, input, config, self._sink, upstream.options
-                    )
-                return await invoke_as_token(upstream.runnable, input, config, self._sink)
+                return await self._call(upstream, input, config)
         finally:
             self.usage.end()
+
+    async def _call(self, upstream: Upstream, input: Any, config: RunnableConfig) -> Any:
+        if upstream.streaming:
+            return await stream_runnable(
+                upstream.runnable, input, config, self._sink, upstream.options
+            )
+        return await invoke_as_token(upstream.runnable, input, config, self._sink)
 
     def _config_for_attempt(self) -> RunnableConfig:
         if self.number == 1:

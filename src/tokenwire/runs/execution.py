@@ -72,8 +72,11 @@ async def execute_run(
     try:
         if refusal is not None:
             raise InputRefused(refusal)
-        async with Watchdog(total=route.total_timeout):
+        if route.total_timeout is None:
             output = await attempts.run()
+        else:
+            async with Watchdog(total=route.total_timeout):
+                output = await attempts.run()
         if guard is not None:
             await guard.drain()  # the answer is complete: release what the guards held back
             if guard.stopped is not None:

@@ -27,7 +27,7 @@ def prepare_input(runnable: Runnable[Any, Any], raw: Any) -> Any:
     graphs all accept the shape every client already sends.
     """
     value = _with_messages(raw)
-    schema: Any = runnable.get_input_schema()
+    schema = _schemas.of(runnable).model
     try:
         schema.model_validate(value)
     except ValidationError as exc:
@@ -35,6 +35,44 @@ def prepare_input(runnable: Runnable[Any, Any], raw: Any) -> Any:
     except (ValueError, TypeError) as exc:
         raise InvalidRequest([f"input: {exc}"]) from None
     return value
+
+
+class _InputSchema:
+    """A runnable's input schema: LangChain builds a new pydantic model on every
+    ``get_input_schema()`` call, far more work than validating a request with it."""
+
+    __slots__ = ("_json", "model", "runnable")
+
+    def __init__(self, runnable: Runnable[Any, Any]) -> None:
+        self.runnable = runnable
+        self.model: Any = runnable.get_input_schema()
+        self._json: dict[str, Any] | None = None
+
+    def json(self) -> dict[str, Any]:
+        """The JSON schema, its top-level ``$ref`` resolved."""
+        if self._json is None:
+            self._json = _resolve(self.model.model_json_schema())
+        return self._json
+
+
+class _SchemaCache:
+    """Input schemas by runnable (routes' runnables live as long as the gateway). Keyed by
+    ``id``, checked by identity: runnables need not be hashable."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self._limit = limit
+        self._schemas: dict[int, _InputSchema] = {}
+
+    def of(self, runnable: Runnable[Any, Any]) -> _InputSchema:
+        schema = self._schemas.get(id(runnable))
+        if schema is None or schema.runnable is not runnable:
+            if len(self._schemas) >= self._limit:
+                self._schemas.clear()  # runnables made per request: do not grow without bound
+            schema = self._schemas[id(runnable)] = _InputSchema(runnable)
+        return schema
+
+
+_schemas = _SchemaCache()
 
 
 def prepare_config(runnable: Runnable[Any, Any], raw: dict[str, Any] | None) -> RunnableConfig:
@@ -97,8 +135,7 @@ def input_from_messages(runnable: Runnable[Any, Any], messages: list[dict[str, A
     string input — or an object whose only required field is a string — gets the text of
     the last user message. Anything else cannot be driven by a chat and is a 422.
     """
-    model: Any = runnable.get_input_schema()
-    schema = _resolve(model.model_json_schema())
+    schema = _schemas.of(runnable).json()
     if _accepts_message_list(schema):
         return messages
     properties = schema.get("properties") or {}

@@ -38,6 +38,8 @@ class Run:
     owner: str | None = None
     #: Hash of the request that created the run, to refuse a reused idempotency key.
     fingerprint: str | None = None
+    #: The route's model as ``run.start`` names it (set at launch; None for chains).
+    model: str | None = field(default=None, repr=False)
     created_at: float = field(default_factory=time.time)
     status: RunStatus = RunStatus.RUNNING
     ended_at: float | None = None

@@ -51,7 +51,8 @@ class AuthMiddleware:
         self.quotas = quotas or KeyQuotas()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if self.credentials is None or scope["type"] not in ("http", "websocket"):
+            # Auth off: every caller is ``ANONYMOUS``, the principal's default.
             await self.app(scope, receive, send)
             return
         try:
@@ -67,9 +68,7 @@ class AuthMiddleware:
 
     def _admit(self, scope: Scope) -> Principal:
         path: str = scope["path"]
-        if self.credentials is None:
-            return ANONYMOUS
-        if PUBLIC.match(path):
+        if self.credentials is None or PUBLIC.match(path):
             return ANONYMOUS
         secret = _secret(scope)
         if secret is None:

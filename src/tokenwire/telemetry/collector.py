@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tokenwire.broker.base import EventLog
-from tokenwire.langchain.adapter import model_name
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.settings import Settings
 from tokenwire.telemetry.attribution import provider_of
@@ -42,6 +41,8 @@ class Telemetry:
         self.metrics = GatewayMetrics()
         self.recent = RecentRuns()
         self._estimate = estimator(settings.token_estimator)  # type: ignore[arg-type]
+        # ``Gauge.labels`` looks its child up under a lock: once per route is enough.
+        self._active: dict[str, Any] = {}
         chosen: list[Exporter] = [self.metrics, self.recent, *(exporters or [])]
         if settings.telemetry_jsonl:
             chosen.append(JsonlExporter(settings.telemetry_jsonl))
@@ -77,18 +78,19 @@ class Telemetry:
         )
 
     def run_started(self, route: Route) -> None:
-        self.metrics.active.labels(route.name).inc()
+        self._active_runs(route.name).inc()
 
     def run_finished(self, run: Run, route: Route) -> None:
         """Called once per run, when its task is done (never on the token path)."""
-        self.metrics.active.labels(route.name).dec()
+        self._active_runs(route.name).dec()
         if run.recorder is not None:
             self.pipeline.submit(self.record(run, route, run.recorder))
 
     def record(self, run: Run, route: Route, recorder: RunRecorder) -> RunRecord:
         usage = recorder.usage_data()
         itl = summarize_gaps(recorder.gaps, self.settings.stall_threshold_seconds)
-        model = model_name(route.runnable) or (recorder.models[0] if recorder.models else None)
+        # ``run.model``: the route's model, read once when the gateway launched the run.
+        model = run.model or (recorder.models[0] if recorder.models else None)
         ttft = recorder.first_token_at
         error = run.summary.get("error") or {}
         return RunRecord(
@@ -119,6 +121,12 @@ class Telemetry:
             guardrail_actions=tuple((g["action"], g["rule"]) for g in recorder.guardrail_actions),
             gaps=recorder.gaps,
         )
+
+    def _active_runs(self, route: str) -> Any:
+        child = self._active.get(route)
+        if child is None:
+            child = self._active[route] = self.metrics.active.labels(route)
+        return child
 
     def _count_drop(self, exporter: str, count: int) -> None:
         self.metrics.dropped.labels(exporter).inc(count)
