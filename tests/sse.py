@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,17 @@ class SSE:
 
 def iter_sse(response: httpx.Response) -> Iterator[SSE]:
     """Events in order; comments (heartbeats) and ``retry:`` are skipped."""
+    return parse_lines(response.iter_lines())
+
+
+def parse_events(body: bytes) -> list[SSE]:
+    """:func:`iter_sse` over a whole body already read."""
+    return list(parse_lines(body.decode().split("\n")))
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[SSE]:
     fields: dict[str, str] = {}
-    for line in response.iter_lines():
+    for line in lines:
         if line == "":
             if "data" in fields:
                 raw_id = fields.get("id")

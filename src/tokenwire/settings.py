@@ -29,6 +29,10 @@ class Settings:
     max_events_per_run: int = 100_000
     #: SSE comment sent when a stream has been idle this long.
     heartbeat_seconds: float = 10.0
+    #: Adaptive coalescing: while tokens come faster than this, a stream writes at most once
+    #: per interval (what arrived meanwhile shares the write; events keep their ids); the
+    #: first token after a pause is written at once. 0 turns it off.
+    coalesce_seconds: float = 0.005
     #: One SSE connection lasts at most this long; the client rejoins with Last-Event-ID.
     max_stream_seconds: float = 3600.0
     #: The SSE ``retry:`` hint, in milliseconds.

@@ -11,6 +11,7 @@ Deliberately narrow so a Redis Streams broker can implement it later:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
@@ -50,6 +51,15 @@ class EventLog(Protocol):
 
     def read(self, after: int = 0) -> AsyncIterator[Sequence[Event]]:
         """Events with ``seq > after`` in order, in batches; ends once the log is closed."""
+
+    def since(self, after: int) -> Sequence[Event]:
+        """The events with ``seq > after`` held now (no waiting): a writer's poll."""
+
+    def wait(self, waiter: asyncio.Future[None]) -> None:
+        """Resolve ``waiter`` at the next append or at close (at once if closed).
+
+        The callback form of ``read``: a writer that also waits for timers and the client
+        waits on one future instead of an async generator per subscriber."""
 
 
 class Broker(Protocol):

@@ -61,19 +61,30 @@ class MemoryEventLog:
             if not waiter.done():
                 waiter.set_result(None)
 
+    def since(self, after: int) -> list[Event]:
+        return self._events[after:]
+
+    def wait(self, waiter: asyncio.Future[None]) -> None:
+        if self._closed:
+            waiter.set_result(None)
+            return
+        if self._waiters:  # drop waiters something else already woke (a heartbeat timer)
+            self._waiters = [w for w in self._waiters if not w.done()]
+        self._waiters.append(waiter)
+
     async def read(self, after: int = 0) -> AsyncIterator[Sequence[Event]]:
         cursor = max(after, 0)
-        events = self._events
+        loop = asyncio.get_running_loop()
         while True:
-            if cursor < len(events):
-                batch = events[cursor:]
+            batch = self._events[cursor:]
+            if batch:
                 cursor += len(batch)
                 yield batch
                 continue
             if self._closed:
                 return
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            waiter = loop.create_future()
+            self.wait(waiter)
             await waiter
 
 

@@ -5,13 +5,19 @@ Each event is encoded once (cached on the event), however many subscribers repla
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import orjson
 
 from tokenwire.events import Event
 
-__all__ = ["HEARTBEAT", "encode_batch", "encode_event", "native_stream", "retry_hint"]
+__all__ = [
+    "HEARTBEAT",
+    "NativeEncoder",
+    "encode_batch",
+    "encode_event",
+    "retry_hint",
+]
 
 HEARTBEAT = b": ping\n\n"
 
@@ -38,7 +44,12 @@ def encode_batch(events: Sequence[Event]) -> bytes:
     return b"".join([encode_event(e) for e in events])
 
 
-async def native_stream(batches: AsyncIterator[Sequence[Event]]) -> AsyncIterator[bytes]:
-    """Encode a log reader's batches: one write per batch, however many events it holds."""
-    async for batch in batches:
-        yield encode_batch(batch)
+class NativeEncoder:
+    """The native protocol as a ``WireEncoder``: every event as is; the log's end is the
+    stream's end."""
+
+    __slots__ = ()
+    closed = False
+
+    def encode(self, events: Sequence[Event]) -> bytes:
+        return encode_batch(events)

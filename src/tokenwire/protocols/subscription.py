@@ -12,19 +12,21 @@ import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.types import Receive
 
+from tokenwire.broker.base import EventLog
 from tokenwire.events import Event, EventType
 from tokenwire.runs.run import Run
 
 __all__ = [
     "ClientGone",
+    "Feed",
+    "LogFeed",
     "WireEncoder",
     "collect_run",
     "collect_runs",
-    "encode_stream",
     "events_of",
     "wait_for_disconnect",
 ]
@@ -81,22 +83,54 @@ class EventEncoder(ABC):
         """One event's wire bytes (may be empty); set ``closed`` after the protocol's end."""
 
 
-async def encode_stream(
-    batches: AsyncIterator[Sequence[Event]], encoder: WireEncoder
-) -> AsyncIterator[bytes]:
-    """A log reader's batches through a protocol encoder, one write per non-empty batch,
-    until the encoder is closed; the reader is closed with the stream."""
-    try:
-        async for batch in batches:
-            chunk = encoder.encode(batch)
-            if chunk:
-                yield chunk
-            if encoder.closed:
-                return
-    finally:
-        aclose = getattr(batches, "aclose", None)
-        if aclose is not None:
-            await aclose()
+@runtime_checkable
+class Feed(Protocol):
+    """What a streaming response writes: bytes that are ready now, and a way to be woken.
+
+    ``take`` returns everything ready (``b""`` when nothing is); ``wait`` resolves the future
+    when more may be ready; ``finished`` turns true once nothing more will come."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    def take(self) -> bytes: ...
+
+    def wait(self, waiter: asyncio.Future[None]) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class LogFeed:
+    """One subscriber's cursor in a run's log, encoded by its protocol's encoder.
+
+    Everything the log gained since the last ``take`` becomes one write however many events
+    it holds — which is how a busy gateway coalesces without renumbering events."""
+
+    __slots__ = ("_cursor", "_encoder", "_log")
+
+    def __init__(self, log: EventLog, encoder: WireEncoder, after: int = 0) -> None:
+        self._log = log
+        self._encoder = encoder
+        self._cursor = max(after, 0)
+
+    @property
+    def finished(self) -> bool:
+        if self._encoder.closed:
+            return True
+        return self._log.closed and self._cursor >= self._log.last_seq
+
+    def take(self) -> bytes:
+        events = self._log.since(self._cursor)
+        if not events:
+            return b""
+        self._cursor += len(events)
+        return self._encoder.encode(events)
+
+    def wait(self, waiter: asyncio.Future[None]) -> None:
+        self._log.wait(waiter)
+
+    async def aclose(self) -> None:
+        return None
 
 
 async def collect_run(

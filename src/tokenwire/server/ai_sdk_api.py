@@ -25,11 +25,10 @@ from starlette.responses import Response
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.ai_sdk import HEADERS, UIMessageStreamEncoder, messages_from_ui
 from tokenwire.protocols.refusals import START_ERRORS, refusal
-from tokenwire.protocols.subscription import encode_stream
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.server.problems import problem
-from tokenwire.server.sse import EventStreamResponse
+from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
 
 __all__ = ["ActiveChats", "create_ai_sdk_router"]
@@ -88,15 +87,7 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
     chats = ActiveChats()
 
     def stream(run: Run) -> Response:
-        settings = gateway.settings
-        run.attach()
-        return EventStreamResponse(
-            encode_stream(run.log.read(0), UIMessageStreamEncoder()),
-            heartbeat_seconds=settings.heartbeat_seconds,
-            max_seconds=settings.max_stream_seconds,
-            on_close=run.detach,
-            headers={**HEADERS, "X-Run-Id": run.id},
-        )
+        return run_stream(run, UIMessageStreamEncoder(), gateway.settings, headers=HEADERS)
 
     @router.post("/v1/routes/{route}/ui-chat", responses={**_SSE, 404: {}, 422: {}, 503: {}})
     async def ui_chat(route: str, body: UIChatRequest) -> Response:

@@ -16,19 +16,38 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
 from tokenwire.gateway import Gateway, IdempotencyConflict, UnknownRoute
-from tokenwire.protocols.native_sse import native_stream, retry_hint
+from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.runs.inputs import InvalidRequest
 from tokenwire.runs.registry import RegistryFull
 from tokenwire.runs.run import Run
 from tokenwire.server.problems import problem
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
-from tokenwire.server.sse import EventStreamResponse
+from tokenwire.server.sse import EventStreamResponse, run_stream
 
 __all__ = ["create_router"]
 
 _CANCEL_WAIT_SECONDS = 5.0
 _DEFAULT_CANCEL_REASON = "cancelled by request"
 _MAX_CANCEL_REASON = 200
+_NATIVE = NativeEncoder()
+
+
+def _optional_header(name: str, title: str) -> dict[str, Any]:
+    schema = {"anyOf": [{"type": "string"}, {"type": "null"}], "title": title}
+    return {"name": name, "in": "header", "required": False, "schema": schema}
+
+
+#: What ``route: str`` and two optional ``Header()`` parameters would document.
+_START_RUN_PARAMETERS = [
+    {
+        "name": "route",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "title": "Route"},
+    },
+    _optional_header("idempotency-key", "Idempotency-Key"),
+    _optional_header("last-event-id", "Last-Event-Id"),
+]
 
 
 def create_router(gateway: Gateway) -> APIRouter:
@@ -40,17 +59,18 @@ def create_router(gateway: Gateway) -> APIRouter:
         status_code=202,
         response_model=RunAccepted,
         responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}, 503: {}},
+        openapi_extra={"parameters": _START_RUN_PARAMETERS},
     )
-    async def start_run(
-        route: str,
-        request: Request,
-        idempotency_key: Annotated[str | None, Header()] = None,
-        last_event_id: Annotated[str | None, Header()] = None,
-    ) -> Response:
+    async def start_run(request: Request) -> Response:
+        # Path parameter and headers are read here, not declared: FastAPI's per-request
+        # dependency solving is a large part of a stream's fixed cost. They are documented
+        # through ``openapi_extra`` exactly as declared parameters would be.
+        route: str = request.path_params["route"]
+        headers = request.headers
         body = await _read_run_request(request)
         if isinstance(body, Response):
             return body
-        streaming = "text/event-stream" in request.headers.get("accept", "")
+        streaming = "text/event-stream" in headers.get("accept", "")
         policy = body.on_disconnect or (None if streaming else "continue")
         try:
             run, created = gateway.start_run(
@@ -59,7 +79,7 @@ def create_router(gateway: Gateway) -> APIRouter:
                 config=body.config,
                 on_disconnect=policy,
                 metadata=body.metadata,
-                idempotency_key=idempotency_key,
+                idempotency_key=headers.get("idempotency-key"),
             )
         except UnknownRoute:
             return problem(404, "Unknown route", f"no route named {route!r}")
@@ -71,7 +91,7 @@ def create_router(gateway: Gateway) -> APIRouter:
             return problem(503, "Too many live runs", str(exc), headers={"Retry-After": "1"})
         replayed = {} if created else {"Idempotent-Replayed": "true"}
         if streaming:
-            after = _parse_cursor(last_event_id, None)
+            after = _parse_cursor(headers.get("last-event-id"), None)
             if isinstance(after, Response):
                 return after
             return _stream(gateway, run, after, headers=replayed)
@@ -141,15 +161,8 @@ def _stream(
     gateway: Gateway, run: Run, after: int, headers: dict[str, str] | None = None
 ) -> EventStreamResponse:
     settings = gateway.settings
-    run.attach()
-    return EventStreamResponse(
-        native_stream(run.log.read(after)),
-        preamble=retry_hint(settings.retry_ms),
-        heartbeat_seconds=settings.heartbeat_seconds,
-        max_seconds=settings.max_stream_seconds,
-        on_close=run.detach,
-        headers={"X-Run-Id": run.id, **(headers or {})},
-    )
+    preamble = retry_hint(settings.retry_ms)
+    return run_stream(run, _NATIVE, settings, after=after, preamble=preamble, headers=headers)
 
 
 async def _read_run_request(request: Request) -> RunRequest | Response:

@@ -33,12 +33,11 @@ from tokenwire.protocols.subscription import (
     ClientGone,
     WireEncoder,
     collect_runs,
-    encode_stream,
     wait_for_disconnect,
 )
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
-from tokenwire.server.sse import EventStreamResponse
+from tokenwire.server.sse import run_stream
 
 __all__ = ["create_langserve_router"]
 
@@ -108,15 +107,7 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
         return run
 
     def stream_response(run: Run, encoder: WireEncoder) -> Response:
-        settings = gateway.settings
-        run.attach()
-        return EventStreamResponse(
-            encode_stream(run.log.read(0), encoder),
-            heartbeat_seconds=settings.heartbeat_seconds,
-            max_seconds=settings.max_stream_seconds,
-            on_close=run.detach,
-            headers={"X-Run-Id": run.id},
-        )
+        return run_stream(run, encoder, gateway.settings)
 
     @router.post("/invoke", response_model=InvokeResponse, responses=_ERRORS)
     async def invoke(route: str, body: InvokeRequest, request: Request) -> Response:

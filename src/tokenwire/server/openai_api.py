@@ -22,11 +22,10 @@ from tokenwire.protocols.refusals import START_ERRORS, refusal
 from tokenwire.protocols.subscription import (
     ClientGone,
     collect_run,
-    encode_stream,
     wait_for_disconnect,
 )
 from tokenwire.runs.inputs import input_from_messages
-from tokenwire.server.sse import EventStreamResponse
+from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
 
 __all__ = ["ChatCompletionRequest", "create_openai_router"]
@@ -151,15 +150,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             encoder = ChatCompletionEncoder(run.id, body.model, include_usage=include_usage)
-            run.attach()
-            settings = gateway.settings
-            return EventStreamResponse(
-                encode_stream(run.log.read(0), encoder),
-                heartbeat_seconds=settings.heartbeat_seconds,
-                max_seconds=settings.max_stream_seconds,
-                on_close=run.detach,
-                headers={"X-Run-Id": run.id},
-            )
+            return run_stream(run, encoder, gateway.settings)
         try:
             events = await collect_run(run, lambda: wait_for_disconnect(request.receive))
         except ClientGone:

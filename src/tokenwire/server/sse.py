@@ -1,21 +1,34 @@
-"""An SSE response that streams from a run's log and minds the connection.
+"""An SSE response that streams from a feed (usually a run's log) and minds the connection.
 
-One task group per connection: the body pump, a disconnect watcher and a heartbeat; the
-first to finish (stream done, client gone, lifetime over) cancels the others. The upstream
-iterator is always closed, and ``on_close`` always runs (that is how a subscriber detaches).
+The response's own task is the writer: it takes whatever the feed has ready, writes it in
+one ``send``, and otherwise waits on a single future that whichever comes first resolves —
+new events in the log, the heartbeat timer, the lifetime timer, the client leaving. Per open
+stream that is one extra task (the disconnect watcher, which must sit in ``receive()``) and
+one timer, instead of a pump, a heartbeat and a watcher task each.
+
+Adaptive coalescing: while tokens flow faster than one write per ``coalesce_seconds``, the
+writer waits out the rest of that interval, so what arrived meanwhile goes out in the same
+write; after a quiet spell the first token is written at once. Events are never merged or
+renumbered, so every ``id:`` stays resumable. ``coalesce_seconds=0`` turns it off.
+
+The feed is always closed, and ``on_close`` always runs (that is how a subscriber detaches).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tokenwire.protocols.native_sse import HEARTBEAT
+from tokenwire.protocols.subscription import Feed, LogFeed, WireEncoder
+from tokenwire.runs.run import Run
+from tokenwire.settings import Settings
 
-__all__ = ["SSE_HEADERS", "EventStreamResponse"]
+__all__ = ["SSE_HEADERS", "EventStreamResponse", "IteratorFeed", "run_stream"]
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -29,11 +42,12 @@ class EventStreamResponse(Response):
 
     def __init__(
         self,
-        body: AsyncIterator[bytes],
+        body: Feed | AsyncIterator[bytes],
         *,
         preamble: bytes = b"",
         heartbeat_seconds: float = 10.0,
         max_seconds: float = 3600.0,
+        coalesce_seconds: float = 0.0,
         on_close: Callable[[], None] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -41,78 +55,170 @@ class EventStreamResponse(Response):
         self.status_code = 200
         self.background = None
         self.init_headers({**SSE_HEADERS, **(headers or {})})
-        self._body = body
+        self._feed = body if isinstance(body, Feed) else IteratorFeed(body)
         self._preamble = preamble
         self._heartbeat = heartbeat_seconds
         self._max_seconds = max_seconds
+        self._coalesce = coalesce_seconds
         self._on_close = on_close
-        self._idle_since = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
-        tasks: list[asyncio.Task[None]] = []
+        writer = _Writer(self._feed, send, self._heartbeat, self._coalesce)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": self._preamble, "more_body": True})
-            self._idle_since = loop.time()
-            tasks = [
-                loop.create_task(self._pump(send)),
-                loop.create_task(_wait_for_disconnect(receive)),
-                loop.create_task(self._beat(send)),
-            ]
-            done, _ = await asyncio.wait(
-                tasks, timeout=self._max_seconds, return_when=asyncio.FIRST_COMPLETED
-            )
-            await _cancel(tasks)
-            if not _client_gone(done, tasks[0], tasks[1]):
+            if await writer.run(receive, self._max_seconds):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            # Also when this response itself is cancelled (server shutdown): the pump must
-            # have stopped before its iterator is closed.
-            await _cancel(tasks)
-            aclose = getattr(self._body, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            writer.stop()
+            await self._feed.aclose()
             if self._on_close is not None:
                 self._on_close()
 
-    async def _pump(self, send: Send) -> None:
-        loop = asyncio.get_running_loop()
-        async for chunk in self._body:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            self._idle_since = loop.time()
 
-    async def _beat(self, send: Send) -> None:
-        loop = asyncio.get_running_loop()
+def run_stream(
+    run: Run,
+    encoder: WireEncoder,
+    settings: Settings,
+    *,
+    after: int = 0,
+    preamble: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> EventStreamResponse:
+    """A run's log after ``after`` as an SSE response, in one protocol's encoding; the
+    client counts as a subscriber from now until the response closes."""
+    run.attach()
+    return EventStreamResponse(
+        LogFeed(run.log, encoder, after),
+        preamble=preamble,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        max_seconds=settings.max_stream_seconds,
+        coalesce_seconds=settings.coalesce_seconds,
+        on_close=run.detach,
+        headers={"X-Run-Id": run.id, **(headers or {})},
+    )
+
+
+class _Writer:
+    """One connection's writer: the state the timers and the watcher wake it with."""
+
+    __slots__ = (
+        "_beat",
+        "_coalesce",
+        "_deadline",
+        "_expired",
+        "_feed",
+        "_gone",
+        "_heartbeat",
+        "_last_data",
+        "_last_write",
+        "_loop",
+        "_send",
+        "_timer",
+        "_waiter",
+        "_watcher",
+    )
+
+    def __init__(self, feed: Feed, send: Send, heartbeat: float, coalesce: float) -> None:
+        self._feed = feed
+        self._send = send
+        self._heartbeat = heartbeat
+        self._coalesce = coalesce
+        self._loop = asyncio.get_running_loop()
+        self._last_write = self._loop.time()  # any write (heartbeats count): idle since
+        self._last_data = float("-inf")  # the last write of events: coalescing's clock
+        self._waiter: asyncio.Future[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._beat = self._expired = self._gone = False
+
+    async def run(self, receive: Receive, max_seconds: float) -> bool:
+        """Write until the feed is finished (True) or the client left or time ran out (False
+        when the client left: nothing more may be sent)."""
+        loop = self._loop
+        self._watcher = loop.create_task(_wait_for_disconnect(receive))
+        self._watcher.add_done_callback(self._client_left)
+        self._deadline = loop.time() + max_seconds
+        self._timer = loop.call_at(
+            min(self._last_write + self._heartbeat, self._deadline), self._tick
+        )
+        try:
+            return await self._write_all()
+        except OSError:  # the socket went away mid-write
+            return False
+
+    async def _write_all(self) -> bool:
+        feed, send, loop = self._feed, self._send, self._loop
         while True:
-            due = self._idle_since + self._heartbeat
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if self._gone:
+                return False
+            chunk = feed.take()
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                self._last_write = self._last_data = loop.time()
+            if feed.finished or self._expired:
+                return not self._gone
+            if chunk:
                 continue
-            await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
-            self._idle_since = loop.time()
+            if self._beat:
+                self._beat = False
+                await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+                self._last_write = loop.time()
+                continue
+            await self._wait(feed)
+            if self._coalesce and not (self._gone or self._beat or self._expired):
+                # Streaming fast: let the rest of this interval's tokens join the next write.
+                hold = self._last_data + self._coalesce - loop.time()
+                if hold > 0:
+                    await self._sleep(hold)
+
+    async def _wait(self, feed: Feed) -> None:
+        waiter = self._waiter = self._loop.create_future()
+        feed.wait(waiter)
+        await waiter
+
+    async def _sleep(self, seconds: float) -> None:
+        waiter = self._waiter = self._loop.create_future()
+        handle = self._loop.call_later(seconds, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            _resolve(self._waiter)
+
+    def _tick(self) -> None:
+        """The one timer of a stream (a libuv timer costs ~600 bytes): heartbeat and lifetime."""
+        now = self._loop.time()
+        if now >= self._deadline:
+            self._expired = True
+            self._wake()
+            return
+        due = self._last_write + self._heartbeat
+        if now >= due:
+            self._beat = True
+            self._wake()
+            due = now + self._heartbeat
+        self._timer = self._loop.call_at(min(due, self._deadline), self._tick)
+
+    def _client_left(self, watcher: asyncio.Task[None]) -> None:
+        if not watcher.cancelled():
+            self._gone = True
+            self._wake()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-
-
-def _client_gone(
-    done: set[asyncio.Task[None]], pump: asyncio.Task[None], watcher: asyncio.Task[None]
-) -> bool:
-    if watcher in done:
-        return True
-    if pump in done:
-        error = pump.exception()
-        if isinstance(error, OSError):  # the socket went away mid-write
-            return True
-        if error is not None:
-            raise error
-    return False
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:
@@ -120,3 +226,57 @@ async def _wait_for_disconnect(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+class IteratorFeed:
+    """Any async iterator of bytes as a feed, driven by its own task — for streams that do
+    not come from a run's log (the dashboard's periodic summaries)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._ready: list[bytes] = []
+        self._error: BaseException | None = None
+        self._done = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._done and not self._ready
+
+    def take(self) -> bytes:
+        if self._error is not None:
+            raise self._error
+        chunk, self._ready = b"".join(self._ready), []
+        return chunk
+
+    def wait(self, waiter: asyncio.Future[None]) -> None:
+        self._waiter = waiter
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drive())
+        elif self._ready or self._done:
+            _resolve(waiter)
+
+    async def _drive(self) -> None:
+        try:
+            async for chunk in self._chunks:
+                self._ready.append(chunk)
+                self._wake()
+        except Exception as exc:
+            self._error = exc
+        finally:
+            self._done = True
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            _resolve(self._waiter)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

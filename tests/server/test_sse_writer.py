@@ -1,0 +1,151 @@
+"""The SSE writer over a run's log: coalescing loses nothing, keeps order and ids, and
+never delays the first token after a quiet spell; heartbeats, lifetime and disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.types import Message
+
+from tests.sse import parse_events
+from tokenwire.broker.memory import MemoryEventLog
+from tokenwire.protocols.native_sse import NativeEncoder
+from tokenwire.protocols.subscription import LogFeed
+from tokenwire.server.sse import EventStreamResponse
+
+
+class Connection:
+    """An ASGI peer: records every body write; ``leave()`` is the client disconnecting."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.ended = False
+        self._left = asyncio.Event()
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if message.get("more_body", False):
+                if message["body"]:  # the empty one is the preamble that flushes headers
+                    self.writes.append(message["body"])
+            else:
+                self.ended = True
+
+    async def receive(self) -> Message:
+        await self._left.wait()
+        return {"type": "http.disconnect"}
+
+    def leave(self) -> None:
+        self._left.set()
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.writes)
+
+
+def _serve(response: EventStreamResponse, peer: Connection) -> asyncio.Task[None]:
+    scope: dict[str, Any] = {"type": "http"}
+    return asyncio.get_running_loop().create_task(response(scope, peer.receive, peer.send))
+
+
+def _token(log: MemoryEventLog, n: int) -> None:
+    log.append("token", {"text": f"t{n} "})
+
+
+def _ids_and_texts(body: bytes) -> tuple[list[int | None], str]:
+    events = [e for e in parse_events(body) if e.event == "token"]
+    return [e.id for e in events], "".join(str(e.data["text"]) for e in events)
+
+
+async def test_coalescing_merges_writes_but_loses_nothing_and_keeps_every_id() -> None:
+    log = MemoryEventLog("r", 10_000)
+    peer = Connection()
+    task = _serve(EventStreamResponse(LogFeed(log, NativeEncoder()), coalesce_seconds=0.05), peer)
+    for n in range(1, 201):  # 200 tokens about 1 ms apart: far faster than one write / 50 ms
+        _token(log, n)
+        await asyncio.sleep(0.001)
+    log.close()
+    await asyncio.wait_for(task, 5)
+    ids, text = _ids_and_texts(peer.body)
+    assert ids == list(range(1, 201))
+    assert text == "".join(f"t{n} " for n in range(1, 201))
+    assert len(peer.writes) < 40  # merged: ~0.2 s of tokens at ≤ one write per 50 ms
+    assert peer.ended
+
+
+async def test_first_token_after_a_pause_is_written_at_once_then_held_for_the_interval() -> None:
+    log = MemoryEventLog("r", 100)
+    peer = Connection()
+    task = _serve(EventStreamResponse(LogFeed(log, NativeEncoder()), coalesce_seconds=1.0), peer)
+    await asyncio.sleep(0.01)
+    _token(log, 1)
+    await asyncio.sleep(0.05)
+    assert _ids_and_texts(peer.body)[0] == [1]  # not held: the stream was quiet
+    _token(log, 2)
+    _token(log, 3)
+    await asyncio.sleep(0.05)
+    assert _ids_and_texts(peer.body)[0] == [1]  # held: a write went out < 1 s ago
+    log.close()  # the end still waits out the interval, then everything goes in one write
+    await asyncio.wait_for(task, 5)
+    assert _ids_and_texts(peer.body)[0] == [1, 2, 3]
+    assert len(peer.writes) == 2
+
+
+async def test_coalescing_off_writes_each_wake_up() -> None:
+    log = MemoryEventLog("r", 100)
+    peer = Connection()
+    task = _serve(EventStreamResponse(LogFeed(log, NativeEncoder()), coalesce_seconds=0), peer)
+    for n in range(1, 6):
+        _token(log, n)
+        await asyncio.sleep(0.01)
+    log.close()
+    await asyncio.wait_for(task, 5)
+    assert len(peer.writes) == 5
+    assert _ids_and_texts(peer.body)[0] == [1, 2, 3, 4, 5]
+
+
+async def test_a_rejoin_after_any_id_gets_exactly_the_rest() -> None:
+    log = MemoryEventLog("r", 100)
+    for n in range(1, 11):
+        _token(log, n)
+    log.close()
+    for after in (0, 3, 10):
+        peer = Connection()
+        feed = LogFeed(log, NativeEncoder(), after=after)
+        await asyncio.wait_for(_serve(EventStreamResponse(feed, coalesce_seconds=0.05), peer), 5)
+        assert _ids_and_texts(peer.body)[0] == list(range(after + 1, 11))
+
+
+async def test_heartbeat_when_idle_and_the_client_leaving_ends_the_response() -> None:
+    log = MemoryEventLog("r", 100)
+    peer = Connection()
+    closed: list[bool] = []
+    response = EventStreamResponse(
+        LogFeed(log, NativeEncoder()), heartbeat_seconds=0.02, on_close=lambda: closed.append(True)
+    )
+    task = _serve(response, peer)
+    await asyncio.sleep(0.15)
+    assert peer.writes.count(b": ping\n\n") >= 3
+    peer.leave()
+    await asyncio.wait_for(task, 1)
+    assert closed == [True] and not peer.ended  # nothing is sent to a client that left
+
+
+async def test_lifetime_ends_the_stream_cleanly() -> None:
+    log = MemoryEventLog("r", 100)
+    peer = Connection()
+    task = _serve(EventStreamResponse(LogFeed(log, NativeEncoder()), max_seconds=0.05), peer)
+    _token(log, 1)
+    await asyncio.wait_for(task, 1)
+    assert peer.ended and _ids_and_texts(peer.body)[0] == [1]
+
+
+async def test_a_plain_async_iterator_still_streams() -> None:
+    async def chunks() -> Any:
+        for n in range(3):
+            yield b"data: %d\n\n" % n
+            await asyncio.sleep(0.01)
+
+    peer = Connection()
+    await asyncio.wait_for(_serve(EventStreamResponse(chunks()), peer), 2)
+    assert peer.body == b"data: 0\n\ndata: 1\n\ndata: 2\n\n" and peer.ended
