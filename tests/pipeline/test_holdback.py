@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -86,10 +87,14 @@ async def test_text_is_held_until_the_window_has_passed() -> None:
     assert log.last_seq == 0  # 30 chars < a window of 120 (PII needs it): nothing shown yet
     sink.token("y" * 100)
     await asyncio.sleep(0.01)
+    # 130 held: 10 could go, but a scan waits for a step (15 = window / 8) of releasable text
+    assert log.last_seq == 0
+    sink.token("z" * 5)
+    await asyncio.sleep(0.01)
     shown = "".join(e.data["text"] for e in log._events)
-    assert shown == "x" * 10  # 130 held, 120 kept back
+    assert shown == "x" * 15  # 135 held, 120 kept back
     await sink.drain()
-    assert "".join(e.data["text"] for e in log._events) == "x" * 30 + "y" * 100
+    assert "".join(e.data["text"] for e in log._events) == "x" * 30 + "y" * 100 + "z" * 5
 
 
 async def test_halt_shows_what_came_before_and_nothing_after() -> None:
@@ -159,3 +164,44 @@ async def test_order_of_tool_steps_and_text_is_kept() -> None:
         ("token", "Let me check "), ("tool.start", None), ("tool.end", None),
         ("guardrail", None), ("token", "mail [EMAIL]"),
     ]  # fmt: skip
+
+
+async def test_synchronous_guards_run_inline_in_the_callers_task() -> None:
+    log = MemoryBroker().create("r")
+    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None, window=40)
+    tasks = len(asyncio.all_tasks())
+    sink.token(f"mail {EMAIL} " + "x" * 200)  # no await: released in this very call
+    assert len(asyncio.all_tasks()) == tasks
+    assert "[EMAIL]" in "".join(e.data["text"] for e in log._events if e.type == "token")
+
+
+async def test_an_async_guard_gets_a_worker_only_once_text_arrives() -> None:
+    class Slow:
+        name = "slow"
+        window = 4
+
+        async def inspect(self, text: str, offset: int) -> Sequence[Finding]:
+            await asyncio.sleep(0)
+            return []
+
+    log = MemoryBroker().create("r")
+    tasks = len(asyncio.all_tasks())
+    sink = GuardedSink(RunRecorder(log), [PiiGuard(), Slow()], on_stop=lambda f: None)
+    assert len(asyncio.all_tasks()) == tasks  # an idle stream holds no worker
+    sink.token("hello there")
+    assert len(asyncio.all_tasks()) == tasks + 1
+    await sink.drain()
+    assert "".join(e.data["text"] for e in log._events) == "hello there"
+
+
+async def test_a_plain_guard_returning_an_awaitable_is_a_clear_error() -> None:
+    class Confused:
+        name = "confused"
+        window = 0
+
+        def inspect(self, text: str, offset: int) -> Any:
+            return asyncio.sleep(0, result=[])
+
+    sink = GuardedSink(RunRecorder(MemoryBroker().create("r")), [Confused()], on_stop=print)
+    with pytest.raises(TypeError, match="async def"):
+        sink.token("hi")

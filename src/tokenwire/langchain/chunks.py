@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["TextCallback", "emit_blocks", "emit_reasoning_kwargs"]
 
-TextCallback = Callable[[str], None]
+TextCallback = Callable[[str], object]
 
 
 def emit_blocks(

@@ -14,8 +14,12 @@ __all__ = ["RunSink"]
 
 
 class RunSink(Protocol):
-    def token(self, text: str) -> None:
-        """A non-empty delta of the final answer."""
+    def token(self, text: str) -> bool | None:
+        """A non-empty delta of the final answer.
+
+        True means this delta made the answer's first text visible: the caller should
+        yield to the event loop once, so it is written now even if the model delivers a
+        burst without ever suspending (anything else, None included, means carry on)."""
 
     def reasoning(self, text: str) -> None:
         """A non-empty delta of the model's exposed reasoning."""

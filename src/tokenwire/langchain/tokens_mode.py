@@ -13,6 +13,7 @@ is used per run, so nothing is counted twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -107,7 +108,8 @@ async def stream_chat_model(
             content = chunk.content
             if isinstance(content, str):
                 if content:
-                    token(content)
+                    if token(content):
+                        await asyncio.sleep(0)  # the first text is visible: send it now
                     collect(content)
             elif content:
                 emit_blocks(content, token, reasoning, collect)
@@ -145,14 +147,16 @@ async def stream_chunks(
             if isinstance(chunk, str):
                 kind = "text"
                 if chunk:
-                    token(chunk)
+                    if token(chunk):
+                        await asyncio.sleep(0)  # the first text is visible: send it now
                     texts.append(chunk)
             elif isinstance(chunk, BaseMessage):
                 kind = "message"
                 content = chunk.content
                 if isinstance(content, str):
                     if content:
-                        token(content)
+                        if token(content):
+                            await asyncio.sleep(0)  # the first text is visible: send it now
                         parts.text.append(content)
                 elif content:
                     emit_blocks(content, token, reasoning, parts.text.append)

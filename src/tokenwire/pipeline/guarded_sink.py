@@ -1,9 +1,12 @@
 """A ``RunSink`` that puts guardrails between the adapter and the run recorder.
 
-The adapter's calls are queued (a token costs an append and, at most, one wake-up); a
-worker task takes them in batches, runs the guards over held-back text (awaiting async
-guards) and forwards what may be shown to the recorder, in order. A non-token event (a
-tool step, a retrieval) ends a text segment, so held text is flushed before it.
+When every guard is synchronous (all the built-in ones are: regexes), each call is
+handled at once, in the caller's task — a token costs a string append and, every few
+tokens, one scan; no task switch. With an async guard (a classifier behind a network
+call), calls are queued instead and a worker task, started on the first one, takes them in
+batches and awaits the guards, so the model is never slowed down by the classifier. Either
+way what may be shown is forwarded to the recorder in order, and a non-token event (a tool
+step, a retrieval) ends a text segment, so held text is flushed before it.
 
 ``holdback`` (default) shows nothing a guard has not cleared. ``stream_first`` shows text
 at once and runs the guards beside it — an audit mode that **fails open**: a redaction is
@@ -13,7 +16,7 @@ reported, but the text was already shown; a block or halt still stops the run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 from tokenwire.pipeline.findings import Finding, Guard
@@ -41,23 +44,31 @@ class GuardedSink:
         self._reasoning = HoldbackBuffer(guards, window)
         self._on_stop = on_stop
         self._stream_first = mode == "stream_first"
+        self._inline = self._answer.synchronous
         self._queue: list[_Call | str] = []
         self._wake: asyncio.Future[None] | None = None
         self._stopped: Finding | None = None
-        self._worker = asyncio.get_running_loop().create_task(self._work())
+        self._closed = False
+        self._worker: asyncio.Task[None] | None = None
 
     @property
     def stopped(self) -> Finding | None:
         return self._stopped
 
     # -- RunSink (called by the adapter) --------------------------------------------------
-    def token(self, text: str) -> None:
-        if self._stream_first and self._stopped is None:
-            self._recorder.token(text)
+    def token(self, text: str) -> bool:
+        if self._stopped is not None or self._closed:
+            return False
+        first = self._stream_first and self._recorder.token(text)
+        if self._inline and not self._reasoning.held:  # the hot path: answer text, no switch
+            return self._apply(self._answer.push_now(text), reasoning=False) or first
         self._enqueue(text)
+        return first
 
     def reasoning(self, text: str) -> None:
-        if self._stream_first and self._stopped is None:
+        if self._stopped is not None or self._closed:
+            return
+        if self._stream_first:
             self._recorder.reasoning(text)
         self._enqueue(("reasoning", (text,)))
 
@@ -85,17 +96,26 @@ class GuardedSink:
         """Process everything queued and release the held text (the stream has ended)."""
         self._enqueue(("flush", ()))
         self._enqueue(("close", ()))
-        # A stop found now cancels the run's task (Run.stop): let that cancellation through.
-        await asyncio.shield(self._worker)
+        self._closed = True
+        if self._worker is not None:
+            # A stop found now cancels the run's task (Run.stop): let that cancellation through.
+            await asyncio.shield(self._worker)
 
     def cancel(self) -> None:
         """Drop held text (the run was cancelled: nobody may see unchecked text)."""
-        self._worker.cancel()
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
 
     def _enqueue(self, item: _Call | str) -> None:
-        if self._stopped is not None:
+        if self._stopped is not None or self._closed:
+            return
+        if self._inline:
+            _run_now(self._process([item]))
             return
         self._queue.append(item)
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work())
         wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
@@ -147,13 +167,30 @@ class GuardedSink:
         self._apply(release, reasoning=buffer is self._reasoning)
         return release.stop is not None
 
-    def _apply(self, release: Release, *, reasoning: bool) -> None:
+    def _apply(self, release: Release, *, reasoning: bool) -> bool:
+        """Forward a release; True when it made the answer's first text visible."""
         recorder = self._recorder
+        first = False
         for finding in release.redactions:
             recorder.guardrail(finding, shown=self._stream_first)
         if release.text and not self._stream_first:
-            (recorder.reasoning if reasoning else recorder.token)(release.text)
+            if reasoning:
+                recorder.reasoning(release.text)
+            else:
+                first = recorder.token(release.text)
         if release.stop is not None:
             self._stopped = release.stop
             recorder.guardrail(release.stop, shown=False)
             self._on_stop(release.stop)
+        return first
+
+
+def _run_now(step: Coroutine[object, None, bool]) -> bool:
+    """Run ``step`` to its end now: with synchronous guards it never suspends, so the one
+    ordering logic of ``_process`` serves both the inline and the worker mode."""
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return bool(done.value)
+    step.close()
+    raise RuntimeError("a synchronous guard suspended")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from tokenwire.pipeline.findings import Action, Finding, Guard
 
-__all__ = ["HoldbackBuffer", "Release"]
+__all__ = ["NOTHING", "HoldbackBuffer", "Release", "is_async"]
 
 _LEFT_CONTEXT = 32
 
@@ -30,6 +30,15 @@ class Release:
     stop: Finding | None = None
 
 
+#: The common answer (nothing to release yet); shared, so never mutate a returned Release.
+NOTHING = Release()
+
+
+def is_async(guard: Guard) -> bool:
+    """Whether the guard's ``inspect`` must be awaited (an async classifier)."""
+    return inspect.iscoroutinefunction(guard.inspect)
+
+
 class HoldbackBuffer:
     """Per-run state (never shared): the held text and the released left-context."""
 
@@ -37,6 +46,11 @@ class HoldbackBuffer:
         self._guards = list(guards)
         needed = max((g.window for g in self._guards), default=0)
         self.window = max(window or 0, needed)
+        # A scan costs O(window), whatever arrived: waiting until `step` more characters
+        # could be released divides the per-token cost by about step / token length, for
+        # at most `step` characters (an eighth of the window) more delay.
+        self.step = self.window // 8
+        self.synchronous = not any(is_async(g) for g in self._guards)
         self._held = ""
         self._context = ""
 
@@ -46,13 +60,29 @@ class HoldbackBuffer:
 
     async def push(self, text: str, *, final: bool = False) -> Release:
         """Add model text; return what can be released (everything, when ``final``)."""
-        held = self._held + text
-        if not held:
-            return Release()
-        context = self._context
-        scan = context + held
-        offset = len(context)
-        findings = await self._inspect(scan, offset)
+        scan = self._due(text, final)
+        if scan is None:
+            return NOTHING
+        offset = len(self._context)
+        return self._settle(scan, offset, await self._inspect(scan, offset), final)
+
+    def push_now(self, text: str, *, final: bool = False) -> Release:
+        """``push`` without an await, for buffers whose guards are all ``synchronous``."""
+        scan = self._due(text, final)
+        if scan is None:
+            return NOTHING
+        offset = len(self._context)
+        return self._settle(scan, offset, self._inspect_now(scan, offset), final)
+
+    def _due(self, text: str, final: bool) -> str | None:
+        """Hold ``text``; the text to scan (left-context + held) when a scan is due."""
+        held = self._held = self._held + text
+        if not held or (not final and len(held) < self.window + self.step):
+            return None
+        return self._context + held
+
+    def _settle(self, scan: str, offset: int, findings: list[Finding], final: bool) -> Release:
+        held = self._held
         stop = _first_stop(findings, offset)
         if stop is not None:
             cut = max(stop.start - offset, 0) if stop.action is Action.HALT else 0
@@ -62,11 +92,10 @@ class HoldbackBuffer:
             return release
         cut = len(held) if final else len(held) - self.window
         if cut <= 0:
-            self._held = held
-            return Release()
+            return NOTHING
         cut = _not_inside_a_span(cut, offset, findings)
         release = self._release(scan, offset, cut, findings)
-        self._context = (context + held[:cut])[-_LEFT_CONTEXT:]
+        self._context = (self._context + held[:cut])[-_LEFT_CONTEXT:]
         self._held = held[cut:]
         return release
 
@@ -76,6 +105,19 @@ class HoldbackBuffer:
             result = guard.inspect(scan, offset)
             if inspect.isawaitable(result):
                 result = await result
+            findings.extend(f for f in result if f.end > offset)
+        return findings
+
+    def _inspect_now(self, scan: str, offset: int) -> list[Finding]:
+        findings: list[Finding] = []
+        for guard in self._guards:
+            result = guard.inspect(scan, offset)
+            if inspect.isawaitable(result):
+                getattr(result, "close", lambda: None)()
+                raise TypeError(
+                    f"guard {guard.name!r} returned an awaitable from a plain method: "
+                    "declare its inspect with `async def`"
+                )
             findings.extend(f for f in result if f.end > offset)
         return findings
 

@@ -99,11 +99,11 @@ class RunRecorder:
         self._on_limit = on_limit
 
     # -- RunSink -------------------------------------------------------------------------
-    def token(self, text: str) -> None:
+    def token(self, text: str) -> bool:
         self._budget_left -= 1
         if self._budget_left < 0:
             self._limit_reached("the run reached its output token budget")
-            return
+            return False
         now = perf_counter()
         last = self.last_token_at
         if last is None:
@@ -113,6 +113,7 @@ class RunRecorder:
         self.last_token_at = now
         self._parts.append(text)
         self._append(_TOKEN, {"text": text})
+        return last is None
 
     def reasoning(self, text: str) -> None:
         self._append(_REASONING, {"text": text})
