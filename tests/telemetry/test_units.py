@@ -115,3 +115,27 @@ def test_stats_table_groups_by_route_and_model() -> None:
     assert chat.split()[2:4] == ["3", "0"] and "300.0ms" in chat and chat.endswith("0.003000")
     rag = next(line for line in lines if line.startswith("rag"))
     assert rag.split()[2:4] == ["1", "1"] and rag.endswith("n/a")
+
+
+def test_observe_many_counts_like_observe_one_by_one() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from tokenwire.telemetry.metrics import observe_many
+
+    values = [0.0, 0.004, 0.005, 0.0051, 0.02, 0.02, 0.7, 3.0, 1e9]
+    buckets = (0.005, 0.02, 1.0)
+    one, many = CollectorRegistry(), CollectorRegistry()
+    by_one = Histogram("gap", "g", buckets=buckets, registry=one)
+    for value in values:
+        by_one.observe(value)
+    observe_many(Histogram("gap", "g", buckets=buckets, registry=many), values)
+
+    def samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (s.name, s.labels, s.value)
+            for metric in registry.collect()
+            for s in metric.samples
+            if not s.name.endswith("_created")
+        ]
+
+    assert samples(many) == samples(one)

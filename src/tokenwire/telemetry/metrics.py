@@ -7,6 +7,8 @@ registry, so several gateways in one process (tests, multi-app setups) never col
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import Counter as Tally
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -136,9 +138,7 @@ class GatewayMetrics:
         )
         if record.ttft_s is not None:
             self.ttft.labels(*labels).observe(record.ttft_s)
-        per_chunk = self.per_chunk.labels(*labels)
-        for gap in record.gaps:
-            per_chunk.observe(gap)
+        observe_many(self.per_chunk.labels(*labels), record.gaps)
         self.duration.labels(*labels, record.status).observe(record.duration_s)
         self.token_usage.labels(*labels, "input").observe(record.input_tokens)
         self.token_usage.labels(*labels, "output").observe(record.output_tokens)
@@ -170,6 +170,23 @@ class GatewayMetrics:
 
     def close(self) -> None:
         return None
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``observe`` each value, but count them into buckets first: one lock and one add per
+    bucket instead of per value (a run has a gap per token). Relies on the child's
+    ``_upper_bounds``/``_buckets``/``_sum``; falls back to plain ``observe`` without them."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:
+        for value in values:
+            histogram.observe(value)
+        return
+    counts = Tally(bisect_left(bounds, value) for value in values)
+    for index, count in counts.items():
+        buckets[index].inc(count)
+    total.inc(sum(values))
 
 
 class ReliabilityCollector(Collector):
