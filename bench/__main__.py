@@ -1,7 +1,33 @@
-"""``python -m bench``: run the benchmarks and write BENCHMARKS.md."""
+"""``python -m bench``: run the benchmarks and write BENCHMARKS.md.
+
+::
+
+    python -m bench                      measure everything, write BENCHMARKS.md
+    python -m bench --results FILE       the same, and keep the raw numbers in FILE (JSON)
+    python -m bench --render FILE        rewrite BENCHMARKS.md from FILE, no measuring
+    python -m bench --only NAMES         measure only NAMES (comma-separated), print their
+                                         tables; BENCHMARKS.md is left alone
+    python -m bench --only ladder --servers bare,tokenwire
+                                         ... and only on these servers
+
+Names for ``--only``:
+
+- streaming, over loopback (see :mod:`bench.streaming`): ``cost`` (2,000-token stream),
+  ``per_request`` (fixed cost per stream), ``ttft``, ``disconnect``, ``ladder`` (the
+  concurrent 50-token/s streams, both pacings), ``memory`` (idle streams), ``many`` (10,000
+  slow streams); ``streaming`` is all of them;
+- in process: ``telemetry``, ``holdback``, ``guard`` (the PII guard's per-token cost);
+- ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
+
+``--servers`` (with ``--only``) limits the streaming scenarios to some of ``bare``,
+``tokenwire``, ``langserve`` and ``tokenwire-2w`` (two workers; the ladder only).
+``BENCH_LADDER=50,200,500`` replaces the ladder's rungs (default 25,50,100,200,300,500), e.g.
+``BENCH_LADDER=50,200,500 python -m bench --only ladder --servers bare,tokenwire``.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import subprocess
@@ -81,20 +107,35 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _measure() -> dict[str, Any]:
-    _progress("telemetry cost, hold-back delay")
+IN_PROCESS = {"telemetry": telemetry_cost, "holdback": holdback_delay, "guard": guard_cost}
+OTHERS = ("split", "profile")
+NAMES = (*streaming.SCENARIOS, "streaming", *IN_PROCESS, *OTHERS)
+
+
+def _measure(
+    only: frozenset[str] | None = None, servers: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """Everything (``only`` is None), or the scenarios named in ``only``."""
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     busy0, own0, wall0 = machine.busy_seconds(), machine.own_seconds(), time.perf_counter()
     load_before = machine.load_average()
-    results: dict[str, Any] = {
-        "telemetry": telemetry_cost.run(),
-        "holdback": holdback_delay.run(),
-        "guard": guard_cost.run(),
-        "streaming": streaming.run(_progress),
-    }
-    _progress("provider split (mock + ChatOpenAI)")
-    results["split"] = provider_split.run()
-    _progress("profile (py-spy)")
-    results["profiles"] = profile.run()
+    results: dict[str, Any] = {}
+    for name, module in IN_PROCESS.items():
+        if wanted(name):
+            _progress(name)
+            results[name] = module.run()
+    picked = None if only is None else only & set(streaming.SCENARIOS)
+    if picked is None or picked:
+        results["streaming"] = streaming.run(_progress, picked, servers)
+    if wanted("split"):
+        _progress("provider split (mock + ChatOpenAI)")
+        results["split"] = provider_split.run()
+    if wanted("profile"):
+        _progress("profile (py-spy)")
+        results["profiles"] = profile.run()
     others = machine.busy_seconds() - busy0 - (machine.own_seconds() - own0)
     results["machine"] = {
         "others_cores": max(others, 0.0) / (time.perf_counter() - wall0),
@@ -112,23 +153,80 @@ def _load(path: str) -> dict[str, Any]:
     return results
 
 
+def _names(raw: str, allowed: tuple[str, ...]) -> frozenset[str]:
+    names = {name.strip() for name in raw.split(",") if name.strip()}
+    unknown = names - set(allowed)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown: {', '.join(sorted(unknown))} (choose from {', '.join(allowed)})"
+        )
+    if "streaming" in names:
+        names = (names - {"streaming"}) | set(streaming.SCENARIOS)
+    return frozenset(names)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--results", metavar="FILE", help="also keep the raw numbers in FILE")
+    source.add_argument("--render", metavar="FILE", help="render FILE's numbers, no measuring")
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        type=lambda raw: _names(raw, NAMES),
+        help="measure only these (comma-separated): " + ", ".join(NAMES),
+    )
+    parser.add_argument(
+        "--servers",
+        metavar="NAMES",
+        type=lambda raw: _names(raw, streaming.SERVERS),
+        help="with --only: the streaming servers, of " + ", ".join(streaming.SERVERS),
+    )
+    args = parser.parse_args()
+    if args.only is not None and args.render:
+        parser.error("--only measures; --render does not")
+    if args.servers is not None and args.only is None:
+        parser.error("--servers needs --only (a full run measures every server)")
+    return args
+
+
+def _partial(results: dict[str, Any]) -> list[str]:
+    """The sections of what a ``--only`` run measured (no findings: they need everything)."""
+    sections = []
+    side_by_side = results.get("streaming")
+    if side_by_side is not None:
+        table = targets.report(side_by_side, results.get("split"))
+        if any(line.startswith("| ") for line in table.splitlines()[4:]):  # a target row
+            sections.append(table)
+        sections.append(streaming.report(side_by_side))
+    if "split" in results:
+        sections.append(provider_split.report(results["split"]))
+    if "profiles" in results:
+        sections.append(profile.report(results["profiles"]))
+    sections += [module.report(results[name]) for name, module in IN_PROCESS.items()
+                 if name in results]  # fmt: skip
+    return sections
+
+
 def main() -> None:
-    """``python -m bench`` measures; ``--results FILE`` also keeps the raw numbers there,
-    ``--render FILE`` rewrites BENCHMARKS.md from kept numbers without measuring."""
     started = time.perf_counter()
-    args = sys.argv[1:]
-    if args[:1] == ["--render"]:
-        results = _load(args[1])
+    args = _arguments()
+    if args.render:
+        results = _load(args.render)
     else:
-        results = _measure()
-        if args[:1] == ["--results"]:
-            Path(args[1]).write_text(json.dumps(results, indent=1))
+        results = _measure(args.only, args.servers)
+        if args.results:
+            Path(args.results).write_text(json.dumps(results, indent=1))
+    if args.only is not None:
+        minutes = (time.perf_counter() - started) / 60
+        print(
+            f"# Benchmarks (only {', '.join(sorted(args.only))}; BENCHMARKS.md not written)\n\n"
+            f"Measured in {minutes:.1f} minutes.\n\n"
+            f"{_machine()}\n{_sharing(results.get('machine'))}\n\n" + "\n".join(_partial(results))
+        )
+        return
     side_by_side, split, profiles = results["streaming"], results["split"], results["profiles"]
-    in_process = [
-        telemetry_cost.report(results["telemetry"]),
-        holdback_delay.report(results["holdback"]),
-        guard_cost.report(results["guard"]),
-    ]
+    in_process = [module.report(results[name]) for name, module in IN_PROCESS.items()]
     sections = [
         targets.report(side_by_side, split),
         findings.report(side_by_side, split, profiles, results["guard"]),
@@ -138,8 +236,8 @@ def main() -> None:
         *in_process,
     ]
     minutes = results.setdefault("minutes", (time.perf_counter() - started) / 60)
-    if args[:1] == ["--results"]:
-        Path(args[1]).write_text(json.dumps(results, indent=1))
+    if args.results:
+        Path(args.results).write_text(json.dumps(results, indent=1))
     text = (
         "# Benchmarks\n\n"
         f"Produced by `{COMMAND}` in {minutes:.1f} minutes on a shared, noisy machine: "

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.streaming import LADDER_TOKENS, ladders
+
 # Proposals from reading the profile against the code; none is applied by the benchmark.
 PROPOSALS = """\
 Proposed optimizations, most per-token benefit first (not yet applied unless marked;
@@ -16,7 +18,7 @@ each should be re-measured with `make bench`):
 0. **Make the PII scan incremental** (`pipeline/pii.py` `PiiGuard.inspect`,
    `pipeline/holdback.py` `HoldbackBuffer.push`). *Done in part:* a detector is now skipped
    when the scanned text lacks its marker (`@`, a digit, `:`, a secret prefix) — the paced
-   cost fell from 37 to about 13 us per token and the concurrency ladder doubled (25 → 50).
+   cost fell from 37 to about 13 us per token and the consumer-paced ladder doubled (25 → 50).
    Still to do: scan only the new text plus the `MAX_MATCH` characters before it, and hold
    scanning until a few characters have accumulated when the loop is busy; re-measure with
    `bench/guard_cost.py` (the *Guardrails: per-token cost* table).
@@ -68,17 +70,25 @@ def _profile(profiles: list[dict[str, Any]] | None, load: str) -> dict[str, Any]
 
 def _share(p: dict[str, Any], key: str, *names: str) -> float:
     total = max(p["samples"], 1)
-    return sum(p[key].get(name, 0) for name in names) / total
+    return float(sum(p[key].get(name, 0) for name in names) / total)
 
 
 def _own_tokenwire(p: dict[str, Any]) -> float:
     total = max(p["samples"], 1)
-    return sum(n for name, n in p["packages"].items() if name.startswith("tokenwire/")) / total
+    return float(
+        sum(n for name, n in p["packages"].items() if name.startswith("tokenwire/")) / total
+    )
+
+
+_PACING = {"deadline": "provider-like pacing", "sleep": "the consumer-paced model"}
+_NAMES = (("bare", "bare loop"), ("langserve", "LangServe"))
+#: Server CPU per token that 500 streams at 50 tokens/s leave on one core, flat out.
+_BUDGET_500_US = 1e6 / (500 * 50)
 
 
 def _workers(ladder: dict[str, Any], k100: dict[str, Any]) -> str:
     two = ladder.get("tokenwire, 2 workers")
-    if two is None or not k100.get("tokenwire, 2 workers"):
+    if two is None or not k100.get("tokenwire, 2 workers") or not k100.get("tokenwire"):
         return ""
     return (
         f" Two worker processes passed up to K={two['max_k']} (one: "
@@ -91,8 +101,81 @@ def _workers(ladder: dict[str, Any], k100: dict[str, Any]) -> str:
     )
 
 
+def _max_k(ladder: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {ladder[kind]['max_k']}" for kind, name in _NAMES if kind in ladder)
+
+
+def _ladder_lines(found: dict[str, dict[str, Any]], cost: dict[str, Any]) -> list[str]:
+    """The ladder's findings: the two pacings side by side, then the per-token CPU."""
+    if not found:
+        return []
+    pace = next(iter(found))  # provider-like when it was measured
+    ladder = found[pace]
+    if "tokenwire" not in ladder:
+        return []
+    lines = []
+    sleep = found.get("sleep")
+    if pace == "deadline" and sleep and "tokenwire" in sleep:
+        line = (
+            f"- **Concurrent streams: the pacing decides.** With provider-like pacing tokenwire "
+            f"passes up to K={ladder['tokenwire']['max_k']} ({_max_k(ladder)}); with the "
+            "consumer-paced model, where the loop's lateness at every token is added to the "
+            f"rest of the stream, up to K={sleep['tokenwire']['max_k']} ({_max_k(sleep)})."
+        )
+        bare200 = {s["k"]: s for s in sleep.get("bare", {}).get("steps", [])}.get(200)
+        if bare200 is not None:
+            line += (
+                " The consumer-paced table understates every server: at K=200 it puts the bare "
+                f"loop at a median stretch of {bare200['median']:.2f} while that loop used "
+                f"{bare200['server_cpu_share']:.0%} of one core."
+            )
+        lines.append(line)
+    k100: dict[str, Any] = {
+        kind: {s["k"]: s for s in v["steps"]}.get(100) for kind, v in ladder.items()
+    }
+    tw, bare = cost.get("tokenwire"), cost.get("bare")
+    if k100.get("tokenwire") and k100.get("bare"):
+        per_tw = k100["tokenwire"]["server_cpu_us_per_token"]
+        per_bare = k100["bare"]["server_cpu_us_per_token"]
+        burst = (
+            f" (burst: {tw['server_cpu_us_per_token'] / bare['server_cpu_us_per_token']:.2f}x)"
+            if tw and bare
+            else ""
+        )
+        line = (
+            f"- **Paced streams are CPU-bound per token.** At K=100 (5,000 tokens/s, "
+            f"{_PACING[pace]}) tokenwire spends {per_tw:.0f} us of server CPU per token and "
+            f"the bare loop {per_bare:.0f} us — {per_tw / per_bare:.1f}x{burst}, because while "
+            "the server keeps up every token is its own wake-up and little can be batched. At "
+            f"that cost one core sustains about {1e6 / per_tw / 50:.0f} streams at 50 tokens/s "
+            f"flat out (the bare loop about {1e6 / per_bare / 50:.0f}); a median stretch ≤ 1.10 "
+            "needs head-room below that, and ≥ 500 streams in one process leave at most "
+            f"{_BUDGET_500_US:.0f} us per token flat out *including* LangChain's own per-chunk "
+            "work."
+        )
+        if per_bare > _BUDGET_500_US:
+            line += (
+                f" The bare loop over the same LangChain model costs {per_bare:.0f} us: with one "
+                "wake-up per token the 500-stream target is not reachable in one Python process "
+                "with a `BaseChatModel` in the path, whatever the gateway does."
+            )
+        steps = sorted(ladder["tokenwire"]["steps"], key=lambda s: s["k"])
+        low, top = steps[0], steps[-1]
+        if top["k"] > 100 and "reads_p50" in top:
+            line += (
+                f" At the top rung measured, K={top['k']}, tokenwire used "
+                f"{top['server_cpu_share']:.0%} of one core at "
+                f"{top['server_cpu_us_per_token']:.0f} us per token, and a stream took "
+                f"{top['reads_p50']:.0f} client reads for its {LADDER_TOKENS} tokens against "
+                f"{low['reads_p50']:.0f} at K={low['k']}: the later the pump wakes, the more "
+                "tokens go in one write."
+            )
+        lines.append(line + _workers(ladder, k100))
+    return lines
+
+
 def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> list[str]:
-    cost, ladder, memory = streaming["cost"], streaming["ladder"], streaming["memory"]
+    cost, memory = streaming["cost"], streaming["memory"]
     tw, bare = cost["tokenwire"], cost["bare"]
     cpu_ratio = tw["server_cpu_us_per_token"] / bare["server_cpu_us_per_token"]
     lines = [
@@ -127,23 +210,7 @@ def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> 
             f"{ttft['tokenwire (no guard)']['p50_ms']:.2f} ms without, against "
             f"{ttft['bare']['p50_ms']:.2f} ms for the bare loop."
         )
-    k100 = {kind: {s["k"]: s for s in v["steps"]}.get(100) for kind, v in ladder.items()}
-    if k100.get("tokenwire") and k100.get("bare"):
-        per_tw = k100["tokenwire"]["server_cpu_us_per_token"]
-        per_bare = k100["bare"]["server_cpu_us_per_token"]
-        lines.append(
-            f"- **Paced streams are CPU-bound per token.** At K=100 (5,000 tokens/s) tokenwire "
-            f"spends {per_tw:.0f} us of server CPU per token and the bare loop {per_bare:.0f} "
-            f"us — {per_tw / per_bare:.1f}x (burst: "
-            f"{tw['server_cpu_us_per_token'] / bare['server_cpu_us_per_token']:.2f}x), because "
-            "every token is its own wake-up and little can be batched. At that cost one core "
-            f"sustains about {1e6 / per_tw / 50:.0f} streams at 50 tokens/s flat out (the bare "
-            f"loop about {1e6 / per_bare / 50:.0f}); a median stretch ≤ 1.10 needs head-room "
-            "well below that, and ≥ 500 streams in one process would need ≤ ~30 us per token "
-            "*including* LangChain's own per-chunk work, while the bare loop over the same "
-            f"LangChain model costs {per_bare:.0f} us. The 500-stream target is not reachable "
-            "in one Python process with a `BaseChatModel` in the path." + _workers(ladder, k100)
-        )
+    lines += _ladder_lines(ladders(streaming), cost)
     burst, paced, admission = (_profile(profiles, x) for x in ("burst", "paced", "admission"))
     if burst is not None:
         message = _share(

@@ -30,7 +30,6 @@ async def _measure(window: int) -> dict[str, float]:
     words = (TEXT * 40).split(" ")[:TOKENS]
     arrivals: list[tuple[int, float]] = []  # (char offset where the token ends, time)
     released: list[tuple[int, float]] = []
-    shown = 0
     offset = 0
     reader = asyncio.create_task(_follow(log, released))
     for word in words:

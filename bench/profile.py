@@ -3,7 +3,8 @@
 Two loads, each sampled for a few seconds at 1 kHz (on-CPU samples only, all threads):
 
 - ``burst``: 2,000-token zero-delay streams back to back (the cost-per-token scenario);
-- ``paced``: 100 concurrent 50-token/s streams (one token per wake-up: no batching helps).
+- ``paced``: 300 concurrent 50-token/s streams, provider-paced (token n due at 20·n ms), the
+  concurrency ladder's load;
 
 Samples are folded two ways: *self* (the innermost Python frame, i.e. where the
 interpreter was) grouped by package, and *inclusive* for named functions on the token path.
@@ -54,10 +55,14 @@ async def _admission(target: Target, streams: int = 400) -> int:
     return streams
 
 
+PACED_STREAMS = 300
+
+
 async def _paced(target: Target) -> int:
-    streams = await asyncio.gather(*(open_stream(target, prompt(100, 0.02)) for _ in range(100)))
+    text = prompt(100, 0.02, pace="deadline")
+    streams = await asyncio.gather(*(open_stream(target, text) for _ in range(PACED_STREAMS)))
     await asyncio.gather(*(s.done for s in streams))
-    return 100 * 100
+    return PACED_STREAMS * 100
 
 
 def _record(server: ServerProcess, load: str, out: Path) -> dict[str, Any]:
@@ -181,8 +186,8 @@ Server CPU while sampled: {r["cpu_us_per_token"]:.1f} us per {unit} \
         "## Profile: where tokenwire's time per token goes\n\n"
         f"py-spy (`--nonblocking`, {RATE} Hz) on the tokenwire server (guard, telemetry, "
         "event log, audit on), on-CPU samples of every thread. *burst*: 40 streams of "
-        "2,000 zero-delay tokens back to back; *paced*: 100 concurrent 50-token/s streams "
-        "(every token is its own wake-up); *admission*: 400 one-token streams one after "
+        f"2,000 zero-delay tokens back to back; *paced*: {PACED_STREAMS} concurrent "
+        "50-token/s streams, provider-paced; *admission*: 400 one-token streams one after "
         "another (the fixed cost of a stream). Self time is charged to the innermost Python "
         "frame, so C work (pydantic-core validation, socket writes, the uvloop loop itself) "
         "shows under the Python function that called it.\n\n" + "\n".join(sections)

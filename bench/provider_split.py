@@ -26,6 +26,7 @@ import httpx
 import uvloop
 from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI
+from pydantic import SecretStr
 
 from bench.clients import Target, open_stream, stream_once, texts
 from bench.servers import OPENAI_MODEL, OPENAI_SLOW_MODEL, ServerProcess
@@ -72,7 +73,7 @@ async def _best(job: Callable[[], Awaitable[int]]) -> dict[str, float]:
 async def _layers(mock_url: str) -> dict[str, dict[str, float]]:
     sdk = AsyncOpenAI(base_url=mock_url + "/v1", api_key="mock")
     model = ChatOpenAI(
-        base_url=mock_url + "/v1", api_key="mock", model=OPENAI_MODEL, stream_usage=True
+        base_url=mock_url + "/v1", api_key=SecretStr("mock"), model=OPENAI_MODEL, stream_usage=True
     )
 
     async def raw() -> int:

@@ -57,9 +57,13 @@ def _bare_app() -> Any:
     routes = [Route("/stream", stream, methods=["POST"])]
     if mock_url := os.environ.get("BENCH_MOCK_URL"):
         from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
 
         openai = ChatOpenAI(
-            base_url=mock_url + "/v1", api_key="mock", model=OPENAI_MODEL, stream_usage=True
+            base_url=mock_url + "/v1",
+            api_key=SecretStr("mock"),
+            model=OPENAI_MODEL,
+            stream_usage=True,
         )
 
         async def stream_openai(request: Request) -> StreamingResponse:
@@ -90,9 +94,10 @@ def _tokenwire_app() -> Any:
     ]
     if mock_url := os.environ.get("BENCH_MOCK_URL"):
         from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
 
         for name, model in (("openai", OPENAI_MODEL), ("openai_slow", OPENAI_SLOW_MODEL)):
-            client = ChatOpenAI(base_url=mock_url + "/v1", api_key="mock", model=model)
+            client = ChatOpenAI(base_url=mock_url + "/v1", api_key=SecretStr("mock"), model=model)
             routes.append(Route(name, client, guardrails=guarded))
     settings = Settings(
         auth="none",

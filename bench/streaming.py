@@ -16,9 +16,9 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvloop
 
@@ -29,7 +29,10 @@ from bench.servers import KINDS, ServerProcess
 
 COST_TOKENS = 2_000
 COST_REPEATS = 7
+LADDER_ENV = "BENCH_LADDER"  # e.g. BENCH_LADDER=50,200,500 for a quick look
 LADDER = (25, 50, 100, 200, 300, 500)
+#: The ladder runs once per pacing of the model (:mod:`bench.fake_model`), the first is primary.
+LADDER_PACES = ("deadline", "sleep")
 LADDER_TOKENS = 100
 LADDER_DELAY = 0.02
 IDEAL = LADDER_TOKENS * LADDER_DELAY
@@ -39,6 +42,29 @@ TTFT_TOKENS = 30  # 150 characters: more than the PII guard's 120-character hold
 DISCONNECT_TRIALS = 30
 IDLE_STREAMS = 1_000
 MANY_STREAMS = 10_000
+#: What ``run(only=...)`` can measure; ``None`` measures all of it.
+SCENARIOS = ("cost", "per_request", "ttft", "disconnect", "ladder", "memory", "many")
+#: Server rows; ``tokenwire-2w`` (two worker processes) runs only the ladder.
+SERVERS = (*KINDS, "tokenwire-2w")
+TWO_WORKERS = "tokenwire, 2 workers"
+
+
+def ladder_ks() -> tuple[int, ...]:
+    """The rungs: ``$BENCH_LADDER`` (comma-separated K values) or :data:`LADDER`."""
+    raw = os.environ.get(LADDER_ENV, "").strip()
+    if not raw:
+        return LADDER
+    return tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+
+
+def ladders(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ladder results by pacing, primary first; an old results file's ``ladder`` was
+    measured with the ``sleep`` pacing."""
+    found = {
+        "deadline": r.get("ladder_deadline"),
+        "sleep": r.get("ladder_sleep", r.get("ladder")),
+    }
+    return {pace: v for pace, v in found.items() if v}
 
 
 def _pct(values: Sequence[float], q: float) -> float:
@@ -66,7 +92,7 @@ async def inprocess_reference() -> dict[str, float]:
     firsts = []
     for _ in range(TTFT_REQUESTS):
         start = time.perf_counter()
-        stream = model.astream(prompt(TTFT_TOKENS))
+        stream = cast(AsyncGenerator[Any, None], model.astream(prompt(TTFT_TOKENS)))
         await anext(stream)
         firsts.append(time.perf_counter() - start)
         await stream.aclose()
@@ -124,8 +150,8 @@ async def per_request(server: ServerProcess) -> dict[str, float]:
     }
 
 
-async def _ladder_step(server: ServerProcess, target: Target, k: int) -> dict[str, Any]:
-    text = prompt(LADDER_TOKENS, LADDER_DELAY)
+async def _ladder_step(server: ServerProcess, target: Target, k: int, pace: str) -> dict[str, Any]:
+    text = prompt(LADDER_TOKENS, LADDER_DELAY, pace=pace)
     busy0 = busy_seconds()
     cpu0, client0, wall0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
     streams = await asyncio.gather(*(open_stream(target, text, keep_body=True) for _ in range(k)))
@@ -152,6 +178,7 @@ async def _ladder_step(server: ServerProcess, target: Target, k: int) -> dict[st
         "server_cpu_us_per_token": server_cpu / (k * LADDER_TOKENS) * 1e6,
         "first_byte_p50_ms": _pct([s.first_byte - s.started for s in streams if s.first_byte], 0.5)
         * 1e3,
+        "reads_p50": statistics.median(s.reads for s in streams),
     }
 
 
@@ -159,14 +186,14 @@ def _passes(step: dict[str, Any]) -> bool:
     return step["median"] <= 1.10 and step["p99"] <= 1.25 and not step["failed"]
 
 
-async def concurrency(server: ServerProcess) -> dict[str, Any]:
+async def concurrency(server: ServerProcess, pace: str) -> dict[str, Any]:
     target = Target.of(server.kind, server.port)
     steps = []
-    for k in LADDER:
-        step = await _ladder_step(server, target, k)
+    for k in ladder_ks():
+        step = await _ladder_step(server, target, k, pace)
         await asyncio.sleep(1.0)  # let run ends (audit, telemetry) settle between steps
         if not _passes(step):  # the machine is shared: a second try rules out a bad moment
-            again = await _ladder_step(server, target, k)
+            again = await _ladder_step(server, target, k, pace)
             await asyncio.sleep(1.0)
             step = min(step, again, key=lambda s: s["median"])
         steps.append(step)
@@ -178,7 +205,7 @@ async def concurrency(server: ServerProcess) -> dict[str, Any]:
         if s["k"] not in passing:
             break
         best = s["k"]
-    return {"steps": steps, "max_k": best}
+    return {"steps": steps, "max_k": best, "pace": pace}
 
 
 async def ttft(server: ServerProcess, route: str = "chat") -> dict[str, float]:
@@ -305,9 +332,22 @@ async def many_streams(server: ServerProcess, open_rate: float) -> dict[str, Any
 # -- the run -------------------------------------------------------------------------------
 
 
-def run(progress: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    progress: Callable[[str], None] = print,
+    only: Collection[str] | None = None,
+    servers: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """Measure the scenarios in ``only`` (names from :data:`SCENARIOS`; ``None``: all) on the
+    servers in ``servers`` (from :data:`SERVERS`; ``None``: all). Results hold only what was
+    measured; :func:`report` renders only that."""
     _raise_fd_limit()
-    return uvloop.run(_run(progress))
+    return uvloop.run(
+        _run(
+            progress,
+            frozenset(SCENARIOS if only is None else only),
+            frozenset(SERVERS if servers is None else servers),
+        )
+    )
 
 
 async def _timed(label: str, progress: Callable[[str], None], job: Awaitable[Any]) -> Any:
@@ -317,58 +357,82 @@ async def _timed(label: str, progress: Callable[[str], None], job: Awaitable[Any
     return result
 
 
-async def _run(progress: Callable[[str], None]) -> dict[str, Any]:
-    results: dict[str, Any] = {"reference": await inprocess_reference()}
+async def _ladders(
+    server: ServerProcess,
+    row: str,
+    found: dict[str, dict[str, Any]],
+    progress: Callable[[str], None],
+) -> None:
+    for pace in LADDER_PACES:
+        label = f"concurrency, {pace} pacing"
+        found[pace][row] = await _timed(label, progress, concurrency(server, pace))
+
+
+async def _run(
+    progress: Callable[[str], None], only: frozenset[str], servers: frozenset[str]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    if only & {"cost", "ttft"}:
+        results["reference"] = await inprocess_reference()
     workdir = Path(tempfile.mkdtemp(prefix="tokenwire-bench-"))
     close_log = workdir / "closed.log"
     env = {CLOSE_LOG_ENV: str(close_log), "BENCH_DATA_DIR": str(workdir)}
     cost: dict[str, Any] = {}
-    ladder: dict[str, Any] = {}
+    ladder: dict[str, dict[str, Any]] = {pace: {} for pace in LADDER_PACES}
     first: dict[str, Any] = {}
     gone: dict[str, Any] = {}
-    guard_on = False
     errors: dict[str, int] = {}
     fixed: dict[str, Any] = {}
-    for kind in KINDS:
+    one_server = only & {"cost", "per_request", "ttft", "disconnect", "ladder"}
+    for kind in KINDS if one_server else ():
+        if kind not in servers:
+            continue
         progress(f"streaming: {kind}")
         with ServerProcess(kind, env) as server:
-            cost[kind] = await _timed("cost per token", progress, cost_per_token(server))
             if kind == "tokenwire":
-                guard_on = await guard_probe(server)
-                cost["tokenwire (no guard)"] = await cost_per_token(server, "plain")
-            fixed[kind] = await _timed("per request", progress, per_request(server))
-            first[kind] = await _timed("ttft", progress, ttft(server))
-            if kind == "tokenwire":
-                first["tokenwire (no guard)"] = await ttft(server, "plain")
-            gone[kind] = await _timed("disconnect", progress, disconnect(server, close_log))
-            ladder[kind] = await _timed("concurrency", progress, concurrency(server))
+                results["guard_on"] = await guard_probe(server)
+            if "cost" in only:
+                cost[kind] = await _timed("cost per token", progress, cost_per_token(server))
+                if kind == "tokenwire":
+                    cost["tokenwire (no guard)"] = await cost_per_token(server, "plain")
+            if "per_request" in only:
+                fixed[kind] = await _timed("per request", progress, per_request(server))
+            if "ttft" in only:
+                first[kind] = await _timed("ttft", progress, ttft(server))
+                if kind == "tokenwire":
+                    first["tokenwire (no guard)"] = await ttft(server, "plain")
+            if "disconnect" in only:
+                gone[kind] = await _timed("disconnect", progress, disconnect(server, close_log))
+            if "ladder" in only:
+                await _ladders(server, kind, ladder, progress)
             errors[kind] = len(server.errors())
-    progress("streaming: tokenwire, 2 worker processes")
-    with ServerProcess("tokenwire-2w", env) as server:
-        ladder["tokenwire, 2 workers"] = await _timed("concurrency", progress, concurrency(server))
+    if "ladder" in only and "tokenwire-2w" in servers:
+        progress("streaming: tokenwire, 2 worker processes")
+        with ServerProcess("tokenwire-2w", env) as server:
+            await _ladders(server, TWO_WORKERS, ladder, progress)
     memory: dict[str, Any] = {}
-    for kind in KINDS:  # fresh processes: freed arenas of earlier scenarios would hide growth
-        with ServerProcess(kind, env) as server:
-            memory[kind] = await _timed(f"idle memory {kind}", progress, idle_memory(server))
-    gc.collect()
-    with ServerProcess("tokenwire", env) as server:
-        many = await _timed(
-            "10,000 streams",
-            progress,
-            many_streams(server, memory["tokenwire"]["open_per_s"]),
-        )
-        many["server_errors"] = server.errors()[:5]
-    results.update(
-        server_errors=errors,
-        guard_on=guard_on,
-        per_request=fixed,
-        cost=cost,
-        ladder=ladder,
-        ttft=first,
-        disconnect=gone,
-        memory=memory,
-        many=many,
-    )
+    for kind in KINDS if "memory" in only else ():
+        if kind in servers:  # fresh processes: freed arenas of earlier scenarios would hide growth
+            with ServerProcess(kind, env) as server:
+                memory[kind] = await _timed(f"idle memory {kind}", progress, idle_memory(server))
+    if "many" in only and "tokenwire" in servers:
+        gc.collect()
+        open_rate = memory.get("tokenwire", {}).get("open_per_s", 1_000.0)
+        with ServerProcess("tokenwire", env) as server:
+            many = await _timed("10,000 streams", progress, many_streams(server, open_rate))
+            many["server_errors"] = server.errors()[:5]
+        results["many"] = many
+    measured = {
+        "server_errors": errors,
+        "per_request": fixed,
+        "cost": cost,
+        "ladder_deadline": ladder["deadline"],
+        "ladder_sleep": ladder["sleep"],
+        "ttft": first,
+        "disconnect": gone,
+        "memory": memory,
+    }
+    results.update((key, value) for key, value in measured.items() if value)
     shutil.rmtree(workdir, ignore_errors=True)
     results["client_fd_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     results["cpus"] = os.cpu_count()
@@ -383,80 +447,37 @@ def _ratio(value: float, base: float) -> str:
 
 
 def report(r: dict[str, Any]) -> str:
-    ref = r["reference"]
-    cost, ladder, first, gone, memory, many = (
-        r["cost"], r["ladder"], r["ttft"], r["disconnect"], r["memory"], r["many"]
-    )  # fmt: skip
-    bare = cost["bare"]["us_per_token"]
-    guard_note = (
-        "Probe (token 5 of a stream is an e-mail address): the guarded route redacted it."
-        if r.get("guard_on")
-        else "**Probe (token 5 of a stream is an e-mail address): the guarded route did NOT "
-        "redact it — in the source tree measured, `Route.guardrails` is not applied on the "
-        "run path, so the tokenwire rows do not include the guard's cost**; its in-process "
-        "cost per token is in *Guardrails: per-token cost* below."
-    )
-    pace = f"{LADDER_TOKENS} tokens {LADDER_DELAY * 1000:.0f} ms apart, ideal {IDEAL:.0f} s"
-    cost_head = (
-        "| server | per token (best) | median | vs bare | server CPU per token | token events "
-        "| client reads | text intact | client CPU |"
-    )
-    cost_rows = "\n".join(
-        f"| {kind} | {c['us_per_token']:.1f} us | {c['median_us_per_token']:.1f} us "
-        f"| {_ratio(c['us_per_token'], bare)} | {c['server_cpu_us_per_token']:.1f} us "
-        f"| {c['events']} | {c['reads']:.0f} | {'yes' if c['correct'] else '**NO**'} "
-        f"| {c['client_cpu_share']:.0%} |"
-        for kind, c in cost.items()
-    )
-    ks = sorted({s["k"] for v in ladder.values() for s in v["steps"]})
-    ladder_head = "| server | " + " | ".join(f"K={k}" for k in ks) + " | largest K passing |"
-    ladder_rows = []
-    cpu_rows = []
-    client_share = 0.0
-    for kind, v in ladder.items():
-        by_k = {s["k"]: s for s in v["steps"]}
-        cells = []
-        for k in ks:
-            s = by_k.get(k)
-            if s is None:
-                cells.append("(skipped)")
-                continue
-            client_share = max(client_share, s["client_cpu_share"])
-            fail = f", {s['failed']} failed" if s["failed"] else ""
-            cells.append(f"{s['median']:.2f} / {s['p99']:.2f}{fail}")
-        ladder_rows.append(f"| {kind} | " + " | ".join(cells) + f" | **{v['max_k']}** |")
-        cpu_rows.append(
-            f"| {kind} | "
-            + " | ".join(
-                f"{by_k[k]['server_cpu_us_per_token']:.0f} us ({by_k[k]['server_cpu_share']:.0%}; "
-                f"others {by_k[k]['others_cores']:.1f})"
-                if k in by_k
-                else ""
-                for k in ks
-            )
-            + " |"
+    """The streaming sections of BENCHMARKS.md: those whose scenario is in ``r``."""
+    sections = [_intro(r)]
+    if r.get("cost"):
+        sections.append(_cost(r))
+    if r.get("per_request"):
+        sections.append(_fixed(r["per_request"]))
+    if ladders(r):
+        sections.append(_ladder(r))
+    if r.get("ttft"):
+        sections.append(_ttft(r))
+    if r.get("disconnect"):
+        sections.append(_disconnect(r["disconnect"]))
+    if r.get("memory") or r.get("many"):
+        sections.append(_memory(r))
+    return "\n".join(sections)
+
+
+def _intro(r: dict[str, Any]) -> str:
+    if "guard_on" not in r:
+        guard_note = ""
+    elif r["guard_on"]:
+        guard_note = (
+            " Probe (token 5 of a stream is an e-mail address): the guarded route redacted it."
         )
-    ttft_rows = "\n".join(
-        f"| {kind} | {t['p50_ms']:.2f} ms | {t['p90_ms']:.2f} ms "
-        f"| {t['p50_ms'] - ref['ttft_p50_ms']:.2f} ms |"
-        for kind, t in first.items()
-    )
-    gone_rows = "\n".join(
-        f"| {kind} | {_ms(g['p50_ms'])} | {_ms(g['p99_ms'])} | {_ms(g['max_ms'])} "
-        f"| {g['missing']} of {DISCONNECT_TRIALS} |"
-        for kind, g in gone.items()
-    )
-    mem_rows = "\n".join(
-        f"| {kind} | {m['kb_per_stream']:.1f} KB | {m['ok']} of {IDLE_STREAMS} "
-        f"| {m['open_per_s']:.0f} /s |"
-        for kind, m in memory.items()
-    )
-    fixed_rows = "\n".join(
-        f"| {kind} | {f['cpu_ms']:.2f} ms | {f['p50_ms']:.2f} ms |"
-        for kind, f in r.get("per_request", {}).items()
-    )
-    errors = ", ".join(f"{k}: {v}" for k, v in many["errors"].items()) or "none"
-    tw = cost["tokenwire"]["us_per_token"]
+    else:
+        guard_note = (
+            " **Probe (token 5 of a stream is an e-mail address): the guarded route did NOT "
+            "redact it — in the source tree measured, `Route.guardrails` is not applied on the "
+            "run path, so the tokenwire rows do not include the guard's cost**; its in-process "
+            "cost per token is in *Guardrails: per-token cost* below."
+        )
     return f"""## Streaming: tokenwire vs a bare SSE loop vs LangServe (over loopback)
 
 Each server runs alone in its own process (uvicorn, uvloop, httptools, 127.0.0.1); the
@@ -466,9 +487,33 @@ stops). The model is an in-process `BaseChatModel` streaming one 5-character wor
 chunk (`bench/fake_model.py`), identical in all three servers. tokenwire runs with
 telemetry, the PII guard (hold-back window 120 characters), the in-memory event log and
 the audit trail on (SQLite), auth off, `disconnect_grace_seconds=0`; `tokenwire (no
-guard)` is the same server's route without guardrails. {guard_note}
+guard)` is the same server's route without guardrails.{guard_note}
+"""
 
-### Cost per token: one zero-delay stream of {COST_TOKENS:,} tokens
+
+def _cost(r: dict[str, Any]) -> str:
+    ref, cost = r["reference"], r["cost"]
+    head = (
+        "| server | per token (best) | median | vs bare | server CPU per token | token events "
+        "| client reads | text intact | client CPU |"
+    )
+    base = cost["bare"]["us_per_token"] if "bare" in cost else None
+    rows = "\n".join(
+        f"| {kind} | {c['us_per_token']:.1f} us | {c['median_us_per_token']:.1f} us "
+        f"| {_ratio(c['us_per_token'], base) if base else 'n/a'} "
+        f"| {c['server_cpu_us_per_token']:.1f} us "
+        f"| {c['events']} | {c['reads']:.0f} | {'yes' if c['correct'] else '**NO**'} "
+        f"| {c['client_cpu_share']:.0%} |"
+        for kind, c in cost.items()
+    )
+    ratios = []
+    if base and "tokenwire" in cost:
+        tw = cost["tokenwire"]["us_per_token"]
+        ratios.append(f"**tokenwire / bare = {tw / base:.2f}x** (target ≤ 1.1x)")
+    if base and "langserve" in cost:
+        ratios.append(f"LangServe / bare =\n{cost['langserve']['us_per_token'] / base:.2f}x")
+    summary = f"\n{'; '.join(ratios)}.\n" if ratios else ""
+    return f"""### Cost per token: one zero-delay stream of {COST_TOKENS:,} tokens
 
 Total stream time (request sent → body closed) ÷ {COST_TOKENS:,}, best and median of
 {COST_REPEATS}; server CPU is the server process's user+system time over the {COST_REPEATS}
@@ -476,14 +521,17 @@ streams ÷ tokens; client reads (median) is how many `data_received` calls the b
 about how many socket writes the server made. In-process `astream` of the same model alone:
 {ref["astream_us_per_token"]:.1f} us per token (that much of every row is LangChain).
 
-{cost_head}
+{head}
 |---|---|---|---|---|---|---|---|---|
-{cost_rows}
+{rows}
+{summary}"""
 
-**tokenwire / bare = {tw / bare:.2f}x** (target ≤ 1.1x); LangServe / bare =
-{cost["langserve"]["us_per_token"] / bare:.2f}x.
 
-### Fixed cost per stream
+def _fixed(fixed: dict[str, Any]) -> str:
+    rows = "\n".join(
+        f"| {kind} | {f['cpu_ms']:.2f} ms | {f['p50_ms']:.2f} ms |" for kind, f in fixed.items()
+    )
+    return f"""### Fixed cost per stream
 
 {REQUESTS} sequential one-token streams (after 20 warm-up ones): server CPU per request
 (10 ms clock ticks over the whole series) and the request's wall time, p50. This is paid
@@ -492,30 +540,132 @@ stream pays it at the same moment.
 
 | server | server CPU per stream | wall p50 |
 |---|---|---|
-{fixed_rows}
+{rows}
+"""
 
-### Concurrent 50-token/s streams ({pace})
+
+def _ladder_tables(ladder: dict[str, Any], reads: bool) -> tuple[str, str, str, float]:
+    """(stretch table, server CPU table, client reads table, highest client CPU share)."""
+    ks = sorted({s["k"] for v in ladder.values() for s in v["steps"]})
+    head = "| server | " + " | ".join(f"K={k}" for k in ks) + " |"
+    rule = "|---|" + "---|" * len(ks)
+    stretch_rows, cpu_rows, read_rows = [], [], []
+    client_share = 0.0
+    for kind, v in ladder.items():
+        by_k = {s["k"]: s for s in v["steps"]}
+        cells, cpu, read = [], [], []
+        for k in ks:
+            s = by_k.get(k)
+            if s is None:
+                cells.append("(skipped)")
+                cpu.append("")
+                read.append("")
+                continue
+            client_share = max(client_share, s["client_cpu_share"])
+            fail = f", {s['failed']} failed" if s["failed"] else ""
+            cells.append(f"{s['median']:.2f} / {s['p99']:.2f}{fail}")
+            cpu.append(
+                f"{s['server_cpu_us_per_token']:.0f} us ({s['server_cpu_share']:.0%}; "
+                f"others {s['others_cores']:.1f})"
+            )
+            read.append(f"{s['reads_p50']:.0f}" if "reads_p50" in s else "n/a")
+        stretch_rows.append(f"| {kind} | " + " | ".join(cells) + f" | **{v['max_k']}** |")
+        cpu_rows.append(f"| {kind} | " + " | ".join(cpu) + " |")
+        read_rows.append(f"| {kind} | " + " | ".join(read) + " |")
+    stretch = "\n".join([head + " largest K passing |", rule + "---|", *stretch_rows])
+    cpus = "\n".join([head, rule, *cpu_rows])
+    read_table = "\n".join([head, rule, *read_rows]) if reads else ""
+    return stretch, cpus, read_table, client_share
+
+
+def _ladder(r: dict[str, Any]) -> str:
+    found = ladders(r)
+    pace = f"{LADDER_TOKENS} tokens {LADDER_DELAY * 1000:.0f} ms apart, ideal {IDEAL:.0f} s"
+    ms = f"{LADDER_DELAY * 1000:.0f}"
+    parts = [
+        f"""### Concurrent 50-token/s streams ({pace})
 
 Stretch = actual ÷ ideal duration, from request sent to body closed, all K streams started
-at once; cells are median / p99 (a rung is skipped once the median passes 2.5). Passing
-means median ≤ 1.10 and p99 ≤ 1.25 with every stream's text intact. The sleep-paced model
-alone overshoots slightly, so the bare loop is the floor. Client CPU stayed at or below
-{client_share:.0%} of one core.
+at once; cells are median / p99 (a rung is skipped once the median passes 2.5; a failing
+rung is tried twice and the better try kept). Passing means median ≤ 1.10 and p99 ≤ 1.25
+with every stream's text intact.
 
-{ladder_head}
-|---|{"---|" * (len(ks) + 1)}
-{chr(10).join(ladder_rows)}
+The ladder runs twice, with the model pacing its tokens in two ways:
+
+- **Provider-like pacing** (the first table, and the target's): token n is due {ms}·n ms
+  after the model started, whenever it is read. A remote provider works like that: it
+  generates at its own pace on another machine, tokens that arrive while the gateway is
+  busy wait in the socket buffer, and the `openai` SDK yields them one after another on the
+  next read. Here a late reader finds the overdue tokens ready and gets them without a
+  pause. A busy moment makes the tokens of that moment late, not every later one: the
+  stretch says whether the server keeps up with K streams.
+- **Consumer-paced model** (the second table, as measured before, so earlier numbers stay
+  comparable): the model sleeps {ms} ms before every token, counted from when the previous
+  one was taken. All K streams start at once, so their timers fire together and the loop
+  handles a burst of K tokens per tick; whatever that makes a token late is added to all
+  {LADDER_TOKENS} periods of the stream. The stretch then measures drift accumulated over the
+  stream rather than whether the server keeps up: compare the bare loop's stretch with its
+  server CPU share below.
+"""
+    ]
+    if "deadline" not in found:
+        parts.append(
+            "These results predate the provider-like pacing: only the consumer-paced table "
+            "was measured.\n"
+        )
+    if "deadline" in found:
+        stretch, cpus, reads, client = _ladder_tables(found["deadline"], reads=True)
+        parts.append(
+            f"""#### Provider-like pacing (token n due at {ms}·n ms)
+
+Client CPU stayed at or below {client:.0%} of one core.
+
+{stretch}
 
 Server CPU per delivered token at each K (the server's share of one core over the rung;
-"others": cores kept busy by other processes on this shared machine meanwhile, of 2). Every
-token is its own wake-up here, so little is batched. A failing rung is tried twice and the
-better try kept.
+"others": cores kept busy by other processes on this shared machine meanwhile, of 2). While
+the server keeps up every token is its own wake-up; once it falls behind, a wake-up finds
+several tokens of the same stream ready.
 
-| server | {" | ".join(f"K={k}" for k in ks)} |
-|---|{"---|" * len(ks)}
-{chr(10).join(cpu_rows)}
+{cpus}
 
-### Time to first token at low load
+Client reads per stream at each K (median `data_received` calls, response head and end
+included): about {LADDER_TOKENS + 1} when every token is a write of its own and the client
+keeps up. Fewer means several tokens went out in one write. In tokenwire the PII guard can
+release held-back text several tokens at a time, and the SSE pump writes whatever the event
+log gathered since its last write, which grows with load; the bare loop and LangServe write
+once per token (the kernel may still merge writes the client has not read yet).
+
+{reads}
+"""
+        )
+    if "sleep" in found:
+        stretch, cpus, _reads, client = _ladder_tables(found["sleep"], reads=False)
+        parts.append(
+            f"""#### Consumer-paced model: drift accumulates (sleep {ms} ms before every token)
+
+The sleep-paced model alone overshoots slightly, so the bare loop is the floor. Client CPU
+stayed at or below {client:.0%} of one core.
+
+{stretch}
+
+Server CPU per delivered token at each K, as above. Every token is its own wake-up here, so
+little is batched.
+
+{cpus}
+"""
+        )
+    return "\n".join(parts)
+
+
+def _ttft(r: dict[str, Any]) -> str:
+    ref = r["reference"]
+    rows = "\n".join(
+        f"| {kind} | {t['p50_ms']:.2f} ms | {t['p90_ms']:.2f} ms "
+        f"| {t['p50_ms'] - ref['ttft_p50_ms']:.2f} ms |"
+        for kind, t in r["ttft"].items()
+    )
+    return f"""### Time to first token at low load
 
 {TTFT_REQUESTS} sequential requests (after 3 warm-up ones), model with no delay and {TTFT_TOKENS}
 tokens; time from sending the request to the first answer-token event at the client.
@@ -526,9 +676,17 @@ shows the gateway without it.
 
 | server | p50 | p90 | added over in-process (p50) |
 |---|---|---|---|
-{ttft_rows}
+{rows}
+"""
 
-### Client disconnect → upstream closed
+
+def _disconnect(gone: dict[str, Any]) -> str:
+    rows = "\n".join(
+        f"| {kind} | {_ms(g['p50_ms'])} | {_ms(g['p99_ms'])} | {_ms(g['max_ms'])} "
+        f"| {g['missing']} of {DISCONNECT_TRIALS} |"
+        for kind, g in gone.items()
+    )
+    return f"""### Client disconnect → upstream closed
 
 {DISCONNECT_TRIALS} trials per server: a long 200-token/s stream; the client closes its socket
 right after the first token event; the model's generator records when its `finally` ran
@@ -536,25 +694,45 @@ right after the first token event; the model's generator records when its `final
 
 | server | p50 | p99 | max | never closed (3 s) |
 |---|---|---|---|---|
-{gone_rows}
+{rows}
+"""
 
-### Memory per open idle stream
+
+def _memory(r: dict[str, Any]) -> str:
+    parts = []
+    if r.get("memory"):
+        rows = "\n".join(
+            f"| {kind} | {m['kb_per_stream']:.1f} KB | {m['ok']} of {IDLE_STREAMS} "
+            f"| {m['open_per_s']:.0f} /s |"
+            for kind, m in r["memory"].items()
+        )
+        parts.append(
+            f"""### Memory per open idle stream
 
 A fresh server process per row; RSS after {IDLE_STREAMS:,} open streams whose model waits
 (nothing produced yet) minus RSS before, ÷ {IDLE_STREAMS:,}.
 
 | server | RSS per stream | streams open | opened at |
 |---|---|---|---|
-{mem_rows}
-
-**{MANY_STREAMS:,} concurrent slow streams on tokenwire** (fresh process, fd limit raised to
-the hard limit {r["client_fd_limit"]:,} on both sides, up to 500 connects in flight; every
-stream waits until all are open, then streams 10 tokens): {many["completed"]:,} of
+{rows}
+"""
+        )
+    if r.get("many"):
+        many = r["many"]
+        errors = ", ".join(f"{k}: {v}" for k, v in many["errors"].items()) or "none"
+        if not parts:
+            parts.append("### Memory per open idle stream\n")
+        parts.append(
+            f"""**{MANY_STREAMS:,} concurrent slow streams on tokenwire** (fresh process, fd
+limit raised to the hard limit {r["client_fd_limit"]:,} on both sides, up to 500 connects
+in flight; every stream waits until all are open, then streams 10 tokens): {many["completed"]:,} of
 {many["streams"]:,} completed with their full text and `run.end` completed; errors:
 {errors}. All were open at the same time: {"yes" if many["all_open_at_once"] else "no"}
 (opening took {many["open_seconds"]:.1f} s); RSS growth at the peak:
 {many["kb_per_stream"]:.1f} KB per stream.
 """
+        )
+    return "\n".join(parts)
 
 
 def _ms(value: float | None) -> str:
