@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from tokenwire.broker.memory import MemoryBroker
 from tokenwire.pipeline.findings import Action, Finding, Guard
 from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.pipeline.holdback import HoldbackBuffer
 from tokenwire.pipeline.pii import PiiGuard, luhn_ok
 from tokenwire.pipeline.rules import DenyRule, no_code_blocks
 from tokenwire.runs.recorder import RunRecorder
@@ -79,22 +81,33 @@ def test_luhn() -> None:
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
 
 
-async def test_text_is_held_until_the_window_has_passed() -> None:
+async def test_a_run_a_match_could_grow_into_is_held_up_to_the_window() -> None:
     log = MemoryBroker().create("r")
     sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None, window=40)
-    sink.token("x" * 30)
-    await asyncio.sleep(0.01)
-    assert log.last_seq == 0  # 30 chars < a window of 120 (PII needs it): nothing shown yet
-    sink.token("y" * 100)
-    await asyncio.sleep(0.01)
-    # 130 held: 10 could go, but a scan waits for a step (15 = window / 8) of releasable text
+    sink.token("x" * 30)  # one run of word characters: could be the start of an address
     assert log.last_seq == 0
-    sink.token("z" * 5)
-    await asyncio.sleep(0.01)
+    sink.token("y" * 100)
     shown = "".join(e.data["text"] for e in log._events)
-    assert shown == "x" * 15  # 135 held, 120 kept back
+    assert shown == "x" * 10  # 130 held, never more than the window (120, PII's) kept back
     await sink.drain()
-    assert "".join(e.data["text"] for e in log._events) == "x" * 30 + "y" * 100 + "z" * 5
+    assert "".join(e.data["text"] for e in log._events) == "x" * 30 + "y" * 100
+
+
+async def test_prose_is_released_long_before_the_window_fills() -> None:
+    log = MemoryBroker().create("r")
+    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
+    for word in ("Hello ", "there, ", "how ", "are ", "you ", "tod"):
+        sink.token(word)
+    # Nothing an address or a number could grow into ends before "tod": it is out.
+    assert "".join(e.data["text"] for e in log._events).startswith("Hello there, how are you")
+    sink.token("ay? Mail me at jane")
+    sink.token(".doe@exam")
+    shown = "".join(e.data["text"] for e in log._events)
+    assert "jane" not in shown and shown.endswith("Mail me at ")
+    sink.token("ple.com now.")
+    await sink.drain()
+    shown = "".join(e.data["text"] for e in log._events if e.type == "token")
+    assert shown == "Hello there, how are you today? Mail me at [EMAIL] now."
 
 
 async def test_halt_shows_what_came_before_and_nothing_after() -> None:
@@ -159,10 +172,15 @@ async def test_order_of_tool_steps_and_text_is_kept() -> None:
     sink.tool_end("c1", "lookup", "ok")
     sink.token(f"mail {EMAIL}")
     await sink.drain()
-    kinds = [(e.type, e.data.get("text")) for e in log._events]
+    kinds: list[tuple[str, object]] = []
+    for e in log._events:  # consecutive token events as one text
+        if e.type == "token" and kinds and kinds[-1][0] == "token":
+            kinds[-1] = ("token", f"{kinds[-1][1]}{e.data['text']}")
+        else:
+            kinds.append((e.type, e.data.get("text")))
     assert kinds == [
         ("token", "Let me check "), ("tool.start", None), ("tool.end", None),
-        ("guardrail", None), ("token", "mail [EMAIL]"),
+        ("token", "mail "), ("guardrail", None), ("token", "[EMAIL]"),
     ]  # fmt: skip
 
 
@@ -205,3 +223,69 @@ async def test_a_plain_guard_returning_an_awaitable_is_a_clear_error() -> None:
     sink = GuardedSink(RunRecorder(MemoryBroker().create("r")), [Confused()], on_stop=print)
     with pytest.raises(TypeError, match="async def"):
         sink.token("hi")
+
+
+_PIECES = [
+    "Hello",
+    "there,",
+    "call",
+    "me",
+    "at",
+    "mail",
+    "ok.",
+    "(see",
+    "notes)",
+    "-",
+    "—",
+    "été",
+    EMAIL,
+    "bob@corp.example.org",
+    CARD,
+    "4111-1111-1111-1111",
+    "4111 1111 1111 1112",
+    PHONE,
+    "(415) 555-0132",
+    "415.555.0132",
+    "123-45-6789",
+    "192.168.10.254",
+    "10.0.0.1.5",
+    "2001:db8::8a2e:370:7334",
+    "GB82 WEST 1234 5698 7654 32",
+    "sk-proj-abcdefghijklmnopqrstuvwx12",
+    "AKIAABCDEFGHIJKLMNOP",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "\u0664\u0661\u0661\u0661 " + "\u0661" * 4 + " 1111 1111",
+    "v1.2.3",
+    "2024-01-02",
+    "x" * 40,
+    "ABCD EFGH",
+    "cafe:beef",
+    "+44",
+    "20",
+    "7946",
+    "0958",
+    "@",
+    ".",
+]
+
+
+def _one_shot(text: str) -> str:
+    buffer = HoldbackBuffer([PiiGuard()])
+    release = buffer.push_now(text, final=True)
+    return release.text
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_any_chunking_redacts_exactly_like_one_scan_of_the_whole_text(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(10):
+        words = [rng.choice(_PIECES) for _ in range(rng.randint(1, 30))]
+        text = "".join(w + rng.choice([" ", " ", "  ", ", ", "\n", "", "."]) for w in words)
+        buffer = HoldbackBuffer([PiiGuard()])
+        shown, at = [], 0
+        while at < len(text):
+            size = rng.choice([1, 1, 2, 3, 4, 5, 7, 11, 30])
+            shown.append(buffer.push_now(text[at : at + size]).text)
+            at += size
+        shown.append(buffer.push_now("", final=True).text)
+        assert "".join(shown) == _one_shot(text), text

@@ -73,22 +73,38 @@ async def test_coalescing_merges_writes_but_loses_nothing_and_keeps_every_id() -
     assert peer.ended
 
 
-async def test_first_token_after_a_pause_is_written_at_once_then_held_for_the_interval() -> None:
+async def test_only_a_proven_fast_stream_is_held_and_never_past_the_interval() -> None:
     log = MemoryEventLog("r", 100)
     peer = Connection()
     task = _serve(EventStreamResponse(LogFeed(log, NativeEncoder()), coalesce_seconds=1.0), peer)
     await asyncio.sleep(0.01)
     _token(log, 1)
     await asyncio.sleep(0.05)
-    assert _ids_and_texts(peer.body)[0] == [1]  # not held: the stream was quiet
+    assert _ids_and_texts(peer.body)[0] == [1]  # the first write: never held
     _token(log, 2)
-    _token(log, 3)
     await asyncio.sleep(0.05)
-    assert _ids_and_texts(peer.body)[0] == [1]  # held: a write went out < 1 s ago
-    log.close()  # the end still waits out the interval, then everything goes in one write
+    assert _ids_and_texts(peer.body)[0] == [1, 2]  # one write so far: not proven fast yet
+    _token(log, 3)
+    _token(log, 4)
+    await asyncio.sleep(0.05)
+    assert _ids_and_texts(peer.body)[0] == [1, 2]  # two writes 50 ms apart: held
+    log.close()  # a hold already begun is waited out (at most the interval)
     await asyncio.wait_for(task, 5)
+    assert _ids_and_texts(peer.body)[0] == [1, 2, 3, 4]
+    assert len(peer.writes) == 3
+
+
+async def test_the_end_is_never_held() -> None:
+    log = MemoryEventLog("r", 100)
+    peer = Connection()
+    task = _serve(EventStreamResponse(LogFeed(log, NativeEncoder()), coalesce_seconds=5.0), peer)
+    for n in (1, 2):  # two writes in quick succession: the stream counts as fast
+        _token(log, n)
+        await asyncio.sleep(0.01)
+    _token(log, 3)
+    log.close()  # ...but the log ended before the writer woke: no hold
+    await asyncio.wait_for(task, 1)
     assert _ids_and_texts(peer.body)[0] == [1, 2, 3]
-    assert len(peer.writes) == 2
 
 
 async def test_coalescing_off_writes_each_wake_up() -> None:

@@ -18,6 +18,10 @@ class Action(StrEnum):
     REDACT = "redact"
     BLOCK = "block"
     HALT = "halt"
+    #: Not a decision: a span the guard may still decide about once more text arrives (a
+    #: match that lost to an overlapping one that may yet vanish). Nothing inside it is
+    #: released meanwhile; it is never applied or reported.
+    HOLD = "hold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,10 @@ class Guard(Protocol):
     and returns findings — synchronously, or as an awaitable for async classifiers.
     Allow = no findings. Guards must keep no per-stream state: one guard object serves
     every run at once.
+
+    Optionally a guard has ``hold(text) -> int``: how many trailing characters of ``text`` a
+    match could still grow into (0 to ``window``); text before them is released at once.
+    Without it the whole ``window`` is held.
     """
 
     name: str

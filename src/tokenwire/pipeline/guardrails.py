@@ -86,6 +86,9 @@ def _rules(specs: Sequence[Mapping[str, Any]]) -> list[DenyRule]:
         if not name:
             raise ValueError("guardrails: every deny rule needs a name")
         if "action" in options:
-            options["action"] = Action(options["action"])
+            action = options["action"]
+            if action not in (Action.BLOCK, Action.HALT):
+                raise ValueError(f"guardrails: deny rule {name!r}: action is block or halt")
+            options["action"] = Action(action)
         rules.append(DenyRule(name, **options))
     return rules

@@ -1,17 +1,19 @@
 """The hold-back buffer: text is shown only after every guard has seen it with enough
 right-context.
 
-Text arriving from the model is held until ``window`` characters follow it (the longest
-span any guard can match), so a span split across chunks is always seen whole before any
-of it is released. Released text keeps a little left-context for the next scan, so
-patterns with look-behinds see what precedes them. Because matches are bounded by the
-window, the redacted text is the same however the stream was chunked.
+Text arriving from the model is held while a guard's match could still grow into it: at
+most ``window`` characters (the longest span any guard can match), and less when a guard
+can tell (``hold``) — an e-mail address cannot span a space, so prose before the last space
+is safe. A span split across chunks is therefore always seen whole before any of it is
+released. Released text keeps a little left-context for the next scan, so patterns with
+look-behinds see what precedes them. The redacted text is the same however the stream was
+chunked.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tokenwire.pipeline.findings import Action, Finding, Guard
@@ -19,6 +21,7 @@ from tokenwire.pipeline.findings import Action, Finding, Guard
 __all__ = ["NOTHING", "HoldbackBuffer", "Release", "is_async"]
 
 _LEFT_CONTEXT = 32
+_STEP = 12
 
 
 @dataclass(slots=True)
@@ -34,22 +37,38 @@ class Release:
 NOTHING = Release()
 
 
+def _hold_of(guard: Guard) -> Callable[[str], int]:
+    hold: Callable[[str], int] | None = getattr(guard, "hold", None)
+    if hold is not None:
+        return hold
+    window = guard.window
+    return lambda text: window
+
+
 def is_async(guard: Guard) -> bool:
     """Whether the guard's ``inspect`` must be awaited (an async classifier)."""
     return inspect.iscoroutinefunction(guard.inspect)
 
 
 class HoldbackBuffer:
-    """Per-run state (never shared): the held text and the released left-context."""
+    """Per-run state (never shared): the held text and the released left-context.
+
+    How much is held is up to the guards: a guard with ``hold(text)`` says how many trailing
+    characters a match could still grow into (the PII guard: the trailing run of characters
+    an address or a number can contain, so most prose is released at once); any other guard
+    holds its whole ``window``. ``window`` given here is a floor for all of them.
+    """
 
     def __init__(self, guards: Sequence[Guard], window: int | None = None) -> None:
         self._guards = list(guards)
-        needed = max((g.window for g in self._guards), default=0)
-        self.window = max(window or 0, needed)
-        # A scan costs O(window), whatever arrived: waiting until `step` more characters
-        # could be released divides the per-token cost by about step / token length, for
-        # at most `step` characters (an eighth of the window) more delay.
-        self.step = self.window // 8
+        self._floor = window or 0
+        self.window = max(self._floor, *(g.window for g in self._guards), 0)
+        self._holds = [_hold_of(g) for g in self._guards]
+        # A scan costs O(held text) whatever arrived: looking again only once `step` more
+        # characters came divides the per-token cost by about step / token length, for at
+        # most `step` characters of delay.
+        self.step = min(_STEP, self.window)
+        self._next_look = self.step
         self.synchronous = not any(is_async(g) for g in self._guards)
         self._held = ""
         self._context = ""
@@ -60,28 +79,38 @@ class HoldbackBuffer:
 
     async def push(self, text: str, *, final: bool = False) -> Release:
         """Add model text; return what can be released (everything, when ``final``)."""
-        scan = self._due(text, final)
-        if scan is None:
+        keep = self._due(text, final)
+        if keep is None:
             return NOTHING
-        offset = len(self._context)
-        return self._settle(scan, offset, await self._inspect(scan, offset), final)
+        scan, offset = self._context + self._held, len(self._context)
+        return self._settle(scan, offset, await self._inspect(scan, offset), keep)
 
     def push_now(self, text: str, *, final: bool = False) -> Release:
         """``push`` without an await, for buffers whose guards are all ``synchronous``."""
-        scan = self._due(text, final)
-        if scan is None:
+        keep = self._due(text, final)
+        if keep is None:
             return NOTHING
-        offset = len(self._context)
-        return self._settle(scan, offset, self._inspect_now(scan, offset), final)
+        scan, offset = self._context + self._held, len(self._context)
+        return self._settle(scan, offset, self._inspect_now(scan, offset), keep)
 
-    def _due(self, text: str, final: bool) -> str | None:
-        """Hold ``text``; the text to scan (left-context + held) when a scan is due."""
+    def _due(self, text: str, final: bool) -> int | None:
+        """Hold ``text``; when a scan is due, how many trailing characters to keep."""
         held = self._held = self._held + text
-        if not held or (not final and len(held) < self.window + self.step):
+        if not held:
             return None
-        return self._context + held
+        if final:
+            return 0
+        if len(held) < self._next_look:
+            return None
+        keep = self._floor
+        for hold in self._holds:
+            keep = max(keep, hold(held))
+        if keep >= len(held):
+            self._next_look = len(held) + self.step
+            return None
+        return keep
 
-    def _settle(self, scan: str, offset: int, findings: list[Finding], final: bool) -> Release:
+    def _settle(self, scan: str, offset: int, findings: list[Finding], keep: int) -> Release:
         held = self._held
         stop = _first_stop(findings, offset)
         if stop is not None:
@@ -90,13 +119,14 @@ class HoldbackBuffer:
             self._held = ""
             release.stop = stop
             return release
-        cut = len(held) if final else len(held) - self.window
+        cut = _not_inside_a_span(len(held) - keep, offset, findings)
         if cut <= 0:
+            self._next_look = len(held) + self.step
             return NOTHING
-        cut = _not_inside_a_span(cut, offset, findings)
         release = self._release(scan, offset, cut, findings)
         self._context = (self._context + held[:cut])[-_LEFT_CONTEXT:]
         self._held = held[cut:]
+        self._next_look = len(self._held) + self.step
         return release
 
     async def _inspect(self, scan: str, offset: int) -> list[Finding]:
@@ -146,7 +176,7 @@ class HoldbackBuffer:
 
 
 def _first_stop(findings: list[Finding], offset: int) -> Finding | None:
-    stops = [f for f in findings if f.action is not Action.REDACT]
+    stops = [f for f in findings if f.action is Action.BLOCK or f.action is Action.HALT]
     return min(stops, key=lambda f: f.start) if stops else None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tokenwire.pipeline.findings import Action, Finding
@@ -54,7 +54,7 @@ def _ip_ok(text: str) -> bool:
 
 
 _DIGIT = re.compile(r"\d")
-_SECRET_PREFIX = re.compile(r"sk-|AKIA|gh[pousr]_|xox[baprs]-|AIza|-----BEGIN|eyJ")
+_SECRET_PREFIX = re.compile(r"sk-|AKIA|gh[pousr]_|xox[baprs]-|AIza|eyJ")
 
 
 def _has(marker: str) -> Callable[[str], bool]:
@@ -68,13 +68,19 @@ def _search(pattern: re.Pattern[str]) -> Callable[[str], bool]:
 @dataclass(frozen=True, slots=True)
 class Detector:
     """``present`` is a cheap test (a character or prefix every match contains) that lets
-    a scan skip the full pattern on text that cannot match — most prose has no ``@``."""
+    a scan skip the full pattern on text that cannot match — most prose has no ``@``.
+    ``chars``: a character class holding every character a match can contain, and every
+    character but the last that its look-ahead inspects; so a match that more text could
+    still create, extend or cancel lies inside the text's trailing run of those characters
+    (what ``PiiGuard.hold`` keeps back). A one-character look-ahead needs nothing: either
+    the match ends the text (and is in the run) or the character it inspects is there."""
 
     rule: str
     label: str
     pattern: re.Pattern[str]
     valid: Callable[[str], bool] | None = None
     present: Callable[[str], bool] = lambda text: True
+    chars: str = r"\s\S"
 
 
 _EMAIL = r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,32}@(?:[A-Za-z0-9-]{1,24}\.){1,3}[A-Za-z]{2,12}(?![\w-])"
@@ -94,22 +100,40 @@ _SECRET = (
     r"|gh[pousr]_[A-Za-z0-9]{36}"
     r"|xox[baprs]-[A-Za-z0-9-]{10,48}"
     r"|AIza[0-9A-Za-z_-]{35}"
-    r"|-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----"
     r"|eyJ[A-Za-z0-9_-]{8,40}\.eyJ[A-Za-z0-9_-]{8,40}\.[A-Za-z0-9_-]{8,30})"
 )
 
-# Order matters where formats overlap: the first detector to claim a span wins.
+_PEM = r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----"
 _digits = _search(_DIGIT)
+# Order matters where formats overlap: the first detector to claim a span wins. In ``chars``,
+# ``\d`` is Unicode, as in the patterns (a card number may use any script's digits).
 DETECTORS: tuple[Detector, ...] = (
-    Detector("pii.secret", "SECRET", re.compile(_SECRET), None, _search(_SECRET_PREFIX)),
-    Detector("pii.email", "EMAIL", re.compile(_EMAIL), None, _has("@")),
-    Detector("pii.iban", "IBAN", re.compile(_IBAN), _iban_ok, _digits),
-    Detector("pii.credit_card", "CARD", re.compile(_CARD), _card_ok, _digits),
-    Detector("pii.ssn", "SSN", re.compile(_SSN), _ssn_ok, _digits),
-    Detector("pii.ip", "IP", re.compile(_IPV4), _ip_ok, _digits),
-    Detector("pii.ip", "IP", re.compile(_IPV6), _ip_ok, _has(":")),
-    Detector("pii.phone", "PHONE", re.compile(_PHONE), None, _digits),
-)
+    Detector("pii.secret", "SECRET", re.compile(_SECRET), None, _search(_SECRET_PREFIX),
+             r"A-Za-z0-9_.-"),
+    Detector("pii.secret", "SECRET", re.compile(_PEM), None, _has("-----"), r"A-Z -"),
+    Detector("pii.email", "EMAIL", re.compile(_EMAIL), None, _has("@"), r"A-Za-z0-9._%+@-"),
+    Detector("pii.iban", "IBAN", re.compile(_IBAN), _iban_ok, _digits, r"A-Z\d "),
+    Detector("pii.credit_card", "CARD", re.compile(_CARD), _card_ok, _digits, r"\d -"),
+    Detector("pii.ssn", "SSN", re.compile(_SSN), _ssn_ok, _digits, r"\d-"),
+    Detector("pii.ip", "IP", re.compile(_IPV4), _ip_ok, _digits, r"\d."),
+    Detector("pii.ip", "IP", re.compile(_IPV6), _ip_ok, _has(":"), r"0-9A-Fa-f:"),
+    Detector("pii.phone", "PHONE", re.compile(_PHONE), None, _digits, r"\d+(). -"),
+)  # fmt: skip
+
+
+def _valid_matches(detector: Detector, text: str, offset: int) -> Iterator[re.Match[str]]:
+    """The detector's matches starting from ``offset`` (the look-behinds still see the
+    context before it; a match starting earlier was settled by an earlier scan) that pass
+    its checksum. After a failed checksum the search resumes one character later, not past
+    the match: "254 4111-1111-…" fails Luhn, the card inside it must still be found."""
+    pattern, valid = detector.pattern, detector.valid
+    position = offset
+    while (match := pattern.search(text, position)) is not None:
+        if valid is None or valid(match.group()):
+            yield match
+            position = max(match.end(), match.start() + 1)
+        else:
+            position = match.start() + 1
 
 
 class PiiGuard:
@@ -124,6 +148,20 @@ class PiiGuard:
     def __init__(self, kinds: set[str] | None = None, action: Action = Action.REDACT) -> None:
         self._detectors = [d for d in DETECTORS if kinds is None or d.rule in kinds]
         self._action = action
+        # Matched against the reversed tail: the length of its trailing run per class.
+        classes = sorted({d.chars for d in self._detectors})
+        self._runs = [re.compile(f"[{chars}]*") for chars in classes]
+
+    def hold(self, text: str) -> int:
+        """How many trailing characters a match could still grow into: the longest trailing
+        run of any detector's characters (at most ``window``)."""
+        tail = text[: -MAX_MATCH - 1 : -1]  # the last MAX_MATCH characters, reversed
+        longest = 0
+        for run in self._runs:
+            found = run.match(tail)  # `[...]*` always matches, maybe empty
+            if found is not None and found.end() > longest:
+                longest = found.end()
+        return longest
 
     def inspect(self, text: str, offset: int) -> Sequence[Finding]:
         findings: list[Finding] = []
@@ -131,11 +169,13 @@ class PiiGuard:
         for detector in self._detectors:
             if not detector.present(text):
                 continue
-            for match in detector.pattern.finditer(text):
+            for match in _valid_matches(detector, text, offset):
                 start, end = match.span()
-                if end <= offset or any(s < end and start < e for s, e in taken):
-                    continue
-                if detector.valid is not None and not detector.valid(match.group()):
+                if any(s < end and start < e for s, e in taken):
+                    # Lost to an earlier detector's match — which more text may still undo
+                    # (a longer digit run fails Luhn): keep it back, so its head is never
+                    # released before the overlap is settled.
+                    findings.append(Finding(Action.HOLD, detector.rule, start, end))
                     continue
                 taken.append((start, end))
                 findings.append(

@@ -12,7 +12,8 @@ __all__ = ["DenyRule", "no_code_blocks"]
 
 class DenyRule:
     """Stops the stream when ``pattern`` (or any of ``keywords``, whole words, any case)
-    appears. ``window`` must cover the longest text the pattern can match.
+    appears. ``window`` must cover the longest text the pattern can match (64 by default;
+    for keywords alone, the longest keyword and the character after it).
 
     >>> DenyRule("competitors", keywords=["acme corp"], action=Action.HALT)
     """
@@ -26,9 +27,10 @@ class DenyRule:
         *,
         keywords: Iterable[str] = (),
         action: Action = Action.BLOCK,
-        window: int = 64,
+        window: int | None = None,
         detail: str | None = None,
     ) -> None:
+        keywords = list(keywords)
         parts = [pattern] if pattern else []
         parts += [rf"\b{re.escape(k)}\b" for k in keywords]
         if not parts:
@@ -36,6 +38,8 @@ class DenyRule:
         self.name = name
         self._pattern = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
         self._action = action
+        if window is None:
+            window = 64 if pattern else max(len(k) for k in keywords) + 1
         self.window = window
         self._detail = detail or f"deny rule {name!r} matched"
 

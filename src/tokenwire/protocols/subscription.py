@@ -88,7 +88,11 @@ class Feed(Protocol):
     """What a streaming response writes: bytes that are ready now, and a way to be woken.
 
     ``take`` returns everything ready (``b""`` when nothing is); ``wait`` resolves the future
-    when more may be ready; ``finished`` turns true once nothing more will come."""
+    when more may be ready; ``ended`` turns true once nothing more will be added, and
+    ``finished`` once, in addition, everything was taken."""
+
+    @property
+    def ended(self) -> bool: ...
 
     @property
     def finished(self) -> bool: ...
@@ -112,6 +116,10 @@ class LogFeed:
         self._log = log
         self._encoder = encoder
         self._cursor = max(after, 0)
+
+    @property
+    def ended(self) -> bool:
+        return self._encoder.closed or self._log.closed
 
     @property
     def finished(self) -> bool:

@@ -6,9 +6,10 @@ new events in the log, the heartbeat timer, the lifetime timer, the client leavi
 stream that is one extra task (the disconnect watcher, which must sit in ``receive()``) and
 one timer, instead of a pump, a heartbeat and a watcher task each.
 
-Adaptive coalescing: while tokens flow faster than one write per ``coalesce_seconds``, the
-writer waits out the rest of that interval, so what arrived meanwhile goes out in the same
-write; after a quiet spell the first token is written at once. Events are never merged or
+Adaptive coalescing: once tokens flow faster than one write per ``coalesce_seconds`` (the
+last two writes came within it), the writer waits out the rest of that interval, so what
+arrives meanwhile goes out in the same write; the first token, a token after a pause and
+the end of the stream are written at once. Events are never merged or
 renumbered, so every ``id:`` stays resumable. ``coalesce_seconds=0`` turns it off.
 
 The feed is always closed, and ``on_close`` always runs (that is how a subscriber detaches).
@@ -113,6 +114,7 @@ class _Writer:
         "_last_data",
         "_last_write",
         "_loop",
+        "_pace",
         "_send",
         "_timer",
         "_waiter",
@@ -127,6 +129,7 @@ class _Writer:
         self._loop = asyncio.get_running_loop()
         self._last_write = self._loop.time()  # any write (heartbeats count): idle since
         self._last_data = float("-inf")  # the last write of events: coalescing's clock
+        self._pace = float("inf")  # the time between the last two writes of events
         self._waiter: asyncio.Future[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -156,7 +159,8 @@ class _Writer:
             chunk = feed.take()
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                self._last_write = self._last_data = loop.time()
+                now = loop.time()
+                self._pace, self._last_write, self._last_data = now - self._last_data, now, now
             if feed.finished or self._expired:
                 return not self._gone
             if chunk:
@@ -167,11 +171,18 @@ class _Writer:
                 self._last_write = loop.time()
                 continue
             await self._wait(feed)
-            if self._coalesce and not (self._gone or self._beat or self._expired):
-                # Streaming fast: let the rest of this interval's tokens join the next write.
-                hold = self._last_data + self._coalesce - loop.time()
-                if hold > 0:
-                    await self._sleep(hold)
+            if self._should_hold(feed):
+                await self._sleep(self._last_data + self._coalesce - loop.time())
+
+    def _should_hold(self, feed: Feed) -> bool:
+        """Hold the next write back only while the stream is proven fast (its last two writes
+        came within the interval) and more may still come: a first token, a token after a
+        pause and the stream's end are written at once."""
+        if not self._coalesce or self._pace >= self._coalesce or feed.ended:
+            return False
+        if self._gone or self._beat or self._expired:
+            return False
+        return self._loop.time() < self._last_data + self._coalesce
 
     async def _wait(self, feed: Feed) -> None:
         waiter = self._waiter = self._loop.create_future()
@@ -239,6 +250,10 @@ class IteratorFeed:
         self._done = False
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self._done
 
     @property
     def finished(self) -> bool:
