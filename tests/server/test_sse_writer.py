@@ -12,7 +12,7 @@ from tests.sse import parse_events
 from tokenwire.broker.memory import MemoryEventLog
 from tokenwire.protocols.native_sse import NativeEncoder
 from tokenwire.protocols.subscription import LogFeed
-from tokenwire.server.sse import EventStreamResponse
+from tokenwire.server.sse import EventStreamResponse, IteratorFeed
 
 
 class Connection:
@@ -163,5 +163,5 @@ async def test_a_plain_async_iterator_still_streams() -> None:
             await asyncio.sleep(0.01)
 
     peer = Connection()
-    await asyncio.wait_for(_serve(EventStreamResponse(chunks()), peer), 2)
+    await asyncio.wait_for(_serve(EventStreamResponse(IteratorFeed(chunks())), peer), 2)
     assert peer.body == b"data: 0\n\ndata: 1\n\ndata: 2\n\n" and peer.ended

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from starlette.types import Receive
 
@@ -83,7 +83,6 @@ class EventEncoder(ABC):
         """One event's wire bytes (may be empty); set ``closed`` after the protocol's end."""
 
 
-@runtime_checkable
 class Feed(Protocol):
     """What a streaming response writes: bytes that are ready now, and a way to be woken.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -20,6 +21,7 @@ from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.runs.inputs import InvalidRequest
 from tokenwire.runs.registry import RegistryFull
 from tokenwire.runs.run import Run
+from tokenwire.server.direct_route import DirectRoute
 from tokenwire.server.problems import problem
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
@@ -50,21 +52,37 @@ _START_RUN_PARAMETERS = [
 ]
 
 
+def _direct(
+    router: APIRouter, path: str, **options: Any
+) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
+    """``@router.post(...)`` for a :class:`DirectRoute` endpoint."""
+
+    def register(
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        router.add_api_route(path, endpoint, route_class_override=DirectRoute, **options)
+        return endpoint
+
+    return register
+
+
 def create_router(gateway: Gateway) -> APIRouter:
     """The native API as a router to mount in any FastAPI app (``app.include_router``)."""
     router = APIRouter()
 
-    @router.post(
+    @_direct(
+        router,
         "/v1/routes/{route}/runs",
+        methods=["POST"],
         status_code=202,
         response_model=RunAccepted,
         responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}, 503: {}},
         openapi_extra={"parameters": _START_RUN_PARAMETERS},
     )
     async def start_run(request: Request) -> Response:
-        # Path parameter and headers are read here, not declared: FastAPI's per-request
-        # dependency solving is a large part of a stream's fixed cost. They are documented
-        # through ``openapi_extra`` exactly as declared parameters would be.
+        # Path parameter, headers and body are read here, not declared: FastAPI's
+        # per-request dependency solving is a large part of a stream's fixed cost. They are
+        # documented through ``openapi_extra`` exactly as declared parameters would be.
         route: str = request.path_params["route"]
         headers = request.headers
         body = await _read_run_request(request)

@@ -28,7 +28,7 @@ from tokenwire.events import RunStatus
 from tokenwire.gateway import Gateway
 from tokenwire.runs.run import Run
 from tokenwire.server.problems import problem
-from tokenwire.server.sse import EventStreamResponse
+from tokenwire.server.sse import EventStreamResponse, IteratorFeed
 from tokenwire.ui.summary import Window, summarize
 
 __all__ = ["create_console_router"]
@@ -78,7 +78,7 @@ def create_console_router(gateway: Gateway) -> APIRouter:
             return chosen
         settings = gateway.settings
         return EventStreamResponse(
-            _summaries(gateway, chosen, interval),
+            IteratorFeed(_summaries(gateway, chosen, interval)),
             heartbeat_seconds=settings.heartbeat_seconds,
             max_seconds=settings.max_stream_seconds,
         )

@@ -43,7 +43,7 @@ class EventStreamResponse(Response):
 
     def __init__(
         self,
-        body: Feed | AsyncIterator[bytes],
+        body: Feed,
         *,
         preamble: bytes = b"",
         heartbeat_seconds: float = 10.0,
@@ -56,7 +56,7 @@ class EventStreamResponse(Response):
         self.status_code = 200
         self.background = None
         self.init_headers({**SSE_HEADERS, **(headers or {})})
-        self._feed = body if isinstance(body, Feed) else IteratorFeed(body)
+        self._feed = body
         self._preamble = preamble
         self._heartbeat = heartbeat_seconds
         self._max_seconds = max_seconds
