@@ -55,8 +55,9 @@ class EventLog(Protocol):
     def since(self, after: int) -> Sequence[Event]:
         """The events with ``seq > after`` held now (no waiting): a writer's poll."""
 
-    def wait(self, waiter: asyncio.Future[None]) -> None:
-        """Resolve ``waiter`` at the next append or at close (at once if closed).
+    def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None:
+        """Resolve ``waiter`` at the next append or at close (at once if closed); with
+        ``end_only``, at close only.
 
         The callback form of ``read``: a writer that also waits for timers and the client
         waits on one future instead of an async generator per subscriber."""

@@ -18,7 +18,7 @@ _TERMINAL_RESERVE = 3
 class MemoryEventLog:
     """Append-only list of events; ``events[i].seq == i + 1``."""
 
-    __slots__ = ("_closed", "_events", "_limit", "_run_id", "_waiters")
+    __slots__ = ("_closed", "_end_waiters", "_events", "_limit", "_run_id", "_waiters")
 
     def __init__(self, run_id: str, max_events: int) -> None:
         self._run_id = run_id
@@ -26,6 +26,7 @@ class MemoryEventLog:
         self._limit = max(max_events - _TERMINAL_RESERVE, 1)
         self._closed = False
         self._waiters: list[asyncio.Future[None]] = []
+        self._end_waiters: list[asyncio.Future[None]] = []
 
     @property
     def run_id(self) -> str:
@@ -54,6 +55,10 @@ class MemoryEventLog:
     def close(self) -> None:
         self._closed = True
         self._wake()
+        waiters, self._end_waiters = self._end_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -64,13 +69,14 @@ class MemoryEventLog:
     def since(self, after: int) -> list[Event]:
         return self._events[after:]
 
-    def wait(self, waiter: asyncio.Future[None]) -> None:
+    def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None:
         if self._closed:
             waiter.set_result(None)
             return
-        if self._waiters:  # drop waiters something else already woke (a heartbeat timer)
-            self._waiters = [w for w in self._waiters if not w.done()]
-        self._waiters.append(waiter)
+        waiters = self._end_waiters if end_only else self._waiters
+        if waiters:  # drop waiters something else already woke (a timer)
+            waiters[:] = [w for w in waiters if not w.done()]
+        waiters.append(waiter)
 
     async def read(self, after: int = 0) -> AsyncIterator[Sequence[Event]]:
         cursor = max(after, 0)

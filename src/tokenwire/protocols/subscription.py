@@ -87,7 +87,7 @@ class Feed(Protocol):
     """What a streaming response writes: bytes that are ready now, and a way to be woken.
 
     ``take`` returns everything ready (``b""`` when nothing is); ``wait`` resolves the future
-    when more may be ready; ``ended`` turns true once nothing more will be added, and
+    when more may be ready (``end_only``: once the source ends); ``ended`` turns true once nothing more will be added, and
     ``finished`` once, in addition, everything was taken."""
 
     @property
@@ -98,7 +98,7 @@ class Feed(Protocol):
 
     def take(self) -> bytes: ...
 
-    def wait(self, waiter: asyncio.Future[None]) -> None: ...
+    def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -133,8 +133,8 @@ class LogFeed:
         self._cursor += len(events)
         return self._encoder.encode(events)
 
-    def wait(self, waiter: asyncio.Future[None]) -> None:
-        self._log.wait(waiter)
+    def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None:
+        self._log.wait(waiter, end_only=end_only)
 
     async def aclose(self) -> None:
         return None

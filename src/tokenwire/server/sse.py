@@ -172,7 +172,7 @@ class _Writer:
                 continue
             await self._wait(feed)
             if self._should_hold(feed):
-                await self._sleep(self._last_data + self._coalesce - loop.time())
+                await self._hold(feed, self._last_data + self._coalesce - loop.time())
 
     def _should_hold(self, feed: Feed) -> bool:
         """Hold the next write back only while the stream is proven fast (its last two writes
@@ -189,8 +189,10 @@ class _Writer:
         feed.wait(waiter)
         await waiter
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _hold(self, feed: Feed, seconds: float) -> None:
+        """Wait ``seconds``, or less if the feed ends (its end is never held back)."""
         waiter = self._waiter = self._loop.create_future()
+        feed.wait(waiter, end_only=True)
         handle = self._loop.call_later(seconds, _resolve, waiter)
         try:
             await waiter
@@ -265,11 +267,11 @@ class IteratorFeed:
         chunk, self._ready = b"".join(self._ready), []
         return chunk
 
-    def wait(self, waiter: asyncio.Future[None]) -> None:
+    def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None:
         self._waiter = waiter
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._drive())
-        elif self._ready or self._done:
+        elif self._done or (self._ready and not end_only):
             _resolve(waiter)
 
     async def _drive(self) -> None:
