@@ -87,8 +87,8 @@ class Feed(Protocol):
     """What a streaming response writes: bytes that are ready now, and a way to be woken.
 
     ``take`` returns everything ready (``b""`` when nothing is); ``wait`` resolves the future
-    when more may be ready (``end_only``: once the source ends); ``ended`` turns true once nothing more will be added, and
-    ``finished`` once, in addition, everything was taken."""
+    when more may be ready (``end_only``: once the source ends); ``ended`` turns true once
+    nothing more will be added, and ``finished`` once, in addition, everything was taken."""
 
     @property
     def ended(self) -> bool: ...
