@@ -32,11 +32,16 @@ def client(serve: Serve, mock_url: str) -> httpx.Client:
         (b'{"input": "x", "config": {"callbacks": []}}', "config.callbacks"),
     ],
 )
+@pytest.mark.parametrize("accept", ["application/json", "text/event-stream"])
 def test_malformed_bodies_are_422_with_a_readable_message(
-    client: httpx.Client, body: bytes, needle: str
+    client: httpx.Client, body: bytes, needle: str, accept: str
 ) -> None:
+    # A streaming request takes the fast path (server/direct_route.py), the other the
+    # documented FastAPI route: both answer alike.
     response = client.post(
-        "/v1/routes/chat/runs", content=body, headers={"Content-Type": "application/json"}
+        "/v1/routes/chat/runs",
+        content=body,
+        headers={"Content-Type": "application/json", "Accept": accept},
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -101,9 +106,12 @@ def test_openai_style_messages_are_accepted_by_a_chat_route(client: httpx.Client
 
 
 def test_unknown_route_and_unknown_run_are_404(client: httpx.Client) -> None:
-    response = client.post("/v1/routes/nope/runs", json={"input": "x"})
-    assert response.status_code == 404
-    assert "nope" in response.json()["detail"]
+    for accept in ("application/json", "text/event-stream"):
+        response = client.post(
+            "/v1/routes/nope/runs", json={"input": "x"}, headers={"Accept": accept}
+        )
+        assert response.status_code == 404
+        assert "nope" in response.json()["detail"]
     for method, path in [
         ("GET", "/v1/runs/missing"),
         ("GET", "/v1/runs/missing/stream"),

@@ -165,3 +165,41 @@ async def test_a_plain_async_iterator_still_streams() -> None:
     peer = Connection()
     await asyncio.wait_for(_serve(EventStreamResponse(IteratorFeed(chunks())), peer), 2)
     assert peer.body == b"data: 0\n\ndata: 1\n\ndata: 2\n\n" and peer.ended
+
+
+async def test_the_fast_path_takes_only_streaming_posts_to_its_path() -> None:
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+
+    from tokenwire.server.direct_route import FastPath
+
+    seen: list[str] = []
+
+    async def endpoint(request: Request) -> Response:
+        seen.append(f"fast {request.path_params['route']}")
+        return PlainTextResponse("fast")
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(f"app {scope['path']}")
+        await PlainTextResponse("app")(scope, receive, send)
+
+    fast = FastPath(app, path="/v1/routes/{route}/runs", endpoint=endpoint)
+    sse = [(b"accept", b"text/event-stream")]
+    for method, path, headers in [
+        ("POST", "/v1/routes/chat/runs", sse),
+        ("POST", "/api/v1/routes/qa/runs", sse),  # under root_path /api
+        ("POST", "/v1/routes/chat/runs", [(b"accept", b"application/json")]),
+        ("GET", "/v1/routes/chat/runs", sse),
+        ("POST", "/v1/routes/a/b/runs", sse),
+    ]:
+        root = "/api" if path.startswith("/api") else ""
+        scope = {"type": "http", "method": method, "path": path, "root_path": root,
+                 "headers": headers, "query_string": b""}  # fmt: skip
+        await fast(scope, Connection().receive, Connection().send)
+    assert seen == [
+        "fast chat",
+        "fast qa",
+        "app /v1/routes/chat/runs",
+        "app /v1/routes/chat/runs",
+        "app /v1/routes/a/b/runs",
+    ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -21,7 +20,7 @@ from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.runs.inputs import InvalidRequest
 from tokenwire.runs.registry import RegistryFull
 from tokenwire.runs.run import Run
-from tokenwire.server.direct_route import DirectRoute
+from tokenwire.server.direct_route import DirectRoute, Endpoint
 from tokenwire.server.problems import problem
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
@@ -31,6 +30,7 @@ __all__ = ["create_router"]
 _CANCEL_WAIT_SECONDS = 5.0
 _DEFAULT_CANCEL_REASON = "cancelled by request"
 _MAX_CANCEL_REASON = 200
+START_PATH = "/v1/routes/{route}/runs"
 _NATIVE = NativeEncoder()
 
 
@@ -52,74 +52,20 @@ _START_RUN_PARAMETERS = [
 ]
 
 
-def _direct(
-    router: APIRouter, path: str, **options: Any
-) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
-    """``@router.post(...)`` for a :class:`DirectRoute` endpoint."""
-
-    def register(
-        endpoint: Callable[[Request], Awaitable[Response]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        router.add_api_route(path, endpoint, route_class_override=DirectRoute, **options)
-        return endpoint
-
-    return register
-
-
 def create_router(gateway: Gateway) -> APIRouter:
     """The native API as a router to mount in any FastAPI app (``app.include_router``)."""
     router = APIRouter()
-
-    @_direct(
-        router,
-        "/v1/routes/{route}/runs",
+    router.add_api_route(
+        START_PATH,
+        start_run_endpoint(gateway),
         methods=["POST"],
+        name="start_run",
         status_code=202,
         response_model=RunAccepted,
         responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}, 503: {}},
         openapi_extra={"parameters": _START_RUN_PARAMETERS},
+        route_class_override=DirectRoute,
     )
-    async def start_run(request: Request) -> Response:
-        # Path parameter, headers and body are read here, not declared: FastAPI's
-        # per-request dependency solving is a large part of a stream's fixed cost. They are
-        # documented through ``openapi_extra`` exactly as declared parameters would be.
-        route: str = request.path_params["route"]
-        headers = request.headers
-        body = await _read_run_request(request)
-        if isinstance(body, Response):
-            return body
-        streaming = "text/event-stream" in headers.get("accept", "")
-        policy = body.on_disconnect or (None if streaming else "continue")
-        try:
-            run, created = gateway.start_run(
-                route,
-                body.input,
-                config=body.config,
-                on_disconnect=policy,
-                metadata=body.metadata,
-                idempotency_key=headers.get("idempotency-key"),
-            )
-        except UnknownRoute:
-            return problem(404, "Unknown route", f"no route named {route!r}")
-        except InvalidRequest as exc:
-            return problem(422, "Invalid run request", str(exc), errors=exc.errors)
-        except IdempotencyConflict as exc:
-            return problem(422, "Idempotency-Key reused", str(exc))
-        except RegistryFull as exc:
-            return problem(503, "Too many live runs", str(exc), headers={"Retry-After": "1"})
-        replayed = {} if created else {"Idempotent-Replayed": "true"}
-        if streaming:
-            after = _parse_cursor(headers.get("last-event-id"), None)
-            if isinstance(after, Response):
-                return after
-            return _stream(gateway, run, after, headers=replayed)
-        accepted = {
-            "run_id": run.id,
-            "status": run.status.value,
-            "stream_url": request.url_for("rejoin", run_id=run.id).path,
-            "status_url": request.url_for("get_run", run_id=run.id).path,
-        }
-        return JSONResponse(accepted, status_code=202 if created else 200, headers=replayed)
 
     @router.get(
         "/v1/runs/{run_id}/stream",
@@ -173,6 +119,55 @@ def create_router(gateway: Gateway) -> APIRouter:
         return JSONResponse({"status": "ready", "routes": sorted(gateway.routes)})
 
     return router
+
+
+def start_run_endpoint(gateway: Gateway) -> Endpoint:
+    """``POST /v1/routes/{route}/runs``: start a run; stream it (``Accept:
+    text/event-stream``) or answer 202 with where to find it."""
+
+    async def start_run(request: Request) -> Response:
+        # Path parameter, headers and body are read here, not declared: FastAPI's
+        # per-request dependency solving is a large part of a stream's fixed cost. They are
+        # documented through ``openapi_extra`` exactly as declared parameters would be.
+        route: str = request.path_params["route"]
+        headers = request.headers
+        body = await _read_run_request(request)
+        if isinstance(body, Response):
+            return body
+        streaming = "text/event-stream" in headers.get("accept", "")
+        policy = body.on_disconnect or (None if streaming else "continue")
+        try:
+            run, created = gateway.start_run(
+                route,
+                body.input,
+                config=body.config,
+                on_disconnect=policy,
+                metadata=body.metadata,
+                idempotency_key=headers.get("idempotency-key"),
+            )
+        except UnknownRoute:
+            return problem(404, "Unknown route", f"no route named {route!r}")
+        except InvalidRequest as exc:
+            return problem(422, "Invalid run request", str(exc), errors=exc.errors)
+        except IdempotencyConflict as exc:
+            return problem(422, "Idempotency-Key reused", str(exc))
+        except RegistryFull as exc:
+            return problem(503, "Too many live runs", str(exc), headers={"Retry-After": "1"})
+        replayed = {} if created else {"Idempotent-Replayed": "true"}
+        if streaming:
+            after = _parse_cursor(headers.get("last-event-id"), None)
+            if isinstance(after, Response):
+                return after
+            return _stream(gateway, run, after, headers=replayed)
+        accepted = {
+            "run_id": run.id,
+            "status": run.status.value,
+            "stream_url": request.url_for("rejoin", run_id=run.id).path,
+            "status_url": request.url_for("get_run", run_id=run.id).path,
+        }
+        return JSONResponse(accepted, status_code=202 if created else 200, headers=replayed)
+
+    return start_run
 
 
 def _stream(

@@ -17,9 +17,10 @@ from tokenwire.security.credentials import Credentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.middleware import AuthMiddleware
 from tokenwire.security.quotas import KeyQuotas
-from tokenwire.server.api import create_router
+from tokenwire.server.api import START_PATH, create_router, start_run_endpoint
 from tokenwire.server.audit_api import create_audit_router
 from tokenwire.server.console_api import create_console_router
+from tokenwire.server.direct_route import FastPath
 from tokenwire.server.metrics_api import create_metrics_router
 from tokenwire.server.protocols_api import create_protocol_routers
 from tokenwire.server.ui_api import UiFiles, create_ui_router
@@ -64,7 +65,8 @@ def create_app(
     app.include_router(create_console_router(gateway))
     app.include_router(create_ui_router(gateway))
     app.mount("/ui", UiFiles(), name="ui")
-    _protect(app, gateway, credentials)
+    app.add_middleware(FastPath, path=START_PATH, endpoint=start_run_endpoint(gateway))
+    _protect(app, gateway, credentials)  # added last: outermost, so auth comes first
     return app
 
 
