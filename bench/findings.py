@@ -12,55 +12,50 @@ from bench.streaming import LADDER_TOKENS, ladders
 
 # Proposals from reading the profile against the code; none is applied by the benchmark.
 PROPOSALS = """\
-Proposed optimizations, most per-token benefit first (not yet applied unless marked;
-each should be re-measured with `make bench`):
+What was changed for these numbers (each measured before and after with `make bench` or
+`python -m bench --only …`; the earlier runs' tables are in the git history of this file):
 
-0. **Make the PII scan incremental** (`pipeline/pii.py` `PiiGuard.inspect`,
-   `pipeline/holdback.py` `HoldbackBuffer.push`). *Done in part:* a detector is now skipped
-   when the scanned text lacks its marker (`@`, a digit, `:`, a secret prefix) — the paced
-   cost fell from 37 to about 13 us per token and the consumer-paced ladder doubled (25 → 50).
-   Still to do: scan only the new text plus the `MAX_MATCH` characters before it, and hold
-   scanning until a few characters have accumulated when the loop is busy; re-measure with
-   `bench/guard_cost.py` (the *Guardrails: per-token cost* table).
-1. **One hop per token, not three** — in the paced case a token wakes the model task, the
-   `GuardedSink` worker (`pipeline/guarded_sink.py`, `_enqueue` → `_work`) and the
-   subscriber (`broker/memory.py` `MemoryEventLog.read` → `protocols/native_sse.py`
-   `native_stream` → `server/sse.py` `EventStreamResponse._pump`), each a task switch and an
-   async-generator step. (a) Run synchronous guards inline in `GuardedSink.token` (all built-in
-   guards are regex: `HoldbackBuffer.push` only needs `await` for async classifiers), keeping
-   the worker task for routes that have an async guard; (b) fold `read` + `native_stream` +
-   `_pump` into one loop in `EventStreamResponse` that waits on the log's future and writes
-   `encode_batch(events[cursor:])` — one generator level instead of three.
-2. **Fewer writes under load** — adaptive coalescing in that pump: after a wake-up, if the
-   previous `send` happened less than ~1 ms ago (the loop is busy), yield once
-   (`await asyncio.sleep(0)`) before slicing the log so tokens that arrived meanwhile go in
-   the same write; bounded by a maximum delay, off by a setting. Socket writes
-   (`RequestResponseCycle.send`) and Starlette's `send` wrappers are the largest single item
-   of the paced profile, and each write also passes Starlette's Python-level `send`
-   wrappers (`ServerErrorMiddleware._send`, the `wrap_app_handling_exceptions` senders of
-   the exception middleware and the route): coalescing divides all of them.
-3. **Per-run histogram observe, not per gap** — `telemetry/metrics.py`
-   `GatewayMetrics.observe` calls `Histogram.observe` once per inter-token gap (a lock and a
-   bucket search each; `prometheus_client` `MutexValue.inc` in the profile). Bucket the
-   run's `gaps` array with `bisect` and add per-bucket counts (about 15 `inc`s per run).
-4. **Cheaper admission** (TTFT and the ladder's start): the per-stream CPU is several times
-   the bare loop's (see *Fixed cost per stream* and the *admission* profile): FastAPI's
-   dependant solving and pydantic `RunRequest` for the body, `prepare_input`
-   (`runnable.get_input_schema()` + validation per request), `uuid4`/`secrets` ids, an audit
-   `watch`, three tasks per SSE response (`EventStreamResponse.__call__`: pump, disconnect
-   watcher, heartbeat) plus the run task and the guard worker. Cache the input schema per
-   route, parse the body with `orjson` in the native route, and merge the heartbeat into
-   the pump (`asyncio.wait_for` on the log's future with the heartbeat as timeout).
-5. **Memory per idle stream** — the five tasks per stream are the obvious candidates (not
-   broken down here; `tracemalloc` on an idle server would confirm): start the guard worker
-   on the first token and drop the heartbeat task (as in 4) to save two tasks and their
-   coroutine frames per open stream.
-6. **Outside tokenwire** — most of the remaining per-token time is LangChain's own
-   (`BaseChatModel.astream` builds an `AIMessageChunk` per chunk through pydantic, with the
-   `_backwards_compat_tool_calls` validator, and merges chunks for its callbacks), paid
-   identically by the bare loop and LangServe. The gateway can only avoid adding to it:
-   tokens mode already skips `astream_events`; a route could opt into calling the
-   provider's SDK directly for plain chat models, at the price of LangChain callbacks.
+1. **Guards inline** (`pipeline/guarded_sink.py`): synchronous guards (all built-in ones) run
+   in the model's task as each token arrives — no worker task, no hop per token; a worker is
+   started only for async guards, on the first token.
+2. **Hold back only what a match could still grow into** (`pipeline/holdback.py`,
+   `PiiGuard.hold`): the PII guard keeps the trailing run of characters an address or a
+   number can contain, not a fixed 120-character window, so prose is released at once and
+   the guarded TTFT is close to the unguarded one; a scan runs every 12 characters, not
+   every token. Any chunking redacts exactly like one scan of the whole text (randomized
+   test).
+3. **One writer per connection** (`server/sse.py`): the response's own task takes the
+   log's new events and writes them in one `send`, waiting on one future that the log, the
+   heartbeat/lifetime timer or the disconnect watcher resolves — one extra task and one
+   timer per stream instead of three tasks and three generator levels. Adaptive
+   coalescing: once a stream has written twice within `coalesce_seconds` (5 ms), the next
+   write waits out the interval; a first token, a token after a pause and the end are
+   written at once.
+4. **First token flushed at once** (`langchain/tokens_mode.py`): the adapter yields to the
+   loop once when the answer's first text became visible, so a model that delivers a burst
+   without suspending no longer holds it back.
+5. **Cheaper admission**: batched audit appends (one SQLite commit per 0.1 s, not per run),
+   input schemas cached per runnable, one `os.urandom` for both ids, no watchdog without
+   timeouts, no auth middleware when auth is off, and the streaming start goes straight to
+   its endpoint (`server/direct_route.py` `FastPath`), past Starlette's router and
+   FastAPI's dependency solving and exit stacks (which a stream kept alive for its life).
+6. **Bulk histogram observe** (`telemetry/metrics.py` `observe_many`): a run's inter-token
+   gaps are counted into buckets in one pass.
+
+Next, most benefit first:
+
+- **Per-wake-up cost on paced streams** is now the limit and is mostly not tokenwire's:
+  LangChain's per-chunk message construction and the event loop's timer and task switch
+  per token, paid alike by the bare loop. A route could opt into calling the provider's SDK
+  directly for plain chat models (at the price of LangChain callbacks), or run several
+  workers (a rejoin that lands on another worker needs the Redis broker, not built yet).
+- **Memory per idle stream**: uvicorn's connection (~8 KB) and LangChain's suspended
+  `astream` (~4.5 KB) are fixed; tokenwire's share is ~9 KB of coroutine frames (execute →
+  attempts → adapter, the writer and its watcher) and the run's objects. Flattening the
+  attempt chain into one coroutine and allocating the reasoning buffer lazily are next.
+- **Stalls under overload**: above one core the deadline ladder's p99 grows faster than its
+  median (streams admitted last wait longest); admission control by measured loop lag
+  (503 + Retry-After) would keep p99 bounded.
 """
 
 
@@ -236,22 +231,19 @@ def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> 
             "inclusive",
             "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py)",
         )
-        pump = _share(paced, "inclusive", "EventStreamResponse._pump (tokenwire/server/sse.py)")
-        guard = _share(paced, "inclusive", "GuardedSink._work (tokenwire/pipeline/guarded_sink.py)")
-        guard_burst = (
-            0.0
-            if burst is None
-            else _share(
-                burst, "inclusive", "GuardedSink._work (tokenwire/pipeline/guarded_sink.py)"
-            )
+        writer = _share(paced, "inclusive", "_Writer._write_all (tokenwire/server/sse.py)")
+        guard = _share(paced, "inclusive", "GuardedSink.token (tokenwire/pipeline/guarded_sink.py)")
+        astream = _share(
+            paced,
+            "inclusive",
+            "BaseChatModel.astream (langchain_core/language_models/chat_models.py)",
         )
         lines.append(
-            f"- **Profile, paced.** The socket write path is the largest single item: "
-            f"{send:.0%} of samples under uvicorn's `RequestResponseCycle.send` (one write per "
-            f"token per stream, through Starlette's `send` wrappers), {pump:.0%} under "
-            "`EventStreamResponse._pump`; LangChain's message construction is most of the "
-            f"rest. The PII guard's worker (`GuardedSink._work`: hold-back and regexes) is "
-            f"{guard:.1%} of samples here and {guard_burst:.1%} in the burst profile."
+            f"- **Profile, paced.** LangChain's `BaseChatModel.astream` is {astream:.0%} of the "
+            f"samples; the SSE writer (`_Writer._write_all`, socket writes included) "
+            f"{writer:.0%}, of which uvicorn's `RequestResponseCycle.send` {send:.0%}; the PII "
+            f"guard (`GuardedSink.token`) {guard:.1%}. The rest is the event loop's own work "
+            "per wake-up (timers, task switches: charged to `Runner.run`)."
         )
     if admission is not None:
         top = [
@@ -269,9 +261,11 @@ def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> 
     lines.append(
         f"- **Memory.** {tw_mem:.0f} KB per idle stream against {bare_mem:.0f} KB for the bare "
         f"loop (which holds only the request, one task and the generator) and "
-        f"{memory['langserve']['kb_per_stream']:.0f} KB for LangServe: tokenwire keeps a run "
-        "(log, recorder, guard buffers) and five tasks per stream (run, guard worker, SSE "
-        "pump, disconnect watcher, heartbeat)."
+        f"{memory['langserve']['kb_per_stream']:.0f} KB for LangServe. tokenwire keeps a run "
+        "(log, recorder, guard buffers), the run's task and one disconnect watcher per stream; "
+        "`tracemalloc` on an idle server puts uvicorn's connection at ~8 KB and LangChain's "
+        "suspended `astream` at ~4.5 KB of every stream, whatever serves it. The 20 KB target "
+        "is below the bare loop's own footprint."
     )
     return lines
 
@@ -295,9 +289,8 @@ def report(
         0,
         f"- **The PII guard {state}.** In process, the guard adds "
         f"{guard['burst_guard'] - guard['burst_plain']:.1f} us per token when tokens come in a "
-        f"burst but {paced:.1f} us per token when they come one at a time (every wake-up "
-        "re-runs eight regexes over the hold-back window and its left context) — more than "
-        "the rest of tokenwire's per-token path, and the first thing to fix (proposal 0).",
+        f"burst and {paced:.1f} us per token when they come one at a time: it runs inline in "
+        "the model's task and scans every 12 characters, over the few characters held back.",
     )
     if split is not None:
         total = split["gateway"]["cpu_us"]
