@@ -11,7 +11,7 @@ import pytest
 
 from tokenwire.broker.memory import MemoryBroker
 from tokenwire.pipeline.findings import Action, Finding, Guard
-from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.pipeline.guarded_sink import GuardedSink, GuardFailed
 from tokenwire.pipeline.holdback import HoldbackBuffer
 from tokenwire.pipeline.pii import PiiGuard, luhn_ok
 from tokenwire.pipeline.rules import DenyRule, no_code_blocks
@@ -85,8 +85,10 @@ async def test_a_run_a_match_could_grow_into_is_held_up_to_the_window() -> None:
     log = MemoryBroker().create("r")
     sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None, window=40)
     sink.token("x" * 30)  # one run of word characters: could be the start of an address
+    await asyncio.sleep(0)
     assert log.last_seq == 0
     sink.token("y" * 100)
+    await asyncio.sleep(0)
     shown = "".join(e.data["text"] for e in log._events)
     assert shown == "x" * 10  # 130 held, never more than the window (120, PII's) kept back
     await sink.drain()
@@ -98,10 +100,12 @@ async def test_prose_is_released_long_before_the_window_fills() -> None:
     sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
     for word in ("Hello ", "there, ", "how ", "are ", "you ", "tod"):
         sink.token(word)
+        await asyncio.sleep(0)  # a model that yields between tokens
     # Nothing an address or a number could grow into ends before "tod": it is out.
     assert "".join(e.data["text"] for e in log._events).startswith("Hello there, how are you")
     sink.token("ay? Mail me at jane")
     sink.token(".doe@exam")
+    await asyncio.sleep(0)
     shown = "".join(e.data["text"] for e in log._events)
     assert "jane" not in shown and shown.endswith("Mail me at ")
     sink.token("ple.com now.")
@@ -188,8 +192,12 @@ async def test_synchronous_guards_run_inline_in_the_callers_task() -> None:
     log = MemoryBroker().create("r")
     sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None, window=40)
     tasks = len(asyncio.all_tasks())
-    sink.token(f"mail {EMAIL} " + "x" * 200)  # no await: released in this very call
+    assert sink.token("mail ") is True  # nothing shown yet: the caller should yield once
+    sink.token(f"{EMAIL} " + "x" * 200)  # same loop iteration: scanned together
+    assert log.last_seq == 0
+    await asyncio.sleep(0)  # the model's task yields: the scan runs, no task involved
     assert len(asyncio.all_tasks()) == tasks
+    assert sink.token("more") is False  # text is visible: no more yielding needed
     assert "[EMAIL]" in "".join(e.data["text"] for e in log._events if e.type == "token")
 
 
@@ -221,8 +229,24 @@ async def test_a_plain_guard_returning_an_awaitable_is_a_clear_error() -> None:
             return asyncio.sleep(0, result=[])
 
     sink = GuardedSink(RunRecorder(MemoryBroker().create("r")), [Confused()], on_stop=print)
-    with pytest.raises(TypeError, match="async def"):
-        sink.token("hi")
+    sink.token("hi")
+    await asyncio.sleep(0)  # the scan fails in a callback: the run's task sees it next
+    with pytest.raises(GuardFailed, match="async def"):  # the run fails; never a retry
+        sink.token("there")
+
+
+async def test_a_full_log_found_by_the_deferred_scan_surfaces_in_the_runs_task() -> None:
+    from tokenwire.broker.base import EventLogFull
+
+    log = MemoryBroker(max_events_per_run=4).create("r")  # 1 event before the reserve
+    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=print)
+    for word in ("Hello ", "there, ", "friend. "):
+        sink.token(word)
+        await asyncio.sleep(0)
+    sink.token("More words here. ")
+    await asyncio.sleep(0)
+    with pytest.raises(EventLogFull):
+        await sink.drain()
 
 
 _PIECES = [
@@ -269,23 +293,53 @@ _PIECES = [
 ]
 
 
-def _one_shot(text: str) -> str:
-    buffer = HoldbackBuffer([PiiGuard()])
-    release = buffer.push_now(text, final=True)
-    return release.text
+def _guards(kind: str) -> list[Guard]:
+    if kind == "pii":
+        return [PiiGuard()]
+    if kind == "pii+halt":
+        return [PiiGuard(), DenyRule("acme", keywords=["acme"], action=Action.HALT)]
+    return [PiiGuard(action=Action.BLOCK), no_code_blocks()]
 
 
-@pytest.mark.parametrize("seed", range(300))
-def test_any_chunking_redacts_exactly_like_one_scan_of_the_whole_text(seed: int) -> None:
+def _outcome(release_texts: list[str], stop: Finding | None) -> tuple[str, str | None]:
+    return "".join(release_texts), None if stop is None else f"{stop.rule}:{stop.action}"
+
+
+def _one_shot(text: str, kind: str = "pii") -> tuple[str, str | None]:
+    release = HoldbackBuffer(_guards(kind)).push_now(text, final=True)
+    return _outcome([release.text], release.stop)
+
+
+@pytest.mark.parametrize("kind", ["pii", "pii+halt", "block"])
+@pytest.mark.parametrize("seed", range(100))
+def test_any_chunking_acts_exactly_like_one_scan_of_the_whole_text(seed: int, kind: str) -> None:
+    """Redactions, blocks and halts: the same for any chunking as for the whole text."""
     rng = random.Random(seed)
+    pieces = [*_PIECES, "acme", "acmeville", "Acme", "<script", "<scripting>", "```", "é"]
     for _ in range(10):
-        words = [rng.choice(_PIECES) for _ in range(rng.randint(1, 30))]
+        words = [rng.choice(pieces) for _ in range(rng.randint(1, 30))]
         text = "".join(w + rng.choice([" ", " ", "  ", ", ", "\n", "", "."]) for w in words)
-        buffer = HoldbackBuffer([PiiGuard()])
-        shown, at = [], 0
-        while at < len(text):
+        buffer = HoldbackBuffer(_guards(kind))
+        shown: list[str] = []
+        stop = None
+        at = 0
+        while at < len(text) and stop is None:
             size = rng.choice([1, 1, 2, 3, 4, 5, 7, 11, 30])
-            shown.append(buffer.push_now(text[at : at + size]).text)
+            release = buffer.push_now(text[at : at + size])
+            shown.append(release.text)
+            stop = release.stop
             at += size
-        shown.append(buffer.push_now("", final=True).text)
-        assert "".join(shown) == _one_shot(text), text
+        if stop is None:
+            release = buffer.push_now("", final=True)
+            shown.append(release.text)
+            stop = release.stop
+        expected = _one_shot(text, kind)
+        if kind != "block":
+            assert _outcome(shown, stop) == expected, text
+            continue
+        # A block withholds what is not shown yet; what was shown before it was found must
+        # be clean text ending before the blocked span.
+        assert _outcome([], stop)[1] == expected[1], text
+        whole = HoldbackBuffer(_guards(kind)).push_now(text, final=True).stop
+        assert text.startswith("".join(shown))
+        assert whole is None or len("".join(shown)) <= whole.start, text

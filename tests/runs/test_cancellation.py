@@ -51,3 +51,28 @@ def test_gateway_turns_off_the_chunk_timeout_that_loses_cancellations(
         began = time.monotonic()
         assert client.post(f"/v1/runs/{run_id}/cancel").json()["status"] == "cancelled"
         assert time.monotonic() - began < 1.0
+
+
+async def test_a_run_that_stops_itself_ends_blocked_not_cancelled(tmp_path: Any) -> None:
+    """An inline guard finds a block while the model finishes without awaiting again: the
+    run ends ``blocked`` and its task ends normally (no cancellation left pending)."""
+    from tokenwire.gateway import Gateway
+    from tokenwire.pipeline.findings import Action
+    from tokenwire.pipeline.guardrails import Guardrails
+    from tokenwire.pipeline.rules import DenyRule
+    from tokenwire.settings import Settings
+
+    async def burst(_: Any) -> AsyncIterator[str]:
+        for word in ("We ", "love ", "products ", "by ", "acme"):  # found at the drain
+            yield word  # never suspends
+
+    rails = Guardrails(guards=(DenyRule("acme", keywords=["acme"], action=Action.BLOCK),))
+    route = Route("chat", RunnableLambda(burst), guardrails=rails)
+    gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)))
+    async with gateway.lifespan():
+        run, _ = gateway.start_run("chat", "hi")
+        assert run.task is not None
+        await asyncio.wait_for(asyncio.shield(run.task), 5)
+        assert not run.task.cancelled()
+        assert run.status.value == "blocked"
+        assert "acme" not in run.recorder.text if run.recorder else True

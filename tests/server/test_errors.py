@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -143,3 +144,28 @@ def test_registry_full_is_503_with_retry_after(serve: Serve, mock_url: str) -> N
     response = client.post("/v1/routes/chat/runs", json={"input": "x"})
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
+
+
+def test_router_dependencies_still_guard_the_start_route(tmp_path: Any) -> None:
+    """Mounted in an app of one's own with a dependency (an auth check), the start route
+    runs it: the fast endpoint never skips what the app asked for."""
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.testclient import TestClient
+    from langchain_core.runnables import RunnableLambda
+
+    from tokenwire.gateway import Gateway
+    from tokenwire.server.api import create_router
+    from tokenwire.settings import Settings
+
+    def deny() -> None:
+        raise HTTPException(401, "no")
+
+    gateway = Gateway([Route("echo", RunnableLambda(lambda x: x))], Settings(auth="none"))
+    on_router = FastAPI()
+    on_router.include_router(create_router(gateway), dependencies=[Depends(deny)])
+    on_app = FastAPI(dependencies=[Depends(deny)])
+    on_app.include_router(create_router(gateway))
+    for app in (on_router, on_app):
+        with TestClient(app) as client:
+            assert client.post("/v1/routes/echo/runs", json={"input": "x"}).status_code == 401
+    assert not list(gateway.registry.live())

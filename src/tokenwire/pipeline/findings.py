@@ -46,7 +46,8 @@ class Guard(Protocol):
     ``window``: how many characters of right-context the guard needs to decide about a
     span (the longest text it can match). ``inspect`` gets the held text (with a little
     already-released left-context before ``offset``; ignore findings that start before it)
-    and returns findings — synchronously, or as an awaitable for async classifiers.
+    and returns findings — synchronously, or, declared ``async def``, as a coroutine (an async
+    classifier: the guards then run in a worker task). A guard that raises fails the run.
     Allow = no findings. Guards must keep no per-stream state: one guard object serves
     every run at once.
 

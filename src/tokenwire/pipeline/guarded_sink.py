@@ -1,8 +1,9 @@
 """A ``RunSink`` that puts guardrails between the adapter and the run recorder.
 
-When every guard is synchronous (all the built-in ones are: regexes), each call is
-handled at once, in the caller's task — a token costs a string append and, every few
-tokens, one scan; no task switch. With an async guard (a classifier behind a network
+When every guard is synchronous (all the built-in ones are: regexes), no task is involved:
+a token costs a list append, and what arrived while the model's task ran is scanned in one
+go by a callback as soon as it yields (one scan and one event per network read, not per
+token). With an async guard (a classifier behind a network
 call), calls are queued instead and a worker task, started on the first one, takes them in
 batches and awaits the guards, so the model is never slowed down by the classifier. Either
 way what may be shown is forwarded to the recorder in order, and a non-token event (a tool
@@ -16,17 +17,24 @@ reported, but the text was already shown; a block or halt still stops the run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, Literal
 
+from tokenwire.broker.base import EventLogFull
 from tokenwire.pipeline.findings import Finding, Guard
 from tokenwire.pipeline.holdback import HoldbackBuffer, Release
 from tokenwire.runs.recorder import RunRecorder
 
-__all__ = ["GuardMode", "GuardedSink"]
+__all__ = ["GuardFailed", "GuardMode", "GuardedSink"]
 
 GuardMode = Literal["holdback", "stream_first"]
 _Call = tuple[str, tuple[Any, ...]]
+
+
+class GuardFailed(Exception):
+    """A guard raised while checking the stream: the run fails (``internal``); never a
+    reason to retry the upstream or to fall back, which did nothing wrong."""
 
 
 class GuardedSink:
@@ -45,6 +53,12 @@ class GuardedSink:
         self._on_stop = on_stop
         self._stream_first = mode == "stream_first"
         self._inline = self._answer.synchronous
+        # Inline mode: answer text of this loop iteration, scanned together once the model's
+        # task yields (a network read's worth of tokens costs one scan and one event).
+        self._pending: list[str] = []
+        self._flush_scheduled = False
+        self._error: BaseException | None = None
+        self._shown = False
         self._queue: list[_Call | str] = []
         self._wake: asyncio.Future[None] | None = None
         self._stopped: Finding | None = None
@@ -57,13 +71,24 @@ class GuardedSink:
 
     # -- RunSink (called by the adapter) --------------------------------------------------
     def token(self, text: str) -> bool:
+        """True while nothing of the answer is visible yet: the caller should yield once, so
+        the scan scheduled for this loop iteration can release it (see ``RunSink.token``)."""
+        self._raise_deferred()
         if self._stopped is not None or self._closed:
             return False
-        first = self._stream_first and self._recorder.token(text)
-        if self._inline and not self._reasoning.held:  # the hot path: answer text, no switch
-            return self._apply(self._answer.push_now(text), reasoning=False) or first
-        self._enqueue(text)
-        return first
+        if self._stream_first:
+            first = self._recorder.token(text)
+            self._enqueue(text)
+            return first
+        if not self._inline or self._reasoning.held:
+            shown = self._shown
+            self._enqueue(text)
+            return self._shown and not shown
+        self._pending.append(text)  # the hot path: no scan, no task switch
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+        return not self._shown
 
     def reasoning(self, text: str) -> None:
         if self._stopped is not None or self._closed:
@@ -94,6 +119,7 @@ class GuardedSink:
     # -- lifecycle --------------------------------------------------------------------------
     async def drain(self) -> None:
         """Process everything queued and release the held text (the stream has ended)."""
+        self._raise_deferred()
         self._enqueue(("flush", ()))
         self._enqueue(("close", ()))
         self._closed = True
@@ -104,6 +130,7 @@ class GuardedSink:
     def cancel(self) -> None:
         """Drop held text (the run was cancelled: nobody may see unchecked text)."""
         self._closed = True
+        self._pending.clear()
         if self._worker is not None:
             self._worker.cancel()
 
@@ -111,7 +138,9 @@ class GuardedSink:
         if self._stopped is not None or self._closed:
             return
         if self._inline:
-            _run_now(self._process([item]))
+            with _guard_errors():
+                self._push_pending()  # text before this call goes first
+                _run_now(self._process([item]))
             return
         self._queue.append(item)
         if self._worker is None:
@@ -119,6 +148,29 @@ class GuardedSink:
         wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
+
+    def _flush_soon(self) -> None:
+        """The model's task yielded: scan what it delivered meanwhile. An error here (the log
+        is full, a guard raised) is raised in the run's task at its next call."""
+        self._flush_scheduled = False
+        try:
+            with _guard_errors():
+                self._push_pending()
+        except Exception as exc:
+            self._error = exc
+
+    def _push_pending(self) -> None:
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        if self._stopped is None and not self._closed:
+            self._apply(self._answer.push_now(text), reasoning=False)
+
+    def _raise_deferred(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -167,22 +219,31 @@ class GuardedSink:
         self._apply(release, reasoning=buffer is self._reasoning)
         return release.stop is not None
 
-    def _apply(self, release: Release, *, reasoning: bool) -> bool:
-        """Forward a release; True when it made the answer's first text visible."""
+    def _apply(self, release: Release, *, reasoning: bool) -> None:
         recorder = self._recorder
-        first = False
         for finding in release.redactions:
             recorder.guardrail(finding, shown=self._stream_first)
         if release.text and not self._stream_first:
             if reasoning:
                 recorder.reasoning(release.text)
             else:
-                first = recorder.token(release.text)
+                recorder.token(release.text)
+                self._shown = True
         if release.stop is not None:
             self._stopped = release.stop
             recorder.guardrail(release.stop, shown=False)
             self._on_stop(release.stop)
-        return first
+
+
+@contextlib.contextmanager
+def _guard_errors() -> Iterator[None]:
+    """A guard's exception as :class:`GuardFailed`; the log's own limit passes as it is."""
+    try:
+        yield
+    except (EventLogFull, GuardFailed):
+        raise
+    except Exception as exc:
+        raise GuardFailed(f"a guardrail failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _run_now(step: Coroutine[object, None, bool]) -> bool:

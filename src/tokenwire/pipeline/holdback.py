@@ -112,14 +112,23 @@ class HoldbackBuffer:
 
     def _settle(self, scan: str, offset: int, findings: list[Finding], keep: int) -> Release:
         held = self._held
+        boundary = len(held) - keep  # text before it can no longer change any guard's mind
         stop = _first_stop(findings, offset)
-        if stop is not None:
-            cut = max(stop.start - offset, 0) if stop.action is Action.HALT else 0
+        # A stop ends the run only once settled: it and every match overlapping it, directly
+        # or through others, lie before the kept tail. Otherwise it may still vanish ("acme"
+        # → "acmeville") or lose to a match still growing there.
+        stop_at = (
+            None if stop is None else (stop.start - offset if stop.action is Action.HALT else 0)
+        )
+        if stop is not None and _cluster_end(stop, findings) - offset <= boundary:
+            cut = max(stop_at or 0, 0)
             release = self._release(scan, offset, cut, findings)
             self._held = ""
             release.stop = stop
             return release
-        cut = _not_inside_a_span(len(held) - keep, offset, findings)
+        if stop_at is not None:  # pending: nothing from where it would cut is released
+            boundary = min(boundary, max(stop_at, 0))
+        cut = _not_inside_a_span(boundary, offset, findings)
         if cut <= 0:
             self._next_look = len(held) + self.step
             return NOTHING
@@ -178,6 +187,19 @@ class HoldbackBuffer:
 def _first_stop(findings: list[Finding], offset: int) -> Finding | None:
     stops = [f for f in findings if f.action is Action.BLOCK or f.action is Action.HALT]
     return min(stops, key=lambda f: f.start) if stops else None
+
+
+def _cluster_end(finding: Finding, findings: list[Finding]) -> int:
+    """Where the group of spans overlapping ``finding`` (transitively) ends."""
+    start, end = finding.start, finding.end
+    grown = True
+    while grown:
+        grown = False
+        for other in findings:
+            if other.start < end and start < other.end and (other.start < start or other.end > end):
+                start, end = min(start, other.start), max(end, other.end)
+                grown = True
+    return end
 
 
 def _not_inside_a_span(cut: int, offset: int, findings: list[Finding]) -> int:

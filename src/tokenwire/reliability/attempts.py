@@ -23,6 +23,7 @@ from tokenwire.broker.base import EventLog, EventLogFull
 from tokenwire.events import ErrorCode, EventType
 from tokenwire.langchain.adapter import is_chat_model, stream_runnable
 from tokenwire.langchain.sink import RunSink
+from tokenwire.pipeline.guarded_sink import GuardFailed
 from tokenwire.reliability.accounting import AttemptUsage
 from tokenwire.reliability.breaker import CircuitBreaker
 from tokenwire.reliability.continuation import continuation_input
@@ -135,8 +136,8 @@ class Attempts:
             seq = self._log.last_seq
             try:
                 output = await self._attempt(upstream, input)
-            except EventLogFull:
-                raise  # the run's own limit, not the upstream's failure
+            except (EventLogFull, GuardFailed):
+                raise  # the run's own limit or a guardrail's fault, not the upstream's
             except Exception as exc:
                 error: Exception = exc
             else:

@@ -68,14 +68,23 @@ class Run:
 
     def cancel(self, reason: str) -> bool:
         """Stop generation now; returns False if the run had already ended."""
-        if self.done or self.task is None or self.task.done():
+        task = self.task
+        if self.done or task is None or task.done():
             return False
         if self.cancel_reason is None:
             self.cancel_reason = reason
-        self.task.cancel()
+        loop = asyncio.get_running_loop()
+        cancel = task.cancel
+        if task is asyncio.current_task(loop):
+            # The run stops itself (an inline guard, a budget): cancel it at its next await.
+            # Cancelling the running task directly would also cancel it after it returned, had
+            # it ended without awaiting again — its outcome is already recorded by then.
+            loop.call_soon(cancel)
+        else:
+            cancel()
         # Some libraries swallow a cancellation (asyncio.wait_for on Python 3.11 loses one
         # that races a result): insist until the task has really ended.
-        asyncio.get_running_loop().call_later(_RECANCEL_SECONDS, self._insist, _RECANCELS)
+        loop.call_later(_RECANCEL_SECONDS, self._insist, _RECANCELS)
         return True
 
     def _insist(self, left: int) -> None:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from fastapi import routing as fastapi_routing
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,8 +30,20 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 class DirectRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        if self.dependencies or self.dependant.dependencies or _included_with_dependencies():
+            # Mounted with router- or app-level dependencies (an auth check, say): they must
+            # run, so this route is served the ordinary way.
+            return super().get_route_handler()
         endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
         return endpoint
+
+
+def _included_with_dependencies() -> bool:
+    """Whether FastAPI is building this handler for an ``include_router(...,
+    dependencies=...)`` (FastAPI ≥ 0.16x keeps those in a context, not on the route)."""
+    context_var = getattr(fastapi_routing, "_effective_route_context_var", None)
+    context = context_var.get(None) if context_var is not None else None
+    return bool(getattr(context, "dependencies", None))
 
 
 class FastPath:
