@@ -15,9 +15,12 @@ PROPOSALS = """\
 What was changed for these numbers (each measured before and after with `make bench` or
 `python -m bench --only …`; the earlier runs' tables are in the git history of this file):
 
-1. **Guards inline** (`pipeline/guarded_sink.py`): synchronous guards (all built-in ones) run
-   in the model's task as each token arrives — no worker task, no hop per token; a worker is
-   started only for async guards, on the first token.
+1. **Guards without a task** (`pipeline/guarded_sink.py`): with synchronous guards (all
+   built-in ones) a token is a list append; what arrived while the model's task ran is
+   scanned by one `call_soon` callback when it yields (one scan and one event per network
+   read) — no worker task, no hop per token. A worker is started only for async guards, on
+   the first token. Stops (block/halt) act only once settled, so a keyword that turns out
+   to be part of a longer word never blocks.
 2. **Hold back only what a match could still grow into** (`pipeline/holdback.py`,
    `PiiGuard.hold`): the PII guard keeps the trailing run of characters an address or a
    number can contain, not a fixed 120-character window, so prose is released at once and
@@ -289,8 +292,9 @@ def report(
         0,
         f"- **The PII guard {state}.** In process, the guard adds "
         f"{guard['burst_guard'] - guard['burst_plain']:.1f} us per token when tokens come in a "
-        f"burst and {paced:.1f} us per token when they come one at a time: it runs inline in "
-        "the model's task and scans every 12 characters, over the few characters held back.",
+        f"burst and {paced:.1f} us per token when they come one at a time: no task of its "
+        "own; what the model delivered while its task ran is scanned in one go by a callback "
+        "once it yields, at most every 12 characters, over the few characters held back.",
     )
     if split is not None:
         total = split["gateway"]["cpu_us"]
