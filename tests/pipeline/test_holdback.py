@@ -197,7 +197,8 @@ async def test_synchronous_guards_run_inline_in_the_callers_task() -> None:
     assert log.last_seq == 0
     await asyncio.sleep(0)  # the model's task yields: the scan runs, no task involved
     assert len(asyncio.all_tasks()) == tasks
-    assert sink.token("more") is False  # text is visible: no more yielding needed
+    assert sink.token("more") is True  # text just became visible: one yield to send it
+    assert sink.token("and more") is False  # then no more yielding
     assert "[EMAIL]" in "".join(e.data["text"] for e in log._events if e.type == "token")
 
 

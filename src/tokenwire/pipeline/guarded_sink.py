@@ -59,6 +59,7 @@ class GuardedSink:
         self._flush_scheduled = False
         self._error: BaseException | None = None
         self._shown = False
+        self._announced = False
         self._queue: list[_Call | str] = []
         self._wake: asyncio.Future[None] | None = None
         self._stopped: Finding | None = None
@@ -88,6 +89,11 @@ class GuardedSink:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_soon)
+        if self._shown and not self._announced:
+            # The scan during the caller's last yield made text visible, after the caller's
+            # own wake-up was queued: one more yield lets the writer send it now.
+            self._announced = True
+            return True
         return not self._shown
 
     def reasoning(self, text: str) -> None:
