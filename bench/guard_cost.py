@@ -2,7 +2,7 @@
 
 Two paces: *burst* (2,000 tokens handed over at once, the worker scans them in a few
 batches) and *one at a time* (the producer yields to the loop after every token, as a
-model reading from the network does, so the worker wakes and scans per token). Each is
+model reading from the network does, so the scan callback runs per token). Each is
 compared with the recorder alone under the same pace; best of 5.
 """
 
@@ -57,10 +57,10 @@ def report(r: dict[str, float]) -> str:
     paced = r["paced_guard"] - r["paced_plain"]
     return f"""## Guardrails: per-token cost of the PII guard (in process)
 
-`GuardedSink` with `PiiGuard` (hold-back 120 characters) in front of `RunRecorder`, against
+`GuardedSink` with `PiiGuard` (hold-back up to 120 characters) in front of `RunRecorder`, against
 the recorder alone; {TOKENS:,} five-character tokens, best of {REPEATS}. *One at a time*
 yields to the loop after every token (as a model reading the network does), so the guard's
-worker wakes and scans per token; those rows include the `asyncio.sleep(0)` itself.
+scan callback runs per token; those rows include the `asyncio.sleep(0)` itself.
 
 | pace | recorder alone | with the PII guard | guard adds |
 |---|---|---|---|

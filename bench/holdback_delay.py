@@ -88,9 +88,11 @@ def report(results: list[dict[str, float]]) -> str:
 
 Tokens of ~5 characters every {INTERVAL * 1000:.0f} ms through the PII guard; delay = arrival at
 the guarded sink → release into the event log (steady state; the end of a stream releases
-everything at once). The bound is the window's worth of characters, plus the token itself,
-at the measured arrival rate. The default window is 120 characters (the longest PII span,
-so no split can leak); a deployment that redacts only short spans can lower `window`.
+everything at once). The PII guard holds back only what an address or a number could still
+be growing into, scanning every 12 characters, so with prose the delay no longer depends on
+the window: `window` (120 by default, the longest PII span) only caps the hold. The bound
+column is what a fixed hold-back of the window would cost — its characters plus the token
+itself at the measured arrival rate — as before this change.
 
 | window (chars) | delay p50 | delay max | bound |
 |---|---|---|---|

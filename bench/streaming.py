@@ -485,7 +485,7 @@ client is this process: raw HTTP/1.1 on `asyncio` protocols (one `data_received`
 read, a `bytes in bytes` search for the first token, bodies checked only after the clock
 stops). The model is an in-process `BaseChatModel` streaming one 5-character word per
 chunk (`bench/fake_model.py`), identical in all three servers. tokenwire runs with
-telemetry, the PII guard (hold-back window 120 characters), the in-memory event log and
+telemetry, the PII guard (hold-back up to 120 characters), the in-memory event log and
 the audit trail on (SQLite), auth off, `disconnect_grace_seconds=0`; `tokenwire (no
 guard)` is the same server's route without guardrails.{guard_note}
 """
@@ -670,9 +670,9 @@ def _ttft(r: dict[str, Any]) -> str:
 {TTFT_REQUESTS} sequential requests (after 3 warm-up ones), model with no delay and {TTFT_TOKENS}
 tokens; time from sending the request to the first answer-token event at the client.
 In-process `astream` time to the first chunk: p50 {ref["ttft_p50_ms"]:.2f} ms. The PII
-guard holds text back until it has 120 characters of right context (or the stream ends), so
-with a guard the first token event waits for ~24 more tokens — by design; the no-guard row
-shows the gateway without it.
+guard holds back only what an address or a number could still be growing into (for these
+words, the last few characters), so the first token event waits for about three words; the
+no-guard row shows the gateway without it.
 
 | server | p50 | p90 | added over in-process (p50) |
 |---|---|---|---|
