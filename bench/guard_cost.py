@@ -1,7 +1,7 @@
 """What the PII guard adds per token, in process: ``GuardedSink`` in front of the recorder.
 
-Two paces: *burst* (2,000 tokens handed over at once, the worker scans them in a few
-batches) and *one at a time* (the producer yields to the loop after every token, as a
+Two paces: *burst* (2,000 tokens handed over at once, scanned in one pass when the
+producer yields) and *one at a time* (the producer yields to the loop after every token, as a
 model reading from the network does, so the scan callback runs per token). Each is
 compared with the recorder alone under the same pace; best of 5.
 """
