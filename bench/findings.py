@@ -244,7 +244,8 @@ def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> 
         lines.append(
             f"- **Profile, paced.** LangChain's `BaseChatModel.astream` is {astream:.0%} of the "
             f"samples; the SSE writer (`_Writer._write_all`, socket writes included) "
-            f"{writer:.0%}, of which uvicorn's `RequestResponseCycle.send` {send:.0%}; the PII "
+            f"{writer:.0%}, uvicorn's `RequestResponseCycle.send` (every socket write) {send:.0%}; "
+            "the PII "
             f"guard (`GuardedSink.token`) {guard:.1%}. The rest is the event loop's own work "
             "per wake-up (timers, task switches: charged to `Runner.run`)."
         )
