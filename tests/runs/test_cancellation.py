@@ -76,3 +76,38 @@ async def test_a_run_that_stops_itself_ends_blocked_not_cancelled(tmp_path: Any)
         assert not run.task.cancelled()
         assert run.status.value == "blocked"
         assert "acme" not in run.recorder.text if run.recorder else True
+
+
+async def test_a_retry_never_shows_text_the_failed_attempt_left_held(tmp_path: Any) -> None:
+    """The guard held the failed attempt's text (nothing shown, so the upstream is retried):
+    that text is dropped, not released in front of the retry's answer."""
+    from tokenwire.gateway import Gateway
+    from tokenwire.pipeline.guardrails import Guardrails
+    from tokenwire.pipeline.pii import PiiGuard
+    from tokenwire.reliability.retry import RetryPolicy
+    from tokenwire.settings import Settings
+
+    class Unavailable(Exception):
+        status_code = 503
+
+    calls: list[int] = []
+
+    async def flaky(_: Any) -> AsyncIterator[str]:
+        calls.append(1)
+        if len(calls) == 1:
+            yield "jane.doe@exam"  # held: an address could still be growing
+            raise Unavailable("try again")
+        for word in ("Here ", "is ", "the ", "answer."):
+            yield word
+
+    rails = Guardrails(guards=(PiiGuard(),))
+    retry = RetryPolicy(max_retries=1, base_delay=0.01)
+    route = Route("chat", RunnableLambda(flaky), guardrails=rails, retry=retry)
+    gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)))
+    async with gateway.lifespan():
+        run, _ = gateway.start_run("chat", "hi")
+        assert run.task is not None
+        await asyncio.wait_for(asyncio.shield(run.task), 5)
+        texts = [e.data["text"] for e in run.log.since(0) if e.type == "token"]
+        assert "".join(texts) == "Here is the answer."
+        assert run.status.value == "completed" and len(calls) == 2

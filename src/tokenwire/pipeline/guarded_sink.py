@@ -60,6 +60,7 @@ class GuardedSink:
         self._error: BaseException | None = None
         self._shown = False
         self._announced = False
+        self._epoch = 0
         self._queue: list[_Call | str] = []
         self._wake: asyncio.Future[None] | None = None
         self._stopped: Finding | None = None
@@ -132,6 +133,15 @@ class GuardedSink:
         if self._worker is not None:
             # A stop found now cancels the run's task (Run.stop): let that cancellation through.
             await asyncio.shield(self._worker)
+
+    def discard_unshown(self) -> None:
+        """An attempt failed: nothing of it that is not shown yet may ever be (a retry or a
+        fallback starts over, or continues after what was shown)."""
+        self._epoch += 1
+        self._pending.clear()
+        self._queue.clear()
+        self._answer.discard()
+        self._reasoning.discard()
 
     def cancel(self) -> None:
         """Drop held text (the run was cancelled: nobody may see unchecked text)."""
@@ -221,7 +231,10 @@ class GuardedSink:
         return bool(buffer.held) and await self._push(buffer, "", final=True)
 
     async def _push(self, buffer: HoldbackBuffer, text: str, *, final: bool = False) -> bool:
+        epoch = self._epoch
         release = await buffer.push(text, final=final)
+        if epoch != self._epoch:  # the attempt failed meanwhile: its text is gone
+            return False
         self._apply(release, reasoning=buffer is self._reasoning)
         return release.stop is not None
 

@@ -77,6 +77,11 @@ class HoldbackBuffer:
     def held(self) -> str:
         return self._held
 
+    def discard(self) -> None:
+        """Forget the held text (its attempt failed); released context stays."""
+        self._held = ""
+        self._next_look = self.step
+
     async def push(self, text: str, *, final: bool = False) -> Release:
         """Add model text; return what can be released (everything, when ``final``)."""
         keep = self._due(text, final)

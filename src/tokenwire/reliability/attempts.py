@@ -144,6 +144,10 @@ class Attempts:
                 if breaker is not None:
                     breaker.record_success()
                 return output
+            # Before any await: a guard must not release the failed attempt's held text later.
+            discard = getattr(self._sink, "discard_unshown", None)
+            if discard is not None:
+                discard()
             self._count(error)
             if breaker is not None:
                 breaker.record_failure()
