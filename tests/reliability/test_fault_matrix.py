@@ -67,8 +67,10 @@ def _route(mock_url: str, fault: Fault, policy: str, with_fallback: bool) -> Rou
     return Route(
         "chat",
         _primary(mock_url, fault),
-        first_token_timeout=0.5,
-        stall_timeout=0.3,
+        # Far above the healthy stream's gaps (5 ms) and far below the faults' (3 s, 10 s),
+        # so a slow moment on a shared CI machine is not taken for a fault.
+        first_token_timeout=1.0,
+        stall_timeout=0.6,
         retry=RetryPolicy(max_retries=1, base_delay=0.05),
         fallbacks=fallbacks if with_fallback else (),
         mid_stream=policy,  # type: ignore[arg-type]
@@ -99,25 +101,25 @@ def test_fault_matrix(
     restarted = [e for e in events if e.event == "run.restart"]
 
     if not fault.code:  # 429 once, then the retry succeeds on the primary
-        assert end["status"] == "completed" and end["fallback_used"] is None
+        assert end["status"] == "completed" and end["fallback_used"] is None, end
         assert len(tokens) == 20 and end["output"] == "".join(tokens)
     elif not with_fallback or (mid_stream and policy == "error"):
-        assert end["status"] == "failed"
+        assert end["status"] == "failed", end
         assert end["error"]["code"] == fault.code
         assert events[-3].event == "error" and events[-3].data == end["error"]
         assert len(tokens) == fault.tokens_before
         assert end["fallback_used"] is None and not restarted
     elif not mid_stream:
-        assert end["status"] == "completed" and end["fallback_used"] == "backup"
+        assert end["status"] == "completed" and end["fallback_used"] == "backup", end
         assert len(tokens) == 8 and end["output"] == "".join(tokens)
     elif policy == "restart":
-        assert end["status"] == "completed" and end["fallback_used"] == "backup"
+        assert end["status"] == "completed" and end["fallback_used"] == "backup", end
         assert [e.data for e in restarted] == [{"reason": fault.code, "attempt": 2}]
         after = events[events.index(restarted[0]) + 1 :]
         assert len(tokens) == fault.tokens_before + 8
         assert end["output"] == text_of(after) and len(_tokens(after)) == 8
     else:  # continue: the fallback carries on after the partial answer
-        assert end["status"] == "completed" and end["fallback_used"] == "backup"
+        assert end["status"] == "completed" and end["fallback_used"] == "backup", end
         partial = "".join(tokens[: fault.tokens_before])
         assert end["output"] == "".join(tokens) and end["output"].startswith(partial)
         continuation = "".join(tokens[fault.tokens_before :])
