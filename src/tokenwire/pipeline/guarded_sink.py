@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 from tokenwire.broker.base import EventLogFull
 from tokenwire.pipeline.findings import Finding, Guard
-from tokenwire.pipeline.holdback import HoldbackBuffer, Release
+from tokenwire.pipeline.holdback import HoldbackBuffer, Release, run_now
 from tokenwire.runs.recorder import RunRecorder
 
 __all__ = ["GuardFailed", "GuardMode", "GuardedSink"]
@@ -75,7 +75,8 @@ class GuardedSink:
     def token(self, text: str) -> bool:
         """True while nothing of the answer is visible yet: the caller should yield once, so
         the scan scheduled for this loop iteration can release it (see ``RunSink.token``)."""
-        self._raise_deferred()
+        if self._error is not None:
+            self._raise_deferred()
         if self._stopped is not None or self._closed:
             return False
         if self._stream_first:
@@ -156,7 +157,7 @@ class GuardedSink:
         if self._inline:
             with _guard_errors():
                 self._push_pending()  # text before this call goes first
-                _run_now(self._process([item]))
+                run_now(self._process([item]))
             return
         self._queue.append(item)
         if self._worker is None:
@@ -263,14 +264,3 @@ def _guard_errors() -> Iterator[None]:
         raise
     except Exception as exc:
         raise GuardFailed(f"a guardrail failed: {type(exc).__name__}: {exc}") from exc
-
-
-def _run_now(step: Coroutine[object, None, bool]) -> bool:
-    """Run ``step`` to its end now: with synchronous guards it never suspends, so the one
-    ordering logic of ``_process`` serves both the inline and the worker mode."""
-    try:
-        step.send(None)
-    except StopIteration as done:
-        return bool(done.value)
-    step.close()
-    raise RuntimeError("a synchronous guard suspended")

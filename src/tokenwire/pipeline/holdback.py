@@ -13,12 +13,15 @@ chunked.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from tokenwire.pipeline.findings import Action, Finding, Guard
 
-__all__ = ["NOTHING", "HoldbackBuffer", "Release", "is_async"]
+__all__ = ["NOTHING", "HoldbackBuffer", "Release", "is_async", "run_now"]
+
+T = TypeVar("T")
 
 _LEFT_CONTEXT = 32
 _STEP = 12
@@ -35,6 +38,17 @@ class Release:
 
 #: The common answer (nothing to release yet); shared, so never mutate a returned Release.
 NOTHING = Release()
+
+
+def run_now(step: Coroutine[object, None, T]) -> T:
+    """Run a coroutine to its end now. With synchronous guards a push never suspends, so one
+    code path serves both the inline and the awaiting callers."""
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    step.close()
+    raise TypeError("a guard's inspect awaited something: declare async guards with `async def`")
 
 
 def _hold_of(guard: Guard) -> Callable[[str], int]:
@@ -92,11 +106,7 @@ class HoldbackBuffer:
 
     def push_now(self, text: str, *, final: bool = False) -> Release:
         """``push`` without an await, for buffers whose guards are all ``synchronous``."""
-        keep = self._due(text, final)
-        if keep is None:
-            return NOTHING
-        scan, offset = self._context + self._held, len(self._context)
-        return self._settle(scan, offset, self._inspect_now(scan, offset), keep)
+        return run_now(self.push(text, final=final))
 
     def _due(self, text: str, final: bool) -> int | None:
         """Hold ``text``; when a scan is due, how many trailing characters to keep."""
@@ -149,19 +159,6 @@ class HoldbackBuffer:
             result = guard.inspect(scan, offset)
             if inspect.isawaitable(result):
                 result = await result
-            findings.extend(f for f in result if f.end > offset)
-        return findings
-
-    def _inspect_now(self, scan: str, offset: int) -> list[Finding]:
-        findings: list[Finding] = []
-        for guard in self._guards:
-            result = guard.inspect(scan, offset)
-            if inspect.isawaitable(result):
-                getattr(result, "close", lambda: None)()
-                raise TypeError(
-                    f"guard {guard.name!r} returned an awaitable from a plain method: "
-                    "declare its inspect with `async def`"
-                )
             findings.extend(f for f in result if f.end > offset)
         return findings
 
