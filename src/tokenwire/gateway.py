@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 
 from tokenwire.broker.base import Broker
 from tokenwire.broker.memory import MemoryBroker
+from tokenwire.broker.redis import RedisBroker
 from tokenwire.events import ErrorCode, EventType, RunStatus
 from tokenwire.langchain.adapter import model_name
 from tokenwire.langchain.model_setup import prepare_models
@@ -27,6 +28,7 @@ from tokenwire.pipeline.guarded_sink import GuardedSink
 from tokenwire.reliability.fallbacks import as_fallback
 from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import DisconnectPolicy, Route
+from tokenwire.runs.cluster import Cluster, redis_broker
 from tokenwire.runs.execution import execute_run
 from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.inputs import prepare_config, prepare_input
@@ -87,12 +89,23 @@ class Gateway:
             self.routes[route.name] = route
             for runnable in (route.runnable, *(as_fallback(f).runnable for f in route.fallbacks)):
                 prepare_models(runnable)
+        if broker is None and self.settings.redis_url:
+            broker = redis_broker(self.settings)
         self.broker: Broker = broker or MemoryBroker(self.settings.max_events_per_run)
         self.registry = RunRegistry(
             self.broker,
             max_runs=self.settings.max_runs,
             retention_seconds=self.settings.retention_seconds,
         )
+        #: With a Redis broker: how this replica shares its runs with the others.
+        self.cluster: Cluster | None = None
+        if isinstance(self.broker, RedisBroker):
+            self.cluster = Cluster(
+                self.broker,
+                self.registry,
+                replica_ttl_seconds=self.settings.replica_ttl_seconds,
+                retention_seconds=self.settings.retention_seconds,
+            )
         self.telemetry = Telemetry(self.settings, prices, exporters)
         #: Circuit breakers and reliability counters (read by telemetry).
         self.reliability = Reliability()
@@ -154,6 +167,8 @@ class Gateway:
             fingerprint=fingerprint,
         )
         self.registry.add(run)
+        if self.cluster is not None:
+            self.cluster.opened(run)
         self._launch(run, run_uuid, route, value, run_config, received_at)
         if self.audit is not None:
             self.audit.watch(run, input)
@@ -218,6 +233,8 @@ class Gateway:
 
     def _run_ended(self, run: Run, route: Route) -> None:
         self.telemetry.run_finished(run, route)
+        if self.cluster is not None:
+            self.cluster.closed(run)
         for hook in self.run_end_hooks:
             hook(run)
 
@@ -228,6 +245,16 @@ class Gateway:
         if run is None or not current_principal.get().owns(run.owner):
             return None
         return run
+
+    async def find_run(self, run_id: str) -> Run | None:
+        """:meth:`get_run`, or with Redis the run wherever it runs (a ``RemoteRun``)."""
+        run = self.get_run(run_id)
+        if run is not None or self.cluster is None:
+            return run
+        remote = await self.cluster.lookup(run_id)
+        if remote is None or not current_principal.get().owns(remote.owner):
+            return None
+        return remote
 
     # -- lifecycle ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -246,6 +273,8 @@ class Gateway:
         self.telemetry.pipeline.start()
         if self.audit is not None:
             await self.audit.start()
+        if self.cluster is not None:
+            await self.cluster.start()
 
     async def aclose(self) -> None:
         """Cancel live runs (each still ends with ``run.end``) and stop the sweeper."""
@@ -259,6 +288,8 @@ class Gateway:
         await self.telemetry.pipeline.aclose()
         if self.audit is not None:
             await self.audit.aclose()
+        if self.cluster is not None:
+            await self.cluster.aclose()
 
     async def drain(self, grace_seconds: float) -> None:
         """Let live runs finish for up to ``grace_seconds``, then end the rest with

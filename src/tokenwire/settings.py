@@ -74,6 +74,17 @@ class Settings:
     #: Finished runs waiting for the audit writer; past it records are dropped and logged.
     audit_queue_size: int = 10_000
 
+    #: Redis for running several replicas (workers) as one gateway, e.g.
+    #: ``redis://127.0.0.1:6379/0``: run logs mirrored to Redis Streams, so a client can
+    #: rejoin or cancel a run on any replica (empty: everything stays in this process;
+    #: needs the ``redis`` extra).
+    redis_url: str = ""
+    #: Prefix of every Redis key, so several deployments can share one Redis.
+    redis_prefix: str = "tokenwire"
+    #: A replica that has not beaten its Redis heartbeat for this long is gone: its live
+    #: runs end with ``incomplete_stream`` (clients retry or start over elsewhere).
+    replica_ttl_seconds: float = 10.0
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,12 @@ class Run:
         # that races a result): insist until the task has really ended.
         loop.call_later(_RECANCEL_SECONDS, self._insist, _RECANCELS)
         return True
+
+    async def settle(self, wait_seconds: float) -> None:
+        """Wait up to ``wait_seconds`` for the run to end (after ``cancel``)."""
+        if self.task is not None and not self.task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.task), wait_seconds)
 
     def _insist(self, left: int) -> None:
         if self.task is None or self.task.done() or left <= 0:

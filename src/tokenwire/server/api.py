@@ -7,7 +7,6 @@ once streaming, errors travel in-band as ``error`` events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Annotated, Any
 
 import orjson
@@ -76,7 +75,7 @@ def create_router(gateway: Gateway) -> APIRouter:
         after: Annotated[str | None, Query(description="Replay events after this seq.")] = None,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> Response:
-        run = gateway.get_run(run_id)
+        run = await gateway.find_run(run_id)
         if run is None:
             return _unknown_run(run_id)
         cursor = _parse_cursor(last_event_id, after)
@@ -86,22 +85,21 @@ def create_router(gateway: Gateway) -> APIRouter:
 
     @router.get("/v1/runs/{run_id}", response_model=RunSnapshot, responses={404: {}})
     async def get_run(run_id: str) -> Response:
-        run = gateway.get_run(run_id)
+        run = await gateway.find_run(run_id)
         if run is None:
             return _unknown_run(run_id)
         return JSONResponse(run.snapshot())
 
     @router.post("/v1/runs/{run_id}/cancel", response_model=RunSnapshot, responses={404: {}})
     async def cancel_run(run_id: str, request: Request) -> Response:
-        run = gateway.get_run(run_id)
+        run = await gateway.find_run(run_id)
         if run is None:
             return _unknown_run(run_id)
         reason = await _read_cancel_reason(request)
         if isinstance(reason, Response):
             return reason
-        if run.cancel(reason) and run.task is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(run.task), _CANCEL_WAIT_SECONDS)
+        if run.cancel(reason):
+            await run.settle(_CANCEL_WAIT_SECONDS)
         return JSONResponse(run.snapshot())
 
     @router.get("/healthz")

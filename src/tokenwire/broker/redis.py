@@ -1,0 +1,285 @@
+"""Redis Streams broker: a run's log lives in the process that runs it, mirrored to Redis so
+any replica can follow it.
+
+The owning process keeps the in-memory log (its own subscribers pay nothing extra per
+token) and mirrors every event to a Redis Stream whose entry ids are the event seqs
+(``<seq>-0``). Mirroring is batched: appends only queue, and one flusher sends everything
+queued in one pipeline per round trip, so under load a round trip carries many events.
+Explicit ids make every append exactly-once: a second writer for the same seq (a replica
+that wrongly took the run for dead and ended it) is refused by Redis, never duplicated.
+
+Another replica follows a log with ``XREAD BLOCK`` into a local copy of the same in-memory
+log, so writers, encoders and cursors work identically on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+
+from tokenwire.broker.memory import MemoryEventLog
+from tokenwire.events import Event, EventType
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
+
+__all__ = ["FollowedEventLog", "MirroredEventLog", "RedisBroker", "RedisKeys"]
+
+log = logging.getLogger("tokenwire.broker")
+
+#: One pipeline carries at most this many queued operations (the rest go in the next).
+_BATCH = 2_000
+#: Events queued while Redis is unreachable, per broker, before the oldest are dropped.
+_MAX_QUEUED = 200_000
+_RETRY_SECONDS = 0.5
+#: ``XREAD BLOCK`` timeout: how often a follower re-checks that it should still follow.
+_BLOCK_MS = 1_000
+
+
+class RedisKeys:
+    """Every key tokenwire uses, under one prefix (several deployments can share a Redis)."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def log(self, run_id: str) -> str:
+        return f"{self.prefix}:log:{run_id}"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}"
+
+    def replica(self, replica_id: str) -> str:
+        return f"{self.prefix}:replica:{replica_id}"
+
+    @property
+    def live(self) -> str:
+        return f"{self.prefix}:live"
+
+    @property
+    def control(self) -> str:
+        return f"{self.prefix}:control"
+
+
+def encode_entry(type: str, data: dict[str, Any]) -> bytes:
+    """A stream entry's one field ``e``: the event's type and data (its seq is the entry id)."""
+    return orjson.dumps((type, data))
+
+
+def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
+    type, data = orjson.loads(fields[b"e"])
+    return Event(int(entry_id.partition(b"-")[0]), type, data)
+
+
+class MirroredEventLog(MemoryEventLog):
+    """The owner's log: in memory as always, every append also queued for Redis."""
+
+    __slots__ = ("_broker",)
+
+    def __init__(self, run_id: str, max_events: int, broker: RedisBroker) -> None:
+        super().__init__(run_id, max_events)
+        self._broker = broker
+
+    def append(self, type: str, data: dict[str, Any], *, terminal: bool = False) -> Event:
+        event = super().append(type, data, terminal=terminal)
+        self._broker.mirror(self._run_id, event)
+        return event
+
+    def close(self) -> None:
+        super().close()
+        self._broker.closed(self._run_id)
+
+
+class FollowedEventLog(MemoryEventLog):
+    """A copy of another replica's log, filled from its Redis Stream.
+
+    ``follow`` starts one ``XREAD BLOCK`` loop (on its own connection: a blocking read
+    holds one); it stops at ``run.end``, or at ``unfollow`` when nobody here reads any more.
+    """
+
+    __slots__ = ("_client", "_follower", "_key", "on_end")
+
+    def __init__(self, run_id: str, client: Redis, key: str) -> None:
+        super().__init__(run_id, max_events=1 << 62)
+        self._client = client
+        self._key = key
+        #: Called with ``run.end`` when the followed log reaches it.
+        self.on_end: Callable[[Event], None] | None = None
+        self._follower: asyncio.Task[None] | None = None
+
+    def append(self, type: str, data: dict[str, Any], *, terminal: bool = False) -> Event:
+        raise TypeError("a followed log is written by the replica that owns the run")
+
+    async def load(self) -> None:
+        """Catch up once with what the stream holds now (no waiting)."""
+        entries = await self._client.xrange(self._key, min=f"({self.last_seq}-0")
+        self._add(entries)
+
+    def follow(self) -> None:
+        if self._follower is None and not self._closed:
+            self._follower = asyncio.get_running_loop().create_task(self._follow())
+
+    def unfollow(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            self._follower = None
+
+    async def _follow(self) -> None:
+        while not self._closed:
+            try:
+                reply = await self._client.xread(
+                    {self._key: f"{self.last_seq}-0"}, count=_BATCH, block=_BLOCK_MS
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarting: keep the subscriber, try again
+                log.warning("following run %s: %s", self._run_id, exc)
+                await asyncio.sleep(_RETRY_SECONDS)
+                continue
+            for _key, entries in reply or ():
+                self._add(entries)
+        self._follower = None
+
+    def _add(self, entries: list[Any]) -> None:
+        added = False
+        for entry_id, fields in entries:
+            event = decode_entry(entry_id, fields)
+            if event.seq != len(self._events) + 1 or self._closed:
+                continue  # already held (a load raced the follower)
+            self._events.append(event)
+            added = True
+            if event.type == EventType.RUN_END:
+                self._closed = True
+                if self.on_end is not None:
+                    self.on_end(event)
+        if added:
+            self._wake()
+        if self._closed:
+            self.close()
+
+
+class RedisBroker:
+    """Logs of this process's runs, mirrored to Redis; logs of other replicas' runs, followed.
+
+    ``later`` queues any other write (run records) into the same batched pipeline, after the
+    events queued before it.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        keys: RedisKeys,
+        max_events_per_run: int = 100_000,
+        retention_seconds: float = 600.0,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self._max_events = max_events_per_run
+        self._retention_ms = max(int(retention_seconds * 1000), 1)
+        self._logs: dict[str, MirroredEventLog] = {}
+        # Queued writes, in order: an event (run id, event) or a pipeline call.
+        self._queue: list[tuple[str, Event] | Callable[[Pipeline], Any]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- Broker ------------------------------------------------------------------------------
+    def create(self, run_id: str) -> MirroredEventLog:
+        log_ = MirroredEventLog(run_id, self._max_events, self)
+        self._logs[run_id] = log_
+        return log_
+
+    def get(self, run_id: str) -> MirroredEventLog | None:
+        return self._logs.get(run_id)
+
+    def discard(self, run_id: str) -> None:
+        # Redis keeps its copy until its own TTL (set at close) expires.
+        self._logs.pop(run_id, None)
+
+    async def ping(self) -> bool:
+        return bool(await cast("Awaitable[bool]", self.client.ping()))
+
+    # -- mirroring ---------------------------------------------------------------------------
+    def mirror(self, run_id: str, event: Event) -> None:
+        self._enqueue((run_id, event))
+
+    def closed(self, run_id: str) -> None:
+        key, ttl = self.keys.log(run_id), self._retention_ms
+        self.later(lambda pipe: pipe.pexpire(key, ttl))
+
+    def later(self, write: Callable[[Pipeline], Any]) -> None:
+        self._enqueue(write)
+
+    def follow(self, run_id: str) -> FollowedEventLog:
+        return FollowedEventLog(run_id, self.client, self.keys.log(run_id))
+
+    async def flushed(self, wait_seconds: float = 5.0) -> bool:
+        """Wait until everything queued so far reached Redis; False on timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), wait_seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        """Send what is queued (briefly), then close the connection pool."""
+        await self.flushed(2.0)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.client.aclose()
+
+    def _enqueue(self, item: tuple[str, Event] | Callable[[Pipeline], Any]) -> None:
+        queue = self._queue
+        if len(queue) >= _MAX_QUEUED:
+            del queue[:_BATCH]
+            log.error("Redis is not keeping up: dropped %d queued writes", _BATCH)
+        queue.append(item)
+        if self._flusher is None:
+            self._idle.clear()
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[:_BATCH]
+                try:
+                    await self._send(batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # Redis unreachable: keep the batch, try again
+                    log.warning("mirroring to Redis failed (%s); retrying", exc)
+                    await asyncio.sleep(_RETRY_SECONDS)
+                    continue
+                del self._queue[: len(batch)]
+        finally:
+            self._flusher = None
+            if not self._queue:
+                self._idle.set()
+
+    async def _send(self, batch: list[tuple[str, Event] | Callable[[Pipeline], Any]]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for item in batch:
+                if isinstance(item, tuple):
+                    run_id, event = item
+                    pipe.xadd(
+                        self.keys.log(run_id),
+                        {"e": encode_entry(event.type, event.data)},
+                        id=f"{event.seq}-0",
+                    )
+                else:
+                    item(pipe)
+            results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, Exception):
+                # An id Redis already holds: another replica ended this run as orphaned.
+                log.warning("Redis refused a mirrored write: %s", result)

@@ -1,0 +1,389 @@
+"""Replicas sharing runs through Redis: any replica serves any subscriber.
+
+A run still executes in the replica that started it. What the others need lives in Redis:
+
+* the run's **record** (route, owner, status; a hash, expiring with the run's retention),
+  written in the broker's batched pipeline when the run starts and when it ends;
+* its **log** (a Redis Stream, see :mod:`tokenwire.broker.redis`), which a replica follows
+  for a subscriber that landed on it;
+* one **control channel** (pub/sub): a subscriber elsewhere attaching or leaving, and
+  cancellation, reach the owning replica's ``Run`` exactly as a local subscriber would;
+* replica **heartbeats**: a key per replica with a TTL. A sweeper on every replica ends a
+  live run whose replica stopped beating with ``incomplete_stream`` — atomically, by one
+  Lua script, so two sweepers never both end it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+
+from tokenwire.broker.redis import RedisBroker, RedisKeys, encode_entry
+from tokenwire.events import ErrorCode, Event, EventType, RunStatus
+from tokenwire.runs.run import Run
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+
+    from tokenwire.broker.redis import FollowedEventLog
+    from tokenwire.runs.registry import RunRegistry
+    from tokenwire.settings import Settings
+
+__all__ = ["Cluster", "RemoteRun", "redis_broker"]
+
+log = logging.getLogger("tokenwire.cluster")
+
+#: Seconds a rejoin on another replica keeps waiting for a run's end when cancelling it.
+_CANCEL_WAIT_SECONDS = 5.0
+
+# Ends a live run whose replica is gone: error + run.end after the stream's last event,
+# unless it already ended. KEYS: log, record, live set. ARGV: run id, error entry, end
+# entry, retention ms, ended_at.
+_END_ORPHAN = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 0
+if #last > 0 then
+  seq = tonumber(string.match(last[1][1], '^(%d+)'))
+  if string.find(last[1][2][2], '"run.end"', 1, true) == 2 then
+    redis.call('SREM', KEYS[3], ARGV[1])
+    return 0
+  end
+end
+redis.call('XADD', KEYS[1], (seq + 1) .. '-0', 'e', ARGV[2])
+redis.call('XADD', KEYS[1], (seq + 2) .. '-0', 'e', ARGV[3])
+redis.call('HSET', KEYS[2], 'status', 'failed', 'ended_at', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+class RemoteRun(Run):
+    """A run executing on another replica, seen through its record and followed log.
+
+    Attaching and detaching are forwarded to the owner, so its ``on_disconnect`` policy sees
+    every subscriber wherever it is connected; ``cancel`` is forwarded the same way.
+    """
+
+    cluster: Cluster | None = None
+
+    @property
+    def followed(self) -> FollowedEventLog:
+        return self.log  # type: ignore[return-value]
+
+    def attach(self) -> None:
+        self.subscribers += 1
+        self.followed.follow()
+        if self.cluster is not None:
+            self.cluster.track(self)
+        self._tell("attach")
+
+    def detach(self) -> None:
+        self.subscribers -= 1
+        self._tell("detach")
+        if self.subscribers <= 0 and self.cluster is not None:
+            self.followed.unfollow()
+            self.cluster.forget(self)
+
+    def cancel(self, reason: str) -> bool:
+        if self.done:
+            return False
+        self._tell("cancel", reason=reason)
+        return True
+
+    async def settle(self, wait_seconds: float) -> None:
+        """Follow the log until the run ends (or ``wait_seconds``): the owner runs the task."""
+        if self.done:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.followed.wait(waiter, end_only=True)
+        self.followed.follow()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, wait_seconds)
+        finally:
+            if self.subscribers <= 0:
+                self.followed.unfollow()
+
+    def ended(self, end: Event) -> None:
+        summary = dict(end.data)
+        self.finish(RunStatus(summary.get("status", RunStatus.FAILED.value)), summary)
+
+    def snapshot(self) -> dict[str, Any]:
+        snapshot = super().snapshot()
+        snapshot["subscribers"] = None  # counted by the owning replica
+        if not self.done:
+            tokens = self.log.since(0)
+            snapshot["output"] = "".join(
+                e.data.get("text", "") for e in tokens if e.type == EventType.TOKEN
+            )
+        return snapshot
+
+    def _tell(self, op: str, **data: Any) -> None:
+        if self.cluster is not None:
+            self.cluster.tell(op, self.id, **data)
+
+
+class Cluster:
+    """This replica's part in sharing runs: records, control messages, heartbeats, sweeping."""
+
+    def __init__(
+        self,
+        broker: RedisBroker,
+        registry: RunRegistry,
+        *,
+        replica_id: str | None = None,
+        replica_ttl_seconds: float = 10.0,
+        retention_seconds: float = 600.0,
+    ) -> None:
+        self.broker = broker
+        self.registry = registry
+        self.keys: RedisKeys = broker.keys
+        self.replica_id = replica_id or os.urandom(8).hex()
+        self._ttl = replica_ttl_seconds
+        self._retention_ms = max(int(retention_seconds * 1000), 1)
+        self._following: dict[str, RemoteRun] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pubsub: PubSub | None = None
+        self._end_orphan = broker.client.register_script(_END_ORPHAN)
+
+    @property
+    def client(self) -> Redis:
+        return self.broker.client
+
+    # -- this replica's runs ----------------------------------------------------------------
+    def opened(self, run: Run) -> None:
+        """Publish ``run``'s record (in the same batch as its first events)."""
+        record = {
+            "route": run.route,
+            "owner": run.owner or "",
+            "replica": self.replica_id,
+            "status": run.status.value,
+            "trace_id": run.trace_id,
+            "created_at": repr(run.created_at),
+            "on_disconnect": run.on_disconnect,
+            "metadata": orjson.dumps(run.metadata),
+        }
+        key, live, run_id = self.keys.run(run.id), self.keys.live, run.id
+
+        def write(pipe: Any) -> None:
+            pipe.hset(key, mapping=record)
+            pipe.sadd(live, run_id)
+
+        self.broker.later(write)
+
+    def closed(self, run: Run) -> None:
+        """Record how ``run`` ended and let its keys expire with its retention."""
+        key, live, run_id, ttl = self.keys.run(run.id), self.keys.live, run.id, self._retention_ms
+        status, ended_at = run.status.value, repr(run.ended_at or time.time())
+
+        def write(pipe: Any) -> None:
+            pipe.hset(key, mapping={"status": status, "ended_at": ended_at})
+            pipe.pexpire(key, ttl)
+            pipe.srem(live, run_id)
+
+        self.broker.later(write)
+
+    # -- other replicas' runs ---------------------------------------------------------------
+    async def lookup(self, run_id: str) -> RemoteRun | None:
+        """The run ``run_id`` as another replica runs (or ran) it; None if Redis has no record.
+
+        A run a subscriber here already follows is shared; otherwise its log is read once."""
+        run = self._following.get(run_id)
+        if run is not None:
+            return run
+        key = self.keys.run(run_id)
+        record = await cast("Awaitable[dict[bytes, bytes]]", self.client.hgetall(key))
+        if not record:
+            return None
+        fields = {k.decode(): v.decode() for k, v in record.items()}
+        run = RemoteRun(
+            id=run_id,
+            route=fields["route"],
+            log=self.broker.follow(run_id),
+            on_disconnect=fields["on_disconnect"],  # type: ignore[arg-type]
+            grace_seconds=0.0,
+            trace_id=fields["trace_id"],
+            metadata=orjson.loads(fields["metadata"]),
+            owner=fields["owner"] or None,
+            created_at=float(fields["created_at"]),
+        )
+        run.cluster = self
+        run.followed.on_end = run.ended
+        await run.followed.load()
+        if not run.done and fields["status"] != RunStatus.RUNNING.value:
+            run.status = RunStatus(fields["status"])  # ended, but its log already expired
+        return run
+
+    def track(self, run: RemoteRun) -> None:
+        """Share ``run`` (followed live for a subscriber) with later lookups here."""
+        self._following.setdefault(run.id, run)
+
+    def forget(self, run: RemoteRun) -> None:
+        if self._following.get(run.id) is run:
+            del self._following[run.id]
+
+    def tell(self, op: str, run_id: str, **data: Any) -> None:
+        """Send ``op`` for ``run_id`` to whichever replica owns it (batched, in order)."""
+        message = orjson.dumps({"op": op, "run": run_id, **data})
+        channel = self.keys.control
+        self.broker.later(lambda pipe: pipe.publish(channel, message))
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._beat()
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        await self._pubsub.subscribe(self.keys.control)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._listen(self._pubsub)),
+            loop.create_task(self._heartbeat()),
+            loop.create_task(self._sweep()),
+        ]
+
+    async def aclose(self) -> None:
+        """Stop beating (the runs were ended by the gateway first) and leave the channel."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for run in list(self._following.values()):
+            run.followed.unfollow()
+        self._following.clear()
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = None
+        await self.broker.flushed(2.0)
+        with contextlib.suppress(Exception):
+            await self.client.delete(self.keys.replica(self.replica_id))
+        await self.broker.aclose()
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        while True:
+            try:
+                message = await pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("control channel: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if message is not None:
+                self._handle(orjson.loads(message["data"]))
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        run = self.registry.get(message.get("run", ""))
+        if run is None or isinstance(run, RemoteRun):
+            return  # not ours
+        op = message.get("op")
+        if op == "attach":
+            run.attach()
+        elif op == "detach":
+            run.detach()
+        elif op == "cancel":
+            run.cancel(str(message.get("reason") or "cancelled"))
+
+    async def _beat(self) -> None:
+        await self.client.set(self.keys.replica(self.replica_id), b"1", px=int(self._ttl * 1000))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl / 3)
+            try:
+                await self._beat()
+            except Exception as exc:
+                log.warning("replica heartbeat failed: %s", exc)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl / 2)
+            try:
+                await self.sweep_orphans()
+            except Exception as exc:
+                log.warning("sweeping orphaned runs failed: %s", exc)
+
+    async def sweep_orphans(self) -> int:
+        """End every live run whose replica stopped beating; returns how many this call ended."""
+        live = await cast("Awaitable[set[bytes]]", self.client.smembers(self.keys.live))
+        run_ids = [r.decode() for r in live]
+        if not run_ids:
+            return 0
+        async with self.client.pipeline(transaction=False) as pipe:
+            for run_id in run_ids:
+                pipe.hget(self.keys.run(run_id), "replica")
+            replicas = await pipe.execute()
+        alive: dict[bytes, bool] = {}
+        for replica in set(replicas) - {None}:
+            alive[replica] = bool(await self.client.exists(self.keys.replica(replica.decode())))
+        ended = 0
+        for run_id, replica in zip(run_ids, replicas, strict=True):
+            if replica is None or not alive[replica]:
+                ended += await self._end(run_id)
+        return ended
+
+    async def _end(self, run_id: str) -> int:
+        error = {
+            "code": ErrorCode.INCOMPLETE_STREAM.value,
+            "message": "the replica running this run stopped before it finished",
+            "retryable": True,
+        }
+        output = await self._delivered_text(run_id)
+        end = {
+            "status": RunStatus.FAILED.value,
+            "output": output,
+            "finish_reason": "error",
+            "usage": None,
+            "error": error,
+        }
+        keys = [self.keys.log(run_id), self.keys.run(run_id), self.keys.live]
+        args: list[bytes | str | int] = [
+            run_id,
+            encode_entry(EventType.ERROR, error),
+            encode_entry(EventType.RUN_END, end),
+            self._retention_ms,
+            repr(time.time()),
+        ]
+        done = int(await self._end_orphan(keys=keys, args=args))
+        if done:
+            log.warning("ended orphaned run %s (its replica stopped)", run_id)
+        return done
+
+    async def _delivered_text(self, run_id: str) -> str:
+        entries = await self.client.xrange(self.keys.log(run_id))
+        text = []
+        for _id, fields in entries:
+            type, data = orjson.loads(fields[b"e"])
+            if type == EventType.TOKEN:
+                text.append(data.get("text", ""))
+            elif type == EventType.RESTART:
+                text.clear()
+        return "".join(text)
+
+
+def redis_broker(settings: Settings) -> RedisBroker:
+    """The broker for ``settings.redis_url`` (needs the ``redis`` extra)."""
+    try:
+        from redis.asyncio import Redis
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "redis_url is set but redis-py is missing: pip install 'tokenwire[redis]'"
+        ) from exc
+    client = Redis.from_url(settings.redis_url)
+    return RedisBroker(
+        client,
+        keys=RedisKeys(settings.redis_prefix),
+        max_events_per_run=settings.max_events_per_run,
+        retention_seconds=settings.retention_seconds,
+    )

@@ -1,0 +1,224 @@
+"""Two replicas sharing one Redis: a client can rejoin, read or cancel a run on either.
+
+Each test runs two gateways (two servers on 127.0.0.1) over the real Redis at
+``TOKENWIRE_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) under a fresh key
+prefix. Without Redis these tests skip — except on CI (``CI=true``), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from langchain_core.runnables import RunnableLambda
+
+from tests.sse import SSE, iter_sse, start_stream
+from tokenwire.routes import Route
+
+REDIS_URL = os.environ.get("TOKENWIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+Serve = Callable[..., httpx.Client]
+
+
+async def _count(payload: Any) -> AsyncIterator[str]:
+    n = int(payload.get("n", 30)) if isinstance(payload, dict) else 30
+    delay = float(payload.get("delay", 0.02)) if isinstance(payload, dict) else 0.02
+    for i in range(n):
+        await asyncio.sleep(delay)
+        yield f"t{i} "
+
+
+ROUTES = [Route("count", RunnableLambda(_count), mode="tokens")]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis at {REDIS_URL} is required on CI: {exc!r}")
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc!r}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    prefix = f"tw-test-{secrets.token_hex(6)}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def replicas(prefix: str, redis_url: str, serve: Serve) -> Callable[..., list[httpx.Client]]:
+    def start(n: int = 2, **settings: Any) -> list[httpx.Client]:
+        settings = {"redis_url": redis_url, "redis_prefix": prefix, **settings}
+        return [serve(ROUTES, **settings) for _ in range(n)]
+
+    return start
+
+
+def _events(response: httpx.Response) -> list[SSE]:
+    return list(iter_sse(response))
+
+
+def test_a_run_started_on_one_replica_is_rejoined_on_another(replicas: Any) -> None:
+    a, b = replicas(2)
+    seen: list[SSE] = []
+    with start_stream(a, "count", {"input": {"n": 40}, "on_disconnect": "continue"}) as r:
+        for event in iter_sse(r):
+            seen.append(event)
+            if event.event == "token" and len(seen) >= 5:
+                break
+    run_id = seen[0].data["run_id"]
+    cursor = seen[-1].id
+    with b.stream("GET", f"/v1/runs/{run_id}/stream", headers={"Last-Event-ID": str(cursor)}) as r:
+        assert r.status_code == 200
+        rest = _events(r)
+    assert [e.id for e in rest] == list(range(cursor + 1, cursor + 1 + len(rest)))
+    assert rest[-1].event == "run.end" and rest[-1].data["status"] == "completed"
+    text = "".join(e.data["text"] for e in seen + rest if e.event == "token")
+    assert text == "".join(f"t{i} " for i in range(40))
+
+
+def _first_events(client: httpx.Client, body: dict[str, Any], tokens: int) -> list[SSE]:
+    """Start a run on ``client`` and leave after ``tokens`` token events."""
+    seen: list[SSE] = []
+    with start_stream(client, "count", body) as response:
+        for event in iter_sse(response):
+            seen.append(event)
+            if event.event == "token" and sum(e.event == "token" for e in seen) >= tokens:
+                break
+    return seen
+
+
+def _wait_for(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_cancel_on_another_replica_stops_the_run_where_it_runs(replicas: Any) -> None:
+    a, b = replicas(2)
+    run_id = a.post("/v1/routes/count/runs", json={"input": {"n": 500}}).json()["run_id"]
+    _wait_for(lambda: bool(a.get(f"/v1/runs/{run_id}").json()["output"]))
+    snapshot = b.post(f"/v1/runs/{run_id}/cancel", json={"reason": "moderator"}).json()
+    assert snapshot["status"] == "cancelled"
+    owner = a.get(f"/v1/runs/{run_id}").json()
+    assert owner["status"] == "cancelled"
+    assert owner["error"]["message"] == "run cancelled: moderator"
+    assert len(owner["output"]) < len("".join(f"t{i} " for i in range(500)))
+
+
+def test_snapshots_agree_on_both_replicas(replicas: Any) -> None:
+    a, b = replicas(2)
+    run_id = a.post("/v1/routes/count/runs", json={"input": {"n": 20, "delay": 0.01}}).json()[
+        "run_id"
+    ]
+    live = b.get(f"/v1/runs/{run_id}").json()
+    assert live["route"] == "count" and live["run_id"] == run_id
+    _wait_for(lambda: a.get(f"/v1/runs/{run_id}").json()["status"] == "completed")
+    _wait_for(lambda: b.get(f"/v1/runs/{run_id}").json()["status"] == "completed")
+    mine, theirs = a.get(f"/v1/runs/{run_id}").json(), b.get(f"/v1/runs/{run_id}").json()
+    for field in ("status", "output", "usage", "finish_reason", "last_seq", "trace_id"):
+        assert theirs[field] == mine[field], field
+    assert b.get("/v1/runs/0123456789abcdef/stream").status_code == 404
+
+
+def test_a_subscriber_on_another_replica_keeps_the_run_alive(replicas: Any) -> None:
+    """``on_disconnect=cancel``: the client leaves replica A and rejoins on B within the grace
+    period; A must count B's subscriber, or it would cancel the run under the client."""
+    a, b = replicas(2, disconnect_grace_seconds=0.3)
+    seen = _first_events(a, {"input": {"n": 60, "delay": 0.02}}, tokens=3)
+    run_id, cursor = seen[0].data["run_id"], seen[-1].id
+    with b.stream("GET", f"/v1/runs/{run_id}/stream?after={cursor}") as response:
+        rest = _events(response)
+    assert rest[-1].event == "run.end"
+    assert rest[-1].data["status"] == "completed", rest[-1].data
+
+
+def test_the_last_subscriber_leaving_another_replica_cancels_after_the_grace(
+    replicas: Any,
+) -> None:
+    a, b = replicas(2, disconnect_grace_seconds=0.2)
+    run_id = a.post(
+        "/v1/routes/count/runs", json={"input": {"n": 1000}, "on_disconnect": "cancel"}
+    ).json()["run_id"]
+    with b.stream("GET", f"/v1/runs/{run_id}/stream") as response:
+        for event in iter_sse(response):
+            if event.event == "token":
+                break
+    _wait_for(lambda: a.get(f"/v1/runs/{run_id}").json()["status"] == "cancelled")
+    assert a.get(f"/v1/runs/{run_id}").json()["error"]["message"].endswith("client disconnected")
+
+
+def test_a_run_whose_replica_died_ends_incomplete_on_the_survivor(
+    replicas: Any, redis_url: str, prefix: str
+) -> None:
+    """A replica that crashed stops beating; the survivors' sweeper ends its live runs with
+    ``incomplete_stream`` — exactly once, after the last event that reached Redis."""
+    client = redis.Redis.from_url(redis_url)
+    run_id = secrets.token_hex(16)
+    client.hset(
+        f"{prefix}:run:{run_id}",
+        mapping={
+            "route": "count",
+            "owner": "anonymous",
+            "replica": "crashed-replica",
+            "status": "running",
+            "trace_id": "0" * 32,
+            "created_at": repr(time.time()),
+            "on_disconnect": "continue",
+            "metadata": "{}",
+        },
+    )
+    written = [
+        ("run.start", {"run_id": run_id}),
+        ("token", {"text": "half an "}),
+        ("token", {"text": "answ"}),
+    ]
+    for seq, (type, data) in enumerate(written, start=1):
+        client.xadd(f"{prefix}:log:{run_id}", {"e": json.dumps([type, data])}, id=f"{seq}-0")
+    client.sadd(f"{prefix}:live", run_id)
+    a, b = replicas(2, replica_ttl_seconds=0.4)
+    with b.stream("GET", f"/v1/runs/{run_id}/stream") as response:
+        events = _events(response)
+    assert [e.id for e in events] == [1, 2, 3, 4, 5]
+    assert [e.event for e in events[-2:]] == ["error", "run.end"]
+    assert events[-2].data["code"] == "incomplete_stream" and events[-2].data["retryable"]
+    assert events[-1].data["status"] == "failed"
+    assert events[-1].data["output"] == "half an answ"
+    assert not client.sismember(f"{prefix}:live", run_id)
+    assert client.xlen(f"{prefix}:log:{run_id}") == 5  # ended once, by one sweeper
+    assert 0 < client.pttl(f"{prefix}:log:{run_id}") <= 600_000
+    assert a.get(f"/v1/runs/{run_id}").json()["status"] == "failed"
+
+
+def test_a_finished_run_leaves_redis_with_its_retention(
+    replicas: Any, redis_url: str, prefix: str
+) -> None:
+    (a,) = replicas(1, retention_seconds=30)
+    with start_stream(a, "count", {"input": {"n": 3, "delay": 0}}) as response:
+        events = _events(response)
+    run_id = events[0].data["run_id"]
+    client = redis.Redis.from_url(redis_url)
+
+    def settled() -> bool:
+        return not client.sismember(f"{prefix}:live", run_id)
+
+    _wait_for(settled)
+    for key in (f"{prefix}:log:{run_id}", f"{prefix}:run:{run_id}"):
+        assert 0 < client.pttl(key) <= 30_000, key
+    assert client.xlen(f"{prefix}:log:{run_id}") == len(events)
+    assert client.hget(f"{prefix}:run:{run_id}", "status") == b"completed"
