@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from langchain_core.runnables import RunnableLambda
 from tests.sse import SSE, iter_sse, start_stream
 from tokenwire.routes import Route
 
-REDIS_URL = os.environ.get("TOKENWIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 Serve = Callable[..., httpx.Client]
 
 
@@ -36,27 +34,6 @@ async def _count(payload: Any) -> AsyncIterator[str]:
 
 
 ROUTES = [Route("count", RunnableLambda(_count), mode="tokens")]
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is required on CI: {exc!r}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc!r}")
-    return REDIS_URL
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    prefix = f"tw-test-{secrets.token_hex(6)}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture

@@ -44,8 +44,17 @@ class DrainingServer(uvicorn.Server):
                 await drain
 
 
-def serve(app: Any, gateway: Gateway, *, host: str, port: int, **options: Any) -> None:
-    """Run ``app`` with uvicorn until SIGTERM/SIGINT, draining runs on the way out."""
+def serve(
+    app: Any,
+    gateway: Gateway,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    sockets: list[socket.socket] | None = None,
+    **options: Any,
+) -> None:
+    """Run ``app`` with uvicorn until SIGTERM/SIGINT, draining runs on the way out
+    (on ``sockets`` when given, e.g. a worker's share of one listening socket)."""
     grace = gateway.settings.shutdown_grace_seconds
     config = uvicorn.Config(
         app,
@@ -56,4 +65,4 @@ def serve(app: Any, gateway: Gateway, *, host: str, port: int, **options: Any) -
         timeout_graceful_shutdown=int(grace + _FLUSH_SECONDS),
         **options,
     )
-    DrainingServer(config, gateway, grace).run()
+    DrainingServer(config, gateway, grace).run(sockets=sockets)

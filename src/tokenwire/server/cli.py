@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokenwire.gateway import Gateway
 
 __all__ = ["main"]
 
@@ -36,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-auth", action="store_true", help="serve without authentication (development only)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on one port (more than 1 needs redis_url / TOKENWIRE_REDIS_URL)",
+    )
     _add_address(serve, 8000)
     serve.set_defaults(handler=_serve)
 
@@ -64,9 +75,42 @@ def _add_address(parser: argparse.ArgumentParser, port: int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    app, gateway = _build_app(args)  # also checks the configuration before forking
+    names = ", ".join(gateway.routes)
+    where = f"http://{args.host}:{args.port}"
+    if args.workers == 1:
+        from tokenwire.reliability.shutdown import serve
+
+        print(f"tokenwire serving {names} on {where}", flush=True)
+        # Not uvicorn.run: on SIGTERM live streams are drained first (reliability.shutdown).
+        serve(app, gateway, host=args.host, port=args.port)
+        return 0
+    if not gateway.settings.redis_url:
+        raise ValueError(
+            "--workers > 1 needs redis_url (TOKENWIRE_REDIS_URL, or [settings] in a "
+            "tokenwire.toml): without it a client that reconnects to another worker "
+            "cannot rejoin or cancel its run"
+        )
+    from tokenwire.server.workers import run_workers
+
+    del app, gateway  # each worker builds its own
+    print(f"tokenwire serving {names} on {where} with {args.workers} workers", flush=True)
+    return run_workers(_serve_worker, args, host=args.host, port=args.port, n=args.workers)
+
+
+def _serve_worker(sock: socket.socket, args: argparse.Namespace) -> None:
+    from tokenwire.reliability.shutdown import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app, gateway = _build_app(args)
+    serve(app, gateway, sockets=[sock])
+
+
+def _build_app(args: argparse.Namespace) -> tuple[Any, Gateway]:
     from tokenwire.audit.trail import audit_from_settings
     from tokenwire.gateway import Gateway
-    from tokenwire.reliability.shutdown import serve
     from tokenwire.routes import Route
     from tokenwire.server.app import create_app
     from tokenwire.server.config import load_config
@@ -89,12 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
     gateway = Gateway(
         routes, config.settings, prices=config.prices, audit=audit_from_settings(config.settings)
     )
-    app = create_app(gateway, credentials=config.credentials)
-    names = ", ".join(r.name for r in routes)
-    print(f"tokenwire serving {names} on http://{args.host}:{args.port}", flush=True)
-    # Not uvicorn.run: on SIGTERM live streams are drained first (see reliability.shutdown).
-    serve(app, gateway, host=args.host, port=args.port)
-    return 0
+    return create_app(gateway, credentials=config.credentials), gateway
 
 
 def _stats(args: argparse.Namespace) -> int:
