@@ -20,7 +20,8 @@ Names for ``--only``:
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
 
 ``--servers`` (with ``--only``) limits the streaming scenarios to some of ``bare``,
-``tokenwire``, ``langserve`` and ``tokenwire-2w`` (two workers; the ladder only).
+``tokenwire``, ``langserve``, ``tokenwire-redis`` (the Redis broker) and ``tokenwire-2w``
+(two workers sharing runs through Redis; the ladder only).
 ``BENCH_LADDER=50,200,500`` replaces the ladder's rungs (default 25,50,100,200,300,500), e.g.
 ``BENCH_LADDER=50,200,500 python -m bench --only ladder --servers bare,tokenwire``.
 """

@@ -29,7 +29,7 @@ class Target:
 
     @classmethod
     def of(cls, kind: str, port: int, route: str = "chat") -> Target:
-        kind = kind.removesuffix("-2w")  # the same server, two worker processes
+        kind = protocol(kind)
         if kind == "bare":
             return cls(kind, port, "/stream", b"data: ")
         if kind == "langserve":
@@ -163,8 +163,15 @@ def _dechunk(data: bytes) -> bytes:
     return b"".join(out)
 
 
+def protocol(kind: str) -> str:
+    """The wire protocol a server kind speaks: ``tokenwire-2w`` (two workers) and
+    ``tokenwire-redis`` (the Redis broker) are tokenwire."""
+    return "tokenwire" if kind.startswith("tokenwire") else kind
+
+
 def texts(kind: str, body: bytes) -> list[str]:
     """The answer-text deltas of a finished stream, one per event (a check, not timed)."""
+    kind = protocol(kind)
     out: list[str] = []
     for block in body.replace(b"\r\n", b"\n").split(b"\n\n"):
         lines = block.split(b"\n")

@@ -28,6 +28,9 @@ from types import TracebackType
 from typing import Any
 
 KINDS = ("bare", "tokenwire", "langserve")
+#: The Redis broker for ``tokenwire-redis`` and ``tokenwire-2w`` (set by the bench runner).
+REDIS_URL_ENV = "BENCH_REDIS_URL"
+REDIS_PREFIX_ENV = "BENCH_REDIS_PREFIX"
 OPENAI_MODEL = "mock@tokens=2000"
 OPENAI_SLOW_MODEL = "mock@tokens=100000,itl=5"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +111,9 @@ def _tokenwire_app() -> Any:
             str(os.getpid()),
         ),
         max_runs=20_000,  # the 10,000-stream scenario plus what earlier scenarios retain
+        # tokenwire-redis and tokenwire-2w: run logs mirrored to Redis, as deployed with workers
+        redis_url=os.environ.get(REDIS_URL_ENV, ""),
+        redis_prefix=os.environ.get(REDIS_PREFIX_ENV, "tokenwire-bench"),
     )
     return create_app(routes, settings)
 
@@ -132,6 +138,7 @@ def _mock_app() -> Any:
 _APPS = {
     "bare": _bare_app,
     "tokenwire": _tokenwire_app,
+    "tokenwire-redis": _tokenwire_app,  # with $BENCH_REDIS_URL set by the caller
     "langserve": _langserve_app,
     "mock": _mock_app,
 }

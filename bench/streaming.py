@@ -25,7 +25,7 @@ import uvloop
 from bench.clients import Stream, Target, open_stream, stream_once, texts
 from bench.fake_model import CLOSE_LOG_ENV, EMAIL, WordStreamModel, prompt, reply
 from bench.machine import busy_seconds
-from bench.servers import KINDS, ServerProcess
+from bench.servers import KINDS, REDIS_PREFIX_ENV, REDIS_URL_ENV, ServerProcess
 
 COST_TOKENS = 2_000
 COST_REPEATS = 7
@@ -44,9 +44,12 @@ IDLE_STREAMS = 1_000
 MANY_STREAMS = 10_000
 #: What ``run(only=...)`` can measure; ``None`` measures all of it.
 SCENARIOS = ("cost", "per_request", "ttft", "disconnect", "ladder", "memory", "many")
-#: Server rows; ``tokenwire-2w`` (two worker processes) runs only the ladder.
-SERVERS = (*KINDS, "tokenwire-2w")
-TWO_WORKERS = "tokenwire, 2 workers"
+#: Server rows. Two more need Redis (``$BENCH_REDIS_URL``, default the local one):
+#: ``tokenwire-redis`` (cost and ladder: what mirroring run logs to Redis costs) and
+#: ``tokenwire-2w`` (two worker processes sharing runs through Redis; the ladder only).
+SERVERS = (*KINDS, "tokenwire-redis", "tokenwire-2w")
+TWO_WORKERS = "tokenwire, 2 workers (Redis)"
+WITH_REDIS = "tokenwire, Redis broker"
 
 
 def ladder_ks() -> tuple[int, ...]:
@@ -357,6 +360,19 @@ async def _timed(label: str, progress: Callable[[str], None], job: Awaitable[Any
     return result
 
 
+def _redis_env(env: dict[str, str], progress: Callable[[str], None]) -> dict[str, str] | None:
+    """``env`` plus the Redis broker's settings, or None (those rows skipped) without Redis."""
+    url = os.environ.get(REDIS_URL_ENV) or "redis://127.0.0.1:6379/0"
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        progress(f"no Redis at {url} ({exc}): the Redis rows are skipped")
+        return None
+    return {**env, REDIS_URL_ENV: url, REDIS_PREFIX_ENV: f"tokenwire-bench-{os.getpid()}"}
+
+
 async def _ladders(
     server: ServerProcess,
     row: str,
@@ -406,9 +422,18 @@ async def _run(
             if "ladder" in only:
                 await _ladders(server, kind, ladder, progress)
             errors[kind] = len(server.errors())
-    if "ladder" in only and "tokenwire-2w" in servers:
-        progress("streaming: tokenwire, 2 worker processes")
-        with ServerProcess("tokenwire-2w", env) as server:
+    redis_env = _redis_env(env, progress) if servers & {"tokenwire-redis", "tokenwire-2w"} else None
+    if redis_env is not None and "tokenwire-redis" in servers and only & {"cost", "ladder"}:
+        progress("streaming: tokenwire with the Redis broker")
+        with ServerProcess("tokenwire-redis", redis_env) as server:
+            if "cost" in only:
+                cost[WITH_REDIS] = await _timed("cost per token", progress, cost_per_token(server))
+            if "ladder" in only:
+                await _ladders(server, WITH_REDIS, ladder, progress)
+            errors[WITH_REDIS] = len(server.errors())
+    if redis_env is not None and "ladder" in only and "tokenwire-2w" in servers:
+        progress("streaming: tokenwire, 2 worker processes sharing runs through Redis")
+        with ServerProcess("tokenwire-2w", redis_env) as server:
             await _ladders(server, TWO_WORKERS, ladder, progress)
     memory: dict[str, Any] = {}
     for kind in KINDS if "memory" in only else ():

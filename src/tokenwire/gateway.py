@@ -302,6 +302,8 @@ class Gateway:
         if left:
             log.warning("ending %d run(s) still live after the grace period", left)
         await self.registry.cancel_all(SHUTDOWN_REASON)
+        if self.cluster is not None:
+            self.cluster.release_followers()
 
     async def _sweep_forever(self) -> None:
         while True:

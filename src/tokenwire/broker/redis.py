@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from tokenwire.broker.memory import MemoryEventLog
-from tokenwire.events import Event, EventType
+from tokenwire.events import ErrorCode, Event, EventType, RunStatus
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -151,8 +151,12 @@ class FollowedEventLog(MemoryEventLog):
         added = False
         for entry_id, fields in entries:
             event = decode_entry(entry_id, fields)
-            if event.seq != len(self._events) + 1 or self._closed:
+            if self._closed or event.seq <= len(self._events):
                 continue  # already held (a load raced the follower)
+            if event.seq > len(self._events) + 1:
+                # Events never reached Redis (it was away too long): they cannot be replayed
+                # here, so this copy ends as an interrupted stream the client may retry.
+                event = self._lost(event.seq)
             self._events.append(event)
             added = True
             if event.type == EventType.RUN_END:
@@ -163,6 +167,17 @@ class FollowedEventLog(MemoryEventLog):
             self._wake()
         if self._closed:
             self.close()
+
+    def _lost(self, seq: int) -> Event:
+        log.error("run %s: events before seq %d never reached Redis", self._run_id, seq)
+        error = {
+            "code": ErrorCode.INCOMPLETE_STREAM.value,
+            "message": "part of this run's events were lost; retry the request",
+            "retryable": True,
+        }
+        self._events.append(Event(len(self._events) + 1, EventType.ERROR, error))
+        end = {"status": RunStatus.FAILED.value, "output": None, "error": error}
+        return Event(len(self._events) + 1, EventType.RUN_END, end)
 
 
 class RedisBroker:
@@ -187,6 +202,7 @@ class RedisBroker:
         self._logs: dict[str, MirroredEventLog] = {}
         # Queued writes, in order: an event (run id, event) or a pipeline call.
         self._queue: list[tuple[str, Event] | Callable[[Pipeline], Any]] = []
+        self._urgent: list[Callable[[Pipeline], Any]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -215,8 +231,13 @@ class RedisBroker:
         key, ttl = self.keys.log(run_id), self._retention_ms
         self.later(lambda pipe: pipe.pexpire(key, ttl))
 
-    def later(self, write: Callable[[Pipeline], Any]) -> None:
-        self._enqueue(write)
+    def later(self, write: Callable[[Pipeline], Any], *, urgent: bool = False) -> None:
+        """Queue ``write``; ``urgent`` ones go out in the next round trip, ahead of the rest."""
+        if urgent:
+            self._urgent.append(write)
+            self._start_flusher()
+        else:
+            self._enqueue(write)
 
     def follow(self, run_id: str) -> FollowedEventLog:
         return FollowedEventLog(run_id, self.client, self.keys.log(run_id))
@@ -244,29 +265,34 @@ class RedisBroker:
             del queue[:_BATCH]
             log.error("Redis is not keeping up: dropped %d queued writes", _BATCH)
         queue.append(item)
+        self._start_flusher()
+
+    def _start_flusher(self) -> None:
         if self._flusher is None:
             self._idle.clear()
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
-            while self._queue:
+            while self._urgent or self._queue:
+                urgent, self._urgent = self._urgent, []
                 batch = self._queue[:_BATCH]
                 try:
-                    await self._send(batch)
+                    await self._send([*urgent, *batch])
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # Redis unreachable: keep the batch, try again
                     log.warning("mirroring to Redis failed (%s); retrying", exc)
+                    self._urgent[:0] = urgent
                     await asyncio.sleep(_RETRY_SECONDS)
                     continue
                 del self._queue[: len(batch)]
         finally:
             self._flusher = None
-            if not self._queue:
+            if not self._queue and not self._urgent:
                 self._idle.set()
 
-    async def _send(self, batch: list[tuple[str, Event] | Callable[[Pipeline], Any]]) -> None:
+    async def _send(self, batch: Sequence[tuple[str, Event] | Callable[[Pipeline], Any]]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
             for item in batch:
                 if isinstance(item, tuple):

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -41,8 +41,8 @@ __all__ = ["Cluster", "RemoteRun", "redis_broker"]
 
 log = logging.getLogger("tokenwire.cluster")
 
-#: Seconds a rejoin on another replica keeps waiting for a run's end when cancelling it.
-_CANCEL_WAIT_SECONDS = 5.0
+#: Pauses before looking a missing run up again (its record may still be in flight).
+_LOOKUP_RETRIES = (0.02, 0.1, 0.0)
 
 # Ends a live run whose replica is gone: error + run.end after the stream's last event,
 # unless it already ended. KEYS: log, record, live set. ARGV: run id, error entry, end
@@ -53,6 +53,8 @@ local seq = 0
 if #last > 0 then
   seq = tonumber(string.match(last[1][1], '^(%d+)'))
   if string.find(last[1][2][2], '"run.end"', 1, true) == 2 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
     redis.call('SREM', KEYS[3], ARGV[1])
     return 0
   end
@@ -82,7 +84,7 @@ class RemoteRun(Run):
 
     def attach(self) -> None:
         self.subscribers += 1
-        self.followed.follow()
+        self.followed.follow()  # no-op once the log is closed
         if self.cluster is not None:
             self.cluster.track(self)
         self._tell("attach")
@@ -90,9 +92,13 @@ class RemoteRun(Run):
     def detach(self) -> None:
         self.subscribers -= 1
         self._tell("detach")
-        if self.subscribers <= 0 and self.cluster is not None:
+        self._release()
+
+    def _release(self) -> None:
+        if self.subscribers <= 0:
             self.followed.unfollow()
-            self.cluster.forget(self)
+            if self.cluster is not None:
+                self.cluster.forget(self)
 
     def cancel(self, reason: str) -> bool:
         if self.done:
@@ -106,13 +112,15 @@ class RemoteRun(Run):
             return
         waiter = asyncio.get_running_loop().create_future()
         self.followed.wait(waiter, end_only=True)
+        # Held like a subscriber, so a streaming subscriber leaving meanwhile keeps it followed.
+        self.subscribers += 1
         self.followed.follow()
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter, wait_seconds)
         finally:
-            if self.subscribers <= 0:
-                self.followed.unfollow()
+            self.subscribers -= 1
+            self._release()
 
     def ended(self, end: Event) -> None:
         summary = dict(end.data)
@@ -122,10 +130,7 @@ class RemoteRun(Run):
         snapshot = super().snapshot()
         snapshot["subscribers"] = None  # counted by the owning replica
         if not self.done:
-            tokens = self.log.since(0)
-            snapshot["output"] = "".join(
-                e.data.get("text", "") for e in tokens if e.type == EventType.TOKEN
-            )
+            snapshot["output"] = delivered_text((e.type, e.data) for e in self.log.since(0))
         return snapshot
 
     def _tell(self, op: str, **data: Any) -> None:
@@ -179,7 +184,8 @@ class Cluster:
             pipe.hset(key, mapping=record)
             pipe.sadd(live, run_id)
 
-        self.broker.later(write)
+        # Ahead of whatever is queued: a client may rejoin elsewhere as soon as it has the id.
+        self.broker.later(write, urgent=True)
 
     def closed(self, run: Run) -> None:
         """Record how ``run`` ended and let its keys expire with its retention."""
@@ -202,8 +208,13 @@ class Cluster:
         if run is not None:
             return run
         key = self.keys.run(run_id)
-        record = await cast("Awaitable[dict[bytes, bytes]]", self.client.hgetall(key))
-        if not record:
+        for pause in _LOOKUP_RETRIES:
+            record = await cast("Awaitable[dict[bytes, bytes]]", self.client.hgetall(key))
+            if record:
+                break
+            # Started a moment ago elsewhere, its record may still be on its way.
+            await asyncio.sleep(pause)
+        else:
             return None
         fields = {k.decode(): v.decode() for k, v in record.items()}
         run = RemoteRun(
@@ -221,7 +232,9 @@ class Cluster:
         run.followed.on_end = run.ended
         await run.followed.load()
         if not run.done and fields["status"] != RunStatus.RUNNING.value:
-            run.status = RunStatus(fields["status"])  # ended, but its log already expired
+            # Ended, but its log already expired: nothing more will come.
+            run.status = RunStatus(fields["status"])
+            run.followed.close()
         return run
 
     def track(self, run: RemoteRun) -> None:
@@ -254,21 +267,27 @@ class Cluster:
         """Stop beating (the runs were ended by the gateway first) and leave the channel."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self.release_followers()
+        try:
+            if self._pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                self._pubsub = None
+            await self.broker.flushed(2.0)
+            with contextlib.suppress(Exception):
+                await self.client.delete(self.keys.replica(self.replica_id))
+        finally:
+            await self.broker.aclose()
+
+    def release_followers(self) -> None:
+        """Stop following other replicas' runs and end their streams here (shutting down:
+        the clients rejoin on another replica from their last event id)."""
         for run in list(self._following.values()):
             run.followed.unfollow()
+            run.followed.close()
         self._following.clear()
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-            self._pubsub = None
-        await self.broker.flushed(2.0)
-        with contextlib.suppress(Exception):
-            await self.client.delete(self.keys.replica(self.replica_id))
-        await self.broker.aclose()
 
     async def _listen(self, pubsub: PubSub) -> None:
         while True:
@@ -280,11 +299,17 @@ class Cluster:
                 log.warning("control channel: %s", exc)
                 await asyncio.sleep(0.5)
                 continue
-            if message is not None:
+            if message is None:
+                continue
+            try:
                 self._handle(orjson.loads(message["data"]))
+            except Exception:  # one bad message must not deafen this replica
+                log.exception("control message %r", message.get("data"))
 
-    def _handle(self, message: dict[str, Any]) -> None:
-        run = self.registry.get(message.get("run", ""))
+    def _handle(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            raise ValueError("not a control message")
+        run = self.registry.get(str(message.get("run", "")))
         if run is None or isinstance(run, RemoteRun):
             return  # not ours
         op = message.get("op")
@@ -324,8 +349,9 @@ class Cluster:
             for run_id in run_ids:
                 pipe.hget(self.keys.run(run_id), "replica")
             replicas = await pipe.execute()
-        alive: dict[bytes, bool] = {}
-        for replica in set(replicas) - {None}:
+        mine = self.replica_id.encode()
+        alive: dict[bytes, bool] = {mine: True}  # this replica is alive: it is sweeping
+        for replica in set(replicas) - {None, mine}:
             alive[replica] = bool(await self.client.exists(self.keys.replica(replica.decode())))
         ended = 0
         for run_id, replica in zip(run_ids, replicas, strict=True):
@@ -362,14 +388,18 @@ class Cluster:
 
     async def _delivered_text(self, run_id: str) -> str:
         entries = await self.client.xrange(self.keys.log(run_id))
-        text = []
-        for _id, fields in entries:
-            type, data = orjson.loads(fields[b"e"])
-            if type == EventType.TOKEN:
-                text.append(data.get("text", ""))
-            elif type == EventType.RESTART:
-                text.clear()
-        return "".join(text)
+        return delivered_text(orjson.loads(fields[b"e"]) for _id, fields in entries)
+
+
+def delivered_text(events: Iterable[tuple[str, dict[str, Any]]]) -> str:
+    """The answer text a log's ``(type, data)`` events delivered (a restart withdraws it)."""
+    text: list[str] = []
+    for type, data in events:
+        if type == EventType.TOKEN:
+            text.append(data.get("text", ""))
+        elif type == EventType.RESTART:
+            text.clear()
+    return "".join(text)
 
 
 def redis_broker(settings: Settings) -> RedisBroker:

@@ -101,8 +101,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_worker(sock: socket.socket, args: argparse.Namespace) -> None:
+    import os
+
     from tokenwire.reliability.shutdown import serve
 
+    # Signals come from the supervisor only: a Ctrl-C to the terminal's process group plus
+    # the supervisor's forward would be a second signal, which uvicorn takes as force-exit.
+    os.setpgrp()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app, gateway = _build_app(args)
     serve(app, gateway, sockets=[sock])

@@ -55,8 +55,11 @@ def run_workers(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signum)
 
-    workers = [start() for _ in range(n)]
+    workers: list[tuple[SpawnProcess, float]] = []
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for _ in range(n):
+        if not stopping:
+            workers.append(start())
     failed = 0
     try:
         while workers:

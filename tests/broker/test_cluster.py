@@ -1,0 +1,155 @@
+"""Cluster edge cases, in process: two gateways over the real Redis (see conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from langchain_core.runnables import RunnableLambda
+
+from tokenwire.broker.redis import encode_entry
+from tokenwire.events import RunStatus
+from tokenwire.gateway import Gateway
+from tokenwire.routes import Route
+from tokenwire.runs.cluster import RemoteRun
+from tokenwire.settings import Settings
+
+Make = Callable[..., Awaitable[list[Gateway]]]
+
+
+async def _count(payload: dict[str, Any]) -> AsyncIterator[str]:
+    for i in range(int(payload.get("n", 30))):
+        await asyncio.sleep(float(payload.get("delay", 0.02)))
+        yield f"t{i} "
+
+
+ROUTES = [Route("count", RunnableLambda(_count), mode="tokens")]
+
+
+@pytest.fixture
+async def gateways(prefix: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Make]:
+    made: list[Gateway] = []
+
+    async def make(n: int = 2, **settings: Any) -> list[Gateway]:
+        for _ in range(n):
+            gateway = Gateway(
+                ROUTES,
+                Settings(
+                    redis_url=redis_url, redis_prefix=prefix, data_dir=str(tmp_path), **settings
+                ),
+            )
+            await gateway.start()
+            made.append(gateway)
+        return made
+
+    yield make
+    for gateway in made:
+        await gateway.aclose()
+
+
+def _fake_run(redis_url: str, prefix: str, replica: str, events: list[tuple[int, str, Any]]) -> str:
+    """A run record and log written straight into Redis, as a replica would have."""
+    client = redis.Redis.from_url(redis_url)
+    run_id = f"{time.time_ns():032x}"[-32:]
+    client.hset(
+        f"{prefix}:run:{run_id}",
+        mapping={
+            "route": "count",
+            "owner": "",
+            "replica": replica,
+            "status": "running",
+            "trace_id": "0" * 32,
+            "created_at": repr(time.time()),
+            "on_disconnect": "continue",
+            "metadata": "{}",
+        },
+    )
+    for seq, type, data in events:
+        client.xadd(f"{prefix}:log:{run_id}", {"e": encode_entry(type, data)}, id=f"{seq}-0")
+    return run_id
+
+
+async def _remote(gateway: Gateway, run_id: str) -> RemoteRun:
+    run = await gateway.find_run(run_id)
+    assert isinstance(run, RemoteRun)
+    return run
+
+
+async def test_a_run_is_found_elsewhere_the_moment_it_started(gateways: Make) -> None:
+    a, b = await gateways(2)
+    run, _ = a.start_run("count", {"n": 50}, on_disconnect="continue")
+    assert (await _remote(b, run.id)).route == "count"
+
+
+async def test_a_bad_control_message_does_not_deafen_a_replica(gateways: Make, prefix: str) -> None:
+    a, b = await gateways(2)
+    run, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    assert b.cluster is not None
+    for junk in (b"not json", b"[1, 2]", b'{"op": "cancel"}'):
+        await b.cluster.client.publish(f"{prefix}:control", junk)
+    remote = await _remote(b, run.id)
+    assert remote.cancel("moderator")
+    await remote.settle(5.0)
+    assert run.status is RunStatus.CANCELLED
+    assert remote.status is RunStatus.CANCELLED
+
+
+async def test_a_cancel_waits_for_the_end_even_when_the_last_stream_leaves(
+    gateways: Make,
+) -> None:
+    a, b = await gateways(2)
+    run, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    remote = await _remote(b, run.id)
+    remote.attach()  # a streaming subscriber on B
+    assert remote.cancel("moderator")
+    settle = asyncio.create_task(remote.settle(5.0))
+    await asyncio.sleep(0)
+    remote.detach()  # ... leaves while the cancel waits
+    began = time.monotonic()
+    await settle
+    assert remote.status is RunStatus.CANCELLED
+    assert time.monotonic() - began < 2.0
+
+
+async def test_a_remote_snapshot_forgets_text_a_restart_withdrew(
+    gateways: Make, redis_url: str, prefix: str
+) -> None:
+    a, b = await gateways(2)
+    assert a.cluster is not None
+    events = [
+        (1, "run.start", {}),
+        (2, "token", {"text": "bad "}),
+        (3, "run.restart", {}),
+        (4, "token", {"text": "good"}),
+    ]
+    run_id = _fake_run(redis_url, prefix, a.cluster.replica_id, events)
+    assert (await _remote(b, run_id)).snapshot()["output"] == "good"
+
+
+async def test_events_lost_on_the_way_to_redis_end_the_stream_retryably(
+    gateways: Make, redis_url: str, prefix: str
+) -> None:
+    a, b = await gateways(2)
+    assert a.cluster is not None
+    events = [(1, "run.start", {}), (3, "token", {"text": "x"}), (4, "run.end", {})]
+    run_id = _fake_run(redis_url, prefix, a.cluster.replica_id, events)
+    remote = await _remote(b, run_id)
+    assert remote.done and remote.log.closed
+    got = remote.log.since(0)
+    assert [(e.seq, e.type) for e in got] == [(1, "run.start"), (2, "error"), (3, "run.end")]
+    assert got[1].data["code"] == "incomplete_stream" and got[1].data["retryable"]
+
+
+async def test_the_sweeper_leaves_live_replicas_alone(gateways: Make) -> None:
+    a, b = await gateways(2)
+    run, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    assert a.cluster is not None and b.cluster is not None
+    await a.broker.flushed()  # type: ignore[attr-defined]
+    assert await b.cluster.sweep_orphans() == 0
+    assert await a.cluster.sweep_orphans() == 0
+    assert not run.done
