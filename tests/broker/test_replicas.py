@@ -199,3 +199,34 @@ def test_a_finished_run_leaves_redis_with_its_retention(
         assert 0 < client.pttl(key) <= 30_000, key
     assert client.xlen(f"{prefix}:log:{run_id}") == len(events)
     assert client.hget(f"{prefix}:run:{run_id}", "status") == b"completed"
+
+
+def test_a_websocket_resumes_and_cancels_another_replicas_run(replicas: Any) -> None:
+    from websockets.sync.client import connect
+
+    a, b = replicas(2)
+    first = a.post("/v1/routes/count/runs", json={"input": {"n": 20, "delay": 0.01}}).json()
+    other = a.post("/v1/routes/count/runs", json={"input": {"n": 1000}}).json()
+    url = str(b.base_url).replace("http://", "ws://").rstrip("/") + "/v1/ws"
+    with connect(url) as socket:
+
+        def reply(**message: Any) -> dict[str, Any]:
+            socket.send(json.dumps(message))
+            while True:
+                answer = json.loads(socket.recv(timeout=10))
+                if "seq" not in answer:
+                    return dict(answer)
+
+        assert reply(type="resume", run_id=first["run_id"], after=0)["type"] == "ack"
+        events = []
+        while not events or events[-1]["type"] != "run.end":
+            message = json.loads(socket.recv(timeout=10))
+            if message.get("run_id") == first["run_id"] and "seq" in message:
+                events.append(message)
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        assert "".join(e["data"]["text"] for e in events if e["type"] == "token") == "".join(
+            f"t{i} " for i in range(20)
+        )
+        assert reply(type="cancel", run_id=other["run_id"])["cancelled"] is True
+        assert reply(type="resume", run_id="0" * 32, after=0)["status"] == 404
+    _wait_for(lambda: a.get(f"/v1/runs/{other['run_id']}").json()["status"] == "cancelled")

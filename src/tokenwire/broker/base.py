@@ -1,6 +1,7 @@
 """The broker interface: where run event logs live.
 
-Deliberately narrow so a Redis Streams broker can implement it later:
+Deliberately narrow, so the in-memory broker and the Redis Streams one
+(:mod:`tokenwire.broker.redis`) are interchangeable:
 
 * ``append`` is synchronous and cheap (a token costs an append, not an await); a remote
   broker buffers and flushes in batches behind it.

@@ -61,6 +61,8 @@ class SocketSession:
         self.gateway = gateway
         self.outbox = outbox
         self.feeds: dict[str, asyncio.Task[None]] = {}
+        #: Runs being looked up on other replicas (Redis).
+        self.lookups: set[asyncio.Future[Run | None]] = set()
         #: The seq of the last event of each run handed to the outbox.
         self.cursors: dict[str, int] = {}
 
@@ -72,7 +74,8 @@ class SocketSession:
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in [*tasks, *self.feeds.values()]:
+            pending: list[asyncio.Future[Any]] = [*tasks, *self.feeds.values(), *self.lookups]
+            for task in pending:
                 task.cancel()
             await asyncio.gather(*tasks, *self.feeds.values(), return_exceptions=True)
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
@@ -141,6 +144,36 @@ class SocketSession:
 
     def _on_run(self, op: str, run_id: str, message: dict[str, Any], id: Any) -> None:
         run = self.gateway.get_run(run_id)
+        if run is None and self.gateway.cluster is not None:
+            # Maybe another replica's run: look it up in Redis, then answer.
+            lookup = asyncio.ensure_future(self.gateway.find_run(run_id))
+            lookup.add_done_callback(lambda done: self._on_found(op, run_id, done, message, id))
+            self.lookups.add(lookup)
+            lookup.add_done_callback(self.lookups.discard)
+            return
+        self._on_run_found(op, run_id, run, message, id)
+
+    def _on_found(
+        self,
+        op: str,
+        run_id: str,
+        lookup: asyncio.Future[Run | None],
+        message: dict[str, Any],
+        id: Any,
+    ) -> None:
+        if lookup.cancelled():
+            return
+        if lookup.exception() is not None:
+            log.error("looking up run %s failed: %r", run_id, lookup.exception())
+            self.outbox.put_control(
+                nack(op, id, 503, "unavailable", "the run store is unreachable")
+            )
+            return
+        self._on_run_found(op, run_id, lookup.result(), message, id)
+
+    def _on_run_found(
+        self, op: str, run_id: str, run: Run | None, message: dict[str, Any], id: Any
+    ) -> None:
         if run is None:
             reason = f"no run {run_id!r} (it may have expired)"
             self.outbox.put_control(nack(op, id, 404, "unknown_run", reason))
