@@ -131,27 +131,81 @@ class Gateway:
         """Start a run (or, for a known idempotency key, return its run).
 
         Returns ``(run, created)``. Raises ``UnknownRoute``, ``InvalidRequest``,
-        ``IdempotencyConflict`` or ``RegistryFull`` before anything runs.
+        ``IdempotencyConflict`` or ``RegistryFull`` before anything runs. Idempotency keys
+        are this process's; :meth:`astart_run` also honours those of other replicas.
         """
+        return self._start(
+            route_name,
+            input,
+            config=config,
+            on_disconnect=on_disconnect,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+
+    async def astart_run(
+        self,
+        route_name: str,
+        input: Any,
+        *,
+        config: dict[str, Any] | None = None,
+        on_disconnect: DisconnectPolicy | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Run, bool]:
+        """:meth:`start_run`, with an idempotency key claimed in Redis when replicas share
+        runs: the same key sent to two replicas starts one run (``SET NX``)."""
+        cluster = self.cluster
+        random = None
+        if idempotency_key is not None and cluster is not None:
+            scoped = _scoped(idempotency_key)
+            if self.registry.by_idempotency_key(route_name, scoped) is None:
+                random = os.urandom(32)
+                run_id = _run_uuid(random).hex
+                claimed = await cluster.claim(route_name, scoped, run_id)
+                if claimed is not None:
+                    existing = await self.find_run(claimed)
+                    if existing is not None:
+                        _check_fingerprint(existing, _fingerprint(input, config))
+                        return existing, False
+                    # The claim outlived its run (expired, or never started): take it over.
+                    await cluster.claim(route_name, scoped, run_id, force=True)
+        return self._start(
+            route_name,
+            input,
+            config=config,
+            on_disconnect=on_disconnect,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            random=random,
+        )
+
+    def _start(
+        self,
+        route_name: str,
+        input: Any,
+        *,
+        config: dict[str, Any] | None,
+        on_disconnect: DisconnectPolicy | None,
+        metadata: dict[str, Any] | None,
+        idempotency_key: str | None,
+        random: bytes | None = None,
+    ) -> tuple[Run, bool]:
         received_at = perf_counter()
         principal = current_principal.get()
         route = self.route(route_name)
         fingerprint = _fingerprint(input, config) if idempotency_key else None
         if idempotency_key is not None:
-            # Keys are the caller's own: another client's identical key is another run.
-            idempotency_key = f"{principal.alias}:{idempotency_key}"
+            idempotency_key = _scoped(idempotency_key)
             existing = self.registry.by_idempotency_key(route_name, idempotency_key)
             if existing is not None:
-                if existing.fingerprint != fingerprint:
-                    raise IdempotencyConflict(
-                        "Idempotency-Key was already used with a different request body"
-                    )
+                _check_fingerprint(existing, fingerprint)
                 return existing, False
         value = prepare_input(route.runnable, input)
         run_config = prepare_config(route.runnable, config)
         # One read of the OS's randomness for both ids: a version-4 UUID and a trace id.
-        random = os.urandom(32)
-        run_uuid = uuid.UUID(bytes=random[:16], version=4)
+        random = random or os.urandom(32)
+        run_uuid = _run_uuid(random)
         run_id = run_uuid.hex
         run = Run(
             id=run_id,
@@ -337,6 +391,20 @@ def _guarded(run: Run, route: Route, recorder: RunRecorder) -> GuardedSink | Non
         run.stop(RunStatus.BLOCKED, ErrorCode.POLICY_VIOLATION, message)
 
     return GuardedSink(recorder, rails.guards, on_stop=stop, window=rails.window, mode=rails.mode)
+
+
+def _run_uuid(random: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=random[:16], version=4)
+
+
+def _scoped(idempotency_key: str) -> str:
+    """Keys are the caller's own: another client's identical key is another run."""
+    return f"{current_principal.get().alias}:{idempotency_key}"
+
+
+def _check_fingerprint(existing: Run, fingerprint: str | None) -> None:
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict("Idempotency-Key was already used with a different request body")
 
 
 def _fingerprint(input: Any, config: dict[str, Any] | None) -> str:

@@ -227,6 +227,31 @@ def test_a_websocket_resumes_and_cancels_another_replicas_run(replicas: Any) -> 
         assert "".join(e["data"]["text"] for e in events if e["type"] == "token") == "".join(
             f"t{i} " for i in range(20)
         )
+        key = f"ws-{secrets.token_hex(4)}"
+        held = a.post(
+            "/v1/routes/count/runs", json={"input": {"n": 5}}, headers={"Idempotency-Key": key}
+        ).json()
+        started = reply(type="start", route="count", input={"n": 5}, idempotency_key=key)
+        assert (started["run_id"], started["created"]) == (held["run_id"], False)
         assert reply(type="cancel", run_id=other["run_id"])["cancelled"] is True
         assert reply(type="resume", run_id="0" * 32, after=0)["status"] == 404
     _wait_for(lambda: a.get(f"/v1/runs/{other['run_id']}").json()["status"] == "cancelled")
+
+
+def test_an_idempotency_key_starts_one_run_across_replicas(replicas: Any) -> None:
+    a, b = replicas(2)
+    body = {"input": {"n": 10, "delay": 0.01}}
+    key = {"Idempotency-Key": f"retry-{secrets.token_hex(4)}"}
+    first = a.post("/v1/routes/count/runs", json=body, headers=key)
+    assert first.status_code == 202
+    run_id = first.json()["run_id"]
+    again = b.post("/v1/routes/count/runs", json=body, headers=key)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["run_id"] == run_id
+    with start_stream(b, "count", body, **key) as response:  # a streaming retry replays it
+        events = _events(response)
+    assert events[0].data["run_id"] == run_id and events[-1].event == "run.end"
+    changed = b.post("/v1/routes/count/runs", json={"input": {"n": 11}}, headers=key)
+    assert changed.status_code == 422 and "Idempotency-Key" in changed.json()["title"]
+    other_key = {"Idempotency-Key": f"other-{secrets.token_hex(4)}"}
+    assert b.post("/v1/routes/count/runs", json=body, headers=other_key).json()["run_id"] != run_id

@@ -59,6 +59,9 @@ class RedisKeys:
     def replica(self, replica_id: str) -> str:
         return f"{self.prefix}:replica:{replica_id}"
 
+    def idempotency(self, route: str, key: str) -> str:
+        return f"{self.prefix}:idem:{route}:{key}"
+
     @property
     def live(self) -> str:
         return f"{self.prefix}:live"

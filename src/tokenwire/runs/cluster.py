@@ -149,6 +149,7 @@ class Cluster:
         replica_id: str | None = None,
         replica_ttl_seconds: float = 10.0,
         retention_seconds: float = 600.0,
+        max_run_seconds: float = 3600.0,
     ) -> None:
         self.broker = broker
         self.registry = registry
@@ -156,6 +157,7 @@ class Cluster:
         self.replica_id = replica_id or os.urandom(8).hex()
         self._ttl = replica_ttl_seconds
         self._retention_ms = max(int(retention_seconds * 1000), 1)
+        self._max_run_seconds = max_run_seconds
         self._following: dict[str, RemoteRun] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: PubSub | None = None
@@ -177,6 +179,7 @@ class Cluster:
             "created_at": repr(run.created_at),
             "on_disconnect": run.on_disconnect,
             "metadata": orjson.dumps(run.metadata),
+            "fingerprint": run.fingerprint or "",
         }
         key, live, run_id = self.keys.run(run.id), self.keys.live, run.id
 
@@ -191,11 +194,18 @@ class Cluster:
         """Record how ``run`` ended and let its keys expire with its retention."""
         key, live, run_id, ttl = self.keys.run(run.id), self.keys.live, run.id, self._retention_ms
         status, ended_at = run.status.value, repr(run.ended_at or time.time())
+        claim = (
+            self.keys.idempotency(run.route, run.idempotency_key)
+            if run.idempotency_key is not None
+            else None
+        )
 
         def write(pipe: Any) -> None:
             pipe.hset(key, mapping={"status": status, "ended_at": ended_at})
             pipe.pexpire(key, ttl)
             pipe.srem(live, run_id)
+            if claim is not None:  # the key stays taken as long as the run is retrievable
+                pipe.pexpire(claim, ttl)
 
         self.broker.later(write)
 
@@ -226,6 +236,7 @@ class Cluster:
             trace_id=fields["trace_id"],
             metadata=orjson.loads(fields["metadata"]),
             owner=fields["owner"] or None,
+            fingerprint=fields.get("fingerprint") or None,
             created_at=float(fields["created_at"]),
         )
         run.cluster = self
@@ -240,6 +251,19 @@ class Cluster:
     def track(self, run: RemoteRun) -> None:
         """Share ``run`` (followed live for a subscriber) with later lookups here."""
         self._following.setdefault(run.id, run)
+
+    async def claim(self, route: str, key: str, run_id: str, *, force: bool = False) -> str | None:
+        """Take idempotency ``key`` of ``route`` for ``run_id``: None if it was free (or
+        ``force``), else the id of the run that holds it."""
+        name = self.keys.idempotency(route, key)
+        # Held for a live run's whole life: ``closed`` re-arms it for the retention period.
+        hold_ms = self._retention_ms + int(self._max_run_seconds * 1000)
+        if await self.client.set(name, run_id, nx=not force, px=hold_ms):
+            return None
+        holder = await cast("Awaitable[bytes | None]", self.client.get(name))
+        if holder is None:  # expired in between: try once more
+            return await self.claim(route, key, run_id, force=force)
+        return holder.decode()
 
     def forget(self, run: RemoteRun) -> None:
         if self._following.get(run.id) is run:

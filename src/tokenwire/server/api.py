@@ -135,7 +135,7 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
         streaming = "text/event-stream" in headers.get("accept", "")
         policy = body.on_disconnect or (None if streaming else "continue")
         try:
-            run, created = gateway.start_run(
+            run, created = await gateway.astart_run(
                 route,
                 body.input,
                 config=body.config,

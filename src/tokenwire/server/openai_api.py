@@ -134,7 +134,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
         metadata = {"protocol": "openai", **({"user": body.user} if body.user else {})}
         try:
             route = gateway.route(body.model)
-            run, _ = gateway.start_run(
+            run, _ = await gateway.astart_run(
                 body.model,
                 input_from_messages(route.runnable, messages),
                 metadata=metadata,

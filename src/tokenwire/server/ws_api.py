@@ -61,8 +61,8 @@ class SocketSession:
         self.gateway = gateway
         self.outbox = outbox
         self.feeds: dict[str, asyncio.Task[None]] = {}
-        #: Runs being looked up on other replicas (Redis).
-        self.lookups: set[asyncio.Future[Run | None]] = set()
+        #: Requests waiting on Redis (runs or idempotency keys of other replicas).
+        self.lookups: set[asyncio.Future[Any]] = set()
         #: The seq of the last event of each run handed to the outbox.
         self.cursors: dict[str, int] = {}
 
@@ -122,23 +122,50 @@ class SocketSession:
             self._on_run(op, message["run_id"], message, id)
 
     def _start(self, message: dict[str, Any], id: Any) -> None:
-        try:
-            route = self.gateway.route(message["route"])
-            value = message.get("input")
-            if "input" not in message:
-                value = input_from_messages(route.runnable, message["messages"])
-            run, created = self.gateway.start_run(
-                route.name,
-                value,
-                config=message.get("config"),
-                on_disconnect=message.get("on_disconnect"),
-                metadata={"protocol": "websocket", **(message.get("metadata") or {})},
-                idempotency_key=message.get("idempotency_key"),
-            )
-        except START_ERRORS as exc:
-            why = refusal(exc)
-            self.outbox.put_control(nack("start", id, why.status, why.kind, why.message))
+        if message.get("idempotency_key") is not None and self.gateway.cluster is not None:
+            # The key may be held by another replica's run: ask Redis first.
+            task = asyncio.ensure_future(self._start_shared(message, id))
+            self.lookups.add(task)
+            task.add_done_callback(self.lookups.discard)
             return
+        try:
+            run, created = self.gateway.start_run(**self._start_arguments(message))
+        except START_ERRORS as exc:
+            self._refuse_start(exc, id)
+            return
+        self._started(run, created, id)
+
+    async def _start_shared(self, message: dict[str, Any], id: Any) -> None:
+        try:
+            run, created = await self.gateway.astart_run(**self._start_arguments(message))
+        except START_ERRORS as exc:
+            self._refuse_start(exc, id)
+            return
+        except Exception:
+            log.exception("websocket start failed")
+            self.outbox.put_control(nack("start", id, 500, "internal", "the request failed"))
+            return
+        self._started(run, created, id)
+
+    def _start_arguments(self, message: dict[str, Any]) -> dict[str, Any]:
+        route = self.gateway.route(message["route"])
+        value = message.get("input")
+        if "input" not in message:
+            value = input_from_messages(route.runnable, message["messages"])
+        return {
+            "route_name": route.name,
+            "input": value,
+            "config": message.get("config"),
+            "on_disconnect": message.get("on_disconnect"),
+            "metadata": {"protocol": "websocket", **(message.get("metadata") or {})},
+            "idempotency_key": message.get("idempotency_key"),
+        }
+
+    def _refuse_start(self, exc: Exception, id: Any) -> None:
+        why = refusal(exc)
+        self.outbox.put_control(nack("start", id, why.status, why.kind, why.message))
+
+    def _started(self, run: Run, created: bool, id: Any) -> None:
         self.outbox.put_control(ack("start", id, run_id=run.id, created=created))
         self.follow(run, 0)
 
