@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.streaming import LADDER_TOKENS, ladders
+from bench.streaming import LADDER_TOKENS, TWO_WORKERS, WITH_REDIS, ladders
 
 # Proposals from reading the profile against the code; none is applied by the benchmark.
 PROPOSALS = """\
@@ -51,7 +51,7 @@ Next, most benefit first:
   LangChain's per-chunk message construction and the event loop's timer and task switch
   per token, paid alike by the bare loop. A route could opt into calling the provider's SDK
   directly for plain chat models (at the price of LangChain callbacks), or run several
-  workers (a rejoin that lands on another worker needs the Redis broker, not built yet).
+  workers (`tokenwire serve --workers N` with Redis: any worker serves any rejoin).
 - **Memory per idle stream**: uvicorn's connection (~8 KB) and LangChain's suspended
   `astream` (~4.5 KB) are fixed; tokenwire's share is ~9 KB of coroutine frames (execute →
   attempts → adapter, the writer and its watcher) and the run's objects. Flattening the
@@ -85,18 +85,24 @@ _BUDGET_500_US = 1e6 / (500 * 50)
 
 
 def _workers(ladder: dict[str, Any], k100: dict[str, Any]) -> str:
-    two = ladder.get("tokenwire, 2 workers")
-    if two is None or not k100.get("tokenwire, 2 workers") or not k100.get("tokenwire"):
+    two = ladder.get(TWO_WORKERS)
+    if two is None or not k100.get(TWO_WORKERS) or not k100.get("tokenwire"):
         return ""
-    return (
-        f" Two worker processes passed up to K={two['max_k']} (one: "
-        f"{ladder['tokenwire']['max_k']}), median stretch at K=100 "
-        f"{k100['tokenwire, 2 workers']['median']:.2f} against "
-        f"{k100['tokenwire']['median']:.2f}: on this 2-core machine the client and other work "
-        "share the same cores, so this understates what workers give on a bigger host; each "
-        "worker keeps its own runs (a rejoin that lands on another worker needs the Redis "
-        "broker)."
+    line = (
+        f" Two worker processes sharing runs through Redis passed up to K={two['max_k']} (one "
+        f"process: {ladder['tokenwire']['max_k']}), median stretch at K=100 "
+        f"{k100[TWO_WORKERS]['median']:.2f} against {k100['tokenwire']['median']:.2f}: on "
+        "this 2-core machine the client and Redis share the same cores, so this understates "
+        "what workers give on a bigger host."
     )
+    redis = ladder.get(WITH_REDIS)
+    if redis is not None and k100.get(WITH_REDIS):
+        line += (
+            f" One process with the Redis broker (every event mirrored to a Redis Stream) "
+            f"passed up to K={redis['max_k']}, median stretch at K=100 "
+            f"{k100[WITH_REDIS]['median']:.2f}."
+        )
+    return line
 
 
 def _max_k(ladder: dict[str, Any]) -> str:
@@ -196,6 +202,16 @@ def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> 
         + " The mock-provider path below (a model that reads a socket) is the more telling "
         "ratio.",
     ]
+    if WITH_REDIS in cost:
+        mirrored = cost[WITH_REDIS]
+        lines.append(
+            f"- **The Redis broker** (every event also mirrored to a Redis Stream, batched: one "
+            f"pipeline per round trip) streams the same 2,000 tokens at "
+            f"{mirrored['us_per_token']:.1f} us per token and "
+            f"{mirrored['server_cpu_us_per_token']:.1f} us of server CPU, against "
+            f"{tw['us_per_token']:.1f} and {tw['server_cpu_us_per_token']:.1f} us in memory: "
+            "the owner's subscribers still read the in-memory log, and an append only queues."
+        )
     fixed = streaming.get("per_request") or {}
     ttft = streaming["ttft"]
     if "tokenwire" in fixed and "bare" in fixed:

@@ -310,6 +310,12 @@ class Gateway:
             return None
         return remote
 
+    async def live_runs_of(self, owner: str) -> int:
+        """How many runs ``owner`` has live — on every replica, with Redis."""
+        if self.cluster is not None:
+            return await self.cluster.live_runs_of(owner)
+        return sum(1 for run in self.registry.live() if run.owner == owner)
+
     # -- lifecycle ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

@@ -255,3 +255,41 @@ def test_an_idempotency_key_starts_one_run_across_replicas(replicas: Any) -> Non
     assert changed.status_code == 422 and "Idempotency-Key" in changed.json()["title"]
     other_key = {"Idempotency-Key": f"other-{secrets.token_hex(4)}"}
     assert b.post("/v1/routes/count/runs", json=body, headers=other_key).json()["run_id"] != run_id
+
+
+def test_rate_limits_count_every_replica(
+    redis_url: str, prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tokenwire.security.credentials import ApiKey, Credentials, hash_key
+    from tokenwire.server.app import create_app
+    from tokenwire.server.background import BackgroundServer
+    from tokenwire.settings import Settings
+
+    secret = "sk-bob-secret"
+    credentials = Credentials(
+        keys=[ApiKey("bob", hash_key(secret), requests_per_minute=3, concurrent_streams=1)]
+    )
+    settings = Settings(redis_url=redis_url, redis_prefix=prefix)
+    headers = {"Authorization": f"Bearer {secret}"}
+    apps = [
+        create_app(
+            ROUTES,
+            settings.replace(data_dir=str(tmp_path_factory.mktemp("data"))),
+            credentials=credentials,
+        )
+        for _ in range(2)
+    ]
+    with BackgroundServer(apps[0]) as a, BackgroundServer(apps[1]) as b:
+        first = httpx.post(
+            f"{a.url}/v1/routes/count/runs", json={"input": {"n": 1000}}, headers=headers
+        )
+        assert first.status_code == 202
+        # One concurrent stream for bob, wherever it runs.
+        second = httpx.post(f"{b.url}/v1/routes/count/runs", json={"input": {}}, headers=headers)
+        assert second.status_code == 429 and "concurrent" in second.json()["detail"]
+        run = first.json()["run_id"]
+        assert httpx.get(f"{b.url}/v1/runs/{run}", headers=headers).status_code == 200
+        # Three requests a minute in all: this is the fourth, on the first replica.
+        fourth = httpx.get(f"{a.url}/v1/runs/{run}", headers=headers)
+        assert fourth.status_code == 429 and "requests per minute" in fourth.json()["detail"]
+        assert int(fourth.headers["retry-after"]) >= 1

@@ -59,6 +59,10 @@ class RedisKeys:
     def replica(self, replica_id: str) -> str:
         return f"{self.prefix}:replica:{replica_id}"
 
+    def owner(self, alias: str) -> str:
+        """The set of an API key's live runs (concurrent-stream limits)."""
+        return f"{self.prefix}:owner:{alias}"
+
     def idempotency(self, route: str, key: str) -> str:
         return f"{self.prefix}:idem:{route}:{key}"
 

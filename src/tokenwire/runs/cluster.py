@@ -45,8 +45,8 @@ log = logging.getLogger("tokenwire.cluster")
 _LOOKUP_RETRIES = (0.02, 0.1, 0.0)
 
 # Ends a live run whose replica is gone: error + run.end after the stream's last event,
-# unless it already ended. KEYS: log, record, live set. ARGV: run id, error entry, end
-# entry, retention ms, ended_at.
+# unless it already ended. KEYS: log, record, live set, owner's live set. ARGV: run id,
+# error entry, end entry, retention ms, ended_at.
 _END_ORPHAN = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local seq = 0
@@ -56,6 +56,7 @@ if #last > 0 then
     redis.call('PEXPIRE', KEYS[1], ARGV[4])
     redis.call('PEXPIRE', KEYS[2], ARGV[4])
     redis.call('SREM', KEYS[3], ARGV[1])
+    redis.call('SREM', KEYS[4], ARGV[1])
     return 0
   end
 end
@@ -65,6 +66,7 @@ redis.call('HSET', KEYS[2], 'status', 'failed', 'ended_at', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SREM', KEYS[4], ARGV[1])
 return 1
 """
 
@@ -182,10 +184,13 @@ class Cluster:
             "fingerprint": run.fingerprint or "",
         }
         key, live, run_id = self.keys.run(run.id), self.keys.live, run.id
+        owner = self.keys.owner(run.owner) if run.owner else None
 
         def write(pipe: Any) -> None:
             pipe.hset(key, mapping=record)
             pipe.sadd(live, run_id)
+            if owner is not None:
+                pipe.sadd(owner, run_id)
 
         # Ahead of whatever is queued: a client may rejoin elsewhere as soon as it has the id.
         self.broker.later(write, urgent=True)
@@ -200,10 +205,14 @@ class Cluster:
             else None
         )
 
+        owner = self.keys.owner(run.owner) if run.owner else None
+
         def write(pipe: Any) -> None:
             pipe.hset(key, mapping={"status": status, "ended_at": ended_at})
             pipe.pexpire(key, ttl)
             pipe.srem(live, run_id)
+            if owner is not None:
+                pipe.srem(owner, run_id)
             if claim is not None:  # the key stays taken as long as the run is retrievable
                 pipe.pexpire(claim, ttl)
 
@@ -264,6 +273,9 @@ class Cluster:
         if holder is None:  # expired in between: try once more
             return await self.claim(route, key, run_id, force=force)
         return holder.decode()
+
+    async def live_runs_of(self, owner: str) -> int:
+        return int(await cast("Awaitable[int]", self.client.scard(self.keys.owner(owner))))
 
     def forget(self, run: RemoteRun) -> None:
         if self._following.get(run.id) is run:
@@ -371,19 +383,20 @@ class Cluster:
             return 0
         async with self.client.pipeline(transaction=False) as pipe:
             for run_id in run_ids:
-                pipe.hget(self.keys.run(run_id), "replica")
-            replicas = await pipe.execute()
+                pipe.hmget(self.keys.run(run_id), ["replica", "owner"])
+            records = await pipe.execute()
+        replicas = [replica for replica, _owner in records]
         mine = self.replica_id.encode()
         alive: dict[bytes, bool] = {mine: True}  # this replica is alive: it is sweeping
         for replica in set(replicas) - {None, mine}:
             alive[replica] = bool(await self.client.exists(self.keys.replica(replica.decode())))
         ended = 0
-        for run_id, replica in zip(run_ids, replicas, strict=True):
+        for run_id, (replica, owner) in zip(run_ids, records, strict=True):
             if replica is None or not alive[replica]:
-                ended += await self._end(run_id)
+                ended += await self._end(run_id, owner.decode() if owner else "")
         return ended
 
-    async def _end(self, run_id: str) -> int:
+    async def _end(self, run_id: str, owner: str) -> int:
         error = {
             "code": ErrorCode.INCOMPLETE_STREAM.value,
             "message": "the replica running this run stopped before it finished",
@@ -397,7 +410,12 @@ class Cluster:
             "usage": None,
             "error": error,
         }
-        keys = [self.keys.log(run_id), self.keys.run(run_id), self.keys.live]
+        keys = [
+            self.keys.log(run_id),
+            self.keys.run(run_id),
+            self.keys.live,
+            self.keys.owner(owner),
+        ]
         args: list[bytes | str | int] = [
             run_id,
             encode_entry(EventType.ERROR, error),

@@ -1,12 +1,15 @@
-"""Per-key rate limits with the ``limits`` library: requests per minute, concurrent
-streams, tokens per minute. Memory storage today; a Redis storage URI drops in later."""
+"""Per-key rate limits with the ``limits`` library: requests per minute and tokens per
+minute. Counters live in memory, or with ``redis_url`` in Redis, so every replica counts
+against the same limits (the async strategies: a check never blocks the event loop)."""
 
 from __future__ import annotations
 
 import math
 import time
 
-from limits import RateLimitItemPerMinute, storage, strategies
+from limits import RateLimitItemPerMinute
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 from tokenwire.security.credentials import ApiKey
 
@@ -20,40 +23,50 @@ class RateLimited(Exception):
 
 
 class RateLimiter:
-    def __init__(self, storage_uri: str = "memory://") -> None:
-        self._limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
+    """``RateLimiter()`` counts in this process; ``RateLimiter("redis://…", prefix=…)`` in
+    Redis (with redis-py, the ``redis`` extra)."""
 
-    def check_request(self, key: ApiKey) -> None:
+    def __init__(self, redis_url: str = "", *, prefix: str = "tokenwire") -> None:
+        if redis_url:
+            storage = storage_from_string(
+                f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}:limits"
+            )
+        else:
+            storage = storage_from_string("async+memory://")
+        self._limiter = MovingWindowRateLimiter(storage)  # type: ignore[arg-type]
+
+    async def check_request(self, key: ApiKey) -> None:
         if key.requests_per_minute is None:
             return
         item = RateLimitItemPerMinute(key.requests_per_minute)
-        if not self._limiter.hit(item, "requests", key.alias):
+        if not await self._limiter.hit(item, "requests", key.alias):
             raise RateLimited(
                 f"more than {key.requests_per_minute} requests per minute",
-                self._retry_after(item, "requests", key.alias),
+                await self._retry_after(item, "requests", key.alias),
             )
 
-    def check_tokens(self, key: ApiKey) -> None:
+    async def check_tokens(self, key: ApiKey) -> None:
         """Refuse new runs once the key used its tokens for the current minute."""
         if key.tokens_per_minute is None:
             return
         item = RateLimitItemPerMinute(key.tokens_per_minute)
-        if self._limiter.get_window_stats(item, "tokens", key.alias).remaining <= 0:
+        stats = await self._limiter.get_window_stats(item, "tokens", key.alias)
+        if stats.remaining <= 0:
             raise RateLimited(
                 f"more than {key.tokens_per_minute} tokens per minute",
-                self._retry_after(item, "tokens", key.alias),
+                math.ceil(stats.reset_time - time.time()),
             )
 
-    def consume_tokens(self, key: ApiKey, tokens: int) -> None:
+    async def consume_tokens(self, key: ApiKey, tokens: int) -> None:
         """Charge a finished run's tokens; a run that overshoots saturates the window."""
         if key.tokens_per_minute is None or tokens <= 0:
             return
         item = RateLimitItemPerMinute(key.tokens_per_minute)
-        if not self._limiter.hit(item, "tokens", key.alias, cost=min(tokens, item.amount)):
-            remaining = self._limiter.get_window_stats(item, "tokens", key.alias).remaining
-            if remaining > 0:
-                self._limiter.hit(item, "tokens", key.alias, cost=remaining)
+        if not await self._limiter.hit(item, "tokens", key.alias, cost=min(tokens, item.amount)):
+            stats = await self._limiter.get_window_stats(item, "tokens", key.alias)
+            if stats.remaining > 0:
+                await self._limiter.hit(item, "tokens", key.alias, cost=stats.remaining)
 
-    def _retry_after(self, item: RateLimitItemPerMinute, *identifiers: str) -> int:
-        reset = self._limiter.get_window_stats(item, *identifiers).reset_time
-        return math.ceil(reset - time.time())
+    async def _retry_after(self, item: RateLimitItemPerMinute, *identifiers: str) -> int:
+        stats = await self._limiter.get_window_stats(item, *identifiers)
+        return math.ceil(stats.reset_time - time.time())

@@ -56,7 +56,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            principal = self._admit(scope)
+            principal = await self._admit(scope)
         except Refused as refusal:
             await _refuse(scope, send, refusal)
             return
@@ -66,7 +66,7 @@ class AuthMiddleware:
         finally:
             current_principal.reset(token)
 
-    def _admit(self, scope: Scope) -> Principal:
+    async def _admit(self, scope: Scope) -> Principal:
         path: str = scope["path"]
         if self.credentials is None or PUBLIC.match(path):
             return ANONYMOUS
@@ -81,7 +81,7 @@ class AuthMiddleware:
         if not principal.has(role):
             raise Refused(403, "Forbidden", f"this needs the {role.value} role")
         self._check_run_owner(path, principal)
-        self._check_limits(scope, path, principal)
+        await self._check_limits(scope, path, principal)
         return principal
 
     def _check_run_owner(self, path: str, principal: Principal) -> None:
@@ -92,18 +92,20 @@ class AuthMiddleware:
         if run is not None and not principal.owns(run.owner):
             raise Refused(403, "Forbidden", "this run belongs to another client")
 
-    def _check_limits(self, scope: Scope, path: str, principal: Principal) -> None:
+    async def _check_limits(self, scope: Scope, path: str, principal: Principal) -> None:
         assert self.credentials is not None
         key = self.credentials.key(principal.alias)
         if key is None:  # JWT subjects have no per-key limits configured
             return
         try:
-            self.limiter.check_request(key)
+            await self.limiter.check_request(key)
             if scope.get("method") == "POST" and STARTS_RUN.match(path):
-                live = len([r for r in self.gateway.registry.live() if r.owner == key.alias])
-                if key.concurrent_streams is not None and live >= key.concurrent_streams:
-                    raise RateLimited(f"more than {key.concurrent_streams} concurrent streams", 1)
-                self.limiter.check_tokens(key)
+                if key.concurrent_streams is not None:
+                    live = await self.gateway.live_runs_of(key.alias)
+                    if live >= key.concurrent_streams:
+                        reason = f"more than {key.concurrent_streams} concurrent streams"
+                        raise RateLimited(reason, 1)
+                await self.limiter.check_tokens(key)
                 self.quotas.check(key)
         except RateLimited as exc:
             raise Refused(429, "Too Many Requests", str(exc), exc.retry_after) from None

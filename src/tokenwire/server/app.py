@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -79,7 +80,8 @@ def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) ->
     credentials = credentials or Credentials()
     if not credentials.configured:
         log.warning("no API keys or JWT configured: every request needing a key is refused")
-    limiter, quotas = RateLimiter(), KeyQuotas()
+    settings = gateway.settings
+    limiter, quotas = RateLimiter(settings.redis_url, prefix=settings.redis_prefix), KeyQuotas()
     app.add_middleware(
         AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter, quotas=quotas
     )
@@ -94,8 +96,17 @@ def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) ->
             return
         usage = run.summary.get("usage") or {}
         tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
-        limiter.consume_tokens(key, tokens)
+        charging = asyncio.get_running_loop().create_task(limiter.consume_tokens(key, tokens))
+        charges.add(charging)
+        charging.add_done_callback(_charged)
         quotas.charge(key, tokens, usage.get("cost_usd"))
+
+    charges: set[asyncio.Task[None]] = set()
+
+    def _charged(task: asyncio.Task[None]) -> None:
+        charges.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("charging tokens to a rate limit failed: %r", task.exception())
 
     gateway.key_budget = key_budget
     gateway.run_end_hooks.append(charge)
