@@ -85,6 +85,22 @@ class Settings:
     #: runs end with ``incomplete_stream`` (clients retry or start over elsewhere).
     replica_ttl_seconds: float = 10.0
 
+    def __post_init__(self) -> None:
+        problems = [
+            *(f"{name} must be > 0" for name in _POSITIVE if getattr(self, name) <= 0),
+            *(f"{name} must be >= 0" for name in _NON_NEGATIVE if getattr(self, name) < 0),
+            *(f"{name} must be >= 1" for name in _COUNTS if getattr(self, name) < 1),
+            *(
+                f"{name} must be one of {', '.join(map(repr, allowed))}"
+                for name, allowed in _CHOICES.items()
+                if getattr(self, name) not in allowed
+            ),
+        ]
+        if self.redis_url and not self.redis_url.startswith(_REDIS_SCHEMES):
+            problems.append("redis_url must start with redis://, rediss:// or unix://")
+        if problems:
+            raise ValueError("invalid settings: " + "; ".join(problems))
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -103,6 +119,26 @@ class Settings:
             if f"TOKENWIRE_{f.name.upper()}" in environ
         }
         return (base or cls()).replace(**_coerced(found))
+
+
+_POSITIVE = (
+    "heartbeat_seconds",
+    "max_stream_seconds",
+    "sweep_interval_seconds",
+    "stall_threshold_seconds",
+    "replica_ttl_seconds",
+)
+_NON_NEGATIVE = (
+    "disconnect_grace_seconds",
+    "retention_seconds",
+    "coalesce_seconds",
+    "shutdown_grace_seconds",
+    "retry_ms",
+    "audit_retention_days",
+)
+_COUNTS = ("max_runs", "max_events_per_run", "telemetry_queue_size", "audit_queue_size")
+_CHOICES = {"auth": ("required", "none"), "token_estimator": ("heuristic", "tiktoken")}
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def _coerced(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -149,3 +149,23 @@ def test_bad_targets_are_clear_errors(capsys: pytest.CaptureFixture[str], tmp_pa
                                     "chain = RunnableLambda(lambda x: x)\n")  # fmt: skip
     assert main(["serve", f"{tmp_path}/ok.py:chain"]) == 2
     assert "no API keys configured" in capsys.readouterr().err
+
+
+def test_bad_settings_are_clear_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ok.py").write_text("from langchain_core.runnables import RunnableLambda\n"
+                                    "chain = RunnableLambda(lambda x: x)\n")  # fmt: skip
+    (tmp_path / "tokenwire.toml").write_text(
+        '[gateway]\nheartbeat_seconds = 0\nauth = "sometimes"\nmax_runs = 0\n'
+    )
+    config = str(tmp_path / "tokenwire.toml")
+    assert main(["serve", f"{tmp_path}/ok.py:chain", "--config", config]) == 2
+    err = capsys.readouterr().err
+    for problem in ("heartbeat_seconds must be > 0", "auth must be one of", "max_runs must be"):
+        assert problem in err
+    monkeypatch.setenv("TOKENWIRE_REDIS_URL", "http://127.0.0.1:6379")
+    assert main(["serve", f"{tmp_path}/ok.py:chain", "--no-auth"]) == 2
+    assert "redis_url must start with redis://" in capsys.readouterr().err
+    assert main(["serve", f"{tmp_path}/ok.py:chain", "--no-auth", "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
