@@ -265,9 +265,12 @@ def test_rate_limits_count_every_replica(
     from tokenwire.server.background import BackgroundServer
     from tokenwire.settings import Settings
 
-    secret = "sk-bob-secret"
+    secret, thrifty = "sk-bob-secret", "sk-thrifty"
     credentials = Credentials(
-        keys=[ApiKey("bob", hash_key(secret), requests_per_minute=3, concurrent_streams=1)]
+        keys=[
+            ApiKey("bob", hash_key(secret), requests_per_minute=3, concurrent_streams=1),
+            ApiKey("thrifty", hash_key(thrifty), token_budget=10),
+        ]
     )
     settings = Settings(redis_url=redis_url, redis_prefix=prefix)
     headers = {"Authorization": f"Bearer {secret}"}
@@ -293,3 +296,19 @@ def test_rate_limits_count_every_replica(
         fourth = httpx.get(f"{a.url}/v1/runs/{run}", headers=headers)
         assert fourth.status_code == 429 and "requests per minute" in fourth.json()["detail"]
         assert int(fourth.headers["retry-after"]) >= 1
+        # A token budget spent on one replica is spent on the other.
+        spend = {"Authorization": f"Bearer {thrifty}"}
+        with httpx.stream(
+            "POST",
+            f"{a.url}/v1/routes/count/runs",
+            json={"input": {"n": 30, "delay": 0}},
+            headers={**spend, "Accept": "text/event-stream"},
+        ) as response:
+            ended = list(iter_sse(response))[-1]
+        assert ended.event == "run.end" and ended.data["status"] == "truncated"
+
+        def refused() -> bool:
+            again = httpx.post(f"{b.url}/v1/routes/count/runs", json={"input": {}}, headers=spend)
+            return again.status_code == 429 and "token budget" in again.json()["detail"]
+
+        _wait_for(refused)

@@ -106,7 +106,7 @@ class AuthMiddleware:
                         reason = f"more than {key.concurrent_streams} concurrent streams"
                         raise RateLimited(reason, 1)
                 await self.limiter.check_tokens(key)
-                self.quotas.check(key)
+                await self.quotas.check(key)
         except RateLimited as exc:
             raise Refused(429, "Too Many Requests", str(exc), exc.retry_after) from None
 

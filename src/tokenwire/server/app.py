@@ -81,7 +81,9 @@ def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) ->
     if not credentials.configured:
         log.warning("no API keys or JWT configured: every request needing a key is refused")
     settings = gateway.settings
-    limiter, quotas = RateLimiter(settings.redis_url, prefix=settings.redis_prefix), KeyQuotas()
+    limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
+    shared = gateway.cluster.client if gateway.cluster is not None else None
+    quotas = KeyQuotas(redis=shared, prefix=settings.redis_prefix)
     app.add_middleware(
         AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter, quotas=quotas
     )
