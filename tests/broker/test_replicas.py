@@ -33,7 +33,16 @@ async def _count(payload: Any) -> AsyncIterator[str]:
         yield f"t{i} "
 
 
-ROUTES = [Route("count", RunnableLambda(_count), mode="tokens")]
+async def _chat(_: str) -> AsyncIterator[str]:
+    for i in range(30):
+        await asyncio.sleep(0.01)
+        yield f"w{i} "
+
+
+ROUTES = [
+    Route("count", RunnableLambda(_count), mode="tokens"),
+    Route("chat", RunnableLambda(_chat), mode="tokens"),
+]
 
 
 @pytest.fixture
@@ -312,3 +321,23 @@ def test_rate_limits_count_every_replica(
             return again.status_code == 429 and "token budget" in again.json()["detail"]
 
         _wait_for(refused)
+
+
+def test_an_ai_sdk_chat_resumes_on_another_replica(replicas: Any) -> None:
+    a, b = replicas(2)
+    chat = f"chat-{secrets.token_hex(4)}"
+    message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    body = {"id": chat, "messages": [message], "trigger": "submit-message"}
+    with a.stream("POST", "/v1/routes/chat/ui-chat", json=body) as started:
+        lines = started.iter_lines()
+        while "text-delta" not in next(lines):
+            pass
+        with b.stream("GET", f"/v1/routes/chat/ui-chat/{chat}/stream") as resumed:
+            assert resumed.status_code == 200
+            assert resumed.headers["x-run-id"] == started.headers["x-run-id"]
+            replay = [line for line in resumed.iter_lines() if line.startswith("data: ")]
+    deltas = [json.loads(line[6:]) for line in replay if line != "data: [DONE]"]
+    text = "".join(d["delta"] for d in deltas if d.get("type") == "text-delta")
+    assert text == "".join(f"w{i} " for i in range(30))
+    assert replay[-1] == "data: [DONE]"
+    assert b.get(f"/v1/routes/chat/ui-chat/{chat}/stream").status_code == 204  # it ended

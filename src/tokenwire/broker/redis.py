@@ -63,6 +63,10 @@ class RedisKeys:
         """The set of an API key's live runs (concurrent-stream limits)."""
         return f"{self.prefix}:owner:{alias}"
 
+    def alias(self, name: str) -> str:
+        """A protocol's own handle for a run (an AI SDK chat id)."""
+        return f"{self.prefix}:alias:{name}"
+
     def idempotency(self, route: str, key: str) -> str:
         return f"{self.prefix}:idem:{route}:{key}"
 

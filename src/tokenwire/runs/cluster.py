@@ -274,6 +274,20 @@ class Cluster:
             return await self.claim(route, key, run_id, force=force)
         return holder.decode()
 
+    def remember(self, name: str, run_id: str) -> None:
+        """Point ``name`` (a protocol's handle, such as an AI SDK chat id) at ``run_id`` for
+        every replica, as long as runs are retained."""
+        key, ttl = self.keys.alias(name), self._retention_ms
+        self.broker.later(lambda pipe: pipe.set(key, run_id, px=ttl), urgent=True)
+
+    async def recall(self, name: str) -> str | None:
+        for pause in _LOOKUP_RETRIES:
+            raw = await cast("Awaitable[bytes | None]", self.client.get(self.keys.alias(name)))
+            if raw is not None:
+                return raw.decode()
+            await asyncio.sleep(pause)
+        return None
+
     async def live_runs_of(self, owner: str) -> int:
         return int(await cast("Awaitable[int]", self.client.scard(self.keys.owner(owner))))
 

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.ai_sdk import HEADERS, UIMessageStreamEncoder, messages_from_ui
 from tokenwire.protocols.refusals import START_ERRORS, refusal
+from tokenwire.runs.cluster import Cluster
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.server.problems import problem
@@ -59,20 +60,32 @@ class UIChatRequest(BaseModel):
 
 
 class ActiveChats:
-    """chat id → its latest run id, for resuming; bounded, oldest forgotten first."""
+    """chat id → its latest run id, for resuming; bounded, oldest forgotten first. With
+    replicas sharing runs (``cluster``) the mapping is also kept in Redis, so the AI SDK's
+    resume request may reach any replica."""
 
-    def __init__(self, limit: int = 10_000) -> None:
+    def __init__(self, limit: int = 10_000, cluster: Cluster | None = None) -> None:
         self._limit = limit
         self._runs: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._cluster = cluster
 
     def set(self, route: str, chat_id: str, run_id: str) -> None:
         self._runs[(route, chat_id)] = run_id
         self._runs.move_to_end((route, chat_id))
         while len(self._runs) > self._limit:
             self._runs.popitem(last=False)
+        if self._cluster is not None:
+            self._cluster.remember(self._key(route, chat_id), run_id)
 
-    def get(self, route: str, chat_id: str) -> str | None:
-        return self._runs.get((route, chat_id))
+    async def get(self, route: str, chat_id: str) -> str | None:
+        run_id = self._runs.get((route, chat_id))
+        if run_id is None and self._cluster is not None:
+            run_id = await self._cluster.recall(self._key(route, chat_id))
+        return run_id
+
+    @staticmethod
+    def _key(route: str, chat_id: str) -> str:
+        return f"ui-chat:{route}:{chat_id}"
 
 
 def _invalid(errors: list[str]) -> Response:
@@ -84,7 +97,7 @@ _SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": 
 
 def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
     router = APIRouter(route_class=validating_route(_invalid), tags=["ai-sdk"])
-    chats = ActiveChats()
+    chats = ActiveChats(cluster=gateway.cluster)
 
     def stream(run: Run) -> Response:
         return run_stream(run, UIMessageStreamEncoder(), gateway.settings, headers=HEADERS)
@@ -111,8 +124,8 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
         responses={**_SSE, 204: {"description": "The chat has no active stream."}},
     )
     async def resume_chat(route: str, chat_id: str) -> Response:
-        run_id = chats.get(route, chat_id)
-        run = gateway.get_run(run_id) if run_id is not None else None
+        run_id = await chats.get(route, chat_id)
+        run = await gateway.find_run(run_id) if run_id is not None else None
         if run is None or run.done:
             return Response(status_code=204)
         return stream(run)
