@@ -69,7 +69,7 @@ def _route(mock_url: str, fault: Fault, policy: str, with_fallback: bool) -> Rou
         _primary(mock_url, fault),
         # Far above the healthy stream's gaps (5 ms) and far below the faults' (3 s, 10 s),
         # so a slow moment on a shared CI machine is not taken for a fault.
-        first_token_timeout=1.0,
+        first_token_timeout=2.0,
         stall_timeout=0.6,
         retry=RetryPolicy(max_retries=1, base_delay=0.05),
         fallbacks=fallbacks if with_fallback else (),

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 from limits import RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from tokenwire.security.credentials import ApiKey
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["RateLimited", "RateLimiter"]
 
@@ -23,13 +27,16 @@ class RateLimited(Exception):
 
 
 class RateLimiter:
-    """``RateLimiter()`` counts in this process; ``RateLimiter("redis://…", prefix=…)`` in
-    Redis (with redis-py, the ``redis`` extra)."""
+    """``RateLimiter()`` counts in this process; ``RateLimiter(redis, prefix=…)`` in Redis,
+    over that client's connections (so they close with it)."""
 
-    def __init__(self, redis_url: str = "", *, prefix: str = "tokenwire") -> None:
-        if redis_url:
+    def __init__(self, redis: Redis | None = None, *, prefix: str = "tokenwire") -> None:
+        if redis is not None:
             storage = storage_from_string(
-                f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}:limits"
+                "async+redis://",
+                implementation="redispy",
+                key_prefix=f"{prefix}:limits",
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # passed through to redis-py
             )
         else:
             storage = storage_from_string("async+memory://")

@@ -81,8 +81,9 @@ def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) ->
     if not credentials.configured:
         log.warning("no API keys or JWT configured: every request needing a key is refused")
     settings = gateway.settings
-    limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
+    # With Redis, limits and quotas count for every replica, over the gateway's connections.
     shared = gateway.cluster.client if gateway.cluster is not None else None
+    limiter = RateLimiter(shared, prefix=settings.redis_prefix)
     quotas = KeyQuotas(redis=shared, prefix=settings.redis_prefix)
     app.add_middleware(
         AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter, quotas=quotas
