@@ -23,6 +23,23 @@ def own_seconds() -> float:
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
+def process_seconds(name: str) -> float | None:
+    """CPU seconds of the running processes named ``name`` (``/proc/*/comm``); None if none."""
+    total, found = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != name:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages, as ``/proc/loadavg`` prints them."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])

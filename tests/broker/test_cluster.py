@@ -12,7 +12,7 @@ import pytest
 import redis
 from langchain_core.runnables import RunnableLambda
 
-from tokenwire.broker.redis import encode_entry
+from tokenwire.broker.redis import encode_events
 from tokenwire.events import RunStatus
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
@@ -70,7 +70,7 @@ def _fake_run(redis_url: str, prefix: str, replica: str, events: list[tuple[int,
         },
     )
     for seq, type, data in events:
-        client.xadd(f"{prefix}:log:{run_id}", {"e": encode_entry(type, data)}, id=f"{seq}-0")
+        client.xadd(f"{prefix}:log:{run_id}", {"e": encode_events([(type, data)])}, id=f"{seq}-0")
     return run_id
 
 
@@ -153,3 +153,31 @@ async def test_the_sweeper_leaves_live_replicas_alone(gateways: Make) -> None:
     assert await b.cluster.sweep_orphans() == 0
     assert await a.cluster.sweep_orphans() == 0
     assert not run.done
+
+
+async def test_a_followed_log_unpacks_batched_entries_in_order(
+    gateways: Make, redis_url: str, prefix: str
+) -> None:
+    """The owner writes the events one flush gathered as one entry (id = last seq)."""
+    a, b = await gateways(2)
+    assert a.cluster is not None
+    run_id = _fake_run(redis_url, prefix, a.cluster.replica_id, [])
+    client = redis.Redis.from_url(redis_url)
+    key = f"{prefix}:log:{run_id}"
+    batch = [("run.start", {}), ("token", {"text": "a"}), ("token", {"text": "b"})]
+    client.xadd(key, {"e": encode_events(batch)}, id="3-0")
+    remote = await _remote(b, run_id)
+    assert [(e.seq, e.type) for e in remote.log.since(0)] == [
+        (1, "run.start"),
+        (2, "token"),
+        (3, "token"),
+    ]
+    end = {"status": "completed", "output": "abc"}
+    client.xadd(key, {"e": encode_events([("token", {"text": "c"}), ("run.end", end)])}, id="5-0")
+    remote.attach()
+    waiter = asyncio.get_running_loop().create_future()
+    remote.log.wait(waiter, end_only=True)
+    await asyncio.wait_for(waiter, 5)
+    remote.detach()
+    assert [e.seq for e in remote.log.since(0)] == [1, 2, 3, 4, 5]
+    assert remote.status is RunStatus.COMPLETED and remote.snapshot()["output"] == "abc"

@@ -20,6 +20,7 @@ import redis
 from langchain_core.runnables import RunnableLambda
 
 from tests.sse import SSE, iter_sse, start_stream
+from tokenwire.broker.redis import decode_events
 from tokenwire.routes import Route
 
 Serve = Callable[..., httpx.Client]
@@ -175,7 +176,7 @@ def test_a_run_whose_replica_died_ends_incomplete_on_the_survivor(
         ("token", {"text": "answ"}),
     ]
     for seq, (type, data) in enumerate(written, start=1):
-        client.xadd(f"{prefix}:log:{run_id}", {"e": json.dumps([type, data])}, id=f"{seq}-0")
+        client.xadd(f"{prefix}:log:{run_id}", {"e": json.dumps([[type, data]])}, id=f"{seq}-0")
     client.sadd(f"{prefix}:live", run_id)
     a, b = replicas(2, replica_ttl_seconds=0.4)
     with b.stream("GET", f"/v1/runs/{run_id}/stream") as response:
@@ -186,7 +187,7 @@ def test_a_run_whose_replica_died_ends_incomplete_on_the_survivor(
     assert events[-1].data["status"] == "failed"
     assert events[-1].data["output"] == "half an answ"
     assert not client.sismember(f"{prefix}:live", run_id)
-    assert client.xlen(f"{prefix}:log:{run_id}") == 5  # ended once, by one sweeper
+    assert client.xlen(f"{prefix}:log:{run_id}") == 4  # ended once (one entry), by one sweeper
     assert 0 < client.pttl(f"{prefix}:log:{run_id}") <= 600_000
     assert a.get(f"/v1/runs/{run_id}").json()["status"] == "failed"
 
@@ -206,7 +207,12 @@ def test_a_finished_run_leaves_redis_with_its_retention(
     _wait_for(settled)
     for key in (f"{prefix}:log:{run_id}", f"{prefix}:run:{run_id}"):
         assert 0 < client.pttl(key) <= 30_000, key
-    assert client.xlen(f"{prefix}:log:{run_id}") == len(events)
+    mirrored = [
+        event
+        for entry_id, fields in client.xrange(f"{prefix}:log:{run_id}")
+        for event in decode_events(entry_id, fields)
+    ]
+    assert [(e.seq, e.type, e.data) for e in mirrored] == [(e.id, e.event, e.data) for e in events]
     assert client.hget(f"{prefix}:run:{run_id}", "status") == b"completed"
 
 

@@ -2,10 +2,11 @@
 any replica can follow it.
 
 The owning process keeps the in-memory log (its own subscribers pay nothing extra per
-token) and mirrors every event to a Redis Stream whose entry ids are the event seqs
-(``<seq>-0``). Mirroring is batched: appends only queue, and one flusher sends everything
-queued in one pipeline per round trip, so under load a round trip carries many events.
-Explicit ids make every append exactly-once: a second writer for the same seq (a replica
+token) and mirrors its events to a Redis Stream. Mirroring is batched twice: appends only
+queue, one flusher sends everything queued in one pipeline per round trip, and the events
+of one run queued meanwhile become one stream entry. An entry holds consecutive events and
+its id is the seq of its last one (``<seq>-0``), so ids still order and locate events.
+Explicit ids make every write exactly-once: a second writer for the same seqs (a replica
 that wrongly took the run for dead and ended it) is refused by Redis, never duplicated.
 
 Another replica follows a log with ``XREAD BLOCK`` into a local copy of the same in-memory
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import Pipeline
 
-__all__ = ["FollowedEventLog", "MirroredEventLog", "RedisBroker", "RedisKeys"]
+__all__ = [
+    "FollowedEventLog",
+    "MirroredEventLog",
+    "RedisBroker",
+    "RedisKeys",
+    "decode_events",
+    "encode_events",
+]
 
 log = logging.getLogger("tokenwire.broker")
 
@@ -38,6 +46,10 @@ _BATCH = 2_000
 #: Events queued while Redis is unreachable, per broker, before the oldest are dropped.
 _MAX_QUEUED = 200_000
 _RETRY_SECONDS = 0.5
+#: How long queued events wait for company before they are sent (unless run records are).
+_LINGER_SECONDS = 0.002
+#: Events per stream entry at most (a follower's read is counted in entries).
+_ENTRY_EVENTS = 500
 #: ``XREAD BLOCK`` timeout: how often a follower re-checks that it should still follow.
 _BLOCK_MS = 1_000
 
@@ -79,14 +91,16 @@ class RedisKeys:
         return f"{self.prefix}:control"
 
 
-def encode_entry(type: str, data: dict[str, Any]) -> bytes:
-    """A stream entry's one field ``e``: the event's type and data (its seq is the entry id)."""
-    return orjson.dumps((type, data))
+def encode_events(events: Iterable[tuple[str, dict[str, Any]]]) -> bytes:
+    """A stream entry's one field ``e``: consecutive events as ``[[type, data], ...]`` (the
+    entry id is the last one's seq)."""
+    return orjson.dumps(list(events))
 
 
-def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
-    type, data = orjson.loads(fields[b"e"])
-    return Event(int(entry_id.partition(b"-")[0]), type, data)
+def decode_events(entry_id: bytes, fields: dict[bytes, bytes]) -> list[Event]:
+    pairs = orjson.loads(fields[b"e"])
+    first = int(entry_id.partition(b"-")[0]) - len(pairs) + 1
+    return [Event(first + i, type, data) for i, (type, data) in enumerate(pairs)]
 
 
 class MirroredEventLog(MemoryEventLog):
@@ -161,19 +175,19 @@ class FollowedEventLog(MemoryEventLog):
     def _add(self, entries: list[Any]) -> None:
         added = False
         for entry_id, fields in entries:
-            event = decode_entry(entry_id, fields)
-            if self._closed or event.seq <= len(self._events):
-                continue  # already held (a load raced the follower)
-            if event.seq > len(self._events) + 1:
-                # Events never reached Redis (it was away too long): they cannot be replayed
-                # here, so this copy ends as an interrupted stream the client may retry.
-                event = self._lost(event.seq)
-            self._events.append(event)
-            added = True
-            if event.type == EventType.RUN_END:
-                self._closed = True
-                if self.on_end is not None:
-                    self.on_end(event)
+            for event in decode_events(entry_id, fields):
+                if self._closed or event.seq <= len(self._events):
+                    continue  # already held (a load raced the follower)
+                if event.seq > len(self._events) + 1:
+                    # Events never reached Redis (it was away too long): they cannot be
+                    # replayed here, so this copy ends as an interrupted stream to retry.
+                    event = self._lost(event.seq)
+                self._events.append(event)
+                added = True
+                if event.type == EventType.RUN_END:
+                    self._closed = True
+                    if self.on_end is not None:
+                        self.on_end(event)
         if added:
             self._wake()
         if self._closed:
@@ -286,6 +300,10 @@ class RedisBroker:
     async def _flush(self) -> None:
         try:
             while self._urgent or self._queue:
+                if not self._urgent and len(self._queue) < _BATCH:
+                    # Linger a moment so one round trip carries what a busy loop appends
+                    # meanwhile: a pipelined command costs far more than a token.
+                    await asyncio.sleep(_LINGER_SECONDS)
                 urgent, self._urgent = self._urgent, []
                 batch = self._queue[:_BATCH]
                 try:
@@ -304,17 +322,24 @@ class RedisBroker:
                 self._idle.set()
 
     async def _send(self, batch: Sequence[tuple[str, Event] | Callable[[Pipeline], Any]]) -> None:
+        # Each run's events of this batch become one entry (a pipelined command costs far
+        # more than a token); the other writes follow them, in their order.
+        per_run: dict[str, list[Event]] = {}
+        writes: list[Callable[[Pipeline], Any]] = []
+        for item in batch:
+            if isinstance(item, tuple):
+                per_run.setdefault(item[0], []).append(item[1])
+            else:
+                writes.append(item)
         async with self.client.pipeline(transaction=False) as pipe:
-            for item in batch:
-                if isinstance(item, tuple):
-                    run_id, event = item
-                    pipe.xadd(
-                        self.keys.log(run_id),
-                        {"e": encode_entry(event.type, event.data)},
-                        id=f"{event.seq}-0",
-                    )
-                else:
-                    item(pipe)
+            for run_id, events in per_run.items():
+                key = self.keys.log(run_id)
+                for start in range(0, len(events), _ENTRY_EVENTS):
+                    chunk = events[start : start + _ENTRY_EVENTS]
+                    payload = encode_events((e.type, e.data) for e in chunk)
+                    pipe.xadd(key, {"e": payload}, id=f"{chunk[-1].seq}-0")
+            for write in writes:
+                write(pipe)
             results = await pipe.execute(raise_on_error=False)
         for result in results:
             if isinstance(result, Exception):

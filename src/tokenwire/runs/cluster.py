@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from tokenwire.broker.redis import RedisBroker, RedisKeys, encode_entry
+from tokenwire.broker.redis import RedisBroker, RedisKeys, decode_events, encode_events
 from tokenwire.events import ErrorCode, Event, EventType, RunStatus
 from tokenwire.runs.run import Run
 
@@ -45,26 +45,26 @@ log = logging.getLogger("tokenwire.cluster")
 _LOOKUP_RETRIES = (0.02, 0.1, 0.0)
 
 # Ends a live run whose replica is gone: error + run.end after the stream's last event,
-# unless it already ended. KEYS: log, record, live set, owner's live set. ARGV: run id,
-# error entry, end entry, retention ms, ended_at.
+# unless it already ended (one entry: the two events). KEYS: log, record, live set, owner's
+# live set. ARGV: run id, the entry's payload, retention ms, ended_at.
 _END_ORPHAN = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local seq = 0
 if #last > 0 then
   seq = tonumber(string.match(last[1][1], '^(%d+)'))
-  if string.find(last[1][2][2], '"run.end"', 1, true) == 2 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[4])
-    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  local events = cjson.decode(last[1][2][2])
+  if events[#events][1] == 'run.end' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
     redis.call('SREM', KEYS[3], ARGV[1])
     redis.call('SREM', KEYS[4], ARGV[1])
     return 0
   end
 end
-redis.call('XADD', KEYS[1], (seq + 1) .. '-0', 'e', ARGV[2])
-redis.call('XADD', KEYS[1], (seq + 2) .. '-0', 'e', ARGV[3])
-redis.call('HSET', KEYS[2], 'status', 'failed', 'ended_at', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('XADD', KEYS[1], (seq + 2) .. '-0', 'e', ARGV[2])
+redis.call('HSET', KEYS[2], 'status', 'failed', 'ended_at', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('SREM', KEYS[4], ARGV[1])
 return 1
@@ -432,8 +432,7 @@ class Cluster:
         ]
         args: list[bytes | str | int] = [
             run_id,
-            encode_entry(EventType.ERROR, error),
-            encode_entry(EventType.RUN_END, end),
+            encode_events([(EventType.ERROR, error), (EventType.RUN_END, end)]),
             self._retention_ms,
             repr(time.time()),
         ]
@@ -444,7 +443,11 @@ class Cluster:
 
     async def _delivered_text(self, run_id: str) -> str:
         entries = await self.client.xrange(self.keys.log(run_id))
-        return delivered_text(orjson.loads(fields[b"e"]) for _id, fields in entries)
+        return delivered_text(
+            (event.type, event.data)
+            for entry_id, fields in entries
+            for event in decode_events(entry_id, fields)
+        )
 
 
 def delivered_text(events: Iterable[tuple[str, dict[str, Any]]]) -> str:
