@@ -156,29 +156,53 @@ class Gateway:
         """:meth:`start_run`, with an idempotency key claimed in Redis when replicas share
         runs: the same key sent to two replicas starts one run (``SET NX``)."""
         cluster = self.cluster
-        random = None
-        if idempotency_key is not None and cluster is not None:
-            scoped = _scoped(idempotency_key)
-            if self.registry.by_idempotency_key(route_name, scoped) is None:
-                random = os.urandom(32)
-                run_id = _run_uuid(random).hex
-                claimed = await cluster.claim(route_name, scoped, run_id)
-                if claimed is not None:
-                    existing = await self.find_run(claimed)
-                    if existing is not None:
-                        _check_fingerprint(existing, _fingerprint(input, config))
-                        return existing, False
-                    # The claim outlived its run (expired, or never started): take it over.
-                    await cluster.claim(route_name, scoped, run_id, force=True)
-        return self._start(
-            route_name,
-            input,
-            config=config,
-            on_disconnect=on_disconnect,
-            metadata=metadata,
-            idempotency_key=idempotency_key,
-            random=random,
-        )
+        idempotency_key = _normalized(idempotency_key)
+        if idempotency_key is None or cluster is None:
+            return self._start(
+                route_name,
+                input,
+                config=config,
+                on_disconnect=on_disconnect,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+            )
+        scoped = _scoped(idempotency_key)
+        random = os.urandom(32)
+        run_id = _run_uuid(random).hex
+        if self.registry.by_idempotency_key(route_name, scoped) is None:
+            existing = await self._claim(cluster, route_name, scoped, run_id)
+            if existing is not None:
+                _check_fingerprint(existing, _fingerprint(input, config))
+                return existing, False
+        try:
+            return self._start(
+                route_name,
+                input,
+                config=config,
+                on_disconnect=on_disconnect,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+                random=random,
+            )
+        except Exception:
+            await cluster.release(route_name, scoped, run_id)  # refused: the key is free again
+            raise
+
+    async def _claim(self, cluster: Cluster, route: str, scoped: str, run_id: str) -> Run | None:
+        """Claim an idempotency key for ``run_id``: None once it is ours, or the run that
+        holds it. A holder that never shows up as a run (its replica died before starting it)
+        is replaced — atomically, so of two replicas replacing it only one wins."""
+        holder = await cluster.claim(route, scoped, run_id)
+        for _ in range(_CLAIM_ATTEMPTS):
+            if holder is None:
+                return None
+            for pause in _HOLDER_PATIENCE:  # its run may still be on its way to Redis
+                existing = await self.find_run(holder)
+                if existing is not None:
+                    return existing
+                await asyncio.sleep(pause)
+            holder = await cluster.take_over(route, scoped, holder, run_id)
+        raise IdempotencyConflict("Idempotency-Key is held by a run that is still starting; retry")
 
     def _start(
         self,
@@ -194,7 +218,8 @@ class Gateway:
         received_at = perf_counter()
         principal = current_principal.get()
         route = self.route(route_name)
-        fingerprint = _fingerprint(input, config) if idempotency_key else None
+        idempotency_key = _normalized(idempotency_key)
+        fingerprint = _fingerprint(input, config) if idempotency_key is not None else None
         if idempotency_key is not None:
             idempotency_key = _scoped(idempotency_key)
             existing = self.registry.by_idempotency_key(route_name, idempotency_key)
@@ -399,13 +424,26 @@ def _guarded(run: Run, route: Route, recorder: RunRecorder) -> GuardedSink | Non
     return GuardedSink(recorder, rails.guards, on_stop=stop, window=rails.window, mode=rails.mode)
 
 
+#: Replacing a claim whose run never appeared, at most this many times before giving up.
+_CLAIM_ATTEMPTS = 3
+#: Pauses while waiting for a claimed run to appear (about 2 s in all).
+_HOLDER_PATIENCE = (0.1, 0.3, 0.6, 1.0)
+
+
 def _run_uuid(random: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=random[:16], version=4)
 
 
+def _normalized(idempotency_key: str | None) -> str | None:
+    """A blank key is no key (an empty ``Idempotency-Key`` header)."""
+    return (idempotency_key or "").strip() or None
+
+
 def _scoped(idempotency_key: str) -> str:
-    """Keys are the caller's own: another client's identical key is another run."""
-    return f"{current_principal.get().alias}:{idempotency_key}"
+    """Keys are the caller's own: another client's identical key is another run (the
+    alias's length keeps ``a:b`` + ``c`` apart from ``a`` + ``b:c``)."""
+    alias = current_principal.get().alias
+    return f"{len(alias)}:{alias}:{idempotency_key}"
 
 
 def _check_fingerprint(existing: Run, fingerprint: str | None) -> None:

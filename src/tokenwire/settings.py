@@ -87,8 +87,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         problems = [
-            *(f"{name} must be > 0" for name in _POSITIVE if getattr(self, name) <= 0),
-            *(f"{name} must be >= 0" for name in _NON_NEGATIVE if getattr(self, name) < 0),
+            *(f"{name} must be > 0" for name in _POSITIVE if not getattr(self, name) > 0),
+            *(f"{name} must be >= 0" for name in _NON_NEGATIVE if not getattr(self, name) >= 0),
             *(f"{name} must be >= 1" for name in _COUNTS if getattr(self, name) < 1),
             *(
                 f"{name} must be one of {', '.join(map(repr, allowed))}"

@@ -4,52 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from langchain_core.runnables import RunnableLambda
 
+from tests.broker.conftest import Make
 from tokenwire.broker.redis import encode_events
 from tokenwire.events import RunStatus
 from tokenwire.gateway import Gateway
-from tokenwire.routes import Route
 from tokenwire.runs.cluster import RemoteRun
-from tokenwire.settings import Settings
-
-Make = Callable[..., Awaitable[list[Gateway]]]
-
-
-async def _count(payload: dict[str, Any]) -> AsyncIterator[str]:
-    for i in range(int(payload.get("n", 30))):
-        await asyncio.sleep(float(payload.get("delay", 0.02)))
-        yield f"t{i} "
-
-
-ROUTES = [Route("count", RunnableLambda(_count), mode="tokens")]
-
-
-@pytest.fixture
-async def gateways(prefix: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Make]:
-    made: list[Gateway] = []
-
-    async def make(n: int = 2, **settings: Any) -> list[Gateway]:
-        for _ in range(n):
-            gateway = Gateway(
-                ROUTES,
-                Settings(
-                    redis_url=redis_url, redis_prefix=prefix, data_dir=str(tmp_path), **settings
-                ),
-            )
-            await gateway.start()
-            made.append(gateway)
-        return made
-
-    yield make
-    for gateway in made:
-        await gateway.aclose()
 
 
 def _fake_run(redis_url: str, prefix: str, replica: str, events: list[tuple[int, str, Any]]) -> str:
@@ -181,3 +145,58 @@ async def test_a_followed_log_unpacks_batched_entries_in_order(
     remote.detach()
     assert [e.seq for e in remote.log.since(0)] == [1, 2, 3, 4, 5]
     assert remote.status is RunStatus.COMPLETED and remote.snapshot()["output"] == "abc"
+
+
+async def test_a_long_redis_outage_never_leaves_a_run_counted_live(
+    gateways: Make, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the queue bound only events are dropped, never a run's end (its key's live
+    streams must not stay counted); the sweeper re-sends an end Redis missed anyway."""
+    import tokenwire.broker.redis as broker_module
+
+    monkeypatch.setattr(broker_module, "_MAX_QUEUED", 20)
+    monkeypatch.setattr(broker_module, "_BATCH", 5)
+    monkeypatch.setattr(broker_module, "_RETRY_SECONDS", 0.05)
+    (gateway,) = await gateways(1)
+    assert isinstance(gateway.broker, broker_module.RedisBroker) and gateway.cluster is not None
+    send, down = gateway.broker._send, [True]
+
+    async def flaky(batch: Any) -> None:
+        if down[0]:
+            raise ConnectionError("redis restarting")
+        await send(batch)
+
+    gateway.broker._send = flaky  # type: ignore[method-assign]
+    short, _ = gateway.start_run("count", {"n": 2, "delay": 0.005})
+    long, _ = gateway.start_run("count", {"n": 60, "delay": 0.005})
+    assert short.task is not None and long.task is not None
+    await asyncio.gather(short.task, long.task)
+    down[0] = False
+    assert await gateway.broker.flushed(5)
+    assert await gateway.live_runs_of("anonymous") == 0
+    # Even an end Redis never got is re-sent by the sweeper.
+    client = redis.Redis.from_url(redis_url)
+    client.sadd(f"{prefix}:live", long.id)
+    client.sadd(f"{prefix}:owner:anonymous", long.id)
+    await gateway.cluster.sweep_orphans()
+    assert await gateway.broker.flushed(5)
+    assert await gateway.live_runs_of("anonymous") == 0
+    assert not client.sismember(f"{prefix}:live", long.id)
+
+
+async def test_a_quota_check_right_after_a_charge_sees_it(redis_url: str, prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    from tokenwire.security.credentials import ApiKey, hash_key
+    from tokenwire.security.limits import RateLimited
+    from tokenwire.security.quotas import KeyQuotas
+
+    client = Redis.from_url(redis_url)
+    try:
+        quotas = KeyQuotas(redis=client, prefix=prefix)
+        key = ApiKey("thrifty", hash_key("sk-x"), token_budget=100)
+        quotas.charge(key, 100, None)  # a run just ended; its Redis write is on its way
+        with pytest.raises(RateLimited):
+            await quotas.check(key)
+    finally:
+        await client.aclose()

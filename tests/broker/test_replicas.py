@@ -347,3 +347,19 @@ def test_an_ai_sdk_chat_resumes_on_another_replica(replicas: Any) -> None:
     assert text == "".join(f"w{i} " for i in range(30))
     assert replay[-1] == "data: [DONE]"
     assert b.get(f"/v1/routes/chat/ui-chat/{chat}/stream").status_code == 204  # it ended
+
+
+def test_an_ai_sdk_resume_finds_the_latest_turn_wherever_it_ran(replicas: Any) -> None:
+    a, b = replicas(2)
+    chat = f"chat-{secrets.token_hex(4)}"
+    message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    body = {"id": chat, "messages": [message], "trigger": "submit-message"}
+    with a.stream("POST", "/v1/routes/chat/ui-chat", json=body) as first:
+        first.read()  # turn 1 on A, to its end: A remembers it locally
+    with b.stream("POST", "/v1/routes/chat/ui-chat", json=body) as second:
+        lines = second.iter_lines()
+        while "text-delta" not in next(lines):
+            pass
+        with a.stream("GET", f"/v1/routes/chat/ui-chat/{chat}/stream") as resumed:
+            assert resumed.status_code == 200  # not A's own, finished turn 1
+            assert resumed.headers["x-run-id"] == second.headers["x-run-id"]

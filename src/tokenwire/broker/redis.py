@@ -287,8 +287,12 @@ class RedisBroker:
     def _enqueue(self, item: tuple[str, Event] | Callable[[Pipeline], Any]) -> None:
         queue = self._queue
         if len(queue) >= _MAX_QUEUED:
-            del queue[:_BATCH]
-            log.error("Redis is not keeping up: dropped %d queued writes", _BATCH)
+            # Only events are dropped (a follower then ends that stream as incomplete); run
+            # records and ownership are never lost, or a run could stay "live" for good.
+            oldest = queue[:_BATCH]
+            kept = [item for item in oldest if not isinstance(item, tuple)]
+            queue[:_BATCH] = kept
+            log.error("Redis is not keeping up: dropped %d queued events", len(oldest) - len(kept))
         queue.append(item)
         self._start_flusher()
 

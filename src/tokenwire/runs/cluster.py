@@ -71,6 +71,22 @@ return 1
 """
 
 
+# Compare-and-set: KEYS[1] becomes ARGV[2] (deleted when empty) for ARGV[3] ms if it is
+# absent or holds ARGV[1]. Returns nil when done, else what it holds.
+_SWAP = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then
+  return current
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return nil
+"""
+
+
 class RemoteRun(Run):
     """A run executing on another replica, seen through its record and followed log.
 
@@ -164,6 +180,7 @@ class Cluster:
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: PubSub | None = None
         self._end_orphan = broker.client.register_script(_END_ORPHAN)
+        self._swap = broker.client.register_script(_SWAP)
 
     @property
     def client(self) -> Redis:
@@ -261,18 +278,23 @@ class Cluster:
         """Share ``run`` (followed live for a subscriber) with later lookups here."""
         self._following.setdefault(run.id, run)
 
-    async def claim(self, route: str, key: str, run_id: str, *, force: bool = False) -> str | None:
-        """Take idempotency ``key`` of ``route`` for ``run_id``: None if it was free (or
-        ``force``), else the id of the run that holds it."""
-        name = self.keys.idempotency(route, key)
+    async def claim(self, route: str, key: str, run_id: str) -> str | None:
+        """Take idempotency ``key`` of ``route`` for ``run_id``: None if it was free, else
+        the id of the run that holds it."""
+        return await self.take_over(route, key, None, run_id)
+
+    async def take_over(self, route: str, key: str, holder: str | None, run_id: str) -> str | None:
+        """Point ``key`` at ``run_id`` if it is free or still names ``holder``: None when
+        done, else whom it names now."""
+        keys = [self.keys.idempotency(route, key)]
         # Held for a live run's whole life: ``closed`` re-arms it for the retention period.
         hold_ms = self._retention_ms + int(self._max_run_seconds * 1000)
-        if await self.client.set(name, run_id, nx=not force, px=hold_ms):
-            return None
-        holder = await cast("Awaitable[bytes | None]", self.client.get(name))
-        if holder is None:  # expired in between: try once more
-            return await self.claim(route, key, run_id, force=force)
-        return holder.decode()
+        current = await self._swap(keys=keys, args=[holder or "", run_id, hold_ms])
+        return None if current is None else bytes(current).decode()
+
+    async def release(self, route: str, key: str, run_id: str) -> None:
+        """Free ``key`` if ``run_id`` still holds it (its run was refused before it started)."""
+        await self._swap(keys=[self.keys.idempotency(route, key)], args=[run_id, "", 0])
 
     def remember(self, name: str, run_id: str) -> None:
         """Point ``name`` (a protocol's handle, such as an AI SDK chat id) at ``run_id`` for
@@ -280,8 +302,10 @@ class Cluster:
         key, ttl = self.keys.alias(name), self._retention_ms
         self.broker.later(lambda pipe: pipe.set(key, run_id, px=ttl), urgent=True)
 
-    async def recall(self, name: str) -> str | None:
-        for pause in _LOOKUP_RETRIES:
+    async def recall(self, name: str, *, patient: bool = True) -> str | None:
+        """What ``remember`` pointed ``name`` at; ``patient``: give a write still on its way
+        a moment."""
+        for pause in _LOOKUP_RETRIES if patient else (0.0,):
             raw = await cast("Awaitable[bytes | None]", self.client.get(self.keys.alias(name)))
             if raw is not None:
                 return raw.decode()
@@ -406,9 +430,26 @@ class Cluster:
             alive[replica] = bool(await self.client.exists(self.keys.replica(replica.decode())))
         ended = 0
         for run_id, (replica, owner) in zip(run_ids, records, strict=True):
-            if replica is None or not alive[replica]:
+            if replica == mine:
+                self._settle_own(run_id, owner.decode() if owner else "")
+            elif replica is None or not alive[replica]:
                 ended += await self._end(run_id, owner.decode() if owner else "")
         return ended
+
+    def _settle_own(self, run_id: str, owner: str) -> None:
+        """Re-send the end of one of this replica's runs that Redis still counts as live
+        (its first end went missing): a key's live runs must never stay counted."""
+        run = self.registry.get(run_id)
+        if run is not None and run.done:
+            self.closed(run)
+        elif run is None:
+            live, owners = self.keys.live, self.keys.owner(owner)
+
+            def forget(pipe: Any) -> None:
+                pipe.srem(live, run_id)
+                pipe.srem(owners, run_id)
+
+            self.broker.later(forget)
 
     async def _end(self, run_id: str, owner: str) -> int:
         error = {

@@ -109,6 +109,10 @@ class AuthMiddleware:
                 await self.quotas.check(key)
         except RateLimited as exc:
             raise Refused(429, "Too Many Requests", str(exc), exc.retry_after) from None
+        except Exception:
+            # The shared counters (Redis) are unreachable: serve rather than fail every
+            # request; the outage itself is reported by /readyz and this log.
+            log.warning("rate limits not checked: their store failed", exc_info=True)
 
 
 def _secret(scope: Scope) -> str | None:

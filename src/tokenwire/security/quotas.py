@@ -122,7 +122,9 @@ class KeyQuotas:
             self._redis.hmget(self._redis_key(key), ["tokens", "usd"]),
         )
         spent, _ = self._window(key)
-        spent[0], spent[1] = (float(value or 0) for value in raw)
+        shared = [float(value or 0) for value in raw]
+        # Never below what this process knows: its own charges may still be on their way.
+        spent[0], spent[1] = max(spent[0], shared[0]), max(spent[1], shared[1])
 
     async def _add(self, name: str, tokens: int, usd: float, left: float) -> None:
         assert self._redis is not None

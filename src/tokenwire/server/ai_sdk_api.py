@@ -78,10 +78,12 @@ class ActiveChats:
             self._cluster.remember(self._key(route, chat_id), run_id)
 
     async def get(self, route: str, chat_id: str) -> str | None:
-        run_id = self._runs.get((route, chat_id))
-        if run_id is None and self._cluster is not None:
-            run_id = await self._cluster.recall(self._key(route, chat_id))
-        return run_id
+        if self._cluster is not None:
+            # Redis first: the chat's latest turn may have run on another replica.
+            run_id = await self._cluster.recall(self._key(route, chat_id), patient=False)
+            if run_id is not None:
+                return run_id
+        return self._runs.get((route, chat_id))
 
     @staticmethod
     def _key(route: str, chat_id: str) -> str:

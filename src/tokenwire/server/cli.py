@@ -89,7 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     if not gateway.settings.redis_url:
         raise ValueError(
-            "--workers > 1 needs redis_url (TOKENWIRE_REDIS_URL, or [settings] in a "
+            "--workers > 1 needs redis_url (TOKENWIRE_REDIS_URL, or [gateway] in a "
             "tokenwire.toml): without it a client that reconnects to another worker "
             "cannot rejoin or cancel its run"
         )

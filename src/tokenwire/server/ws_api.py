@@ -63,6 +63,8 @@ class SocketSession:
         self.feeds: dict[str, asyncio.Task[None]] = {}
         #: Requests waiting on Redis (runs or idempotency keys of other replicas).
         self.lookups: set[asyncio.Future[Any]] = set()
+        #: Set when the socket is gone: a lookup finishing late must not start a feed.
+        self.closed = False
         #: The seq of the last event of each run handed to the outbox.
         self.cursors: dict[str, int] = {}
 
@@ -74,6 +76,7 @@ class SocketSession:
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.closed = True
             pending: list[asyncio.Future[Any]] = [*tasks, *self.feeds.values(), *self.lookups]
             for task in pending:
                 task.cancel()
@@ -219,6 +222,8 @@ class SocketSession:
 
     def follow(self, run: Run, after: int) -> None:
         """Feed ``run``'s events after ``after`` to this socket (replacing any feed of it)."""
+        if self.closed:
+            return
         # Attach before the old feed detaches: with no grace period, a moment without a
         # subscriber would cancel the run.
         run.attach()
