@@ -29,6 +29,7 @@ from bench.servers import KINDS, REDIS_PREFIX_ENV, REDIS_URL_ENV, ServerProcess
 
 COST_TOKENS = 2_000
 COST_REPEATS = 7
+MIRRORING_ROUNDS = 3
 LADDER_ENV = "BENCH_LADDER"  # e.g. BENCH_LADDER=50,200,500 for a quick look
 LADDER = (25, 50, 100, 200, 300, 500)
 #: The ladder runs once per pacing of the model (:mod:`bench.fake_model`), the first is primary.
@@ -136,6 +137,24 @@ async def cost_per_token(server: ServerProcess, route: str = "chat") -> dict[str
         "reads": statistics.median(reads),
         "correct": correct,
     }
+
+
+async def mirroring_cost(env: dict[str, str], redis_env: dict[str, str]) -> dict[str, Any]:
+    """What mirroring every event to Redis costs the gateway: the unguarded route (every
+    token its own event), fresh in-memory and Redis-broker servers alternating
+    :data:`MIRRORING_ROUNDS` times, since one cost run moves by more than the difference."""
+    found: dict[str, list[float]] = {"memory": [], "redis": []}
+    for _ in range(MIRRORING_ROUNDS):
+        for name, kind, kind_env in (
+            ("memory", "tokenwire", env),
+            ("redis", "tokenwire-redis", redis_env),
+        ):
+            with ServerProcess(kind, kind_env) as server:
+                await cost_per_token(server, "plain")  # warm-up
+                measured = await cost_per_token(server, "plain")
+            found[name].append(measured["server_cpu_us_per_token"])
+    memory, redis = statistics.median(found["memory"]), statistics.median(found["redis"])
+    return {"memory_us": memory, "redis_us": redis, "ratio": redis / memory, "runs": found}
 
 
 async def guard_probe(server: ServerProcess) -> bool:
@@ -435,11 +454,12 @@ async def _run(
         with ServerProcess("tokenwire-redis", redis_env) as server:
             if "cost" in only:
                 cost[WITH_REDIS] = await _timed("cost per token", progress, cost_per_token(server))
-                # Without the guard every token is an event: the most mirroring can cost.
-                cost[f"{WITH_REDIS} (no guard)"] = await cost_per_token(server, "plain")
             if "ladder" in only:
                 await _ladders(server, WITH_REDIS, ladder, progress)
             errors[WITH_REDIS] = len(server.errors())
+    if redis_env is not None and "tokenwire-redis" in servers and "cost" in only:
+        mirroring = await _timed("mirroring A/B", progress, mirroring_cost(env, redis_env))
+        results["mirroring"] = mirroring
     if redis_env is not None and "ladder" in only and "tokenwire-2w" in servers:
         progress("streaming: tokenwire, 2 worker processes sharing runs through Redis")
         with ServerProcess("tokenwire-2w", redis_env) as server:
