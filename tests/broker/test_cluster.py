@@ -200,3 +200,26 @@ async def test_a_quota_check_right_after_a_charge_sees_it(redis_url: str, prefix
             await quotas.check(key)
     finally:
         await client.aclose()
+
+
+async def test_subscribers_of_a_replica_that_died_stop_counting(gateways: Make) -> None:
+    """A replica dies with a client attached to another replica's run: once its heartbeat
+    lapses, the owner forgets that subscriber, so ``on_disconnect=cancel`` still acts."""
+    a, b = await gateways(2, replica_ttl_seconds=0.4, disconnect_grace_seconds=0.1)
+    assert a.cluster is not None and b.cluster is not None
+    run, _ = a.start_run("count", {"n": 5000}, on_disconnect="cancel")
+    remote = await _remote(b, run.id)
+    remote.attach()  # a client streaming the run from B
+    for _ in range(100):
+        if run.subscribers == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert run.subscribers == 1
+    # B dies: no detach is ever sent, its heartbeat stops.
+    for task in b.cluster._tasks:
+        task.cancel()
+    remote.followed.unfollow()
+    await b.cluster.client.delete(b.cluster.keys.replica(b.cluster.replica_id))
+    assert run.task is not None
+    await asyncio.wait_for(asyncio.shield(run.task), 5)
+    assert run.status is RunStatus.CANCELLED and run.subscribers == 0

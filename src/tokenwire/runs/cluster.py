@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -177,6 +178,9 @@ class Cluster:
         self._retention_ms = max(int(retention_seconds * 1000), 1)
         self._max_run_seconds = max_run_seconds
         self._following: dict[str, RemoteRun] = {}
+        #: Subscribers other replicas attached to this replica's runs: replica → run → count,
+        #: so a replica that dies leaves no subscriber counted (``on_disconnect`` still acts).
+        self._remote_subscribers: dict[str, Counter[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: PubSub | None = None
         self._end_orphan = broker.client.register_script(_END_ORPHAN)
@@ -321,7 +325,7 @@ class Cluster:
 
     def tell(self, op: str, run_id: str, **data: Any) -> None:
         """Send ``op`` for ``run_id`` to whichever replica owns it (batched, in order)."""
-        message = orjson.dumps({"op": op, "run": run_id, **data})
+        message = orjson.dumps({"op": op, "run": run_id, "from": self.replica_id, **data})
         channel = self.keys.control
         self.broker.later(lambda pipe: pipe.publish(channel, message))
 
@@ -386,11 +390,17 @@ class Cluster:
         run = self.registry.get(str(message.get("run", "")))
         if run is None or isinstance(run, RemoteRun):
             return  # not ours
-        op = message.get("op")
+        op, sender = message.get("op"), str(message.get("from", ""))
         if op == "attach":
+            self._remote_subscribers.setdefault(sender, Counter())[run.id] += 1
             run.attach()
         elif op == "detach":
-            run.detach()
+            held = self._remote_subscribers.get(sender)
+            if held is not None and held[run.id] > 0:  # not already dropped as gone
+                held[run.id] -= 1
+                if not held[run.id]:
+                    del held[run.id]
+                run.detach()
         elif op == "cancel":
             run.cancel(str(message.get("reason") or "cancelled"))
 
@@ -414,7 +424,9 @@ class Cluster:
                 log.warning("sweeping orphaned runs failed: %s", exc)
 
     async def sweep_orphans(self) -> int:
-        """End every live run whose replica stopped beating; returns how many this call ended."""
+        """End every live run whose replica stopped beating (and forget the subscribers such
+        replicas had on this replica's runs); returns how many runs this call ended."""
+        await self._drop_gone_subscribers()
         live = await cast("Awaitable[set[bytes]]", self.client.smembers(self.keys.live))
         run_ids = [r.decode() for r in live]
         if not run_ids:
@@ -435,6 +447,19 @@ class Cluster:
             elif replica is None or not alive[replica]:
                 ended += await self._end(run_id, owner.decode() if owner else "")
         return ended
+
+    async def _drop_gone_subscribers(self) -> None:
+        """Detach what replicas that stopped beating had attached to this replica's runs."""
+        for replica in list(self._remote_subscribers):
+            if await self.client.exists(self.keys.replica(replica)):
+                continue
+            held = self._remote_subscribers.pop(replica)
+            for run_id, count in held.items():
+                run = self.registry.get(run_id)
+                if run is None:
+                    continue
+                for _ in range(count):
+                    run.detach()
 
     def _settle_own(self, run_id: str, owner: str) -> None:
         """Re-send the end of one of this replica's runs that Redis still counts as live
