@@ -13,7 +13,7 @@ from tests.broker.conftest import Make
 from tokenwire.broker.redis import encode_events
 from tokenwire.events import RunStatus
 from tokenwire.gateway import Gateway
-from tokenwire.runs.cluster import RemoteRun
+from tokenwire.runs.remote import RemoteRun
 
 
 def _fake_run(redis_url: str, prefix: str, replica: str, events: list[tuple[int, str, Any]]) -> str:

@@ -21,24 +21,24 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from tokenwire.broker.redis import RedisBroker, RedisKeys, decode_events, encode_events
-from tokenwire.events import ErrorCode, Event, EventType, RunStatus
+from tokenwire.events import ErrorCode, EventType, RunStatus
+from tokenwire.runs.remote import RemoteRun, delivered_text
 from tokenwire.runs.run import Run
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
 
-    from tokenwire.broker.redis import FollowedEventLog
     from tokenwire.runs.registry import RunRegistry
     from tokenwire.settings import Settings
 
-__all__ = ["Cluster", "RemoteRun", "redis_broker"]
+__all__ = ["Cluster", "redis_broker"]
 
 log = logging.getLogger("tokenwire.cluster")
 
@@ -86,75 +86,6 @@ else
 end
 return nil
 """
-
-
-class RemoteRun(Run):
-    """A run executing on another replica, seen through its record and followed log.
-
-    Attaching and detaching are forwarded to the owner, so its ``on_disconnect`` policy sees
-    every subscriber wherever it is connected; ``cancel`` is forwarded the same way.
-    """
-
-    cluster: Cluster | None = None
-
-    @property
-    def followed(self) -> FollowedEventLog:
-        return self.log  # type: ignore[return-value]
-
-    def attach(self) -> None:
-        self.subscribers += 1
-        self.followed.follow()  # no-op once the log is closed
-        if self.cluster is not None:
-            self.cluster.track(self)
-        self._tell("attach")
-
-    def detach(self) -> None:
-        self.subscribers -= 1
-        self._tell("detach")
-        self._release()
-
-    def _release(self) -> None:
-        if self.subscribers <= 0:
-            self.followed.unfollow()
-            if self.cluster is not None:
-                self.cluster.forget(self)
-
-    def cancel(self, reason: str) -> bool:
-        if self.done:
-            return False
-        self._tell("cancel", reason=reason)
-        return True
-
-    async def settle(self, wait_seconds: float) -> None:
-        """Follow the log until the run ends (or ``wait_seconds``): the owner runs the task."""
-        if self.done:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self.followed.wait(waiter, end_only=True)
-        # Held like a subscriber, so a streaming subscriber leaving meanwhile keeps it followed.
-        self.subscribers += 1
-        self.followed.follow()
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, wait_seconds)
-        finally:
-            self.subscribers -= 1
-            self._release()
-
-    def ended(self, end: Event) -> None:
-        summary = dict(end.data)
-        self.finish(RunStatus(summary.get("status", RunStatus.FAILED.value)), summary)
-
-    def snapshot(self) -> dict[str, Any]:
-        snapshot = super().snapshot()
-        snapshot["subscribers"] = None  # counted by the owning replica
-        if not self.done:
-            snapshot["output"] = delivered_text((e.type, e.data) for e in self.log.since(0))
-        return snapshot
-
-    def _tell(self, op: str, **data: Any) -> None:
-        if self.cluster is not None:
-            self.cluster.tell(op, self.id, **data)
 
 
 class Cluster:
@@ -514,17 +445,6 @@ class Cluster:
             for entry_id, fields in entries
             for event in decode_events(entry_id, fields)
         )
-
-
-def delivered_text(events: Iterable[tuple[str, dict[str, Any]]]) -> str:
-    """The answer text a log's ``(type, data)`` events delivered (a restart withdraws it)."""
-    text: list[str] = []
-    for type, data in events:
-        if type == EventType.TOKEN:
-            text.append(data.get("text", ""))
-        elif type == EventType.RESTART:
-            text.clear()
-    return "".join(text)
 
 
 def redis_broker(settings: Settings) -> RedisBroker:
