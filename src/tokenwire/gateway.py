@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
+import functools
 import logging
 import os
 import uuid
@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.broker.base import Broker
@@ -31,6 +30,14 @@ from tokenwire.routes import DisconnectPolicy, Route
 from tokenwire.runs.cluster import Cluster, redis_broker
 from tokenwire.runs.execution import execute_run
 from tokenwire.runs.failures import SHUTDOWN_REASON
+from tokenwire.runs.idempotency import (
+    IdempotencyConflict,
+    check_fingerprint,
+    claim_shared,
+    fingerprint,
+    normalized,
+    scoped,
+)
 from tokenwire.runs.inputs import prepare_config, prepare_input
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.registry import RunRegistry
@@ -52,10 +59,6 @@ log = logging.getLogger("tokenwire")
 
 class UnknownRoute(LookupError):
     pass
-
-
-class IdempotencyConflict(ValueError):
-    """An ``Idempotency-Key`` was reused with a different request."""
 
 
 class Gateway:
@@ -155,25 +158,18 @@ class Gateway:
     ) -> tuple[Run, bool]:
         """:meth:`start_run`, with an idempotency key claimed in Redis when replicas share
         runs: the same key sent to two replicas starts one run (``SET NX``)."""
-        cluster = self.cluster
-        idempotency_key = _normalized(idempotency_key)
-        if idempotency_key is None or cluster is None:
-            return self._start(
-                route_name,
-                input,
-                config=config,
-                on_disconnect=on_disconnect,
-                metadata=metadata,
-                idempotency_key=idempotency_key,
-            )
-        scoped = _scoped(idempotency_key)
-        random = os.urandom(32)
-        run_id = _run_uuid(random).hex
-        if self.registry.by_idempotency_key(route_name, scoped) is None:
-            existing = await self._claim(cluster, route_name, scoped, run_id)
-            if existing is not None:
-                _check_fingerprint(existing, _fingerprint(input, config))
-                return existing, False
+        cluster, random, release = self.cluster, None, None
+        key = normalized(idempotency_key)
+        if key is not None and cluster is not None:
+            shared, random = scoped(key), os.urandom(32)
+            run_id = _run_uuid(random).hex
+            if self.registry.by_idempotency_key(route_name, shared) is None:
+                claims = cluster.claims
+                existing = await claim_shared(claims, self.find_run, route_name, shared, run_id)
+                if existing is not None:
+                    check_fingerprint(existing, fingerprint(input, config))
+                    return existing, False
+                release = functools.partial(claims.release, route_name, shared, run_id)
         try:
             return self._start(
                 route_name,
@@ -181,28 +177,13 @@ class Gateway:
                 config=config,
                 on_disconnect=on_disconnect,
                 metadata=metadata,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
                 random=random,
             )
         except Exception:
-            await cluster.release(route_name, scoped, run_id)  # refused: the key is free again
+            if release is not None:  # refused before it started: the key is free again
+                await release()
             raise
-
-    async def _claim(self, cluster: Cluster, route: str, scoped: str, run_id: str) -> Run | None:
-        """Claim an idempotency key for ``run_id``: None once it is ours, or the run that
-        holds it. A holder that never shows up as a run (its replica died before starting it)
-        is replaced — atomically, so of two replicas replacing it only one wins."""
-        holder = await cluster.claim(route, scoped, run_id)
-        for _ in range(_CLAIM_ATTEMPTS):
-            if holder is None:
-                return None
-            for pause in _HOLDER_PATIENCE:  # its run may still be on its way to Redis
-                existing = await self.find_run(holder)
-                if existing is not None:
-                    return existing
-                await asyncio.sleep(pause)
-            holder = await cluster.take_over(route, scoped, holder, run_id)
-        raise IdempotencyConflict("Idempotency-Key is held by a run that is still starting; retry")
 
     def _start(
         self,
@@ -218,13 +199,13 @@ class Gateway:
         received_at = perf_counter()
         principal = current_principal.get()
         route = self.route(route_name)
-        idempotency_key = _normalized(idempotency_key)
-        fingerprint = _fingerprint(input, config) if idempotency_key is not None else None
+        idempotency_key = normalized(idempotency_key)
+        request = fingerprint(input, config) if idempotency_key is not None else None
         if idempotency_key is not None:
-            idempotency_key = _scoped(idempotency_key)
+            idempotency_key = scoped(idempotency_key)
             existing = self.registry.by_idempotency_key(route_name, idempotency_key)
             if existing is not None:
-                _check_fingerprint(existing, fingerprint)
+                check_fingerprint(existing, request)
                 return existing, False
         value = prepare_input(route.runnable, input)
         run_config = prepare_config(route.runnable, config)
@@ -243,7 +224,7 @@ class Gateway:
             metadata={**(metadata or {}), "key_alias": principal.alias},
             owner=principal.alias,
             idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
+            fingerprint=request,
         )
         self.registry.add(run)
         if self.cluster is not None:
@@ -424,33 +405,5 @@ def _guarded(run: Run, route: Route, recorder: RunRecorder) -> GuardedSink | Non
     return GuardedSink(recorder, rails.guards, on_stop=stop, window=rails.window, mode=rails.mode)
 
 
-#: Replacing a claim whose run never appeared, at most this many times before giving up.
-_CLAIM_ATTEMPTS = 3
-#: Pauses while waiting for a claimed run to appear (about 2 s in all).
-_HOLDER_PATIENCE = (0.1, 0.3, 0.6, 1.0)
-
-
 def _run_uuid(random: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=random[:16], version=4)
-
-
-def _normalized(idempotency_key: str | None) -> str | None:
-    """A blank key is no key (an empty ``Idempotency-Key`` header)."""
-    return (idempotency_key or "").strip() or None
-
-
-def _scoped(idempotency_key: str) -> str:
-    """Keys are the caller's own: another client's identical key is another run (the
-    alias's length keeps ``a:b`` + ``c`` apart from ``a`` + ``b:c``)."""
-    alias = current_principal.get().alias
-    return f"{len(alias)}:{alias}:{idempotency_key}"
-
-
-def _check_fingerprint(existing: Run, fingerprint: str | None) -> None:
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyConflict("Idempotency-Key was already used with a different request body")
-
-
-def _fingerprint(input: Any, config: dict[str, Any] | None) -> str:
-    body = orjson.dumps([input, config], option=orjson.OPT_SORT_KEYS, default=str)
-    return hashlib.sha256(body).hexdigest()

@@ -28,6 +28,7 @@ import orjson
 
 from tokenwire.broker.redis import RedisBroker, RedisKeys, decode_events, encode_events
 from tokenwire.events import ErrorCode, EventType, RunStatus
+from tokenwire.runs.idempotency import SharedClaims
 from tokenwire.runs.remote import RemoteRun, delivered_text
 from tokenwire.runs.run import Run
 
@@ -72,22 +73,6 @@ return 1
 """
 
 
-# Compare-and-set: KEYS[1] becomes ARGV[2] (deleted when empty) for ARGV[3] ms if it is
-# absent or holds ARGV[1]. Returns nil when done, else what it holds.
-_SWAP = """
-local current = redis.call('GET', KEYS[1])
-if current and current ~= ARGV[1] then
-  return current
-end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-return nil
-"""
-
-
 class Cluster:
     """This replica's part in sharing runs: records, control messages, heartbeats, sweeping."""
 
@@ -107,7 +92,6 @@ class Cluster:
         self.replica_id = replica_id or os.urandom(8).hex()
         self._ttl = replica_ttl_seconds
         self._retention_ms = max(int(retention_seconds * 1000), 1)
-        self._max_run_seconds = max_run_seconds
         self._following: dict[str, RemoteRun] = {}
         #: Subscribers other replicas attached to this replica's runs: replica → run → count,
         #: so a replica that dies leaves no subscriber counted (``on_disconnect`` still acts).
@@ -115,7 +99,10 @@ class Cluster:
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: PubSub | None = None
         self._end_orphan = broker.client.register_script(_END_ORPHAN)
-        self._swap = broker.client.register_script(_SWAP)
+        # Held for a live run's whole life: ``closed`` re-arms it for the retention period.
+        self.claims = SharedClaims(
+            broker.client, self.keys, self._retention_ms + int(max_run_seconds * 1000)
+        )
 
     @property
     def client(self) -> Redis:
@@ -212,24 +199,6 @@ class Cluster:
     def track(self, run: RemoteRun) -> None:
         """Share ``run`` (followed live for a subscriber) with later lookups here."""
         self._following.setdefault(run.id, run)
-
-    async def claim(self, route: str, key: str, run_id: str) -> str | None:
-        """Take idempotency ``key`` of ``route`` for ``run_id``: None if it was free, else
-        the id of the run that holds it."""
-        return await self.take_over(route, key, None, run_id)
-
-    async def take_over(self, route: str, key: str, holder: str | None, run_id: str) -> str | None:
-        """Point ``key`` at ``run_id`` if it is free or still names ``holder``: None when
-        done, else whom it names now."""
-        keys = [self.keys.idempotency(route, key)]
-        # Held for a live run's whole life: ``closed`` re-arms it for the retention period.
-        hold_ms = self._retention_ms + int(self._max_run_seconds * 1000)
-        current = await self._swap(keys=keys, args=[holder or "", run_id, hold_ms])
-        return None if current is None else bytes(current).decode()
-
-    async def release(self, route: str, key: str, run_id: str) -> None:
-        """Free ``key`` if ``run_id`` still holds it (its run was refused before it started)."""
-        await self._swap(keys=[self.keys.idempotency(route, key)], args=[run_id, "", 0])
 
     def remember(self, name: str, run_id: str) -> None:
         """Point ``name`` (a protocol's handle, such as an AI SDK chat id) at ``run_id`` for

@@ -1,0 +1,130 @@
+"""Idempotency keys: one ``Idempotency-Key``, one run — in one process and across replicas.
+
+A key belongs to its caller (scoped by key alias) and to the request it came with (a
+fingerprint of input and config: the same key with another body is a conflict). In one
+process the run registry remembers keys; with replicas, :class:`SharedClaims` claims them in
+Redis by compare-and-set, and :func:`claim_shared` waits for, or replaces, a holder that
+another replica claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tokenwire.security.principal import current_principal
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from tokenwire.broker.redis import RedisKeys
+    from tokenwire.runs.run import Run
+
+__all__ = [
+    "IdempotencyConflict",
+    "SharedClaims",
+    "check_fingerprint",
+    "claim_shared",
+    "fingerprint",
+    "normalized",
+    "scoped",
+]
+
+#: Replacing a claim whose run never appeared, at most this many times before giving up.
+_CLAIM_ATTEMPTS = 3
+#: Pauses while waiting for a claimed run to appear (about 2 s in all).
+_HOLDER_PATIENCE = (0.1, 0.3, 0.6, 1.0)
+
+# Compare-and-set: KEYS[1] becomes ARGV[2] (deleted when empty) for ARGV[3] ms if it is
+# absent or holds ARGV[1]. Returns nil when done, else what it holds.
+_SWAP = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then
+  return current
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return nil
+"""
+
+
+class IdempotencyConflict(ValueError):
+    """An ``Idempotency-Key`` was reused with a different request."""
+
+
+def normalized(idempotency_key: str | None) -> str | None:
+    """A blank key is no key (an empty ``Idempotency-Key`` header)."""
+    return (idempotency_key or "").strip() or None
+
+
+def scoped(idempotency_key: str) -> str:
+    """Keys are the caller's own: another client's identical key is another run (the
+    alias's length keeps ``a:b`` + ``c`` apart from ``a`` + ``b:c``)."""
+    alias = current_principal.get().alias
+    return f"{len(alias)}:{alias}:{idempotency_key}"
+
+
+def fingerprint(input: Any, config: dict[str, Any] | None) -> str:
+    body = orjson.dumps([input, config], option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(body).hexdigest()
+
+
+def check_fingerprint(existing: Run, expected: str | None) -> None:
+    if existing.fingerprint != expected:
+        raise IdempotencyConflict("Idempotency-Key was already used with a different request body")
+
+
+class SharedClaims:
+    """Idempotency keys claimed in Redis, each naming the run that holds it."""
+
+    def __init__(self, client: Redis, keys: RedisKeys, hold_ms: int) -> None:
+        self._keys = keys
+        #: How long a claim holds (a live run's whole life; the run's end re-arms it).
+        self._hold_ms = hold_ms
+        self._swap = client.register_script(_SWAP)
+
+    async def claim(self, route: str, key: str, run_id: str) -> str | None:
+        """Take ``key`` of ``route`` for ``run_id``: None if it was free, else the id of the
+        run that holds it."""
+        return await self.take_over(route, key, None, run_id)
+
+    async def take_over(self, route: str, key: str, holder: str | None, run_id: str) -> str | None:
+        """Point ``key`` at ``run_id`` if it is free or still names ``holder``: None when
+        done, else whom it names now."""
+        keys = [self._keys.idempotency(route, key)]
+        current = await self._swap(keys=keys, args=[holder or "", run_id, self._hold_ms])
+        return None if current is None else bytes(current).decode()
+
+    async def release(self, route: str, key: str, run_id: str) -> None:
+        """Free ``key`` if ``run_id`` still holds it (its run was refused before it started)."""
+        await self._swap(keys=[self._keys.idempotency(route, key)], args=[run_id, "", 0])
+
+
+async def claim_shared(
+    claims: SharedClaims,
+    find_run: Callable[[str], Awaitable[Run | None]],
+    route: str,
+    key: str,
+    run_id: str,
+) -> Run | None:
+    """Claim ``key`` for ``run_id``: None once it is ours, or the run that holds it. A holder
+    that never shows up as a run (its replica died before starting it) is replaced —
+    atomically, so of two replicas replacing it only one wins."""
+    holder = await claims.claim(route, key, run_id)
+    for _ in range(_CLAIM_ATTEMPTS):
+        if holder is None:
+            return None
+        for pause in _HOLDER_PATIENCE:  # its run may still be on its way to Redis
+            existing = await find_run(holder)
+            if existing is not None:
+                return existing
+            await asyncio.sleep(pause)
+        holder = await claims.take_over(route, key, holder, run_id)
+    raise IdempotencyConflict("Idempotency-Key is held by a run that is still starting; retry")
