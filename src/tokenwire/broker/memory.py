@@ -102,9 +102,12 @@ class MemoryBroker:
         self._logs: dict[str, MemoryEventLog] = {}
 
     def create(self, run_id: str) -> MemoryEventLog:
-        log = MemoryEventLog(run_id, self._max_events)
+        log = self._new_log(run_id)
         self._logs[run_id] = log
         return log
+
+    def _new_log(self, run_id: str) -> MemoryEventLog:
+        return MemoryEventLog(run_id, self._max_events)
 
     def get(self, run_id: str) -> MemoryEventLog | None:
         return self._logs.get(run_id)

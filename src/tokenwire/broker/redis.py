@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from tokenwire.broker.memory import MemoryEventLog
+from tokenwire.broker.memory import MemoryBroker, MemoryEventLog
 from tokenwire.events import ErrorCode, Event, EventType, RunStatus
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ class FollowedEventLog(MemoryEventLog):
         return Event(len(self._events) + 1, EventType.RUN_END, end)
 
 
-class RedisBroker:
+class RedisBroker(MemoryBroker):
     """Logs of this process's runs, mirrored to Redis; logs of other replicas' runs, followed.
 
     ``later`` queues any other write (run records) into the same batched pipeline, after the
@@ -220,11 +220,10 @@ class RedisBroker:
         max_events_per_run: int = 100_000,
         retention_seconds: float = 600.0,
     ) -> None:
+        super().__init__(max_events_per_run)
         self.client = client
         self.keys = keys
-        self._max_events = max_events_per_run
         self._retention_ms = max(int(retention_seconds * 1000), 1)
-        self._logs: dict[str, MirroredEventLog] = {}
         # Queued writes, in order: an event (run id, event) or a pipeline call.
         self._queue: list[tuple[str, Event] | Callable[[Pipeline], Any]] = []
         self._urgent: list[Callable[[Pipeline], Any]] = []
@@ -232,18 +231,9 @@ class RedisBroker:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    # -- Broker ------------------------------------------------------------------------------
-    def create(self, run_id: str) -> MirroredEventLog:
-        log_ = MirroredEventLog(run_id, self._max_events, self)
-        self._logs[run_id] = log_
-        return log_
-
-    def get(self, run_id: str) -> MirroredEventLog | None:
-        return self._logs.get(run_id)
-
-    def discard(self, run_id: str) -> None:
-        # Redis keeps its copy until its own TTL (set at close) expires.
-        self._logs.pop(run_id, None)
+    # -- Broker (the logs themselves are kept as by MemoryBroker) ---------------------------
+    def _new_log(self, run_id: str) -> MirroredEventLog:
+        return MirroredEventLog(run_id, self._max_events, self)
 
     async def ping(self) -> bool:
         return bool(await cast("Awaitable[bool]", self.client.ping()))

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -237,8 +237,8 @@ class Cluster:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen(self._pubsub)),
-            loop.create_task(self._heartbeat()),
-            loop.create_task(self._sweep()),
+            loop.create_task(self._every(self._ttl / 3, self._beat, "replica heartbeat")),
+            loop.create_task(self._every(self._ttl / 2, self.sweep_orphans, "sweeping runs")),
         ]
 
     async def aclose(self) -> None:
@@ -307,21 +307,15 @@ class Cluster:
     async def _beat(self) -> None:
         await self.client.set(self.keys.replica(self.replica_id), b"1", px=int(self._ttl * 1000))
 
-    async def _heartbeat(self) -> None:
+    @staticmethod
+    async def _every(seconds: float, job: Callable[[], Awaitable[Any]], what: str) -> None:
+        """Run ``job`` every ``seconds`` until cancelled; a failure is logged, not fatal."""
         while True:
-            await asyncio.sleep(self._ttl / 3)
+            await asyncio.sleep(seconds)
             try:
-                await self._beat()
+                await job()
             except Exception as exc:
-                log.warning("replica heartbeat failed: %s", exc)
-
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(self._ttl / 2)
-            try:
-                await self.sweep_orphans()
-            except Exception as exc:
-                log.warning("sweeping orphaned runs failed: %s", exc)
+                log.warning("%s failed: %s", what, exc)
 
     async def sweep_orphans(self) -> int:
         """End every live run whose replica stopped beating (and forget the subscribers such
