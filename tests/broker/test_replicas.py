@@ -329,11 +329,16 @@ def test_rate_limits_count_every_replica(
         _wait_for(refused)
 
 
+def _ui_chat(chat: str) -> dict[str, Any]:
+    """An AI SDK ``useChat`` request body: one user message."""
+    message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    return {"id": chat, "messages": [message], "trigger": "submit-message"}
+
+
 def test_an_ai_sdk_chat_resumes_on_another_replica(replicas: Any) -> None:
     a, b = replicas(2)
     chat = f"chat-{secrets.token_hex(4)}"
-    message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
-    body = {"id": chat, "messages": [message], "trigger": "submit-message"}
+    body = _ui_chat(chat)
     with a.stream("POST", "/v1/routes/chat/ui-chat", json=body) as started:
         lines = started.iter_lines()
         while "text-delta" not in next(lines):
@@ -352,8 +357,7 @@ def test_an_ai_sdk_chat_resumes_on_another_replica(replicas: Any) -> None:
 def test_an_ai_sdk_resume_finds_the_latest_turn_wherever_it_ran(replicas: Any) -> None:
     a, b = replicas(2)
     chat = f"chat-{secrets.token_hex(4)}"
-    message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
-    body = {"id": chat, "messages": [message], "trigger": "submit-message"}
+    body = _ui_chat(chat)
     with a.stream("POST", "/v1/routes/chat/ui-chat", json=body) as first:
         first.read()  # turn 1 on A, to its end: A remembers it locally
     with b.stream("POST", "/v1/routes/chat/ui-chat", json=body) as second:

@@ -50,25 +50,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _command(*extra: str) -> list[str]:
+    """``tokenwire serve`` of ``chains.py:count`` with two workers."""
+    serve = ["serve", "chains.py:count", "--no-auth", "--workers", "2", *extra]
+    return [sys.executable, "-m", "tokenwire", *serve]
+
+
 def _serve(
     tmp_path: Path, port: int, env: dict[str, str], log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
     (tmp_path / "chains.py").write_text(CHAINS)
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tokenwire",
-            "serve",
-            "chains.py:count",
-            "--no-auth",
-            "--mode",
-            "tokens",
-            "--workers",
-            "2",
-            "--port",
-            str(port),
-        ],
+        _command("--mode", "tokens", "--port", str(port)),
         cwd=tmp_path,
         env={**os.environ, "TOKENWIRE_DATA_DIR": str(tmp_path), **env},
         stdout=log,
@@ -80,16 +73,7 @@ def test_workers_without_redis_are_refused_with_a_reason(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if k != "TOKENWIRE_REDIS_URL"}
     (tmp_path / "chains.py").write_text(CHAINS)
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tokenwire",
-            "serve",
-            "chains.py:count",
-            "--no-auth",
-            "--workers",
-            "2",
-        ],
+        _command(),
         cwd=tmp_path,
         env={**env, "TOKENWIRE_DATA_DIR": str(tmp_path)},
         capture_output=True,
