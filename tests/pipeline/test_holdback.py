@@ -101,8 +101,8 @@ async def test_prose_is_released_long_before_the_window_fills() -> None:
     for word in ("Hello ", "there, ", "how ", "are ", "you ", "tod"):
         sink.token(word)
         await asyncio.sleep(0)  # a model that yields between tokens
-    # Nothing an address or a number could grow into ends before "tod": it is out.
-    assert "".join(e.data["text"] for e in log._events).startswith("Hello there, how are you")
+    # Scanned at "Hello " and then every 12 characters: all but the last scan's tail is out.
+    assert "".join(e.data["text"] for e in log._events).startswith("Hello there, how are")
     sink.token("ay? Mail me at jane")
     sink.token(".doe@exam")
     await asyncio.sleep(0)
@@ -112,6 +112,29 @@ async def test_prose_is_released_long_before_the_window_fills() -> None:
     await sink.drain()
     shown = "".join(e.data["text"] for e in log._events if e.type == "token")
     assert shown == "Hello there, how are you today? Mail me at [EMAIL] now."
+
+
+async def test_the_first_words_show_at_once_then_scans_wait_for_a_step_of_text() -> None:
+    log = MemoryBroker().create("r")
+    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
+
+    def shown() -> str:
+        return "".join(e.data["text"] for e in log._events)
+
+    sink.token("Hi")  # could still grow into an address: held, and looked at again...
+    await asyncio.sleep(0)
+    assert shown() == ""
+    sink.token(" there ")  # ...on the next token, not a scan step (12 characters) later
+    await asyncio.sleep(0)
+    assert shown() == "Hi there"  # the time to first token of a paced model: one token
+    sink.token("you ")  # once something was shown, scans wait for a step of new text
+    await asyncio.sleep(0)
+    assert shown() == "Hi there"
+    sink.token("all, ok ")
+    await asyncio.sleep(0)
+    assert shown() == "Hi there you all, ok"
+    await sink.drain()
+    assert shown() == "Hi there you all, ok "
 
 
 async def test_halt_shows_what_came_before_and_nothing_after() -> None:
@@ -241,12 +264,10 @@ async def test_a_full_log_found_by_the_deferred_scan_surfaces_in_the_runs_task()
 
     log = MemoryBroker(max_events_per_run=4).create("r")  # 1 event before the reserve
     sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=print)
-    for word in ("Hello ", "there, ", "friend. "):
-        sink.token(word)
-        await asyncio.sleep(0)
-    sink.token("More words here. ")
-    await asyncio.sleep(0)
-    with pytest.raises(EventLogFull):
+    with pytest.raises(EventLogFull):  # from the next token() or, at the latest, drain()
+        for word in ("Hello ", "there, ", "friend. ", "More words here. "):
+            sink.token(word)
+            await asyncio.sleep(0)
         await sink.drain()
 
 
