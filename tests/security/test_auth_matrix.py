@@ -222,3 +222,29 @@ def test_idempotency_keys_belong_to_their_client(server: str) -> None:
         assert mine.json()["run_id"] != theirs.json()["run_id"]
         again = alice.post("/v1/routes/chat/runs", json={"input": "a"}, headers=headers)
         assert again.json()["run_id"] == mine.json()["run_id"]
+
+
+def test_roles_and_limits_hold_when_mounted_under_a_prefix(mock_url: str, tmp_path: Any) -> None:
+    """Mounted at /api (scope path /api/v1/..., root_path /api), the role table and the
+    run-start limits must still apply: they are written for the app's own paths."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=200,itl=10"))
+    app = create_app([route], Settings(data_dir=str(tmp_path)), credentials=_credentials())
+    # A mounted app's lifespan is the parent's to run (it opens the audit store).
+    parent = Starlette(routes=[Mount("/api", app=app)], lifespan=app.router.lifespan_context)
+    with BackgroundServer(parent) as running:
+        api = f"{running.url}/api"
+        with _as(api, "alice") as alice, _as(api, "bob") as bob, _as(api, "aud") as aud:
+            assert alice.get("/v1/audit/records").status_code == 403
+            assert alice.get("/v1/runs").status_code == 403
+            assert aud.get("/v1/audit/records").status_code == 200
+            run_id = bob.post("/v1/routes/chat/runs", json={"input": "1"}).json()["run_id"]
+            assert alice.get(f"/v1/runs/{run_id}").status_code == 403
+            second = bob.post("/v1/routes/chat/runs", json={"input": "2"})
+            assert second.status_code == 429, second.text
+            assert "concurrent" in second.json()["detail"]
+            with httpx.Client(base_url=api, timeout=30) as anonymous:
+                assert anonymous.get("/healthz").status_code == 200
+                assert anonymous.get("/v1/models").status_code == 401

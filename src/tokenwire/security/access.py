@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from starlette.types import Scope
+
 from tokenwire.security.principal import Role
 
-__all__ = ["PUBLIC", "RUN_PATH", "STARTS_RUN", "required_role"]
+__all__ = ["PUBLIC", "RUN_PATH", "STARTS_RUN", "app_path", "required_role"]
 
 #: Reachable without credentials: probes, the static UI, the API description, metrics.
 PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui)(/.*)?$")
@@ -33,3 +35,15 @@ def required_role(path: str) -> Role:
         if pattern.match(path):
             return role
     return Role.CLIENT
+
+
+def app_path(scope: Scope) -> str:
+    """The request's path inside this app: ``scope["path"]`` holds the ``root_path`` too
+    (the app mounted under a prefix, or a proxy's ``--root-path``), and every table above
+    is written without it — matched against the full path, ``/api/v1/audit`` would need
+    no more than the client role."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return path[len(root) :] or "/"
+    return path

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tokenwire.security.access import PUBLIC, RUN_PATH, STARTS_RUN, required_role
+from tokenwire.security.access import PUBLIC, RUN_PATH, STARTS_RUN, app_path, required_role
 from tokenwire.security.credentials import Credentials, InvalidCredentials
 from tokenwire.security.limits import RateLimited, RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
@@ -67,7 +67,7 @@ class AuthMiddleware:
             current_principal.reset(token)
 
     async def _admit(self, scope: Scope) -> Principal:
-        path: str = scope["path"]
+        path = app_path(scope)
         if self.credentials is None or PUBLIC.match(path):
             return ANONYMOUS
         secret = _secret(scope)

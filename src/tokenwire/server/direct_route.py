@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tokenwire.security.access import app_path
+
 __all__ = ["DirectRoute", "FastPath"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -59,9 +61,7 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and _wants_stream(scope):
-            path: str = scope["path"]
-            root: str = scope.get("root_path", "")
-            match = self._path.fullmatch(path[len(root) :] if path.startswith(root) else path)
+            match = self._path.fullmatch(app_path(scope))
             if match is not None:
                 scope["path_params"] = match.groupdict()
                 response = await self.endpoint(Request(scope, receive))
