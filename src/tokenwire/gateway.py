@@ -9,9 +9,9 @@ import functools
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
 
@@ -61,6 +61,13 @@ class UnknownRoute(LookupError):
     pass
 
 
+class Admission(Protocol):
+    """The caller's per-key limits on starting runs (set by the auth layer)."""
+
+    def admit(self, owner: str) -> Awaitable[Callable[[], None]]:
+        """Raise to refuse; else a release to call once the run is registered."""
+
+
 class Gateway:
     """Starts runs of named routes and keeps them retrievable.
 
@@ -83,6 +90,8 @@ class Gateway:
         self.audit = audit
         #: What a key may still spend, as a run budget (set by the auth layer; None: no quotas).
         self.key_budget: Callable[[str], RunBudget | None] | None = None
+        #: Per-key limits on starting runs (set by the auth layer; None: none).
+        self.admission: Admission | None = None
         #: Called with each run once it has ended (after telemetry), e.g. to charge quotas.
         self.run_end_hooks: list[Callable[[Run], None]] = []
         self.routes: dict[str, Route] = {}
@@ -135,8 +144,11 @@ class Gateway:
 
         Returns ``(run, created)``. Raises ``UnknownRoute``, ``InvalidRequest``,
         ``IdempotencyConflict`` or ``RegistryFull`` before anything runs. Idempotency keys
-        are this process's; :meth:`astart_run` also honours those of other replicas.
+        are this process's; :meth:`astart_run` also honours those of other replicas, and
+        is the only way to start runs once per-key limits are set (``admission``).
         """
+        if self.admission is not None:
+            raise RuntimeError("per-key limits apply to run starts: use astart_run")
         return self._start(
             route_name,
             input,
@@ -156,21 +168,32 @@ class Gateway:
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Run, bool]:
-        """:meth:`start_run`, with an idempotency key claimed in Redis when replicas share
-        runs: the same key sent to two replicas starts one run (``SET NX``)."""
+        """:meth:`start_run`, with the caller's per-key limits checked (``RateLimited``) and
+        an idempotency key claimed in Redis when replicas share runs: the same key sent to
+        two replicas starts one run (``SET NX``). A replay of a key starts nothing, so it
+        is never refused by a limit."""
         cluster, random, release = self.cluster, None, None
+        self.route(route_name)
         key = normalized(idempotency_key)
-        if key is not None and cluster is not None:
-            shared, random = scoped(key), os.urandom(32)
-            run_id = _run_uuid(random).hex
-            if self.registry.by_idempotency_key(route_name, shared) is None:
+        if key is not None:
+            shared = scoped(key)
+            existing = self.registry.by_idempotency_key(route_name, shared)
+            if existing is not None:
+                check_fingerprint(existing, fingerprint(input, config))
+                return existing, False
+            if cluster is not None:
+                random = os.urandom(32)
+                run_id = _run_uuid(random).hex
                 claims = cluster.claims
                 existing = await claim_shared(claims, self.find_run, route_name, shared, run_id)
                 if existing is not None:
                     check_fingerprint(existing, fingerprint(input, config))
                     return existing, False
                 release = functools.partial(claims.release, route_name, shared, run_id)
+        admitted: Callable[[], None] | None = None
         try:
+            if self.admission is not None:
+                admitted = await self.admission.admit(current_principal.get().alias)
             return self._start(
                 route_name,
                 input,
@@ -184,6 +207,9 @@ class Gateway:
             if release is not None:  # refused before it started: the key is free again
                 await release()
             raise
+        finally:
+            if admitted is not None:  # registered (counted as live) or refused
+                admitted()
 
     def _start(
         self,
@@ -317,10 +343,12 @@ class Gateway:
         return remote
 
     async def live_runs_of(self, owner: str) -> int:
-        """How many runs ``owner`` has live — on every replica, with Redis."""
+        """How many runs ``owner`` has live — on every replica, with Redis (whose count of
+        this replica's runs may lag by a flush: never less than the local count)."""
+        local = sum(1 for run in self.registry.live() if run.owner == owner)
         if self.cluster is not None:
-            return await self.cluster.live_runs_of(owner)
-        return sum(1 for run in self.registry.live() if run.owner == owner)
+            return max(local, await self.cluster.live_runs_of(owner))
+        return local
 
     # -- lifecycle ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager

@@ -8,16 +8,10 @@ from starlette.types import Scope
 
 from tokenwire.security.principal import Role
 
-__all__ = ["PUBLIC", "RUN_PATH", "STARTS_RUN", "app_path", "required_role"]
+__all__ = ["PUBLIC", "RUN_PATH", "app_path", "required_role"]
 
 #: Reachable without credentials: probes, the static UI, the API description, metrics.
 PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui)(/.*)?$")
-
-#: Requests that start a run (concurrency and token limits apply).
-STARTS_RUN = re.compile(
-    r"^/(v1/routes/[^/]+/(runs|ui-chat)|v1/chat/completions"
-    r"|langserve/[^/]+/(invoke|batch|stream|stream_events))$"
-)
 
 #: A run's own resources: the caller must own the run (or be a moderator).
 RUN_PATH = re.compile(r"^/v1/runs/(?P<run_id>[^/]+)(/.*)?$")

@@ -1,4 +1,6 @@
-"""Authentication, roles, run ownership and rate limits for every request — one ASGI layer.
+"""Authentication, roles, run ownership and the request rate for every request — one ASGI
+layer. The limits on starting runs are checked where every protocol starts one
+(:mod:`tokenwire.security.admission`).
 
 Credentials: ``Authorization: Bearer <key or JWT>`` or ``X-API-Key``; WebSockets may also
 pass ``?api_key=`` (browsers cannot set headers on a WebSocket). Refusals happen before
@@ -15,11 +17,10 @@ from urllib.parse import parse_qs
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tokenwire.security.access import PUBLIC, RUN_PATH, STARTS_RUN, app_path, required_role
+from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_role
 from tokenwire.security.credentials import Credentials, InvalidCredentials
 from tokenwire.security.limits import RateLimited, RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
-from tokenwire.security.quotas import KeyQuotas
 
 if TYPE_CHECKING:
     from tokenwire.gateway import Gateway
@@ -42,13 +43,11 @@ class AuthMiddleware:
         gateway: Gateway,
         credentials: Credentials | None,
         limiter: RateLimiter | None = None,
-        quotas: KeyQuotas | None = None,
     ) -> None:
         self.app = app
         self.gateway = gateway
         self.credentials = credentials  # None: auth explicitly off
         self.limiter = limiter or RateLimiter()
-        self.quotas = quotas or KeyQuotas()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.credentials is None or scope["type"] not in ("http", "websocket"):
@@ -81,7 +80,7 @@ class AuthMiddleware:
         if not principal.has(role):
             raise Refused(403, "Forbidden", f"this needs the {role.value} role")
         self._check_run_owner(path, principal)
-        await self._check_limits(scope, path, principal)
+        await self._check_rate(principal)
         return principal
 
     def _check_run_owner(self, path: str, principal: Principal) -> None:
@@ -92,21 +91,13 @@ class AuthMiddleware:
         if run is not None and not principal.owns(run.owner):
             raise Refused(403, "Forbidden", "this run belongs to another client")
 
-    async def _check_limits(self, scope: Scope, path: str, principal: Principal) -> None:
+    async def _check_rate(self, principal: Principal) -> None:
         assert self.credentials is not None
         key = self.credentials.key(principal.alias)
         if key is None:  # JWT subjects have no per-key limits configured
             return
         try:
             await self.limiter.check_request(key)
-            if scope.get("method") == "POST" and STARTS_RUN.match(path):
-                if key.concurrent_streams is not None:
-                    live = await self.gateway.live_runs_of(key.alias)
-                    if live >= key.concurrent_streams:
-                        reason = f"more than {key.concurrent_streams} concurrent streams"
-                        raise RateLimited(reason, 1)
-                await self.limiter.check_tokens(key)
-                await self.quotas.check(key)
         except RateLimited as exc:
             raise Refused(429, "Too Many Requests", str(exc), exc.retry_after) from None
         except Exception:

@@ -39,6 +39,7 @@ _TITLES = {
     "invalid_request": "Invalid chat request",
     "idempotency_conflict": "Idempotency-Key reused",
     "overloaded": "Too many live runs",
+    "rate_limited": "Too Many Requests",
 }
 
 
@@ -104,19 +105,28 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
     def stream(run: Run) -> Response:
         return run_stream(run, UIMessageStreamEncoder(), gateway.settings, headers=HEADERS)
 
-    @router.post("/v1/routes/{route}/ui-chat", responses={**_SSE, 404: {}, 422: {}, 503: {}})
+    @router.post(
+        "/v1/routes/{route}/ui-chat",
+        responses={**_SSE, **{status: {} for status in (404, 422, 429, 503)}},
+    )
     async def ui_chat(route: str, body: UIChatRequest) -> Response:
         messages = messages_from_ui([m.model_dump() for m in body.messages])
         try:
             runnable = gateway.route(route).runnable
-            run, _ = gateway.start_run(
+            run, _ = await gateway.astart_run(
                 route,
                 input_from_messages(runnable, messages),
                 metadata={"protocol": "ai-sdk", "chat_id": body.id},
             )
         except START_ERRORS as exc:
             why = refusal(exc)
-            return problem(why.status, _TITLES[why.kind], why.message, errors=list(why.errors))
+            return problem(
+                why.status,
+                _TITLES[why.kind],
+                why.message,
+                headers=why.headers,
+                errors=list(why.errors),
+            )
         chats.set(route, body.id, run.id)
         return stream(run)
 

@@ -19,6 +19,7 @@ from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.runs.inputs import InvalidRequest
 from tokenwire.runs.registry import RegistryFull
 from tokenwire.runs.run import Run
+from tokenwire.security.limits import RateLimited
 from tokenwire.server.direct_route import DirectRoute, Endpoint
 from tokenwire.server.problems import problem
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
@@ -61,7 +62,10 @@ def create_router(gateway: Gateway) -> APIRouter:
         name="start_run",
         status_code=202,
         response_model=RunAccepted,
-        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}, 503: {}},
+        responses={
+            200: {"content": {"text/event-stream": {}}},
+            **{status: {} for status in (404, 422, 429, 503)},
+        },
         openapi_extra={"parameters": _START_RUN_PARAMETERS},
         route_class_override=DirectRoute,
     )
@@ -151,6 +155,9 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
             return problem(422, "Idempotency-Key reused", str(exc))
         except RegistryFull as exc:
             return problem(503, "Too many live runs", str(exc), headers={"Retry-After": "1"})
+        except RateLimited as exc:
+            retry = {"Retry-After": str(exc.retry_after)}
+            return problem(429, "Too Many Requests", str(exc), headers=retry)
         replayed = {} if created else {"Idempotent-Replayed": "true"}
         if streaming:
             after = _parse_cursor(headers.get("last-event-id"), None)

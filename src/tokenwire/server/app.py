@@ -14,6 +14,7 @@ from tokenwire.gateway import Gateway
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
+from tokenwire.security.admission import RunAdmission
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.middleware import AuthMiddleware
@@ -85,9 +86,8 @@ def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) ->
     shared = gateway.cluster.client if gateway.cluster is not None else None
     limiter = RateLimiter(shared, prefix=settings.redis_prefix)
     quotas = KeyQuotas(redis=shared, prefix=settings.redis_prefix)
-    app.add_middleware(
-        AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter, quotas=quotas
-    )
+    app.add_middleware(AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter)
+    gateway.admission = RunAdmission(credentials, gateway.live_runs_of, limiter, quotas)
 
     def key_budget(alias: str) -> RunBudget | None:
         key = credentials.key(alias)

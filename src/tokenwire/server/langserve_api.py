@@ -80,7 +80,7 @@ class Detail(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Detail} for code in (404, 422, 500, 502, 503)
+    code: {"model": Detail} for code in (404, 422, 429, 500, 502, 503)
 }
 _SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
 
@@ -92,9 +92,9 @@ def shape_of(route: Route) -> OutputShape:
 def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> APIRouter:
     router = APIRouter(prefix=prefix + "/{route}", tags=["langserve"])
 
-    def start(route: str, input: Any, config: dict[str, Any] | None) -> Run | Response:
+    async def start(route: str, input: Any, config: dict[str, Any] | None) -> Run | Response:
         try:
-            run, _ = gateway.start_run(
+            run, _ = await gateway.astart_run(
                 route,
                 decode_input(input),
                 config=_client_config(config),
@@ -103,7 +103,7 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
         except START_ERRORS as exc:
             why = refusal(exc)
             detail: Any = list(why.errors) if why.errors else why.message
-            return JSONResponse({"detail": detail}, status_code=why.status)
+            return JSONResponse({"detail": detail}, status_code=why.status, headers=why.headers)
         return run
 
     def stream_response(run: Run, encoder: WireEncoder) -> Response:
@@ -111,7 +111,7 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
 
     @router.post("/invoke", response_model=InvokeResponse, responses=_ERRORS)
     async def invoke(route: str, body: InvokeRequest, request: Request) -> Response:
-        run = start(route, body.input, body.config)
+        run = await start(route, body.input, body.config)
         if isinstance(run, Response):
             return run
         outcome = await _finish([run], request, shape_of(gateway.route(route)))
@@ -131,7 +131,7 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
             return JSONResponse({"detail": detail}, status_code=422)
         runs: list[Run] = []
         for input, config in zip(body.inputs, configs, strict=True):
-            run = start(route, input, config)
+            run = await start(route, input, config)
             if isinstance(run, Response):
                 for started in runs:  # all or nothing, as LangServe validates first
                     started.cancel("another input of the batch was refused")
@@ -146,7 +146,7 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
 
     @router.post("/stream", responses={**_SSE, **_ERRORS})
     async def stream(route: str, body: InvokeRequest) -> Response:
-        run = start(route, body.input, body.config)
+        run = await start(route, body.input, body.config)
         if isinstance(run, Response):
             return run
         encoder = StreamEncoder(run.id, shape_of(gateway.route(route)))
@@ -154,7 +154,7 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
 
     @router.post("/stream_events", responses={**_SSE, **_ERRORS})
     async def stream_events(route: str, body: StreamEventsRequest) -> Response:
-        run = start(route, body.input, body.config)
+        run = await start(route, body.input, body.config)
         if isinstance(run, Response):
             return run
         event_filter = EventFilter(

@@ -30,7 +30,7 @@ from tokenwire.server.validation_api import validating_route
 
 __all__ = ["ChatCompletionRequest", "create_openai_router"]
 
-_ERROR_TYPES = {404: "invalid_request_error", 503: "server_error"}
+_ERROR_TYPES = {404: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}
 _PARAMS = {"unknown_route": "model", "invalid_request": "messages"}
 
 
@@ -84,8 +84,15 @@ class OpenAIError(BaseModel):
     error: dict[str, Any]
 
 
-def _error(status: int, message: str, type: str, code: str, param: str | None = None) -> Response:
-    return JSONResponse(error_body(message, type, code, param), status_code=status)
+def _error(
+    status: int,
+    message: str,
+    type: str,
+    code: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return JSONResponse(error_body(message, type, code, param), status_code=status, headers=headers)
 
 
 def _invalid(errors: list[str]) -> Response:
@@ -93,7 +100,7 @@ def _invalid(errors: list[str]) -> Response:
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": OpenAIError} for code in (400, 404, 500, 502, 503)
+    code: {"model": OpenAIError} for code in (400, 404, 429, 500, 502, 503)
 }
 
 
@@ -146,7 +153,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
             status = 400 if why.status == 422 else why.status
             kind = _ERROR_TYPES.get(status, "invalid_request_error")
             code = "model_not_found" if why.kind == "unknown_route" else why.kind
-            return _error(status, why.message, kind, code, _PARAMS.get(why.kind))
+            return _error(status, why.message, kind, code, _PARAMS.get(why.kind), why.headers)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             encoder = ChatCompletionEncoder(run.id, body.model, include_usage=include_usage)

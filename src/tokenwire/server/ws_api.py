@@ -125,9 +125,11 @@ class SocketSession:
             self._on_run(op, message["run_id"], message, id)
 
     def _start(self, message: dict[str, Any], id: Any) -> None:
-        if message.get("idempotency_key") is not None and self.gateway.cluster is not None:
-            # The key may be held by another replica's run: ask Redis first.
-            task = asyncio.ensure_future(self._start_shared(message, id))
+        shared_key = message.get("idempotency_key") is not None and self.gateway.cluster is not None
+        if shared_key or self.gateway.admission is not None:
+            # The caller's limits are checked (perhaps in Redis), or the key may be held by
+            # another replica's run: the start waits for the answer.
+            task = asyncio.ensure_future(self._start_admitted(message, id))
             self.lookups.add(task)
             task.add_done_callback(self.lookups.discard)
             return
@@ -138,7 +140,7 @@ class SocketSession:
             return
         self._started(run, created, id)
 
-    async def _start_shared(self, message: dict[str, Any], id: Any) -> None:
+    async def _start_admitted(self, message: dict[str, Any], id: Any) -> None:
         try:
             run, created = await self.gateway.astart_run(**self._start_arguments(message))
         except START_ERRORS as exc:
