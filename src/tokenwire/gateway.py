@@ -203,8 +203,8 @@ class Gateway:
                 idempotency_key=key,
                 random=random,
             )
-        except Exception:
-            if release is not None:  # refused before it started: the key is free again
+        except BaseException:  # refused (or cancelled) before it started: the key is free
+            if release is not None:
                 await release()
             raise
         finally:
@@ -343,12 +343,13 @@ class Gateway:
         return remote
 
     async def live_runs_of(self, owner: str) -> int:
-        """How many runs ``owner`` has live — on every replica, with Redis (whose count of
-        this replica's runs may lag by a flush: never less than the local count)."""
-        local = sum(1 for run in self.registry.live() if run.owner == owner)
-        if self.cluster is not None:
-            return max(local, await self.cluster.live_runs_of(owner))
-        return local
+        """How many runs ``owner`` has live — on every replica, with Redis. This replica's
+        own runs are counted from its registry, which is never behind (Redis may lag by a
+        flush), and only after the Redis answer, so the count is current when returned."""
+        shared = await self.cluster.live_runs_of(owner) if self.cluster is not None else set()
+        registry = self.registry
+        live = {run.id for run in registry.live() if run.owner == owner}
+        return len(live) + sum(1 for run_id in shared if registry.get(run_id) is None)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager

@@ -1,47 +1,19 @@
-"""Real Redis for the scale-out tests: ``TOKENWIRE_TEST_REDIS_URL`` (default
-``redis://127.0.0.1:6379/0``), each test under a fresh key prefix. Without Redis these
-tests skip — except on CI (``CI=true``), where they fail."""
+"""Gateways sharing a real Redis (the ``redis_url`` and ``prefix`` fixtures are in the
+top-level conftest)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from langchain_core.runnables import RunnableLambda
 
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.settings import Settings
-
-REDIS_URL = os.environ.get("TOKENWIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is required on CI: {exc!r}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc!r}")
-    return REDIS_URL
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    prefix = f"tw-test-{secrets.token_hex(6)}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-
 
 Make = Callable[..., Awaitable[list[Gateway]]]
 

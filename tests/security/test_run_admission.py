@@ -3,7 +3,8 @@
 A key with one concurrent stream holds it with a long run; then every way of starting a
 run — native, OpenAI, LangServe (stream and batch), AI SDK, WebSocket — is refused with
 429 and a ``Retry-After``, and nothing more runs. Twenty simultaneous starts of a fresh
-key with two slots start exactly two runs.
+key with two slots start exactly two runs. Each test runs on one gateway in memory and on
+one sharing its runs through Redis (where the live count comes from Redis).
 """
 
 from __future__ import annotations
@@ -29,17 +30,28 @@ TWO = {"Authorization": "Bearer sk-two"}
 MOD = {"Authorization": "Bearer sk-mod"}
 
 
-@pytest.fixture
-def server(mock_url: str, tmp_path: Any) -> Iterator[str]:
+@pytest.fixture(params=["memory", "redis"])
+def server(request: pytest.FixtureRequest, mock_url: str, tmp_path: Any) -> Iterator[str]:
     credentials = Credentials(
         keys=[
             ApiKey("one", hash_key("sk-one"), concurrent_streams=1),
-            ApiKey("two", hash_key("sk-two"), concurrent_streams=2),
+            ApiKey(
+                "two",
+                hash_key("sk-two"),
+                concurrent_streams=2,
+                tokens_per_minute=10**6,
+                token_budget=10**9,
+            ),
             ApiKey.from_config({"alias": "mod", "key": "sk-mod", "roles": ["moderator"]}),
         ]
     )
+    shared: dict[str, Any] = {}
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        shared = {"redis_url": url, "redis_prefix": request.getfixturevalue("prefix")}
     route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=400,itl=10"))
-    app = create_app([route], Settings(data_dir=str(tmp_path)), credentials=credentials)
+    settings = Settings(data_dir=str(tmp_path), **shared)
+    app = create_app([route], settings, credentials=credentials)
     with BackgroundServer(app) as running:
         yield running.url
 
@@ -103,3 +115,24 @@ def test_a_slot_frees_when_its_run_ends(server: str) -> None:
         cancelled = one.post(f"/v1/runs/{first}/cancel")
         assert cancelled.json()["status"] == "cancelled", cancelled.text
         assert one.post("/v1/routes/chat/runs", json={"input": "next"}).status_code == 202
+
+
+def test_a_start_cancelled_while_admitted_gives_its_slot_back(server: str) -> None:
+    """Sockets that close while their start is still being admitted (its token window is
+    read from the limiter) must not keep the key's slots."""
+
+    async def abandon_starts() -> None:
+        url = server.replace("http://", "ws://") + "/v1/ws?api_key=sk-two"
+        for n in range(30):
+            ws = await websockets.connect(url)
+            await ws.send(json.dumps({"type": "start", "id": n, "route": "chat", "input": "x"}))
+            ws.transport.abort()  # gone at once: the start is cancelled mid-admission
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # the server notices every socket went away
+
+    asyncio.run(abandon_starts())
+    with httpx.Client(base_url=server, headers=TWO, timeout=30) as two:
+        for run in _runs_of(server, "two"):
+            httpx.post(f"{server}/v1/runs/{run['run_id']}/cancel", headers=MOD)
+        started = [two.post("/v1/routes/chat/runs", json={"input": str(n)}) for n in range(2)]
+        assert [r.status_code for r in started] == [202, 202], [r.text for r in started]

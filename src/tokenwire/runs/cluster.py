@@ -216,8 +216,11 @@ class Cluster:
             await asyncio.sleep(pause)
         return None
 
-    async def live_runs_of(self, owner: str) -> int:
-        return int(await cast("Awaitable[int]", self.client.scard(self.keys.owner(owner))))
+    async def live_runs_of(self, owner: str) -> set[str]:
+        """The ids of ``owner``'s live runs on every replica, as Redis knows them (a run
+        opened or ended here in the last few milliseconds may not be flushed yet)."""
+        members = await cast("Awaitable[set[bytes]]", self.client.smembers(self.keys.owner(owner)))
+        return {member.decode() for member in members}
 
     def forget(self, run: RemoteRun) -> None:
         if self._following.get(run.id) is run:

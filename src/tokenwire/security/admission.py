@@ -65,10 +65,13 @@ class RunAdmission:
         except RateLimited:
             release()
             raise
-        except Exception:
+        except Exception as exc:
             # The shared counters (Redis) are unreachable: serve rather than refuse every
             # start; the outage itself is reported by /readyz and this log.
-            log.warning("run-start limits not checked: their store failed", exc_info=True)
+            log.warning("run-start limits not checked: their store failed: %r", exc)
+        except BaseException:  # cancelled (the client left): the slot must not leak
+            release()
+            raise
         return release
 
     async def _reserve(self, key: ApiKey, limit: int) -> Release:

@@ -130,13 +130,16 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
             detail = "config must be one object or a list as long as inputs"
             return JSONResponse({"detail": detail}, status_code=422)
         runs: list[Run] = []
-        for input, config in zip(body.inputs, configs, strict=True):
-            run = await start(route, input, config)
-            if isinstance(run, Response):
-                for started in runs:  # all or nothing, as LangServe validates first
-                    started.cancel("another input of the batch was refused")
-                return run
-            runs.append(run)
+        try:
+            for input, config in zip(body.inputs, configs, strict=True):
+                run = await start(route, input, config)
+                if isinstance(run, Response):
+                    _cancel_all(runs, "another input of the batch was refused")
+                    return run
+                runs.append(run)
+        except BaseException:  # the client left while the batch was being admitted
+            _cancel_all(runs, "the batch request ended before all its runs started")
+            raise
         outcome = await _finish(runs, request, shape_of(found))
         if isinstance(outcome, Response):
             return outcome
@@ -195,6 +198,12 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
         return _schema(found.runnable.config_schema(include=["configurable"]))
 
     return router
+
+
+def _cancel_all(runs: list[Run], reason: str) -> None:
+    """All or nothing, as LangServe validates a whole batch before running any of it."""
+    for run in runs:
+        run.cancel(reason)
 
 
 async def _finish(runs: list[Run], request: Request, shape: OutputShape) -> list[Any] | Response:

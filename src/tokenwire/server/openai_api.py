@@ -32,6 +32,8 @@ __all__ = ["ChatCompletionRequest", "create_openai_router"]
 
 _ERROR_TYPES = {404: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}
 _PARAMS = {"unknown_route": "model", "invalid_request": "messages"}
+#: OpenAI's own codes where it has one for the same refusal.
+_ERROR_CODES = {"unknown_route": "model_not_found", "rate_limited": "rate_limit_exceeded"}
 
 
 class ChatMessage(BaseModel):
@@ -152,7 +154,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
             # OpenAI reports every client mistake as 400; 422 is not in its vocabulary.
             status = 400 if why.status == 422 else why.status
             kind = _ERROR_TYPES.get(status, "invalid_request_error")
-            code = "model_not_found" if why.kind == "unknown_route" else why.kind
+            code = _ERROR_CODES.get(why.kind, why.kind)
             return _error(status, why.message, kind, code, _PARAMS.get(why.kind), why.headers)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
