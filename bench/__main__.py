@@ -17,6 +17,8 @@ Names for ``--only``:
   concurrent 50-token/s streams, both pacings), ``memory`` (idle streams), ``many`` (10,000
   slow streams); ``streaming`` is all of them;
 - in process: ``telemetry``, ``holdback``, ``guard`` (the PII guard's per-token cost);
+- ``gc``: the garbage collector's full pass with and without ``gc_freeze``, and an A/B of
+  tokenwire servers with it off and on;
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
 
 ``--servers`` (with ``--only``) limits the streaming scenarios to some of ``bare``,
@@ -42,6 +44,7 @@ from typing import Any
 
 from bench import (
     findings,
+    gc_freeze,
     guard_cost,
     holdback_delay,
     machine,
@@ -108,7 +111,13 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-IN_PROCESS = {"telemetry": telemetry_cost, "holdback": holdback_delay, "guard": guard_cost}
+#: Scenarios that measure on their own (``run()``) and render their own section (``report``).
+IN_PROCESS = {
+    "telemetry": telemetry_cost,
+    "holdback": holdback_delay,
+    "guard": guard_cost,
+    "gc": gc_freeze,
+}
 OTHERS = ("split", "profile")
 NAMES = (*streaming.SCENARIOS, "streaming", *IN_PROCESS, *OTHERS)
 

@@ -31,6 +31,8 @@ KINDS = ("bare", "tokenwire", "langserve")
 #: The Redis broker for ``tokenwire-redis`` and ``tokenwire-2w`` (set by the bench runner).
 REDIS_URL_ENV = "BENCH_REDIS_URL"
 REDIS_PREFIX_ENV = "BENCH_REDIS_PREFIX"
+#: "0": the tokenwire server runs without ``gc_freeze`` (the gc_freeze A/B scenario).
+GC_FREEZE_ENV = "BENCH_GC_FREEZE"
 OPENAI_MODEL = "mock@tokens=2000"
 OPENAI_SLOW_MODEL = "mock@tokens=100000,itl=5"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +116,8 @@ def _tokenwire_app() -> Any:
         # tokenwire-redis and tokenwire-2w: run logs mirrored to Redis, as deployed with workers
         redis_url=os.environ.get(REDIS_URL_ENV, ""),
         redis_prefix=os.environ.get(REDIS_PREFIX_ENV, "tokenwire-bench"),
+        # the gc_freeze A/B scenario turns it off in one of its servers
+        gc_freeze=os.environ.get(GC_FREEZE_ENV, "1") != "0",
     )
     return create_app(routes, settings)
 

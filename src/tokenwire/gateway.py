@@ -42,6 +42,7 @@ from tokenwire.runs.inputs import prepare_config, prepare_input
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
+from tokenwire.runtime import freeze_startup_heap
 from tokenwire.security.principal import current_principal
 from tokenwire.settings import Settings
 from tokenwire.telemetry.collector import Telemetry
@@ -363,6 +364,8 @@ class Gateway:
             await self.aclose()
 
     async def start(self) -> None:
+        if self.settings.gc_freeze:
+            freeze_startup_heap()
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
         self.telemetry.pipeline.start()

@@ -73,6 +73,12 @@ class Settings:
     audit_retention_days: float = 0.0
     #: Finished runs waiting for the audit writer; past it records are dropped and logged.
     audit_queue_size: int = 10_000
+    #: At start-up, take every object that exists then (imported libraries, routes, models)
+    #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
+    #: what runs created, instead of stopping the event loop for tens of milliseconds.
+    #: Process-wide and once per process; turn it off when embedding the gateway in a
+    #: process that must keep collecting objects created before the gateway started.
+    gc_freeze: bool = True
 
     #: Redis for running several replicas (workers) as one gateway, e.g.
     #: ``redis://127.0.0.1:6379/0``: run logs mirrored to Redis Streams, so a client can
