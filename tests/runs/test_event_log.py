@@ -83,3 +83,31 @@ async def test_reading_past_the_end_of_a_closed_log_yields_nothing() -> None:
     log.close()
     assert await _drain(log.read(after=1)) == []
     assert await _drain(log.read(after=99)) == []
+
+
+async def test_a_closed_log_reads_the_same_and_leaves_the_collector_one_object() -> None:
+    import gc
+
+    from tokenwire.events import Event, EventType
+
+    log = MemoryBroker().create("r")
+    log.append(EventType.RUN_START, {"run_id": "r", "route": "chat"})
+    for i in range(500):
+        event = log.append(EventType.TOKEN, {"text": f"w{i} "})
+        if i < 3:
+            event.wire = b"cached"  # an encoding made while live is kept
+    log.append(EventType.RUN_END, {"status": "completed", "usage": {"output_tokens": 500}})
+    live = [Event(e.seq, e.type, e.data) for e in log.since(0)]
+    log.close()
+    settled = log.since(0)
+    assert settled == live and len(settled) == log.last_seq == 502
+    assert [e.wire for e in settled[1:5]] == [b"cached"] * 3 + [None]
+    assert settled[-1].type == EventType.RUN_END and settled[-1].data["usage"] == {
+        "output_tokens": 500
+    }
+    assert [e.seq for e in log.since(500)] == [501, 502]
+    assert [[e.seq for e in b] async for b in log.read(after=499)] == [[500, 501, 502]]
+    gc.collect()  # the collector drops tuples of plain values from its lists at a pass
+    rows = log._events._rows  # type: ignore[attr-defined]
+    assert sum(gc.is_tracked(row) for row in rows) == 0
+    assert not gc.is_tracked(rows)

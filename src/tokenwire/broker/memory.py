@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, overload
+
+import orjson
 
 from tokenwire.broker.base import EventLogClosed, EventLogFull
 from tokenwire.events import Event
@@ -18,11 +20,14 @@ _TERMINAL_RESERVE = 3
 class MemoryEventLog:
     """Append-only list of events; ``events[i].seq == i + 1``."""
 
-    __slots__ = ("_closed", "_end_waiters", "_events", "_limit", "_run_id", "_waiters")
+    __slots__ = ("_closed", "_end_waiters", "_events", "_limit", "_open", "_run_id", "_waiters")
 
     def __init__(self, run_id: str, max_events: int) -> None:
         self._run_id = run_id
-        self._events: list[Event] = []
+        #: Appended to while the log is open; what readers see is ``_events``: this same
+        #: list, and once closed its :class:`SettledEvents`.
+        self._open: list[Event] = []
+        self._events: Sequence[Event] = self._open
         self._limit = max(max_events - _TERMINAL_RESERVE, 1)
         self._closed = False
         self._waiters: list[asyncio.Future[None]] = []
@@ -43,7 +48,7 @@ class MemoryEventLog:
     def append(self, type: str, data: dict[str, Any], *, terminal: bool = False) -> Event:
         if self._closed:
             raise EventLogClosed(self._run_id)
-        events = self._events
+        events = self._open
         if len(events) >= self._limit and not terminal:
             raise EventLogFull(self._run_id)
         event = Event(len(events) + 1, type, data)
@@ -54,6 +59,9 @@ class MemoryEventLog:
 
     def close(self) -> None:
         self._closed = True
+        if self._events is self._open:
+            self._events = SettledEvents(self._open)
+            self._open = []
         self._wake()
         waiters, self._end_waiters = self._end_waiters, []
         for waiter in waiters:
@@ -66,8 +74,8 @@ class MemoryEventLog:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def since(self, after: int) -> list[Event]:
-        return self._events[after:]
+    def since(self, after: int) -> Sequence[Event]:
+        return self._events[max(after, 0) :]
 
     def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None:
         if self._closed:
@@ -117,3 +125,42 @@ class MemoryBroker:
 
     async def ping(self) -> bool:
         return True
+
+
+class SettledEvents(Sequence[Event]):
+    """A closed log's events as tuples of numbers, strings and bytes (``data`` as JSON).
+
+    A finished run stays retrievable for ``retention_seconds``, and there may be thousands.
+    As ``Event`` objects (with a dict each) every event is one more object for each full
+    pass of CPython's cyclic collector to walk while the event loop stands still: 10,000
+    retained 500-token runs are 5 million objects, seconds per pass. CPython stops tracking
+    a tuple of such values at its next pass, so a retained log costs it one object, and its
+    JSON takes less memory than the dicts did. Reading it again (a rejoin after the end, a
+    snapshot) decodes its ``Event`` objects anew.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        dumps = orjson.dumps
+        self._rows = tuple((e.seq, str(e.type), dumps(e.data), e.wire) for e in events)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        if isinstance(index, slice):
+            return [_event(row) for row in self._rows[index]]
+        return _event(self._rows[index])
+
+
+def _event(row: tuple[int, str, bytes, bytes | None]) -> Event:
+    event = Event(row[0], row[1], orjson.loads(row[2]))
+    event.wire = row[3]
+    return event

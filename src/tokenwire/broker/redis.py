@@ -182,7 +182,7 @@ class FollowedEventLog(MemoryEventLog):
                     # Events never reached Redis (it was away too long): they cannot be
                     # replayed here, so this copy ends as an interrupted stream to retry.
                     event = self._lost(event.seq)
-                self._events.append(event)
+                self._open.append(event)
                 added = True
                 if event.type == EventType.RUN_END:
                     self._closed = True
@@ -200,7 +200,7 @@ class FollowedEventLog(MemoryEventLog):
             "message": "part of this run's events were lost; retry the request",
             "retryable": True,
         }
-        self._events.append(Event(len(self._events) + 1, EventType.ERROR, error))
+        self._open.append(Event(len(self._events) + 1, EventType.ERROR, error))
         end = {"status": RunStatus.FAILED.value, "output": None, "error": error}
         return Event(len(self._events) + 1, EventType.RUN_END, end)
 
