@@ -83,3 +83,36 @@ async def test_invoke_runnable_uses_the_same_output_rule() -> None:
 
     output = await invoke_runnable(RunnableLambda(agent), {"messages": [HumanMessage("go")]})
     assert output == "done"
+
+
+def test_model_name_from_fields_bindings_properties_extras_and_plain_objects() -> None:
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_openai import ChatOpenAI
+    from pydantic import ConfigDict, SecretStr
+
+    from tokenwire.langchain.adapter import model_name
+
+    openai = ChatOpenAI(model="gpt-4o-mini", api_key=SecretStr("x"), base_url="http://127.0.0.1:9")
+    assert model_name(openai) == "gpt-4o-mini"  # a field (model_name, alias model)
+    assert model_name(openai.bind(temperature=0)) == "gpt-4o-mini"
+    assert model_name(openai.bind(model="gpt-4o")) == "gpt-4o"  # a bound override wins
+    assert model_name(GenericFakeChatModel(messages=iter([]))) is None
+
+    class WithProperty(GenericFakeChatModel):
+        @property
+        def model(self) -> str:
+            return "from-a-property"
+
+    class WithExtra(GenericFakeChatModel):
+        model_config = ConfigDict(extra="allow")
+
+    class Plain:
+        def __getattr__(self, name: str) -> Any:
+            if name == "model_id":
+                return "computed"
+            raise AttributeError(name)
+
+    assert model_name(WithProperty(messages=iter([]))) == "from-a-property"
+    assert model_name(WithExtra(messages=iter([]), model="extra-model")) == "extra-model"
+    assert model_name(Plain()) == "computed"  # type: ignore[arg-type]

@@ -134,7 +134,38 @@ def model_name(runnable: Runnable[Any, Any]) -> str | None:
             return bound_model
         runnable = runnable.bound
     for attribute in ("model_name", "model", "model_id"):
-        name = getattr(runnable, attribute, None)
+        name = _attribute(runnable, attribute)
         if isinstance(name, str) and name:
             return name
     return None
+
+
+def _attribute(obj: object, name: str) -> Any:
+    """``getattr(obj, name, None)``, minus pydantic's costly miss: a model without the
+    attribute raises and catches an AttributeError inside its ``__getattr__`` (~5 us; this
+    runs for every run). Fields live in the instance ``__dict__``, properties and class
+    attributes on the type, extra fields in ``__pydantic_extra__``."""
+    found = getattr(obj, "__dict__", {}).get(name)
+    if found is not None:
+        return found
+    cls = type(obj)
+    if _declared(cls, name):
+        return getattr(obj, name, None)
+    if _declared(cls, "__pydantic_fields__"):
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return extra.get(name) if isinstance(extra, dict) else None
+    if _declared(cls, "__getattr__"):
+        return getattr(obj, name, None)  # a plain object computing its attributes
+    return None
+
+
+def _declared(cls: type, name: str) -> bool:
+    """Whether ``cls`` or a base defines ``name`` (each class is looked at once per name)."""
+    key = (cls, name)
+    found = _DECLARED.get(key)
+    if found is None:
+        found = _DECLARED[key] = any(name in vars(base) for base in cls.__mro__)
+    return found
+
+
+_DECLARED: dict[tuple[type, str], bool] = {}
