@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, overload
 
-import orjson
-
 from tokenwire.broker.base import EventLogClosed, EventLogFull
 from tokenwire.events import Event
 
@@ -128,22 +126,22 @@ class MemoryBroker:
 
 
 class SettledEvents(Sequence[Event]):
-    """A closed log's events as tuples of numbers, strings and bytes (``data`` as JSON).
+    """A closed log's events, text events as plain tuples.
 
     A finished run stays retrievable for ``retention_seconds``, and there may be thousands.
     As ``Event`` objects (with a dict each) every event is one more object for each full
     pass of CPython's cyclic collector to walk while the event loop stands still: 10,000
-    retained 500-token runs are 5 million objects, seconds per pass. CPython stops tracking
-    a tuple of such values at its next pass, so a retained log costs it one object, and its
-    JSON takes less memory than the dicts did. Reading it again (a rejoin after the end, a
-    snapshot) decodes its ``Event`` objects anew.
+    retained 500-token runs are 5 million objects, seconds per pass. A token or reasoning
+    event is kept as ``(seq, type, text, wire)`` instead — a tuple of strings and numbers,
+    which CPython stops tracking at its next pass — and rebuilt when read (a rejoin after
+    the end, the audit record). The few other events (start, tools, usage, end) stay as
+    they are, so a retained run costs the collector a few objects however long it was.
     """
 
     __slots__ = ("_rows",)
 
     def __init__(self, events: Sequence[Event]) -> None:
-        dumps = orjson.dumps
-        self._rows = tuple((e.seq, str(e.type), dumps(e.data), e.wire) for e in events)
+        self._rows = tuple(map(_settle, events))
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -160,7 +158,20 @@ class SettledEvents(Sequence[Event]):
         return _event(self._rows[index])
 
 
-def _event(row: tuple[int, str, bytes, bytes | None]) -> Event:
-    event = Event(row[0], row[1], orjson.loads(row[2]))
+_Row = tuple[int, str, str, bytes | None]
+
+
+def _settle(event: Event) -> Event | _Row:
+    data = event.data
+    text = data.get("text") if len(data) == 1 else None
+    if type(text) is str:  # {"text": ...}: tokens and reasoning, nearly every event
+        return (event.seq, str(event.type), text, event.wire)
+    return event
+
+
+def _event(row: Event | _Row) -> Event:
+    if isinstance(row, Event):
+        return row
+    event = Event(row[0], row[1], {"text": row[2]})
     event.wire = row[3]
     return event
