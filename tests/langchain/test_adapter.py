@@ -88,6 +88,7 @@ async def test_invoke_runnable_uses_the_same_output_rule() -> None:
 def test_model_name_from_fields_bindings_properties_extras_and_plain_objects() -> None:
 
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.runnables import ConfigurableField
     from langchain_openai import ChatOpenAI
     from pydantic import ConfigDict, SecretStr
 
@@ -98,6 +99,12 @@ def test_model_name_from_fields_bindings_properties_extras_and_plain_objects() -
     assert model_name(openai.bind(temperature=0)) == "gpt-4o-mini"
     assert model_name(openai.bind(model="gpt-4o")) == "gpt-4o"  # a bound override wins
     assert model_name(GenericFakeChatModel(messages=iter([]))) is None
+    # Wrappers hand attribute lookups on to the model they wrap.
+    assert model_name(openai.with_fallbacks([openai])) == "gpt-4o-mini"
+    field = ConfigurableField(id="temperature")
+    assert model_name(openai.configurable_fields(temperature=field)) == "gpt-4o-mini"
+    choice = ConfigurableField(id="model")
+    assert model_name(openai.configurable_alternatives(choice, default_key="a")) == "gpt-4o-mini"
 
     class WithProperty(GenericFakeChatModel):
         @property

@@ -29,6 +29,7 @@ from typing import Any, Literal, get_args
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.base import RunnableBindingBase
+from pydantic import BaseModel
 
 from tokenwire.langchain.events_mode import stream_events
 from tokenwire.langchain.output import final_output
@@ -144,19 +145,17 @@ def _attribute(obj: object, name: str) -> Any:
     """``getattr(obj, name, None)``, minus pydantic's costly miss: a model without the
     attribute raises and catches an AttributeError inside its ``__getattr__`` (~5 us; this
     runs for every run). Fields live in the instance ``__dict__``, properties and class
-    attributes on the type, extra fields in ``__pydantic_extra__``."""
+    attributes on the type, extra fields in ``__pydantic_extra__``; wrappers that hand
+    attributes on to what they wrap (``with_fallbacks``, ``configurable_fields``) are
+    asked the ordinary way."""
     found = getattr(obj, "__dict__", {}).get(name)
     if found is not None:
         return found
     cls = type(obj)
-    if _declared(cls, name):
+    if _declared(cls, name) or _delegates(cls):
         return getattr(obj, name, None)
-    if _declared(cls, "__pydantic_fields__"):
-        extra = getattr(obj, "__pydantic_extra__", None)
-        return extra.get(name) if isinstance(extra, dict) else None
-    if _declared(cls, "__getattr__"):
-        return getattr(obj, name, None)  # a plain object computing its attributes
-    return None
+    extra = getattr(obj, "__pydantic_extra__", None)
+    return extra.get(name) if isinstance(extra, dict) else None
 
 
 def _declared(cls: type, name: str) -> bool:
@@ -165,6 +164,17 @@ def _declared(cls: type, name: str) -> bool:
     found = _DECLARED.get(key)
     if found is None:
         found = _DECLARED[key] = any(name in vars(base) for base in cls.__mro__)
+    return found
+
+
+def _delegates(cls: type) -> bool:
+    """Whether ``cls`` computes missing attributes: a ``__getattr__`` of its own or of a
+    base, other than pydantic's (which only serves private and extra fields)."""
+    key = (cls, "__getattr__ (own)")
+    found = _DECLARED.get(key)
+    if found is None:
+        owner = next((base for base in cls.__mro__ if "__getattr__" in vars(base)), None)
+        found = _DECLARED[key] = owner is not None and owner is not BaseModel
     return found
 
 
