@@ -137,6 +137,34 @@ async def test_the_first_words_show_at_once_then_scans_wait_for_a_step_of_text()
     assert shown() == "Hi there you all, ok "
 
 
+async def test_text_never_released_is_not_scanned_on_every_token() -> None:
+    """A stop pending at the very start (a match that keeps growing) releases nothing: the
+    scans then keep the step rhythm, not one per token (which would be quadratic)."""
+    rule = DenyRule("codes", pattern=r"x\d+", action=Action.HALT)
+    scans = 0
+    inspect = rule.inspect
+
+    def counting(text: str, offset: int) -> Any:
+        nonlocal scans
+        scans += 1
+        return inspect(text, offset)
+
+    rule.inspect = counting  # type: ignore[method-assign]
+    buffer = HoldbackBuffer([rule])
+    for piece in ["x", *["1"] * 600]:
+        assert (await buffer.push(piece)).text == ""
+    assert scans <= 601 // buffer.step + 2, scans
+
+
+async def test_a_restarted_answer_is_scanned_without_the_discarded_text_before_it() -> None:
+    buffer = HoldbackBuffer([PiiGuard()])
+    assert (await buffer.push("Sure.", final=True)).text == "Sure."
+    buffer.discard()  # the attempt failed...
+    buffer.restart()  # ...and the run restarts: the client drops "Sure."
+    release = await buffer.push(f"{EMAIL} owns it", final=True)
+    assert release.text == "[EMAIL] owns it"
+
+
 async def test_halt_shows_what_came_before_and_nothing_after() -> None:
     rule = DenyRule("competitor", keywords=["acme corp"], action=Action.HALT)
     text = "We recommend Acme Corp products because they are great and cheap."

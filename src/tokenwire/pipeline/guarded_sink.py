@@ -144,6 +144,12 @@ class GuardedSink:
         self._answer.discard()
         self._reasoning.discard()
 
+    def forget_shown(self) -> None:
+        """The run restarts (``run.restart``): what was shown is discarded by the client, so
+        the next answer is scanned as a new text (after :meth:`discard_unshown`)."""
+        self._answer.restart()
+        self._reasoning.restart()
+
     def cancel(self) -> None:
         """Drop held text (the run was cancelled: nobody may see unchecked text)."""
         self._closed = True

@@ -98,10 +98,22 @@ class HoldbackBuffer:
         self._held = ""
         self._next_look = self._look_after(0)
 
+    def restart(self) -> None:
+        """A new answer replaces what was shown (``run.restart``: the client discards it):
+        the released text is no longer what precedes the next, so it is no left-context
+        either — "Sure." before "jane@example.com" would hide the address from a detector
+        that looks behind for word characters."""
+        self._held = self._context = ""
+        self._next_look = 0
+
     def _look_after(self, held: int) -> int:
-        """When to scan next, with ``held`` characters held: at once while nothing was ever
-        released (``_context`` is what was), else after ``step`` more characters."""
-        return held + self.step if self._context else 0
+        """When to scan next, with ``held`` characters held: at the next push while nothing
+        was ever released (``_context`` is what was) and less than a step is held, else
+        after ``step`` more characters — so text that is never released (a stop pending at
+        its start) is not scanned on every push."""
+        if self._context or held >= self.step:
+            return held + self.step
+        return 0
 
     async def push(self, text: str, *, final: bool = False) -> Release:
         """Add model text; return what can be released (everything, when ``final``)."""

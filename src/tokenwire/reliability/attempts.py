@@ -207,6 +207,9 @@ class Attempts:
                 EventType.RESTART, {"reason": failure.code.value, "attempt": self.number + 1}
             )
             self._recorder.restart()
+            forget = getattr(self._sink, "forget_shown", None)
+            if forget is not None:
+                forget()
             self._continued = False
             return self._input
         continued = self._continuation(following[0])
