@@ -1,10 +1,12 @@
-"""``gc_freeze``: a started gateway takes the start-up heap out of the collector's passes."""
+"""``gc_freeze``: a started gateway takes the start-up heap out of the collector's passes
+(``tokenwire serve`` and ``demo`` by default; an embedded gateway only when asked)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,20 @@ def test_the_start_up_heap_is_frozen_once_only_when_asked(setting: str) -> None:
     assert probe["frozen"] > 50_000  # what the imports and the gateway created
     assert probe["again"] == probe["frozen"]  # a second start freezes nothing more
     assert probe["tracked"] < probe["frozen"] / 10  # a full pass sees only the rest
+
+
+def test_a_served_gateway_freezes_unless_configured_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokenwire.server.config import load_config
+    from tokenwire.settings import Settings
+
+    assert Settings().gc_freeze is False  # embedded: the host process decides
+    assert load_config(None).settings.gc_freeze is True  # tokenwire serve / demo
+    config = tmp_path / "tokenwire.toml"
+    config.write_text("[gateway]\ngc_freeze = false\n")
+    assert load_config(config).settings.gc_freeze is False
+    config.write_text("[gateway]\nretry_ms = 500\n")
+    assert load_config(config).settings.gc_freeze is True
+    monkeypatch.setenv("TOKENWIRE_GC_FREEZE", "false")
+    assert load_config(config).settings.gc_freeze is False

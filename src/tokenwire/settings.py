@@ -76,9 +76,10 @@ class Settings:
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.
-    #: Process-wide and once per process; turn it off when embedding the gateway in a
-    #: process that must keep collecting objects created before the gateway started.
-    gc_freeze: bool = True
+    #: Process-wide and permanent, so off for a gateway embedded in someone else's process;
+    #: ``tokenwire serve`` and ``tokenwire demo``, whose process is the gateway's, turn it on
+    #: unless the configuration says otherwise.
+    gc_freeze: bool = False
 
     #: Redis for running several replicas (workers) as one gateway, e.g.
     #: ``redis://127.0.0.1:6379/0``: run logs mirrored to Redis Streams, so a client can

@@ -52,15 +52,22 @@ class GatewayConfig:
     credentials: Credentials = field(default_factory=Credentials)
 
 
+#: What a served gateway (``tokenwire serve``/``demo``) sets unless configured otherwise: its
+#: process is the gateway's own.
+SERVED_DEFAULTS: dict[str, object] = {"gc_freeze": True}
+
+
 def load_config(path: Path | None) -> GatewayConfig:
     if path is None:
-        return GatewayConfig(settings=Settings.from_env())
+        return GatewayConfig(settings=Settings.from_env(Settings.from_mapping(SERVED_DEFAULTS)))
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     unknown = sorted(set(data) - {"gateway", "routes", "pricing", "auth"})
     if unknown:
         raise ValueError(f"{path}: unknown table(s) {unknown}")
-    settings = Settings.from_env(Settings.from_mapping(data.get("gateway", {})))
+    settings = Settings.from_env(
+        Settings.from_mapping({**SERVED_DEFAULTS, **data.get("gateway", {})})
+    )
     routes = [_route(name, spec, path.parent) for name, spec in data.get("routes", {}).items()]
     return GatewayConfig(
         settings=settings,
