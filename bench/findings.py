@@ -46,8 +46,9 @@ What was changed for these numbers (each measured before and after with `make be
 6. **Bulk histogram observe** (`telemetry/metrics.py` `observe_many`): a run's inter-token
    gaps are counted into buckets in one pass.
 7. **Garbage-collector pauses** (`runtime.py`, `broker/memory.py`): a starting gateway
-   freezes the start-up heap out of the collector's passes (`gc_freeze`), and a closed run
-   log keeps its events as tuples of plain values, which CPython stops tracking — a
+   freezes the start-up heap out of the collector's passes (`gc_freeze`, on in `tokenwire
+   serve`), and a closed run log keeps its text events as tuples of plain values, which
+   CPython stops tracking — a
    retained run used to add one object per event to every full pass (see the `gc_freeze`
    section for the pauses before and after). `model_name` no longer pays pydantic's
    attribute-miss exception on every run.

@@ -113,10 +113,11 @@ def report(r: dict[str, Any]) -> str:
     off, on = s["off"], s["on"]
     per_run = p["after_tracked"] / RETAINED_RUNS
     retained = f"and {RETAINED_RUNS:,} finished {RETAINED_TOKENS}-token runs retained"
+    frozen = "the same, start-up heap frozen (`gc_freeze`, as `tokenwire serve` runs)"
     heaps = [
         ("after start-up (LangChain, pydantic, FastAPI, the routes)", "tracked", "before_ms"),
         (retained, "retained_tracked", "retained_ms"),
-        ("the same, start-up heap frozen (`gc_freeze`, the default)", "after_tracked", "after_ms"),
+        (frozen, "after_tracked", "after_ms"),
     ]
     rows = "\n".join(f"| {name} | {p[n]:,} | {p[ms]:.1f} ms |" for name, n, ms in heaps)
     return f"""## Garbage collection: `gc_freeze` and retained runs
@@ -130,8 +131,8 @@ fresh interpreter holding the benchmark's tokenwire app (median of 5 `gc.collect
 {rows}
 
 A retained run adds {per_run:.0f} objects to every pass, however long it was: a closed log
-keeps its events as tuples of plain values, which CPython stops tracking (as `Event` objects
-it was one object per event: 10,000 retained 500-token runs would be 5 million objects, a
+keeps its text events as tuples of plain values, which CPython stops tracking (as `Event`
+objects it was one object per event: 10,000 retained 500-token runs would be 5 million objects, a
 pass of seconds).
 
 Fresh tokenwire servers with `gc_freeze` off and on, alternating {len(r["ab"]["runs"]["on"])}
