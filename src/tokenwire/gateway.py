@@ -177,10 +177,9 @@ class Gateway:
         self.route(route_name)
         key = normalized(idempotency_key)
         if key is not None:
-            shared = scoped(key)
-            existing = self.registry.by_idempotency_key(route_name, shared)
+            shared, request = scoped(key), fingerprint(input, config)
+            existing = self._replay(route_name, shared, request)
             if existing is not None:
-                check_fingerprint(existing, fingerprint(input, config))
                 return existing, False
             if cluster is not None:
                 random = os.urandom(32)
@@ -188,7 +187,7 @@ class Gateway:
                 claims = cluster.claims
                 existing = await claim_shared(claims, self.find_run, route_name, shared, run_id)
                 if existing is not None:
-                    check_fingerprint(existing, fingerprint(input, config))
+                    check_fingerprint(existing, request)
                     return existing, False
                 release = functools.partial(claims.release, route_name, shared, run_id)
         admitted: Callable[[], None] | None = None
@@ -230,9 +229,8 @@ class Gateway:
         request = fingerprint(input, config) if idempotency_key is not None else None
         if idempotency_key is not None:
             idempotency_key = scoped(idempotency_key)
-            existing = self.registry.by_idempotency_key(route_name, idempotency_key)
+            existing = self._replay(route_name, idempotency_key, request)
             if existing is not None:
-                check_fingerprint(existing, request)
                 return existing, False
         value = prepare_input(route.runnable, input)
         run_config = prepare_config(route.runnable, config)
@@ -260,6 +258,14 @@ class Gateway:
         if self.audit is not None:
             self.audit.watch(run, input)
         return run, True
+
+    def _replay(self, route_name: str, scoped_key: str, request: str | None) -> Run | None:
+        """This replica's run for an idempotency key, if any — raising
+        ``IdempotencyConflict`` when the key came with another request."""
+        existing = self.registry.by_idempotency_key(route_name, scoped_key)
+        if existing is not None:
+            check_fingerprint(existing, request)
+        return existing
 
     def _launch(
         self,

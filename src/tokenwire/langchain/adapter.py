@@ -163,19 +163,24 @@ def _declared(cls: type, name: str) -> bool:
     key = (cls, name)
     found = _DECLARED.get(key)
     if found is None:
-        found = _DECLARED[key] = any(name in vars(base) for base in cls.__mro__)
+        found = _DECLARED[key] = _owner(cls, name) is not None
     return found
 
 
 def _delegates(cls: type) -> bool:
     """Whether ``cls`` computes missing attributes: a ``__getattr__`` of its own or of a
     base, other than pydantic's (which only serves private and extra fields)."""
-    key = (cls, "__getattr__ (own)")
-    found = _DECLARED.get(key)
+    found = _DELEGATES.get(cls)
     if found is None:
-        owner = next((base for base in cls.__mro__ if "__getattr__" in vars(base)), None)
-        found = _DECLARED[key] = owner is not None and owner is not BaseModel
+        owner = _owner(cls, "__getattr__")
+        found = _DELEGATES[cls] = owner is not None and owner is not BaseModel
     return found
 
 
+def _owner(cls: type, name: str) -> type | None:
+    """The first class in ``cls``'s MRO that defines ``name``."""
+    return next((base for base in cls.__mro__ if name in vars(base)), None)
+
+
 _DECLARED: dict[tuple[type, str], bool] = {}
+_DELEGATES: dict[type, bool] = {}
