@@ -25,11 +25,10 @@ class Connection:
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.body":
-            if message.get("more_body", False):
-                if message["body"]:  # the empty one is the preamble that flushes headers
-                    self.writes.append(message["body"])
-            else:
-                self.ended = True
+            assert not self.ended, "a write after the end of the body"
+            if message["body"]:
+                self.writes.append(message["body"])
+            self.ended = not message.get("more_body", False)
 
     async def receive(self) -> Message:
         await self._left.wait()
@@ -118,6 +117,37 @@ async def test_coalescing_off_writes_each_wake_up() -> None:
     await asyncio.wait_for(task, 5)
     assert len(peer.writes) == 5
     assert _ids_and_texts(peer.body)[0] == [1, 2, 3, 4, 5]
+
+
+async def test_a_run_that_ends_in_its_first_step_is_one_write_with_the_preamble_and_the_end() -> (
+    None
+):
+    log = MemoryEventLog("r", 100)
+    log.append("run.start", {})
+
+    async def run() -> None:  # a zero-delay model: the whole run in the task's first step
+        _token(log, 2)
+        log.close()
+
+    asyncio.get_running_loop().create_task(run())  # started before the response, as a gateway does
+    peer = Connection()
+    response = EventStreamResponse(LogFeed(log, NativeEncoder()), preamble=b"retry: 1000\n\n")
+    await asyncio.wait_for(_serve(response, peer), 1)
+    assert len(peer.writes) == 1 and peer.ended
+    assert peer.writes[0].startswith(b"retry: 1000\n\n")
+    assert [e.event for e in parse_events(peer.body)] == ["run.start", "token"]
+
+
+async def test_the_preamble_goes_out_at_once_when_the_run_has_nothing_yet() -> None:
+    log = MemoryEventLog("r", 100)
+    peer = Connection()
+    task = _serve(EventStreamResponse(LogFeed(log, NativeEncoder()), preamble=b": hi\n\n"), peer)
+    await asyncio.sleep(0.01)
+    assert peer.writes == [b": hi\n\n"] and not peer.ended
+    _token(log, 1)
+    log.close()
+    await asyncio.wait_for(task, 1)
+    assert len(peer.writes) == 2 and peer.ended
 
 
 async def test_a_rejoin_after_any_id_gets_exactly_the_rest() -> None:

@@ -67,9 +67,7 @@ class EventStreamResponse(Response):
         writer = _Writer(self._feed, send, self._heartbeat, self._coalesce)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            await send({"type": "http.response.body", "body": self._preamble, "more_body": True})
-            if await writer.run(receive, self._max_seconds):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await writer.run(receive, self._max_seconds, self._preamble)
         finally:
             writer.stop()
             await self._feed.aclose()
@@ -136,9 +134,15 @@ class _Writer:
         self._deadline = 0.0
         self._beat = self._expired = self._gone = False
 
-    async def run(self, receive: Receive, max_seconds: float) -> bool:
-        """Write until the feed is finished (True) or the client left or time ran out (False
-        when the client left: nothing more may be sent)."""
+    async def run(self, receive: Receive, max_seconds: float, preamble: bytes = b"") -> None:
+        """Write until the feed is finished, time ran out (both end the body) or the client
+        left (nothing more may be sent).
+
+        The first write waits for one turn of the loop, so a run started just before this
+        response has made its first step: its opening events (and a fast model's first
+        token) go out together with ``preamble`` instead of in writes of their own. The last
+        write carries the end of the body. A write is a system call and the client's wake-up:
+        one stream used to make three more of them than it needed."""
         loop = self._loop
         self._watcher = loop.create_task(_wait_for_disconnect(receive))
         self._watcher.add_done_callback(self._client_left)
@@ -146,24 +150,24 @@ class _Writer:
         self._timer = loop.call_at(
             min(self._last_write + self._heartbeat, self._deadline), self._tick
         )
-        try:
-            return await self._write_all()
-        except OSError:  # the socket went away mid-write
-            return False
+        with contextlib.suppress(OSError):  # the socket went away mid-write
+            await asyncio.sleep(0)
+            await self._write_all(preamble)
 
-    async def _write_all(self) -> bool:
+    async def _write_all(self, pending: bytes) -> None:
         feed, send, loop = self._feed, self._send, self._loop
         while True:
             if self._gone:
-                return False
-            chunk = feed.take()
+                return
+            chunk = pending + feed.take() if pending else feed.take()
+            pending = b""
+            if feed.finished or self._expired:
+                await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                return
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 now = loop.time()
                 self._pace, self._last_write, self._last_data = now - self._last_data, now, now
-            if feed.finished or self._expired:
-                return not self._gone
-            if chunk:
                 continue
             if self._beat:
                 self._beat = False
