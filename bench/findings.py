@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import ceiling
 from bench.streaming import LADDER_TOKENS, TWO_WORKERS, WITH_REDIS, ladders
 
 # Proposals from reading the profile against the code; none is applied by the benchmark.
@@ -194,7 +195,27 @@ def _ladder_lines(found: dict[str, dict[str, Any]], cost: dict[str, Any]) -> lis
                 "tokens go in one write."
             )
         lines.append(line + _workers(ladder, k100))
+    lines += _ceiling(ladder)
     return lines
+
+
+def _ceiling(ladder: dict[str, Any]) -> list[str]:
+    alone = ladder.get(ceiling.ROW)
+    if alone is None:
+        return []
+    top = max(alone["steps"], key=lambda s: s["k"])
+    return [
+        "- **The ladder's ceiling is the model, not the server.** The same provider-paced "
+        "streams read straight off the model's `astream` in a process of their own — no "
+        f"HTTP, no gateway, the client's core free — pass up to K={alone['max_k']}; at "
+        f"K={top['k']} their median stretch is {top['median']:.2f} (p99 {top['p99']:.2f}) "
+        f"with that process using {top['server_cpu_share']:.0%} of a core at "
+        f"{top['server_cpu_us_per_token']:.0f} us per token (LangChain's chunk and the "
+        "timer wake-up). Every server in one process runs that loop underneath, so on this "
+        f"machine no server can pass more than K={alone['max_k']} however little it adds: "
+        "the 500-stream target needs a faster core, or several processes (the two-worker "
+        "row), not a faster gateway."
+    ]
 
 
 def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> list[str]:

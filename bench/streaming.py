@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import uvloop
 
+from bench import ceiling
 from bench.clients import Stream, Target, open_stream, stream_once, texts
 from bench.fake_model import CLOSE_LOG_ENV, EMAIL, WordStreamModel, prompt, reply
 from bench.machine import busy_seconds, process_seconds
@@ -228,13 +229,32 @@ async def concurrency(server: ServerProcess, pace: str) -> dict[str, Any]:
         steps.append(step)
         if step["median"] > 2.5:  # far past the bar: higher rungs only take time
             break
-    passing = [s["k"] for s in steps if _passes(s)]
+    return {"steps": steps, "max_k": _largest_passing(steps), "pace": pace}
+
+
+def _largest_passing(steps: list[dict[str, Any]]) -> int:
+    """The largest K below the first failing rung."""
     best = 0
-    for s in steps:  # the largest K below the first failing rung
-        if s["k"] not in passing:
+    for s in steps:
+        if not _passes(s):
             break
         best = s["k"]
-    return {"steps": steps, "max_k": best, "pace": pace}
+    return best
+
+
+def model_alone() -> dict[str, Any]:
+    """The ladder's ceiling: the provider-paced streams off the model itself, in a process
+    of their own (:mod:`bench.ceiling`); failing rungs are tried twice, as for servers."""
+    ks = ladder_ks()
+    first = ceiling.measure(ks, LADDER_TOKENS, LADDER_DELAY)
+    failing = tuple(s["k"] for s in first if not _passes(s))
+    again = (
+        {s["k"]: s for s in ceiling.measure(failing, LADDER_TOKENS, LADDER_DELAY)}
+        if failing
+        else {}
+    )
+    steps = [min(s, again.get(s["k"], s), key=lambda t: t["median"]) for s in first]
+    return {"steps": steps, "max_k": _largest_passing(steps), "pace": "deadline"}
 
 
 async def ttft(server: ServerProcess, route: str = "chat") -> dict[str, float]:
@@ -460,6 +480,10 @@ async def _run(
     if redis_env is not None and "tokenwire-redis" in servers and "cost" in only:
         mirroring = await _timed("mirroring A/B", progress, mirroring_cost(env, redis_env))
         results["mirroring"] = mirroring
+    if "ladder" in only:
+        ladder["deadline"][ceiling.ROW] = await _timed(
+            "concurrency, the model alone", progress, asyncio.to_thread(model_alone)
+        )
     if redis_env is not None and "ladder" in only and "tokenwire-2w" in servers:
         progress("streaming: tokenwire, 2 worker processes sharing runs through Redis")
         with ServerProcess("tokenwire-2w", redis_env) as server:
@@ -615,17 +639,18 @@ def _ladder_tables(ladder: dict[str, Any], reads: bool) -> tuple[str, str, str, 
                 cpu.append("")
                 read.append("")
                 continue
-            client_share = max(client_share, s["client_cpu_share"])
+            client_share = max(client_share, s.get("client_cpu_share", 0.0))
             fail = f", {s['failed']} failed" if s["failed"] else ""
             cells.append(f"{s['median']:.2f} / {s['p99']:.2f}{fail}")
+            others = f"; others {s['others_cores']:.1f}" if "others_cores" in s else ""
             cpu.append(
-                f"{s['server_cpu_us_per_token']:.0f} us ({s['server_cpu_share']:.0%}; "
-                f"others {s['others_cores']:.1f})"
+                f"{s['server_cpu_us_per_token']:.0f} us ({s['server_cpu_share']:.0%}{others})"
             )
             read.append(f"{s['reads_p50']:.0f}" if "reads_p50" in s else "n/a")
         stretch_rows.append(f"| {kind} | " + " | ".join(cells) + f" | **{v['max_k']}** |")
         cpu_rows.append(f"| {kind} | " + " | ".join(cpu) + " |")
-        read_rows.append(f"| {kind} | " + " | ".join(read) + " |")
+        if any("reads_p50" in s for s in v["steps"]):  # not the model alone: no client
+            read_rows.append(f"| {kind} | " + " | ".join(read) + " |")
     stretch = "\n".join([head + " largest K passing |", rule + "---|", *stretch_rows])
     cpus = "\n".join([head, rule, *cpu_rows])
     read_table = "\n".join([head, rule, *read_rows]) if reads else ""
@@ -643,6 +668,12 @@ Stretch = actual ÷ ideal duration, from request sent to body closed, all K stre
 at once; cells are median / p99 (a rung is skipped once the median passes 2.5; a failing
 rung is tried twice and the better try kept). Passing means median ≤ 1.10 and p99 ≤ 1.25
 with every stream's text intact.
+
+The row *{ceiling.ROW}* is the ceiling: the same provider-paced streams read straight off
+the model's `astream` in a fresh process of their own (`python -m bench.ceiling`): no
+HTTP, no gateway, and the client's core left free. Every server runs that loop of
+LangChain chunks and timer wake-ups underneath, so no server in one process on this
+machine keeps more streams within the bar than this row, whatever it does per token.
 
 The ladder runs twice, with the model pacing its tokens in two ways:
 

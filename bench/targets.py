@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import ceiling
 from bench.streaming import LADDER_DELAY, ladders
 
 
@@ -23,6 +24,8 @@ def _ladder_row(streaming: dict[str, Any]) -> tuple[str, str, str, str] | None:
     others = [f"{name} {primary[kind]['max_k']}"
               for kind, name in (("bare", "bare loop"), ("langserve", "LangServe"))
               if kind in primary]  # fmt: skip
+    if ceiling.ROW in primary:
+        others.append(f"the model alone in process, no server: {primary[ceiling.ROW]['max_k']}")
     result = f"{k_tw}" + (f" ({', '.join(others)})" if others else "")
     sleep = found.get("sleep")
     if pace == "deadline" and sleep and "tokenwire" in sleep:
