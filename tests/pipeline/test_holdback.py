@@ -243,14 +243,19 @@ async def test_synchronous_guards_run_inline_in_the_callers_task() -> None:
     log = MemoryBroker().create("r")
     sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None, window=40)
     tasks = len(asyncio.all_tasks())
-    assert sink.token("mail ") is True  # nothing shown yet: the caller should yield once
-    sink.token(f"{EMAIL} " + "x" * 200)  # same loop iteration: scanned together
-    assert log.last_seq == 0
+
+    def shown() -> str:
+        return "".join(str(e.data["text"]) for e in log._events if e.type == "token")
+
+    assert sink.token("mail ") is False  # held (the 40-character floor): nothing to show yet
+    assert sink.token(f"{EMAIL} " + "x" * 200) is True  # scanned at once: the first text shows
+    assert shown().startswith("mail [EMAIL] x")  # ...before the caller yields
+    seen, before = log.last_seq, shown()
+    assert sink.token("more " * 5) is False  # from now on: one scan per loop iteration
+    assert log.last_seq == seen
     await asyncio.sleep(0)  # the model's task yields: the scan runs, no task involved
     assert len(asyncio.all_tasks()) == tasks
-    assert sink.token("more") is True  # text just became visible: one yield to send it
-    assert sink.token("and more") is False  # then no more yielding
-    assert "[EMAIL]" in "".join(e.data["text"] for e in log._events if e.type == "token")
+    assert log.last_seq == seen + 1 and shown().startswith(before) and len(shown()) > len(before)
 
 
 async def test_an_async_guard_gets_a_worker_only_once_text_arrives() -> None:
@@ -281,10 +286,8 @@ async def test_a_plain_guard_returning_an_awaitable_is_a_clear_error() -> None:
             return asyncio.sleep(0, result=[])
 
     sink = GuardedSink(RunRecorder(MemoryBroker().create("r")), [Confused()], on_stop=print)
-    sink.token("hi")
-    await asyncio.sleep(0)  # the scan fails in a callback: the run's task sees it next
     with pytest.raises(GuardFailed, match="async def"):  # the run fails; never a retry
-        sink.token("there")
+        sink.token("hi")
 
 
 async def test_a_full_log_found_by_the_deferred_scan_surfaces_in_the_runs_task() -> None:

@@ -59,7 +59,6 @@ class GuardedSink:
         self._flush_scheduled = False
         self._error: BaseException | None = None
         self._shown = False
-        self._announced = False
         self._epoch = 0
         self._queue: list[_Call | str] = []
         self._wake: asyncio.Future[None] | None = None
@@ -73,8 +72,13 @@ class GuardedSink:
 
     # -- RunSink (called by the adapter) --------------------------------------------------
     def token(self, text: str) -> bool:
-        """True while nothing of the answer is visible yet: the caller should yield once, so
-        the scan scheduled for this loop iteration can release it (see ``RunSink.token``)."""
+        """True when this delta made the answer's first text visible (``RunSink.token``).
+
+        Until something is visible each delta is scanned at once, so the first words are in
+        the log before the caller yields and go out in the writer's next write (a deferred
+        scan would let the writer send the run's opening events alone first, and the words
+        one write and a few chunks later). After that, text waits for the one scan per
+        loop iteration."""
         if self._error is not None:
             self._raise_deferred()
         if self._stopped is not None or self._closed:
@@ -87,16 +91,15 @@ class GuardedSink:
             shown = self._shown
             self._enqueue(text)
             return self._shown and not shown
-        self._pending.append(text)  # the hot path: no scan, no task switch
-        if not self._flush_scheduled:
+        self._pending.append(text)
+        if not self._shown:
+            with _guard_errors():
+                self._push_pending()
+            return self._shown
+        if not self._flush_scheduled:  # the hot path: no scan, no task switch
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_soon)
-        if self._shown and not self._announced:
-            # The scan during the caller's last yield made text visible, after the caller's
-            # own wake-up was queued: one more yield lets the writer send it now.
-            self._announced = True
-            return True
-        return not self._shown
+        return False
 
     def reasoning(self, text: str) -> None:
         if self._stopped is not None or self._closed:
