@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import Runnable, RunnableLambda
 
 from tests.pipeline.test_holdback import EMAIL, REDACTED, TEXT
 from tests.sse import collect, text_of
@@ -144,3 +144,33 @@ def test_a_violation_found_while_the_run_drains_still_blocks(serve: Serve) -> No
     assert [e.event for e in events][-4:] == ["guardrail", "error", "usage", "run.end"]
     assert events[-1].data["status"] == "blocked"
     assert events[-3].data["code"] == "policy_violation"
+
+
+class _BlockedThenBroken(Runnable[Any, str]):
+    """Names a competitor, then fails before it awaits anything: the guard's stop is found
+    in the run's own task, and its cancellation has not landed when the attempt fails."""
+
+    def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> str:
+        raise NotImplementedError
+
+    async def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[str]:
+        yield "ok acme corp and then some more words here to settle it " * 2
+        raise RuntimeError("upstream broke")
+
+
+def test_a_stop_found_before_the_upstream_fails_ends_the_run_as_the_stop_says(
+    serve: Serve,
+) -> None:
+    rule = DenyRule("competitor", keywords=["acme corp"])
+    retried = Route(
+        "deny",
+        _BlockedThenBroken(),
+        mode="tokens",
+        guardrails=Guardrails(guards=(rule,)),
+        fallbacks=[RunnableLambda(lambda _: "a fallback must not run")],
+    )
+    events = collect(serve([retried]), "deny", {"input": "x"})
+    assert [e.event for e in events] == ["run.start", "guardrail", "error", "usage", "run.end"]
+    assert events[2].data["code"] == "policy_violation"
+    assert events[-1].data["status"] == "blocked"
+    assert text_of(events) == "" and events[-1].data["fallback_used"] is None

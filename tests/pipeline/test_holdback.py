@@ -396,3 +396,14 @@ def test_any_chunking_acts_exactly_like_one_scan_of_the_whole_text(seed: int, ki
         whole = HoldbackBuffer(_guards(kind)).push_now(text, final=True).stop
         assert text.startswith("".join(shown))
         assert whole is None or len("".join(shown)) <= whole.start, text
+
+
+async def test_a_restarted_answer_shows_its_first_words_at_once_again() -> None:
+    log = MemoryBroker().create("r")
+    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
+    assert sink.token("Sure. ") is True
+    sink.discard_unshown()  # the attempt failed and the run restarts (run.restart)
+    sink.forget_shown()
+    seen = log.last_seq
+    assert sink.token("Again. ") is True  # scanned at once, visible before the caller yields
+    assert log.last_seq == seen + 1

@@ -152,6 +152,7 @@ class GuardedSink:
         the next answer is scanned as a new text (after :meth:`discard_unshown`)."""
         self._answer.restart()
         self._reasoning.restart()
+        self._shown = False  # the new answer's first words are scanned at once again
 
     def cancel(self) -> None:
         """Drop held text (the run was cancelled: nobody may see unchecked text)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -76,8 +77,12 @@ class Attempts:
         *,
         expose_errors: bool = False,
         sink: RunSink | None = None,
+        stopped: Callable[[], bool] = lambda: False,
     ) -> None:
         self._route = route
+        #: Whether the run stopped itself (a guardrail, a budget) — its cancellation lands at
+        #: the task's next await, which a failing attempt may never reach.
+        self._stopped = stopped
         # What the adapter reports to: the recorder, or a pipeline in front of it (guardrails).
         self._sink: RunSink = sink if sink is not None else recorder
         self._input = input
@@ -144,6 +149,8 @@ class Attempts:
                 if breaker is not None:
                     breaker.record_success()
                 return output
+            if self._stopped():  # the stop is the outcome: no retry, no fallback, no failure
+                raise asyncio.CancelledError
             # Before any await: a guard must not release the failed attempt's held text later.
             discard = getattr(self._sink, "discard_unshown", None)
             if discard is not None:

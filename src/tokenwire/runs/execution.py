@@ -63,6 +63,7 @@ async def execute_run(
         reliability,
         expose_errors=expose_errors,
         sink=sink,
+        stopped=lambda: run.stop_outcome is not None,
     )
     guard = sink if isinstance(sink, GuardedSink) else None
     refusal = route.guardrails.check_input(input) if route.guardrails is not None else None

@@ -159,15 +159,16 @@ class _Writer:
         while True:
             if self._gone:
                 return
-            chunk = pending + feed.take() if pending else feed.take()
-            pending = b""
+            data = feed.take()
+            chunk, pending = (pending + data if pending else data), b""
             if feed.finished or self._expired:
                 await send({"type": "http.response.body", "body": chunk, "more_body": False})
                 return
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                now = loop.time()
-                self._pace, self._last_write, self._last_data = now - self._last_data, now, now
+                now = self._last_write = loop.time()
+                if data:  # a preamble alone says nothing about the stream's pace
+                    self._pace, self._last_data = now - self._last_data, now
                 continue
             if self._beat:
                 self._beat = False
