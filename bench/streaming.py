@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import random
 import resource
 import shutil
 import statistics
@@ -38,7 +39,7 @@ LADDER_PACES = ("deadline", "sleep")
 LADDER_TOKENS = 100
 LADDER_DELAY = 0.02
 IDEAL = LADDER_TOKENS * LADDER_DELAY
-TTFT_REQUESTS = 50
+TTFT_REQUESTS = 150
 REQUESTS = 300
 TTFT_TOKENS = 30  # 150 characters: more than the PII guard's 120-character hold-back
 DISCONNECT_TRIALS = 30
@@ -268,6 +269,35 @@ async def ttft(server: ServerProcess, route: str = "chat") -> dict[str, float]:
     return {"p50_ms": _pct(firsts, 0.5) * 1e3, "p90_ms": _pct(firsts, 0.9) * 1e3}
 
 
+async def ttft_side_by_side(kinds: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
+    """Time to first token of every server, one request to each in turn: the servers run
+    at once and the moment's noise on this shared machine hits all of them alike (measured
+    one after another, a noisy minute could decide a difference of a tenth of a ms)."""
+    with contextlib.ExitStack() as stack:
+        targets: dict[str, Target] = {}
+        for kind in kinds:
+            server = stack.enter_context(ServerProcess(kind, env))
+            targets[kind] = Target.of(kind, server.port)
+            if kind == "tokenwire":
+                targets["tokenwire (no guard)"] = Target.of(kind, server.port, "plain")
+        names = list(targets)
+        firsts: dict[str, list[float]] = {name: [] for name in names}
+        shuffle = random.Random(8).shuffle
+        for turn in range(TTFT_REQUESTS + 3):
+            # A fresh order every turn: a request shares the cores with the clean-up of the
+            # stream just before it, so no server may always follow the same one.
+            shuffle(names)
+            for name in names:
+                stream = await stream_once(targets[name], prompt(TTFT_TOKENS))
+                assert stream.first_token is not None, f"{name}: no token event"
+                if turn >= 3:  # warm-up
+                    firsts[name].append(stream.first_token - stream.started)
+    return {
+        name: {"p50_ms": _pct(f, 0.5) * 1e3, "p90_ms": _pct(f, 0.9) * 1e3}
+        for name, f in firsts.items()
+    }
+
+
 async def disconnect(server: ServerProcess, close_log: Path) -> dict[str, Any]:
     target = Target.of(server.kind, server.port)
     offset = time.monotonic() - time.perf_counter()
@@ -445,7 +475,10 @@ async def _run(
     gone: dict[str, Any] = {}
     errors: dict[str, int] = {}
     fixed: dict[str, Any] = {}
-    one_server = only & {"cost", "per_request", "ttft", "disconnect", "ladder"}
+    if "ttft" in only:
+        kinds = [kind for kind in KINDS if kind in servers]
+        first = await _timed("ttft, side by side", progress, ttft_side_by_side(kinds, env))
+    one_server = only & {"cost", "per_request", "disconnect", "ladder"}
     for kind in KINDS if one_server else ():
         if kind not in servers:
             continue
@@ -459,10 +492,6 @@ async def _run(
                     cost["tokenwire (no guard)"] = await cost_per_token(server, "plain")
             if "per_request" in only:
                 fixed[kind] = await _timed("per request", progress, per_request(server))
-            if "ttft" in only:
-                first[kind] = await _timed("ttft", progress, ttft(server))
-                if kind == "tokenwire":
-                    first["tokenwire (no guard)"] = await ttft(server, "plain")
             if "disconnect" in only:
                 gone[kind] = await _timed("disconnect", progress, disconnect(server, close_log))
             if "ladder" in only:
@@ -752,8 +781,12 @@ def _ttft(r: dict[str, Any]) -> str:
     )
     return f"""### Time to first token at low load
 
-{TTFT_REQUESTS} sequential requests (after 3 warm-up ones), model with no delay and {TTFT_TOKENS}
-tokens; time from sending the request to the first answer-token event at the client.
+{TTFT_REQUESTS} requests to each server (after 3 warm-up ones), model with no delay and
+{TTFT_TOKENS} tokens; time from sending the request to the first answer-token event at the
+client. The servers run side by side and take turns, one request at a time in a fresh
+random order every turn, so a noisy moment on this shared machine hits them alike and no
+server always follows the same one (a request shares the cores with the clean-up of the
+stream just before it).
 In-process `astream` time to the first chunk: p50 {ref["ttft_p50_ms"]:.2f} ms. The PII
 guard holds back only what an address or a number could still be growing into (for these
 words, the last few characters), so the first token event waits for about three words; the
