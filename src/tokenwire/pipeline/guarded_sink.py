@@ -17,8 +17,7 @@ reported, but the text was already shown; a block or halt still stops the run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from tokenwire.broker.base import EventLogFull
@@ -93,7 +92,7 @@ class GuardedSink:
             return self._shown and not shown
         self._pending.append(text)
         if not self._shown:
-            with _guard_errors():
+            with _GUARD_ERRORS:
                 self._push_pending()
             return self._shown
         if not self._flush_scheduled:  # the hot path: no scan, no task switch
@@ -165,7 +164,7 @@ class GuardedSink:
         if self._stopped is not None or self._closed:
             return
         if self._inline:
-            with _guard_errors():
+            with _GUARD_ERRORS:
                 self._push_pending()  # text before this call goes first
                 run_now(self._process([item]))
             return
@@ -181,7 +180,7 @@ class GuardedSink:
         is full, a guard raised) is raised in the run's task at its next call."""
         self._flush_scheduled = False
         try:
-            with _guard_errors():
+            with _GUARD_ERRORS:
                 self._push_pending()
         except Exception as exc:
             self._error = exc
@@ -265,12 +264,19 @@ class GuardedSink:
             self._on_stop(release.stop)
 
 
-@contextlib.contextmanager
-def _guard_errors() -> Iterator[None]:
-    """A guard's exception as :class:`GuardFailed`; the log's own limit passes as it is."""
-    try:
-        yield
-    except (EventLogFull, GuardFailed):
-        raise
-    except Exception as exc:
-        raise GuardFailed(f"a guardrail failed: {type(exc).__name__}: {exc}") from exc
+class _GuardErrors:
+    """``with _GUARD_ERRORS:`` a guard's exception becomes :class:`GuardFailed`; the log's
+    own limit passes as it is. One shared instance: entered on every flush, it allocates
+    nothing (a ``@contextmanager`` would build a generator each time)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object
+    ) -> None:
+        if isinstance(exc, Exception) and not isinstance(exc, (EventLogFull, GuardFailed)):
+            raise GuardFailed(f"a guardrail failed: {type(exc).__name__}: {exc}") from exc
+
+
+_GUARD_ERRORS = _GuardErrors()

@@ -120,12 +120,19 @@ class HoldbackBuffer:
         keep = self._due(text, final)
         if keep is None:
             return NOTHING
-        scan, offset = self._context + self._held, len(self._context)
-        return self._settle(scan, offset, await self._inspect(scan, offset), keep)
+        return await self._scan(keep)
 
     def push_now(self, text: str, *, final: bool = False) -> Release:
-        """``push`` without an await, for buffers whose guards are all ``synchronous``."""
-        return run_now(self.push(text, final=final))
+        """``push`` without an await, for buffers whose guards are all ``synchronous`` (most
+        pushes scan nothing: no coroutine for them)."""
+        keep = self._due(text, final)
+        if keep is None:
+            return NOTHING
+        return run_now(self._scan(keep))
+
+    async def _scan(self, keep: int) -> Release:
+        scan, offset = self._context + self._held, len(self._context)
+        return self._settle(scan, offset, await self._inspect(scan, offset), keep)
 
     def _due(self, text: str, final: bool) -> int | None:
         """Hold ``text``; when a scan is due, how many trailing characters to keep."""

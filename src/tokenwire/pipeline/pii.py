@@ -166,8 +166,12 @@ class PiiGuard:
     def inspect(self, text: str, offset: int) -> Sequence[Finding]:
         findings: list[Finding] = []
         taken: list[tuple[int, int]] = []
+        present: dict[Callable[[str], bool], bool] = {}  # five detectors share "has a digit"
         for detector in self._detectors:
-            if not detector.present(text):
+            found = present.get(detector.present)
+            if found is None:
+                found = present[detector.present] = detector.present(text)
+            if not found:
                 continue
             for match in _valid_matches(detector, text, offset):
                 start, end = match.span()
