@@ -407,3 +407,16 @@ async def test_a_restarted_answer_shows_its_first_words_at_once_again() -> None:
     seen = log.last_seq
     assert sink.token("Again. ") is True  # scanned at once, visible before the caller yields
     assert log.last_seq == seen + 1
+
+
+async def test_a_guard_that_raises_fails_the_run_with_its_error_named() -> None:
+    class Broken:
+        name = "broken"
+        window = 0
+
+        def inspect(self, text: str, offset: int) -> Any:
+            raise ValueError("bad pattern")
+
+    sink = GuardedSink(RunRecorder(MemoryBroker().create("r")), [Broken()], on_stop=print)
+    with pytest.raises(GuardFailed, match="a guardrail failed: ValueError: bad pattern"):
+        sink.token("hi")
