@@ -42,9 +42,9 @@ What was changed for these numbers (each measured before and after with `make be
    is visible the guard scans each delta at once instead of when the model yields, so the
    first words are already in the log then. Before, the writer sent the run's opening
    events alone and the first words a write and a few chunks later: in a server trace the
-   first chunk took 280 us to reach the socket, now 70 us (the bare loop: 13 us). What is
-   left of the guarded route's TTFT gap is the first scan (~30-60 us) and the run's set-up
-   before the model starts (~100 us more than the bare loop's).
+   first chunk took 280 us to reach the socket, now 70 us (the bare loop: 13 us). In
+   process, the guard still adds ~60 us before the first token (its first scan) and ~30 us
+   of set-up; the rest of the gap to the bare loop is the run's own set-up.
 5. **Cheaper admission**: batched audit appends (one SQLite commit per 0.1 s, not per run),
    input schemas cached per runnable, one `os.urandom` for both ids, no watchdog without
    timeouts, no auth middleware when auth is off, and the streaming start goes straight to
