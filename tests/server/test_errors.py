@@ -66,6 +66,7 @@ def test_the_input_schema_is_built_once_and_still_refuses_bad_input(
         assert ok.status_code == 202
         bad = client.post("/v1/routes/qa/runs", json={"input": {"wrong": "key"}})
         assert bad.status_code == 422
+        assert bad.json()["title"] == "Invalid run request" and bad.json()["errors"]
         assert bad.headers["content-type"] == "application/problem+json"
         assert "question" in bad.json()["detail"]
 
@@ -113,6 +114,7 @@ def test_unknown_route_and_unknown_run_are_404(client: httpx.Client) -> None:
         )
         assert response.status_code == 404
         assert "nope" in response.json()["detail"]
+        assert response.json()["title"] == "Unknown route"
     for method, path in [
         ("GET", "/v1/runs/missing"),
         ("GET", "/v1/runs/missing/stream"),
@@ -144,6 +146,7 @@ def test_registry_full_is_503_with_retry_after(serve: Serve, mock_url: str) -> N
     response = client.post("/v1/routes/chat/runs", json={"input": "x"})
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
+    assert response.json()["title"] == "Too many live runs"
 
 
 def test_router_dependencies_still_guard_the_start_route(tmp_path: Any) -> None:

@@ -14,12 +14,10 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
-from tokenwire.gateway import Gateway, IdempotencyConflict, UnknownRoute
+from tokenwire.gateway import Gateway
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
-from tokenwire.runs.inputs import InvalidRequest
-from tokenwire.runs.registry import RegistryFull
+from tokenwire.protocols.refusals import START_ERRORS, Refusal, refusal
 from tokenwire.runs.run import Run
-from tokenwire.security.limits import RateLimited
 from tokenwire.server.direct_route import DirectRoute, Endpoint
 from tokenwire.server.problems import problem
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
@@ -147,17 +145,8 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
                 metadata=body.metadata,
                 idempotency_key=headers.get("idempotency-key"),
             )
-        except UnknownRoute:
-            return problem(404, "Unknown route", f"no route named {route!r}")
-        except InvalidRequest as exc:
-            return problem(422, "Invalid run request", str(exc), errors=exc.errors)
-        except IdempotencyConflict as exc:
-            return problem(422, "Idempotency-Key reused", str(exc))
-        except RegistryFull as exc:
-            return problem(503, "Too many live runs", str(exc), headers={"Retry-After": "1"})
-        except RateLimited as exc:
-            retry = {"Retry-After": str(exc.retry_after)}
-            return problem(429, "Too Many Requests", str(exc), headers=retry)
+        except START_ERRORS as exc:
+            return _refused(refusal(exc))
         replayed = {} if created else {"Idempotent-Replayed": "true"}
         if streaming:
             after = _parse_cursor(headers.get("last-event-id"), None)
@@ -173,6 +162,21 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
         return JSONResponse(accepted, status_code=202 if created else 200, headers=replayed)
 
     return start_run
+
+
+#: The problem title of each refusal kind (``protocols.refusals``).
+_TITLES = {
+    "unknown_route": "Unknown route",
+    "invalid_request": "Invalid run request",
+    "idempotency_conflict": "Idempotency-Key reused",
+    "overloaded": "Too many live runs",
+    "rate_limited": "Too Many Requests",
+}
+
+
+def _refused(why: Refusal) -> Response:
+    extra = {"errors": list(why.errors)} if why.errors else {}
+    return problem(why.status, _TITLES[why.kind], why.message, headers=why.headers, **extra)
 
 
 def _stream(
