@@ -123,8 +123,13 @@ def ack(op: str, id: Any, **fields: Any) -> str:
     return orjson.dumps({"type": "ack", "op": op, "id": id, **fields}).decode()
 
 
-def nack(op: str | None, id: Any, status: int, code: str, message: str) -> str:
+def nack(
+    op: str | None, id: Any, status: int, code: str, message: str, retry_after: int | None = None
+) -> str:
+    """A refused request; ``retry_after`` (seconds) is what HTTP puts in ``Retry-After``."""
     reply = {"type": "nack", "op": op, "id": id, "status": status, "code": code}
+    if retry_after is not None:
+        reply["retry_after"] = retry_after
     return orjson.dumps({**reply, "message": message}).decode()
 
 

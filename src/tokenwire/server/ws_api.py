@@ -168,7 +168,9 @@ class SocketSession:
 
     def _refuse_start(self, exc: Exception, id: Any) -> None:
         why = refusal(exc)
-        self.outbox.put_control(nack("start", id, why.status, why.kind, why.message))
+        self.outbox.put_control(
+            nack("start", id, why.status, why.kind, why.message, retry_after=why.retry_after)
+        )
 
     def _started(self, run: Run, created: bool, id: Any) -> None:
         self.outbox.put_control(ack("start", id, run_id=run.id, created=created))
