@@ -129,10 +129,11 @@ async def test_a_run_that_ends_in_its_first_step_is_one_write_with_the_preamble_
         _token(log, 2)
         log.close()
 
-    asyncio.get_running_loop().create_task(run())  # started before the response, as a gateway does
+    running = asyncio.get_running_loop().create_task(run())  # first, as a gateway's run is
     peer = Connection()
     response = EventStreamResponse(LogFeed(log, NativeEncoder()), preamble=b"retry: 1000\n\n")
     await asyncio.wait_for(_serve(response, peer), 1)
+    await running
     assert len(peer.writes) == 1 and peer.ended
     assert peer.writes[0].startswith(b"retry: 1000\n\n")
     assert [e.event for e in parse_events(peer.body)] == ["run.start", "token"]

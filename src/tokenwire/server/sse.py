@@ -160,7 +160,8 @@ class _Writer:
             if self._gone:
                 return
             data = feed.take()
-            chunk, pending = (pending + data if pending else data), b""
+            chunk = pending + data if pending else data
+            pending = b""
             if feed.finished or self._expired:
                 await send({"type": "http.response.body", "body": chunk, "more_body": False})
                 return
