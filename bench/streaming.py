@@ -40,6 +40,7 @@ LADDER_TOKENS = 100
 LADDER_DELAY = 0.02
 IDEAL = LADDER_TOKENS * LADDER_DELAY
 TTFT_REQUESTS = 150
+TTFT_WARM_UP = 3
 REQUESTS = 300
 TTFT_TOKENS = 30  # 150 characters: more than the PII guard's 120-character hold-back
 DISCONNECT_TRIALS = 30
@@ -246,27 +247,47 @@ def _largest_passing(steps: list[dict[str, Any]]) -> int:
 def model_alone() -> dict[str, Any]:
     """The ladder's ceiling: the provider-paced streams off the model itself, in a process
     of their own (:mod:`bench.ceiling`); failing rungs are tried twice, as for servers."""
-    ks = ladder_ks()
-    first = ceiling.measure(ks, LADDER_TOKENS, LADDER_DELAY)
+    first = _model_alone_steps(ladder_ks())
     failing = tuple(s["k"] for s in first if not _passes(s))
-    again = (
-        {s["k"]: s for s in ceiling.measure(failing, LADDER_TOKENS, LADDER_DELAY)}
-        if failing
-        else {}
-    )
+    again = {s["k"]: s for s in _model_alone_steps(failing)} if failing else {}
     steps = [min(s, again.get(s["k"], s), key=lambda t: t["median"]) for s in first]
     return {"steps": steps, "max_k": _largest_passing(steps), "pace": "deadline"}
 
 
-async def ttft(server: ServerProcess, route: str = "chat") -> dict[str, float]:
-    target = Target.of(server.kind, server.port, route)
-    firsts = []
-    for _ in range(TTFT_REQUESTS + 3):
-        stream = await stream_once(target, prompt(TTFT_TOKENS))
-        assert stream.first_token is not None, f"{server.kind}: no token event"
-        firsts.append(stream.first_token - stream.started)
-    firsts = firsts[3:]  # warm-up
+def _model_alone_steps(ks: Sequence[int]) -> list[dict[str, Any]]:
+    """The ladder's step of each rung, summarized as for servers."""
+    steps = []
+    for rung in ceiling.measure(ks, LADDER_TOKENS, LADDER_DELAY):
+        stretches = [seconds / IDEAL for seconds in rung["durations"]]
+        steps.append(
+            {
+                "k": rung["k"],
+                "median": statistics.median(stretches),
+                "p99": _pct(stretches, 0.99),
+                "failed": rung["failed"],
+                "server_cpu_share": rung["cpu_share"],
+                "server_cpu_us_per_token": rung["cpu_us_per_token"],
+            }
+        )
+    return steps
+
+
+async def _first_token(target: Target) -> float:
+    """Seconds from sending one request to its first answer-token event."""
+    stream = await stream_once(target, prompt(TTFT_TOKENS))
+    assert stream.first_token is not None, f"{target.kind}: no token event"
+    return stream.first_token - stream.started
+
+
+def _first_tokens(seconds: list[float]) -> dict[str, float]:
+    firsts = seconds[TTFT_WARM_UP:]
     return {"p50_ms": _pct(firsts, 0.5) * 1e3, "p90_ms": _pct(firsts, 0.9) * 1e3}
+
+
+async def ttft(server: ServerProcess) -> dict[str, float]:
+    """One server's time to first token on its own (the ``gc`` A/B compares two servers)."""
+    target = Target.of(server.kind, server.port)
+    return _first_tokens([await _first_token(target) for _ in range(TTFT_REQUESTS + TTFT_WARM_UP)])
 
 
 async def ttft_side_by_side(kinds: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
@@ -283,19 +304,13 @@ async def ttft_side_by_side(kinds: Sequence[str], env: dict[str, str]) -> dict[s
         names = list(targets)
         firsts: dict[str, list[float]] = {name: [] for name in names}
         shuffle = random.Random(8).shuffle
-        for turn in range(TTFT_REQUESTS + 3):
+        for _ in range(TTFT_REQUESTS + TTFT_WARM_UP):
             # A fresh order every turn: a request shares the cores with the clean-up of the
             # stream just before it, so no server may always follow the same one.
             shuffle(names)
             for name in names:
-                stream = await stream_once(targets[name], prompt(TTFT_TOKENS))
-                assert stream.first_token is not None, f"{name}: no token event"
-                if turn >= 3:  # warm-up
-                    firsts[name].append(stream.first_token - stream.started)
-    return {
-        name: {"p50_ms": _pct(f, 0.5) * 1e3, "p90_ms": _pct(f, 0.9) * 1e3}
-        for name, f in firsts.items()
-    }
+                firsts[name].append(await _first_token(targets[name]))
+    return {name: _first_tokens(seconds) for name, seconds in firsts.items()}
 
 
 async def disconnect(server: ServerProcess, close_log: Path) -> dict[str, Any]:
@@ -781,7 +796,7 @@ def _ttft(r: dict[str, Any]) -> str:
     )
     return f"""### Time to first token at low load
 
-{TTFT_REQUESTS} requests to each server (after 3 warm-up ones), model with no delay and
+{TTFT_REQUESTS} requests to each server (after {TTFT_WARM_UP} warm-up ones), model with no delay and
 {TTFT_TOKENS} tokens; time from sending the request to the first answer-token event at the
 client. The servers run side by side and take turns, one request at a time in a fresh
 random order every turn, so a noisy moment on this shared machine hits them alike and no
