@@ -9,12 +9,14 @@ import functools
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.audit.metrics import AuditCollector
+from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
 from tokenwire.broker.memory import MemoryBroker
 from tokenwire.broker.redis import RedisBroker
@@ -28,8 +30,8 @@ from tokenwire.reliability.fallbacks import as_fallback
 from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import DisconnectPolicy, Route
 from tokenwire.runs.cluster import Cluster, redis_broker
-from tokenwire.runs.execution import execute_run
-from tokenwire.runs.failures import SHUTDOWN_REASON
+from tokenwire.runs.execution import end_run, execute_run
+from tokenwire.runs.failures import SHUTDOWN_REASON, START_FAILED
 from tokenwire.runs.idempotency import (
     IdempotencyConflict,
     check_fingerprint,
@@ -49,9 +51,6 @@ from tokenwire.telemetry.collector import Telemetry
 from tokenwire.telemetry.metrics import ReliabilityCollector
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.telemetry.pricing import PriceTable
-
-if TYPE_CHECKING:
-    from tokenwire.audit.trail import AuditTrail
 
 __all__ = ["Gateway", "IdempotencyConflict", "UnknownRoute"]
 
@@ -123,6 +122,8 @@ class Gateway:
         #: Circuit breakers and reliability counters (read by telemetry).
         self.reliability = Reliability()
         self.telemetry.metrics.registry.register(ReliabilityCollector(self.reliability))
+        if audit is not None:
+            self.telemetry.metrics.registry.register(AuditCollector(audit))
         self._sweeper: asyncio.Task[None] | None = None
 
     def route(self, name: str) -> Route:
@@ -252,8 +253,6 @@ class Gateway:
             fingerprint=request,
         )
         self.registry.add(run)
-        if self.cluster is not None:
-            self.cluster.opened(run)
         self._launch(run, run_uuid, route, value, run_config, received_at)
         if self.audit is not None:
             self.audit.watch(run, input)
@@ -276,6 +275,30 @@ class Gateway:
         config: RunnableConfig,
         received_at: float,
     ) -> None:
+        """Give the registered run its task. Whatever fails while setting it up, the run
+        still gets one: a task that ends it ``failed`` (``internal``), so nothing is left
+        registered as running with no one to end it."""
+        try:
+            if self.cluster is not None:
+                self.cluster.opened(run)
+            body = self._run_body(run, run_uuid, route, value, config, received_at)
+        except Exception as exc:
+            log.error("run %s could not be started", run.id, exc_info=exc)
+            run.recorder = run.recorder or RunRecorder(run.log, started_at=received_at)
+            body = _end_unstarted(run, run.recorder)
+        run.task = asyncio.get_running_loop().create_task(body, name=f"tokenwire-run-{run.id}")
+        self.telemetry.run_started(route)
+        run.task.add_done_callback(lambda _: self._run_ended(run, route))
+
+    def _run_body(
+        self,
+        run: Run,
+        run_uuid: uuid.UUID,
+        route: Route,
+        value: Any,
+        config: RunnableConfig,
+        received_at: float,
+    ) -> Coroutine[Any, Any, None]:
         run.model = model_name(route.runnable)
         run.log.append(
             EventType.RUN_START,
@@ -300,21 +323,16 @@ class Gateway:
         config["run_id"] = run_uuid
         config["metadata"] = {**config.get("metadata", {}), "tokenwire_run_id": run.id}
         run.recorder = recorder
-        run.task = asyncio.get_running_loop().create_task(
-            execute_run(
-                run,
-                route,
-                value,
-                config,
-                recorder,
-                expose_errors=self.settings.expose_errors,
-                reliability=self.reliability,
-                sink=sink,
-            ),
-            name=f"tokenwire-run-{run.id}",
+        return execute_run(
+            run,
+            route,
+            value,
+            config,
+            recorder,
+            expose_errors=self.settings.expose_errors,
+            reliability=self.reliability,
+            sink=sink,
         )
-        self.telemetry.run_started(route)
-        run.task.add_done_callback(lambda _: self._run_ended(run, route))
 
     def _run_budget(self, run: Run, route: Route) -> RunBudget | None:
         """The route's budget, tightened by what the caller's key may still spend."""
@@ -325,11 +343,17 @@ class Gateway:
         return budget.tighter(key_budget)
 
     def _run_ended(self, run: Run, route: Route) -> None:
-        self.telemetry.run_finished(run, route)
+        """Release what the run held. Each step on its own: one that raises (a metric, a
+        Redis write) must not keep the others — a slot, a quota charge — from happening."""
+        steps: list[Callable[[], None]] = [lambda: self.telemetry.run_finished(run, route)]
         if self.cluster is not None:
-            self.cluster.closed(run)
-        for hook in self.run_end_hooks:
-            hook(run)
+            steps.append(functools.partial(self.cluster.closed, run))
+        steps += [functools.partial(hook, run) for hook in self.run_end_hooks]
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("run %s: a run-end step failed", run.id)
 
     def get_run(self, run_id: str) -> Run | None:
         """The run, if it exists and the current caller may see it: a client only sees its
@@ -441,6 +465,14 @@ def _guarded(run: Run, route: Route, recorder: RunRecorder) -> GuardedSink | Non
         run.stop(RunStatus.BLOCKED, ErrorCode.POLICY_VIOLATION, message)
 
     return GuardedSink(recorder, rails.guards, on_stop=stop, window=rails.window, mode=rails.mode)
+
+
+async def _end_unstarted(run: Run, recorder: RunRecorder) -> None:
+    """The task of a run whose set-up failed: its opening event, if missing, then its end."""
+    if run.log.last_seq == 0:
+        start = {"run_id": run.id, "route": run.route, "trace_id": run.trace_id, "cohort": "stream"}
+        run.log.append(EventType.RUN_START, start)
+    end_run(run, recorder, RunStatus.FAILED, None, START_FAILED)
 
 
 def _run_uuid(random: bytes) -> uuid.UUID:

@@ -7,44 +7,87 @@ every ``guardrail`` action.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from tokenwire.events import EventType, RunStatus
+from tokenwire.plain_json import sanitized
 from tokenwire.runs.run import Run
 
-__all__ = ["audit_entry", "delivered_output"]
+__all__ = ["audit_entry", "delivered_output", "identity", "minimal_entry", "plain_entry"]
 
 _START = EventType.RUN_START.value
 _GUARDRAIL = EventType.GUARDRAIL.value
 
 
 async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
-    """The record's fields (the store adds ``sequence``, ``recorded_at`` and the hashes)."""
+    """The record's fields (the store adds ``sequence``, ``recorded_at`` and the hashes),
+    every one plain JSON. A field that had to be changed to be stored (a lone surrogate
+    escaped, a huge integer as text, nesting cut short) is named in ``sanitized``: the
+    record says it is not byte-exact there, and the chain never fails to hash it."""
     model, guardrails = await _scan(run)
     summary = run.summary
     usage = summary.get("usage") or {}
+    return plain_entry(
+        {
+            **identity(run),
+            "model": model,
+            "error": summary.get("error"),
+            "finish_reason": summary.get("finish_reason"),
+            "fallback_used": summary.get("fallback_used"),
+            "input": input,
+            "output": delivered_output(run),
+            "usage": usage,
+            "cost_usd": usage.get("cost_usd"),
+            "timings": summary.get("timings"),
+            "guardrail_actions": guardrails,
+        }
+    )
+
+
+def plain_entry(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` as plain JSON, with ``sanitized`` listing the fields that were changed."""
+    entry: dict[str, Any] = {}
+    changed = []
+    for name, value in fields.items():
+        entry[name], altered = sanitized(value)
+        if altered:
+            changed.append(name)
+    if changed:
+        entry["sanitized"] = changed
+    return entry
+
+
+#: What is always known of a run, and kept when nothing else of its record can be.
+_IDENTITY = ("run_id", "route", "key_alias", "trace_id", "status", "created_at", "ended_at")
+
+
+def identity(run: Run) -> dict[str, Any]:
     key_alias = run.metadata.get("key_alias")
     return {
         "run_id": run.id,
         "route": run.route,
-        "model": model,
         "key_alias": None if key_alias is None else str(key_alias),
         "trace_id": run.trace_id,
         "status": run.status.value,
-        "error": summary.get("error"),
-        "finish_reason": summary.get("finish_reason"),
-        "fallback_used": summary.get("fallback_used"),
-        "input": _as_json(input),
-        "output": _as_json(delivered_output(run)),
-        "usage": usage,
-        "cost_usd": usage.get("cost_usd"),
-        "timings": summary.get("timings"),
-        "guardrail_actions": guardrails,
         "created_at": run.created_at,
         "ended_at": run.ended_at,
     }
+
+
+def minimal_entry(known: Mapping[str, Any], problem: str) -> dict[str, Any]:
+    """The identity fields of ``known`` (a run's :func:`identity`, or a record the store
+    refused), flagged ``unstorable``: the run keeps its one place in the chain even when
+    its full record cannot be built or stored."""
+    kept = {name: _printable(known.get(name)) for name in _IDENTITY}
+    return plain_entry({**kept, "unstorable": _printable(problem[:500])})
+
+
+def _printable(value: Any) -> Any:
+    """Control characters escaped: PostgreSQL's text columns refuse NUL, for one."""
+    if isinstance(value, str) and not value.isprintable():
+        return value.encode("unicode_escape").decode("ascii")
+    return value
 
 
 def delivered_output(run: Run) -> Any:
@@ -79,10 +122,3 @@ async def _scan(run: Run) -> tuple[str | None, list[dict[str, Any]]]:
             elif event.type == _START:
                 model = event.data.get("model")
     return model, guardrails
-
-
-def _as_json(value: Any) -> Any:
-    """Plain JSON values, so a record reads back exactly as it was hashed."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))

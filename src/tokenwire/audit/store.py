@@ -198,6 +198,11 @@ class AuditStore:
             )
             return int(deleted.rowcount)
 
+    async def ping(self) -> None:
+        """Raise unless the database answers (tells a refused record from a store away)."""
+        async with self._connect() as conn:
+            await conn.scalar(select(1))
+
     async def aclose(self) -> None:
         await self.engine.dispose()
 

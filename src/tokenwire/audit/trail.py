@@ -23,7 +23,9 @@ import logging
 import time
 from typing import Any
 
-from tokenwire.audit.record import audit_entry
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from tokenwire.audit.record import audit_entry, identity, minimal_entry
 from tokenwire.audit.store import AuditStore, store_url
 from tokenwire.runs.run import Run
 from tokenwire.settings import Settings
@@ -70,6 +72,8 @@ class AuditTrail:
         #: Runs never recorded: the queue was full, or the store was unreachable at shutdown.
         self.dropped = 0
         self.written = 0
+        #: Runs recorded only by their ``minimal_entry`` (their full record was refused).
+        self.unstorable = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuditTrail:
@@ -78,6 +82,10 @@ class AuditTrail:
             max_queue=settings.audit_queue_size,
             retention_days=settings.audit_retention_days,
         )
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize() + self._in_flight
 
     # -- the gateway's side ------------------------------------------------------------------
     def watch(self, run: Run, input: Any) -> None:
@@ -195,23 +203,56 @@ class AuditTrail:
         for run, input in batch:
             try:
                 entries.append(await audit_entry(run, input))
-            except Exception:
-                self.dropped += 1
+            except Exception as exc:
                 log.exception("cannot build the audit record of run %s", run.id)
-        delay = 0.5
+                problem = f"its record could not be built: {exc!r}"
+                entries.append(minimal_entry(identity(run), problem))
+                self.unstorable += 1
+        await self._append(entries)
+
+    async def _append(self, entries: list[dict[str, Any]]) -> None:
+        """Append ``entries``, retrying while the store is away (an audit trail with silent
+        holes is worse than a late one) — but never wedged by one record the store refuses
+        while it is up: a refused batch is appended record by record, and a record refused
+        twice on its own is replaced by its :func:`minimal_entry`, so later runs keep being
+        recorded and this one still has its place in the chain."""
+        delay, refusals = 0.5, 0
         while True:
             try:
                 await self._ensure_store()
                 await self.store.append(entries)
-            except Exception:
-                # Keep the batch: an audit trail with silent holes is worse than a late one.
-                log.exception("audit store append failed; retrying in %.1fs", delay)
-                self._ready = None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+            except Exception as exc:
+                if _transient(exc) or not await self._store_is_up():
+                    log.exception("audit store append failed; retrying in %.1fs", delay)
+                    self._ready = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+                    continue
+                if len(entries) > 1:
+                    for entry in entries:
+                        await self._append([entry])
+                    return
+                refusals += 1
+                entry = entries[0]
+                if refusals == 1:
+                    continue  # once more as it is: the refusal may have been a passing one
+                if "unstorable" in entry:  # even the minimal record: nothing left to store
+                    self.dropped += 1
+                    log.error("audit record of run %s dropped: %r", entry.get("run_id"), exc)
+                    return
+                log.error("audit store refused the record of run %s: %r", entry.get("run_id"), exc)
+                self.unstorable += 1
+                entries = [minimal_entry(entry, f"the store refused its record: {exc!r}")]
             else:
                 self.written += len(entries)
                 return
+
+    async def _store_is_up(self) -> bool:
+        try:
+            await self.store.ping()
+        except Exception:
+            return False
+        return True
 
     async def _prune_forever(self) -> None:
         while True:
@@ -220,6 +261,12 @@ class AuditTrail:
             except Exception:
                 log.exception("audit retention failed")
             await asyncio.sleep(self._prune_every)
+
+
+def _transient(exc: Exception) -> bool:
+    """Errors of a store that is busy or away (locked, disconnected, timed out), never of
+    the record: the same append will do once it is back."""
+    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

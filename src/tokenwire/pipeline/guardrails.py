@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from tokenwire import plain_json
 from tokenwire.pipeline.findings import Action, Finding, Guard
 from tokenwire.pipeline.guarded_sink import GuardMode
 from tokenwire.pipeline.pii import PiiGuard
@@ -38,7 +37,7 @@ class Guardrails:
         """The first input rule the run's input breaks (input moderation), if any."""
         if not self.input_rules:
             return None
-        text = input if isinstance(input, str) else orjson.dumps(input, default=str).decode()
+        text = input if isinstance(input, str) else plain_json.dumps(input).decode()
         for rule in self.input_rules:
             found = rule.inspect(text, 0)
             if found:

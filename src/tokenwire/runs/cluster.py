@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from tokenwire import plain_json
 from tokenwire.broker.redis import RedisBroker, RedisKeys, decode_events, encode_events
 from tokenwire.events import ErrorCode, EventType, RunStatus
 from tokenwire.runs.idempotency import SharedClaims
@@ -119,7 +120,7 @@ class Cluster:
             "trace_id": run.trace_id,
             "created_at": repr(run.created_at),
             "on_disconnect": run.on_disconnect,
-            "metadata": orjson.dumps(run.metadata),
+            "metadata": plain_json.dumps(run.metadata),
             "fingerprint": run.fingerprint or "",
         }
         key, live, run_id = self.keys.run(run.id), self.keys.live, run.id

@@ -9,6 +9,8 @@ waits included.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -18,6 +20,7 @@ from tokenwire.events import ErrorCode, EventType, RunStatus
 from tokenwire.langchain.sink import RunSink
 from tokenwire.pipeline.findings import Finding
 from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.plain_json import json_ready
 from tokenwire.reliability.attempts import Attempts, AttemptsFailed
 from tokenwire.reliability.stats import Reliability
 from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
@@ -27,6 +30,8 @@ from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
 
 __all__ = ["end_run", "execute_run"]
+
+log = logging.getLogger("tokenwire.runs")
 
 _FINISH_REASONS = {
     RunStatus.COMPLETED: "stop",
@@ -53,6 +58,26 @@ async def execute_run(
     ``sink``: where the runnable's output goes when not straight to ``recorder`` (a
     pipeline, e.g. guardrails, that forwards to it).
     """
+    try:
+        await _execute(run, route, input, config, recorder, expose_errors, reliability, sink)
+    except BaseException as exc:
+        if not run.done:  # raised past every outcome: still exactly one run.end
+            log.error("run %s: ended by its task's last resort", run.id, exc_info=exc)
+            end_run(run, recorder, RunStatus.FAILED, None, _ENDING_FAILED)
+        if not isinstance(exc, Exception | asyncio.CancelledError):
+            raise
+
+
+async def _execute(
+    run: Run,
+    route: Route,
+    input: Any,
+    config: RunnableConfig,
+    recorder: RunRecorder,
+    expose_errors: bool,
+    reliability: Reliability | None,
+    sink: RunSink | None,
+) -> None:
     reliability = reliability or Reliability()
     attempts = Attempts(
         route,
@@ -66,11 +91,11 @@ async def execute_run(
         stopped=lambda: run.stop_outcome is not None,
     )
     guard = sink if isinstance(sink, GuardedSink) else None
-    refusal = route.guardrails.check_input(input) if route.guardrails is not None else None
     output: Any = None
     failure: Failure | None = None
     status = RunStatus.COMPLETED
     try:
+        refusal = route.guardrails.check_input(input) if route.guardrails is not None else None
         if refusal is not None:
             raise InputRefused(refusal)
         if route.total_timeout is None:
@@ -112,7 +137,7 @@ async def execute_run(
         status,
         output,
         failure,
-        usage=attempts.usage.data(),
+        usage=attempts.usage.data,
         fallback_used=attempts.fallback_used,
     )
 
@@ -143,20 +168,46 @@ def end_run(
     output: Any,
     failure: Failure | None,
     *,
-    usage: dict[str, Any] | None = None,
+    usage: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     fallback_used: str | None = None,
 ) -> None:
-    """Append ``error`` (if any), ``usage`` and ``run.end``, close the log, settle the run."""
-    log = run.log
-    if failure is not None:
-        log.append(EventType.ERROR, failure.data(), terminal=True)
-    if usage is None:
+    """Append ``error`` (if any), ``usage`` and ``run.end``, close the log, settle the run.
+
+    The one place a run ends, so it never raises: if the closing events cannot be built (a
+    usage estimate over an input no serialiser takes, a broken callable), the run ends
+    ``failed`` with an ``internal`` error instead — still exactly one ``run.end``.
+    """
+    try:
+        summary = _summary(recorder, status, output, failure, usage, fallback_used)
+    except Exception:
+        log.exception("run %s: its closing events could not be built", run.id)
+        status, failure = RunStatus.FAILED, _ENDING_FAILED
+        summary = _fallback_summary(recorder, failure)
+    _close(run, status, summary)
+
+
+#: How a run ends when building its normal ending failed.
+_ENDING_FAILED = Failure(ErrorCode.INTERNAL, "the gateway failed while ending the run", False)
+
+
+def _summary(
+    recorder: RunRecorder,
+    status: RunStatus,
+    output: Any,
+    failure: Failure | None,
+    usage: dict[str, Any] | Callable[[], dict[str, Any]] | None,
+    fallback_used: str | None,
+) -> dict[str, Any]:
+    """``run.end``'s data; every value in it plain JSON (the log's encoders take nothing
+    else)."""
+    if callable(usage):
+        usage = usage()
+    elif usage is None:
         usage = recorder.usage_data()
-    log.append(EventType.USAGE, usage, terminal=True)
     summary = {
         "status": status.value,
         # A run that did not complete keeps exactly what was delivered.
-        "output": output if status is RunStatus.COMPLETED else recorder.text,
+        "output": json_ready(output) if status is RunStatus.COMPLETED else recorder.text,
         "finish_reason": _FINISH_REASONS[status],
         "usage": usage,
         "timings": recorder.timings(),
@@ -164,6 +215,40 @@ def end_run(
     }
     if failure is not None:
         summary["error"] = failure.data()
-    log.append(EventType.RUN_END, summary, terminal=True)
-    log.close()
+    return summary
+
+
+def _fallback_summary(recorder: RunRecorder, failure: Failure) -> dict[str, Any]:
+    """Built from nothing that can raise: the delivered text and zeroed usage."""
+    usage = {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cached_input_tokens": 0,
+        "estimated": True,
+        "cost_usd": None,
+    }
+    try:
+        timings: dict[str, Any] | None = recorder.timings()
+    except Exception:
+        timings = None
+    return {
+        "status": RunStatus.FAILED.value,
+        "output": recorder.text,
+        "finish_reason": _FINISH_REASONS[RunStatus.FAILED],
+        "usage": usage,
+        "timings": timings,
+        "fallback_used": None,
+        "error": failure.data(),
+    }
+
+
+def _close(run: Run, status: RunStatus, summary: dict[str, Any]) -> None:
+    log = run.log
+    if not log.closed:
+        error = summary.get("error")
+        if error is not None:
+            log.append(EventType.ERROR, error, terminal=True)
+        log.append(EventType.USAGE, summary["usage"], terminal=True)
+        log.append(EventType.RUN_END, summary, terminal=True)
+        log.close()
     run.finish(status, summary)

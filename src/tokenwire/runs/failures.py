@@ -16,7 +16,7 @@ import httpx
 from tokenwire.events import ErrorCode
 from tokenwire.reliability.timeouts import DeadlineExceeded
 
-__all__ = ["SHUTDOWN_REASON", "Failure", "describe_failure", "shutdown_failure"]
+__all__ = ["SHUTDOWN_REASON", "START_FAILED", "Failure", "describe_failure", "shutdown_failure"]
 
 #: The cancel reason of runs still live when the gateway shuts down.
 SHUTDOWN_REASON = "gateway shutting down"
@@ -32,6 +32,10 @@ class Failure:
 
     def data(self) -> dict[str, Any]:
         return {"code": self.code.value, "message": self.message, "retryable": self.retryable}
+
+
+#: A run registered but never set going (its set-up raised): it ends at once with this.
+START_FAILED = Failure(ErrorCode.INTERNAL, "the gateway failed to start the run", False)
 
 
 def shutdown_failure() -> Failure:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tokenwire import plain_json
 from tokenwire.security.principal import current_principal
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def scoped(idempotency_key: str) -> str:
 
 
 def fingerprint(input: Any, config: dict[str, Any] | None) -> str:
-    body = orjson.dumps([input, config], option=orjson.OPT_SORT_KEYS, default=str)
+    body = plain_json.dumps([input, config], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(body).hexdigest()
 
 

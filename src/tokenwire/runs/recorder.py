@@ -7,10 +7,10 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from tokenwire import plain_json
 from tokenwire.broker.base import EventLog
 from tokenwire.events import EventType
+from tokenwire.plain_json import json_ready
 from tokenwire.telemetry.estimate import Estimator, heuristic_tokens
 from tokenwire.telemetry.pricing import PriceTable
 from tokenwire.telemetry.timing import summarize_gaps
@@ -118,18 +118,21 @@ class RunRecorder:
     def reasoning(self, text: str) -> None:
         self._append(_REASONING, {"text": text})
 
+    # Tool steps and documents carry whatever a model or a tool produced: made plain JSON
+    # once here, so no encoder of the log can fail on them later.
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         self.tool_calls += 1
-        self._append(EventType.TOOL_START, {"call_id": call_id, "name": name, "args": args})
+        data = {"call_id": call_id, "name": name, "args": args}
+        self._append(EventType.TOOL_START, json_ready(data))
 
     def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
         data: dict[str, Any] = {"call_id": call_id, "name": name, "output": output}
         if error is not None:
             data["error"] = error
-        self._append(EventType.TOOL_END, data)
+        self._append(EventType.TOOL_END, json_ready(data))
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
-        self._append(EventType.RETRIEVAL, {"documents": documents})
+        self._append(EventType.RETRIEVAL, json_ready({"documents": documents}))
 
     def usage(
         self,
@@ -231,4 +234,4 @@ def _ms(seconds: float | None) -> float | None:
 def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return orjson.dumps(value, default=str).decode()
+    return plain_json.dumps(value).decode()
