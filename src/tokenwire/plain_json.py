@@ -15,18 +15,34 @@ deepest part, an unknown object its ``str``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-__all__ = ["MAX_DEPTH", "dumps", "json_ready", "sanitized"]
+__all__ = ["MAX_DEPTH", "dumps", "json_ready", "sanitized", "valid_text"]
 
 #: Levels of nesting kept (orjson serialises at most 254; records wrap values a few deep).
 MAX_DEPTH = 200
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: cheap enough for every token (ASCII is one C call).
+
+    A provider's JSON may split a surrogate pair across two chunks, or hold a lone one;
+    Python keeps them, orjson (every encoder) refuses them. A pair within ``text`` becomes
+    its character, a lone surrogate its ``\\udXXX`` escape."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    paired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return paired.encode("utf-8", "backslashreplace").decode()
 
 
 def json_ready(value: Any) -> Any:
@@ -94,14 +110,10 @@ def _key(key: Any, changed: list[bool]) -> str:
 
 
 def _text(text: str, changed: list[bool]) -> str:
-    if text.isascii():
-        return text
-    try:
-        text.encode()
-    except UnicodeEncodeError:
+    valid = valid_text(text)
+    if valid is not text:
         changed[0] = True
-        return text.encode("utf-8", "backslashreplace").decode()
-    return text
+    return valid
 
 
 def _shallow_text(value: Any) -> str:

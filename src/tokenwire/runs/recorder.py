@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tokenwire import plain_json
 from tokenwire.broker.base import EventLog
 from tokenwire.events import EventType
-from tokenwire.plain_json import json_ready
+from tokenwire.plain_json import json_ready, valid_text
 from tokenwire.telemetry.estimate import Estimator, heuristic_tokens
 from tokenwire.telemetry.pricing import PriceTable
 from tokenwire.telemetry.timing import summarize_gaps
@@ -111,12 +111,14 @@ class RunRecorder:
         else:
             self.gaps.append(now - last)
         self.last_token_at = now
+        if not text.isascii():  # a lone surrogate would break every encoder of the log
+            text = valid_text(text)
         self._parts.append(text)
         self._append(_TOKEN, {"text": text})
         return last is None
 
     def reasoning(self, text: str) -> None:
-        self._append(_REASONING, {"text": text})
+        self._append(_REASONING, {"text": valid_text(text)})
 
     # Tool steps and documents carry whatever a model or a tool produced: made plain JSON
     # once here, so no encoder of the log can fail on them later.
