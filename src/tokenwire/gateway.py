@@ -52,6 +52,7 @@ from tokenwire.telemetry.pricing import PriceTable
 
 if TYPE_CHECKING:
     from tokenwire.audit.trail import AuditTrail
+    from tokenwire.security.slots import Slot
 
 __all__ = ["Gateway", "IdempotencyConflict", "UnknownRoute"]
 
@@ -65,8 +66,9 @@ class UnknownRoute(LookupError):
 class Admission(Protocol):
     """The caller's per-key limits on starting runs (set by the auth layer)."""
 
-    def admit(self, owner: str) -> Awaitable[Callable[[], None]]:
-        """Raise to refuse; else a release to call once the run is registered."""
+    def admit(self, owner: str) -> Awaitable[Slot]:
+        """Raise to refuse; else the concurrency slot the start holds (``hold(run)`` once
+        the run started, ``release()`` if it started nothing)."""
 
 
 class Gateway:
@@ -190,11 +192,11 @@ class Gateway:
                     check_fingerprint(existing, request)
                     return existing, False
                 release = functools.partial(claims.release, route_name, shared, run_id)
-        admitted: Callable[[], None] | None = None
+        slot: Slot | None = None
         try:
             if self.admission is not None:
-                admitted = await self.admission.admit(current_principal.get().alias)
-            return self._start(
+                slot = await self.admission.admit(current_principal.get().alias)
+            run, created = self._start(
                 route_name,
                 input,
                 config=config,
@@ -204,12 +206,17 @@ class Gateway:
                 random=random,
             )
         except BaseException:  # refused (or cancelled) before it started: the key is free
+            if slot is not None:
+                slot.release()
             if release is not None:
                 await release()
             raise
-        finally:
-            if admitted is not None:  # registered (counted as live) or refused
-                admitted()
+        if slot is not None:  # the run's until it ends; a replay started nothing
+            if created:
+                slot.hold(run)
+            else:
+                slot.release()
+        return run, created
 
     def _start(
         self,
