@@ -44,6 +44,7 @@ from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
 from tokenwire.runtime import freeze_startup_heap
 from tokenwire.security.principal import current_principal
+from tokenwire.security.slots import Slot
 from tokenwire.settings import Settings
 from tokenwire.telemetry.collector import Telemetry
 from tokenwire.telemetry.metrics import ReliabilityCollector
@@ -52,7 +53,6 @@ from tokenwire.telemetry.pricing import PriceTable
 
 if TYPE_CHECKING:
     from tokenwire.audit.trail import AuditTrail
-    from tokenwire.security.slots import Slot
 
 __all__ = ["Gateway", "IdempotencyConflict", "UnknownRoute"]
 
