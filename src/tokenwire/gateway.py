@@ -46,6 +46,7 @@ from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
 from tokenwire.runtime import freeze_startup_heap
 from tokenwire.security.principal import current_principal
+from tokenwire.security.slots import Slot
 from tokenwire.settings import Settings
 from tokenwire.telemetry.collector import Telemetry
 from tokenwire.telemetry.metrics import ReliabilityCollector
@@ -64,8 +65,9 @@ class UnknownRoute(LookupError):
 class Admission(Protocol):
     """The caller's per-key limits on starting runs (set by the auth layer)."""
 
-    def admit(self, owner: str) -> Awaitable[Callable[[], None]]:
-        """Raise to refuse; else a release to call once the run is registered."""
+    def admit(self, owner: str) -> Awaitable[Slot]:
+        """Raise to refuse; else the concurrency slot the start holds (``hold(run)`` once
+        the run started, ``release()`` if it started nothing)."""
 
 
 class Gateway:
@@ -191,11 +193,11 @@ class Gateway:
                     check_fingerprint(existing, request)
                     return existing, False
                 release = functools.partial(claims.release, route_name, shared, run_id)
-        admitted: Callable[[], None] | None = None
+        slot: Slot | None = None
         try:
             if self.admission is not None:
-                admitted = await self.admission.admit(current_principal.get().alias)
-            return self._start(
+                slot = await self.admission.admit(current_principal.get().alias)
+            run, created = self._start(
                 route_name,
                 input,
                 config=config,
@@ -205,12 +207,17 @@ class Gateway:
                 random=random,
             )
         except BaseException:  # refused (or cancelled) before it started: the key is free
+            if slot is not None:
+                slot.release()
             if release is not None:
                 await release()
             raise
-        finally:
-            if admitted is not None:  # registered (counted as live) or refused
-                admitted()
+        if slot is not None:  # the run's until it ends; a replay started nothing
+            if created:
+                slot.hold(run)
+            else:
+                slot.release()
+        return run, created
 
     def _start(
         self,

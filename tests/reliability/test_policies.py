@@ -13,7 +13,7 @@ import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from tokenwire.reliability.breaker import BreakerPolicy, CircuitBreaker
+from tokenwire.reliability.breaker import BreakerPolicy, CircuitBreaker, Permit
 from tokenwire.reliability.continuation import CONTINUE_INSTRUCTION, continuation_input
 from tokenwire.reliability.retry import RetryPolicy, is_transient, retry_after
 from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
@@ -142,18 +142,103 @@ def test_breaker_opens_after_n_failures_cools_down_and_closes_on_success() -> No
     now = [0.0]
     policy = BreakerPolicy(failure_threshold=2, cooldown_seconds=10)
     breaker = CircuitBreaker("p", policy, lambda: now[0])
-    breaker.record_failure()
-    assert breaker.allow() and breaker.state == "closed"
-    breaker.record_failure()
-    assert breaker.state == "open" and not breaker.allow() and breaker.skipped == 1
+    _permit(breaker).failed()
+    assert breaker.state == "closed"
+    _permit(breaker).failed()
+    assert breaker.state == "open" and breaker.allow() is None and breaker.skipped == 1
     now[0] = 10.0
-    assert breaker.allow() and breaker.state == "half_open"
-    breaker.record_failure()  # one failure while half-open re-opens it
+    probe = _permit(breaker)
+    assert breaker.state == "half_open"
+    probe.failed()  # the probe failing re-opens it
     assert breaker.state == "open" and breaker.times_opened == 2
     now[0] = 20.0
-    assert breaker.allow()
-    breaker.record_success()
+    _permit(breaker).succeeded()
     assert breaker.state == "closed" and breaker.consecutive_failures == 0
+
+
+def _permit(breaker: CircuitBreaker) -> Permit:
+    permit = breaker.allow()
+    assert permit is not None, breaker.snapshot()
+    return permit
+
+
+async def _call(
+    breaker: CircuitBreaker, asked: asyncio.Barrier, works: asyncio.Future[bool]
+) -> str:
+    """One attempt as ``Attempts`` makes it: allowed or skipped, then its call's outcome."""
+    permit = breaker.allow()
+    await asked.wait()  # every attempt of a burst asks before any outcome is known
+    if permit is None:
+        return "skipped"
+    try:
+        if await asyncio.shield(works):
+            permit.succeeded()
+            return "succeeded"
+        permit.failed()
+        return "failed"
+    finally:
+        permit.abandoned()
+
+
+async def _burst(
+    breaker: CircuitBreaker, works: asyncio.Future[bool], n: int = 8
+) -> list[asyncio.Task[str]]:
+    """``n`` concurrent attempts, returned once each has asked the breaker."""
+    asked = asyncio.Barrier(n + 1)
+    tasks = [asyncio.create_task(_call(breaker, asked, works)) for _ in range(n)]
+    await asked.wait()
+    return tasks
+
+
+async def test_a_half_open_breaker_lets_one_probe_through_and_others_skip() -> None:
+    now = [0.0]
+    policy = BreakerPolicy(failure_threshold=1, cooldown_seconds=10)
+    breaker = CircuitBreaker("p", policy, lambda: now[0])
+    _permit(breaker).failed()
+    now[0] = 10.0  # cooled down: half-open at the next attempt
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[bool] = loop.create_future()
+
+    first = await _burst(breaker, pending)
+    await asyncio.sleep(0)  # the skipped attempts return
+    (probe,) = [t for t in first if not t.done()]
+    assert [t.result() for t in first if t.done()] == ["skipped"] * 7
+    assert breaker.state == "half_open"
+
+    probe.cancel()  # the probe's client left: no outcome, so the next attempt probes
+    await asyncio.gather(probe, return_exceptions=True)
+    failing: asyncio.Future[bool] = loop.create_future()
+    failing.set_result(False)
+    second = await asyncio.gather(*await _burst(breaker, failing))
+    assert sorted(second) == ["failed"] + ["skipped"] * 7
+    assert breaker.state == "open" and breaker.times_opened == 2
+
+    now[0] = 20.0
+    working: asyncio.Future[bool] = loop.create_future()
+    working.set_result(True)
+    third = await asyncio.gather(*await _burst(breaker, working))
+    assert sorted(third) == ["skipped"] * 7 + ["succeeded"]
+    assert breaker.state == "closed"
+    fourth = await asyncio.gather(*await _burst(breaker, working))
+    assert fourth == ["succeeded"] * 8  # closed: every attempt goes through
+    assert breaker.skipped == 21
+    pending.cancel()
+
+
+def test_an_attempt_older_than_the_cool_down_does_not_decide_for_the_probe() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(
+        "p", BreakerPolicy(failure_threshold=1, cooldown_seconds=10), lambda: now[0]
+    )
+    slow = _permit(breaker)  # let through while closed; still running when the breaker opens
+    _permit(breaker).failed()
+    now[0] = 10.0
+    probe = _permit(breaker)
+    slow.failed()
+    slow.abandoned()
+    assert breaker.state == "half_open" and breaker.allow() is None  # the probe is still out
+    probe.succeeded()
+    assert breaker.state == "closed"
 
 
 def test_continuation_carries_the_conversation_and_the_partial_answer() -> None:

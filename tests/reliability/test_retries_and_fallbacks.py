@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from langchain_core.tools import tool
 from tests.reliability.conftest import Live
 from tests.sse import collect, text_of
 from tokenwire.demo.routes import demo_model
+from tokenwire.gateway import Gateway
 from tokenwire.reliability import BreakerPolicy, Fallback, RetryPolicy
 from tokenwire.routes import Route
 
@@ -246,3 +248,58 @@ def test_retries_never_repeat_what_clients_saw(live: Callable[..., Live], mock_u
     end = collect(live([route]).client, "chat", {"input": PROMPT})[-1].data
     assert end["status"] == "failed" and len(end["output"].split()) == 5
     assert len(_requests(mock_url)) == 1
+
+
+class _Upstream:
+    """An upstream that fails its first call, then holds every call until ``answer`` is set;
+    ``calls`` counts what reached it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.answer = asyncio.Event()
+
+    async def stream(self, _: Any) -> AsyncIterator[str]:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("the provider is down")
+        await self.answer.wait()
+        yield "back "
+
+
+async def test_a_half_open_circuit_sends_one_probe_and_a_cancelled_probe_frees_it() -> None:
+    upstream = _Upstream()
+    policy = BreakerPolicy(failure_threshold=1, cooldown_seconds=0)  # half-open at once
+    gateway = Gateway([Route("chat", RunnableLambda(upstream.stream), circuit_breaker=policy)])
+    first, _ = gateway.start_run("chat", PROMPT)
+    assert first.task is not None
+    await first.task
+    assert gateway.reliability.breakers.snapshot()[0]["state"] == "open"
+
+    runs = [gateway.start_run("chat", PROMPT)[0] for _ in range(5)]  # all at once
+    await _until(lambda: sum(run.done for run in runs) == 4 or upstream.calls > 2)
+    assert upstream.calls == 2  # one probe; the other four were refused as if open
+    (probe,) = [run for run in runs if not run.done]
+    skipped = [run for run in runs if run.done]
+    assert {run.summary["error"]["message"] for run in skipped} == {
+        "upstream 'chat' is unavailable"
+    }
+
+    probe.cancel("client left")  # no outcome: the next attempt probes
+    assert probe.task is not None
+    await asyncio.gather(probe.task, return_exceptions=True)
+    second, _ = gateway.start_run("chat", PROMPT)
+    await _until(lambda: upstream.calls == 3)
+    upstream.answer.set()
+    assert second.task is not None
+    await second.task
+    assert second.summary["status"] == "completed" and second.summary["output"] == "back "
+    assert gateway.reliability.breakers.snapshot()[0]["state"] == "closed"
+    await gateway.aclose()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")

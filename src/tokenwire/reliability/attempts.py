@@ -26,7 +26,7 @@ from tokenwire.langchain.adapter import is_chat_model, stream_runnable
 from tokenwire.langchain.sink import RunSink
 from tokenwire.pipeline.guarded_sink import GuardFailed
 from tokenwire.reliability.accounting import AttemptUsage
-from tokenwire.reliability.breaker import CircuitBreaker
+from tokenwire.reliability.breaker import CircuitBreaker, Permit
 from tokenwire.reliability.continuation import continuation_input
 from tokenwire.reliability.fallbacks import (
     MidStreamPolicy,
@@ -103,7 +103,8 @@ class Attempts:
         failure: Failure | None = None
         for upstream in plan:
             breaker = self._breaker(upstream)
-            if breaker is not None and not breaker.allow():
+            permit = breaker.allow() if breaker is not None else None
+            if breaker is not None and permit is None:
                 self._reliability.stats.breaker_skips += 1
                 failure = Failure(
                     ErrorCode.UPSTREAM_ERROR, f"upstream {upstream.name!r} is unavailable", True
@@ -113,7 +114,7 @@ class Attempts:
                 self.fallback_used = upstream.name
                 self._reliability.stats.fallbacks += 1
             try:
-                output = await self._with_retries(upstream, input, breaker)
+                output = await self._with_retries(upstream, input, permit)
             except _Failed as failed:
                 failure = failed.failure
                 if failed.delivered:
@@ -131,9 +132,14 @@ class Attempts:
             return None
         return self._reliability.breakers.for_upstream(upstream.runnable, upstream.name, policy)
 
-    async def _with_retries(
-        self, upstream: Upstream, input: Any, breaker: CircuitBreaker | None
-    ) -> Any:
+    async def _with_retries(self, upstream: Upstream, input: Any, permit: Permit | None) -> Any:
+        try:
+            return await self._retrying(upstream, input, permit)
+        finally:
+            if permit is not None:  # cancelled, or stopped by the run itself: no outcome
+                permit.abandoned()
+
+    async def _retrying(self, upstream: Upstream, input: Any, permit: Permit | None) -> Any:
         policy = self._route.retry
         started = perf_counter()
         retry = 0
@@ -146,8 +152,8 @@ class Attempts:
             except Exception as exc:
                 error: Exception = exc
             else:
-                if breaker is not None:
-                    breaker.record_success()
+                if permit is not None:
+                    permit.succeeded()
                 return output
             if self._stopped():  # the stop is the outcome: no retry, no fallback, no failure
                 raise asyncio.CancelledError
@@ -156,8 +162,8 @@ class Attempts:
             if discard is not None:
                 discard()
             self._count(error)
-            if breaker is not None:
-                breaker.record_failure()
+            if permit is not None:
+                permit.failed()
             failure = describe_failure(error, expose=self._expose)
             delivered = self._log.last_seq != seq
             delay = None if delivered else policy.next_delay(retry, error, perf_counter() - started)

@@ -19,6 +19,7 @@ from tokenwire.security.credentials import Credentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.middleware import AuthMiddleware
 from tokenwire.security.quotas import KeyQuotas
+from tokenwire.security.slots import LocalSlots, SharedSlots, StreamSlots
 from tokenwire.server.api import START_PATH, create_router, start_run_endpoint
 from tokenwire.server.audit_api import create_audit_router
 from tokenwire.server.console_api import create_console_router
@@ -87,7 +88,10 @@ def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) ->
     limiter = RateLimiter(shared, prefix=settings.redis_prefix)
     quotas = KeyQuotas(redis=shared, prefix=settings.redis_prefix)
     app.add_middleware(AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter)
-    gateway.admission = RunAdmission(credentials, gateway.live_runs_of, limiter, quotas)
+    slots: StreamSlots = LocalSlots(gateway.registry)
+    if gateway.cluster is not None:  # a dead replica's slots free as it stops counting alive
+        slots = SharedSlots(gateway.cluster.broker, lease_seconds=settings.replica_ttl_seconds)
+    gateway.admission = RunAdmission(credentials, slots, limiter, quotas)
 
     def key_budget(alias: str) -> RunBudget | None:
         key = credentials.key(alias)
