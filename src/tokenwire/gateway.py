@@ -252,9 +252,10 @@ class Gateway:
             fingerprint=request,
         )
         self.registry.add(run)
-        if self.cluster is not None:
-            self.cluster.opened(run)
         self._launch(run, run_uuid, route, value, run_config, received_at)
+        if self.cluster is not None:
+            # Once launched: other replicas hear only of runs that run (and will end).
+            self.cluster.opened(run, input)
         if self.audit is not None:
             self.audit.watch(run, input)
         return run, True
@@ -340,7 +341,8 @@ class Gateway:
         return run
 
     async def find_run(self, run_id: str) -> Run | None:
-        """:meth:`get_run`, or with Redis the run wherever it runs (a ``RemoteRun``)."""
+        """:meth:`get_run`, or with Redis the run wherever it runs (a ``RemoteRun``).
+        Raises ``ClusterUnavailable`` (a 503) while Redis cannot be reached."""
         run = self.get_run(run_id)
         if run is not None or self.cluster is None:
             return run
