@@ -39,6 +39,7 @@ from tokenwire.runs.idempotency import (
     scoped,
 )
 from tokenwire.runs.inputs import prepare_config, prepare_input
+from tokenwire.runs.orphans import EndedOrphan
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
@@ -118,6 +119,8 @@ class Gateway:
                 self.registry,
                 replica_ttl_seconds=self.settings.replica_ttl_seconds,
                 retention_seconds=self.settings.retention_seconds,
+                keep_inputs=audit is not None,
+                on_orphan_ended=self._orphan_ended,
             )
         self.telemetry = Telemetry(self.settings, prices, exporters)
         #: Circuit breakers and reliability counters (read by telemetry).
@@ -331,6 +334,11 @@ class Gateway:
             self.cluster.closed(run)
         for hook in self.run_end_hooks:
             hook(run)
+
+    def _orphan_ended(self, ended: EndedOrphan) -> None:
+        """A run of a replica that died, ended by this replica's sweeper: audit it here."""
+        if self.audit is not None:
+            self.audit.submit(ended.run, ended.input)
 
     def get_run(self, run_id: str) -> Run | None:
         """The run, if it exists and the current caller may see it: a client only sees its
