@@ -41,6 +41,7 @@ from tokenwire.runs.idempotency import (
     scoped,
 )
 from tokenwire.runs.inputs import prepare_config, prepare_input
+from tokenwire.runs.orphans import EndedOrphan
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
@@ -119,6 +120,8 @@ class Gateway:
                 self.registry,
                 replica_ttl_seconds=self.settings.replica_ttl_seconds,
                 retention_seconds=self.settings.retention_seconds,
+                keep_inputs=audit is not None,
+                on_orphan_ended=self._orphan_ended,
             )
         self.telemetry = Telemetry(self.settings, prices, exporters)
         #: Circuit breakers and reliability counters (read by telemetry).
@@ -261,6 +264,9 @@ class Gateway:
         )
         self.registry.add(run)
         self._launch(run, run_uuid, route, value, run_config, received_at)
+        if self.cluster is not None:
+            # Once launched: other replicas hear only of runs that run (and will end).
+            self.cluster.opened(run, input)
         if self.audit is not None:
             self.audit.watch(run, input)
         return run, True
@@ -286,8 +292,6 @@ class Gateway:
         still gets one: a task that ends it ``failed`` (``internal``), so nothing is left
         registered as running with no one to end it."""
         try:
-            if self.cluster is not None:
-                self.cluster.opened(run)
             body = self._run_body(run, run_uuid, route, value, config, received_at)
         except Exception as exc:
             log.error("run %s could not be started", run.id, exc_info=exc)
@@ -362,6 +366,11 @@ class Gateway:
             except Exception:
                 log.exception("run %s: a run-end step failed", run.id)
 
+    def _orphan_ended(self, ended: EndedOrphan) -> None:
+        """A run of a replica that died, ended by this replica's sweeper: audit it here."""
+        if self.audit is not None:
+            self.audit.submit(ended.run, ended.input)
+
     def get_run(self, run_id: str) -> Run | None:
         """The run, if it exists and the current caller may see it: a client only sees its
         own runs (every protocol front-end looks runs up here, so none can leak another's)."""
@@ -371,7 +380,8 @@ class Gateway:
         return run
 
     async def find_run(self, run_id: str) -> Run | None:
-        """:meth:`get_run`, or with Redis the run wherever it runs (a ``RemoteRun``)."""
+        """:meth:`get_run`, or with Redis the run wherever it runs (a ``RemoteRun``).
+        Raises ``ClusterUnavailable`` (a 503) while Redis cannot be reached."""
         run = self.get_run(run_id)
         if run is not None or self.cluster is None:
             return run

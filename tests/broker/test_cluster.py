@@ -95,18 +95,58 @@ async def test_a_remote_snapshot_forgets_text_a_restart_withdrew(
     assert (await _remote(b, run_id)).snapshot()["output"] == "good"
 
 
+async def _end_of(remote: RemoteRun) -> None:
+    """Follow ``remote`` (as a streaming subscriber would) until its log ends."""
+    remote.attach()
+    waiter = asyncio.get_running_loop().create_future()
+    remote.log.wait(waiter, end_only=True)
+    await asyncio.wait_for(waiter, 10)
+    remote.detach()
+
+
 async def test_events_lost_on_the_way_to_redis_end_the_stream_retryably(
     gateways: Make, redis_url: str, prefix: str
 ) -> None:
-    a, b = await gateways(2)
+    """A gap that stays (past the replica TTL: no owner re-published the log) is lost."""
+    a, b = await gateways(2, replica_ttl_seconds=0.3)
     assert a.cluster is not None
     events = [(1, "run.start", {}), (3, "token", {"text": "x"}), (4, "run.end", {})]
     run_id = _fake_run(redis_url, prefix, a.cluster.replica_id, events)
     remote = await _remote(b, run_id)
+    assert not remote.done  # a gap may be a log still being re-published: not yet lost
+    await _end_of(remote)
     assert remote.done and remote.log.closed
     got = remote.log.since(0)
     assert [(e.seq, e.type) for e in got] == [(1, "run.start"), (2, "error"), (3, "run.end")]
     assert got[1].data["code"] == "incomplete_stream" and got[1].data["retryable"]
+
+
+async def test_a_gap_the_owner_fills_is_followed_through(
+    gateways: Make, redis_url: str, prefix: str
+) -> None:
+    """Redis restarted empty and the owner's newest events arrived before it re-published
+    the log: a follower waits for the rewrite instead of ending the stream as lost."""
+    a, b = await gateways(2)
+    assert a.cluster is not None
+    run_id = _fake_run(redis_url, prefix, a.cluster.replica_id, [(3, "token", {"text": "c"})])
+    remote = await _remote(b, run_id)  # its first read met the gap: it waits (TTL 10 s)
+    remote.attach()
+    assert not remote.done and remote.log.last_seq == 0
+    client = redis.Redis.from_url(redis_url)
+    key = f"{prefix}:log:{run_id}"
+    client.delete(key)  # what the owner's re-publishing does, in one script
+    whole = [("run.start", {}), ("token", {"text": "a"}), ("token", {"text": "c"})]
+    client.xadd(key, {"e": encode_events(whole)}, id="3-0")
+    client.xadd(key, {"e": encode_events([("run.end", {"status": "completed"})])}, id="4-0")
+    remote.detach()
+    await _end_of(remote)
+    assert [(e.seq, e.type) for e in remote.log.since(0)] == [
+        (1, "run.start"),
+        (2, "token"),
+        (3, "token"),
+        (4, "run.end"),
+    ]
+    assert remote.status is RunStatus.COMPLETED
 
 
 async def test_the_sweeper_leaves_live_replicas_alone(gateways: Make) -> None:
@@ -223,3 +263,79 @@ async def test_subscribers_of_a_replica_that_died_stop_counting(gateways: Make) 
     assert run.task is not None
     await asyncio.wait_for(asyncio.shield(run.task), 5)
     assert run.status is RunStatus.CANCELLED and run.subscribers == 0
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"status": "completed", "ended_at": "1.0"},  # what an end wrote after Redis lost the rest
+        {"route": "count", "status": "no-such-status", "trace_id": "0", "created_at": "1.0"},
+    ],
+)
+async def test_an_unusable_record_is_an_unknown_run_not_an_error(
+    gateways: Make, redis_url: str, prefix: str, record: dict[str, str]
+) -> None:
+    (gateway,) = await gateways(1)
+    run_id = f"{time.time_ns():032x}"[-32:]
+    redis.Redis.from_url(redis_url).hset(f"{prefix}:run:{run_id}", mapping=record)
+    assert await gateway.find_run(run_id) is None
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"note": "a\ud800b"}, {"tree": _nested(300)}],
+    ids=["lone-surrogate", "nested-300"],
+)
+async def test_a_run_with_metadata_redis_cannot_hold_still_runs_and_ends_there(
+    gateways: Make, redis_url: str, prefix: str, metadata: dict[str, Any]
+) -> None:
+    """Metadata JSON cannot encode must not fail the start after the run is registered
+    (it used to leave a task-less run counted live): the run runs, and ends in Redis too."""
+    a, b = await gateways(2)
+    run, _ = await a.astart_run("count", {"n": 3, "delay": 0}, metadata=metadata)
+    assert run.task is not None
+    await run.task
+    assert await a.broker.flushed()  # type: ignore[attr-defined]
+    client = redis.Redis.from_url(redis_url)
+    assert not client.sismember(f"{prefix}:live", run.id)
+    assert client.hget(f"{prefix}:run:{run.id}", "status") == b"completed"
+    remote = await _remote(b, run.id)
+    assert remote.status is RunStatus.COMPLETED
+    assert remote.metadata == {"key_alias": "anonymous"}  # the rest has no JSON form
+
+
+async def test_republishing_rewrites_only_what_redis_lost(
+    gateways: Make, redis_url: str, prefix: str
+) -> None:
+    a, b = await gateways(2)
+    assert a.cluster is not None
+    kept, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    lost, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    for _ in range(500):  # a few events in
+        if lost.log.last_seq >= 3:
+            break
+        await asyncio.sleep(0.01)
+    assert await a.broker.flushed()  # type: ignore[attr-defined]
+    client = redis.Redis.from_url(redis_url)
+    client.delete(f"{prefix}:run:{lost.id}", f"{prefix}:log:{lost.id}")
+    client.srem(f"{prefix}:live", lost.id)
+    assert await b.find_run(lost.id) is None
+    assert await a.cluster.published.republish(ended_since=time.time()) == 1
+    assert await a.broker.flushed()  # type: ignore[attr-defined]
+    assert client.sismember(f"{prefix}:live", lost.id)
+    remote = await _remote(b, lost.id)
+    held = remote.log.since(0)
+    assert len(held) >= 3
+    assert [(e.seq, e.type, e.data) for e in held] == [
+        (e.seq, e.type, e.data) for e in lost.log.since(0)[: len(held)]
+    ]
+    assert remote.cancel("moderator") and kept.cancel("done")
+    await remote.settle(5.0)
+    assert lost.status is RunStatus.CANCELLED

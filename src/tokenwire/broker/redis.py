@@ -10,7 +10,9 @@ Explicit ids make every write exactly-once: a second writer for the same seqs (a
 that wrongly took the run for dead and ended it) is refused by Redis, never duplicated.
 
 Another replica follows a log with ``XREAD BLOCK`` into a local copy of the same in-memory
-log, so writers, encoders and cursors work identically on both sides.
+log, so writers, encoders and cursors work identically on both sides. A gap in the stream
+(events that never reached Redis, or a Redis that restarted empty while the owner has not yet
+re-published the log) is waited out for a while, then ends the copy as an interrupted stream.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -37,6 +39,7 @@ __all__ = [
     "RedisKeys",
     "decode_events",
     "encode_events",
+    "stream_entries",
 ]
 
 log = logging.getLogger("tokenwire.broker")
@@ -52,6 +55,8 @@ _LINGER_SECONDS = 0.002
 _ENTRY_EVENTS = 500
 #: ``XREAD BLOCK`` timeout: how often a follower re-checks that it should still follow.
 _BLOCK_MS = 1_000
+#: How often a follower looks again at a stream with a gap in it.
+_GAP_POLL_SECONDS = 0.05
 
 
 class RedisKeys:
@@ -103,6 +108,14 @@ def decode_events(entry_id: bytes, fields: dict[bytes, bytes]) -> list[Event]:
     return [Event(first + i, type, data) for i, (type, data) in enumerate(pairs)]
 
 
+def stream_entries(events: Sequence[Event]) -> Iterator[tuple[str, bytes]]:
+    """Consecutive ``events`` as stream entries: ``(id, payload)``, the id being the seq of
+    the entry's last event (at most ``_ENTRY_EVENTS`` events each)."""
+    for start in range(0, len(events), _ENTRY_EVENTS):
+        chunk = events[start : start + _ENTRY_EVENTS]
+        yield f"{chunk[-1].seq}-0", encode_events((e.type, e.data) for e in chunk)
+
+
 class MirroredEventLog(MemoryEventLog):
     """The owner's log: in memory as always, every append also queued for Redis."""
 
@@ -127,17 +140,24 @@ class FollowedEventLog(MemoryEventLog):
 
     ``follow`` starts one ``XREAD BLOCK`` loop (on its own connection: a blocking read
     holds one); it stops at ``run.end``, or at ``unfollow`` when nobody here reads any more.
+
+    Events missing before the next ones the stream holds are waited for up to
+    ``gap_patience`` seconds (the owner re-publishes a log Redis lost in a restart); after
+    that the copy ends as an interrupted stream, since they can never be replayed here.
     """
 
-    __slots__ = ("_client", "_follower", "_key", "on_end")
+    __slots__ = ("_client", "_follower", "_gap_patience", "_gap_since", "_key", "on_end")
 
-    def __init__(self, run_id: str, client: Redis, key: str) -> None:
+    def __init__(self, run_id: str, client: Redis, key: str, *, gap_patience: float = 0.0) -> None:
         super().__init__(run_id, max_events=1 << 62)
         self._client = client
         self._key = key
         #: Called with ``run.end`` when the followed log reaches it.
         self.on_end: Callable[[Event], None] | None = None
         self._follower: asyncio.Task[None] | None = None
+        self._gap_patience = gap_patience
+        #: When (loop time) this copy first found events missing ahead of it.
+        self._gap_since: float | None = None
 
     def append(self, type: str, data: dict[str, Any], *, terminal: bool = False) -> Event:
         raise TypeError("a followed log is written by the replica that owns the run")
@@ -170,28 +190,42 @@ class FollowedEventLog(MemoryEventLog):
                 continue
             for _key, entries in reply or ():
                 self._add(entries)
+            if self._gap_since is not None:  # the same entries would come back at once
+                await asyncio.sleep(_GAP_POLL_SECONDS)
         self._follower = None
 
     def _add(self, entries: list[Any]) -> None:
         added = False
+        for event in self._held_next(entries):
+            self._open.append(event)
+            added = True
+            if event.type == EventType.RUN_END:
+                self._closed = True
+                if self.on_end is not None:
+                    self.on_end(event)
+        if added:
+            self._wake()
+        if self._closed:
+            self.close()
+
+    def _held_next(self, entries: list[Any]) -> Iterator[Event]:
+        """The events of ``entries`` that come next, up to a gap (see the class)."""
         for entry_id, fields in entries:
             for event in decode_events(entry_id, fields):
                 if self._closed or event.seq <= len(self._events):
                     continue  # already held (a load raced the follower)
                 if event.seq > len(self._events) + 1:
-                    # Events never reached Redis (it was away too long): they cannot be
-                    # replayed here, so this copy ends as an interrupted stream to retry.
+                    if not self._gap_lasted():
+                        return
                     event = self._lost(event.seq)
-                self._open.append(event)
-                added = True
-                if event.type == EventType.RUN_END:
-                    self._closed = True
-                    if self.on_end is not None:
-                        self.on_end(event)
-        if added:
-            self._wake()
-        if self._closed:
-            self.close()
+                self._gap_since = None
+                yield event
+
+    def _gap_lasted(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if self._gap_since is None:
+            self._gap_since = now
+        return now - self._gap_since >= self._gap_patience
 
     def _lost(self, seq: int) -> Event:
         log.error("run %s: events before seq %d never reached Redis", self._run_id, seq)
@@ -254,8 +288,9 @@ class RedisBroker(MemoryBroker):
         else:
             self._enqueue(write)
 
-    def follow(self, run_id: str) -> FollowedEventLog:
-        return FollowedEventLog(run_id, self.client, self.keys.log(run_id))
+    def follow(self, run_id: str, *, gap_patience: float = 0.0) -> FollowedEventLog:
+        key = self.keys.log(run_id)
+        return FollowedEventLog(run_id, self.client, key, gap_patience=gap_patience)
 
     async def flushed(self, wait_seconds: float = 5.0) -> bool:
         """Wait until everything queued so far reached Redis; False on timeout."""
@@ -301,6 +336,7 @@ class RedisBroker(MemoryBroker):
                 urgent, self._urgent = self._urgent, []
                 batch = self._queue[:_BATCH]
                 try:
+                    # Urgent writes lead the batch, so they go ahead of its events.
                     await self._send([*urgent, *batch])
                 except asyncio.CancelledError:
                     raise
@@ -317,25 +353,28 @@ class RedisBroker(MemoryBroker):
 
     async def _send(self, batch: Sequence[tuple[str, Event] | Callable[[Pipeline], Any]]) -> None:
         # Each run's events of this batch become one entry (a pipelined command costs far
-        # more than a token); the other writes follow them, in their order.
+        # more than a token). Writes queued ahead of every event (run records, re-published
+        # logs) go first; the other writes follow the events, in their order.
         per_run: dict[str, list[Event]] = {}
+        leading: list[Callable[[Pipeline], Any]] = []
         writes: list[Callable[[Pipeline], Any]] = []
         for item in batch:
             if isinstance(item, tuple):
                 per_run.setdefault(item[0], []).append(item[1])
             else:
-                writes.append(item)
+                (writes if per_run else leading).append(item)
         async with self.client.pipeline(transaction=False) as pipe:
+            for write in leading:
+                write(pipe)
             for run_id, events in per_run.items():
                 key = self.keys.log(run_id)
-                for start in range(0, len(events), _ENTRY_EVENTS):
-                    chunk = events[start : start + _ENTRY_EVENTS]
-                    payload = encode_events((e.type, e.data) for e in chunk)
-                    pipe.xadd(key, {"e": payload}, id=f"{chunk[-1].seq}-0")
+                for entry_id, payload in stream_entries(events):
+                    pipe.xadd(key, {"e": payload}, id=entry_id)
             for write in writes:
                 write(pipe)
             results = await pipe.execute(raise_on_error=False)
-        for result in results:
-            if isinstance(result, Exception):
-                # An id Redis already holds: another replica ended this run as orphaned.
-                log.warning("Redis refused a mirrored write: %s", result)
+        refused = [result for result in results if isinstance(result, Exception)]
+        if refused:
+            # Ids Redis already holds: another replica ended this run as orphaned, or the
+            # owner re-published the log after a Redis restart.
+            log.warning("Redis refused %d mirrored writes: %s", len(refused), refused[0])

@@ -10,7 +10,13 @@ A run still executes in the replica that started it. What the others need lives 
   cancellation, reach the owning replica's ``Run`` exactly as a local subscriber would;
 * replica **heartbeats**: a key per replica with a TTL. A sweeper on every replica ends a
   live run whose replica stopped beating with ``incomplete_stream`` — atomically, by one
-  Lua script, so two sweepers never both end it.
+  Lua script, so two sweepers never both end it — and the one that ended it has it audited
+  (:mod:`.orphans`).
+
+Redis may go away and come back empty. Meanwhile a lookup raises :class:`ClusterUnavailable`
+(a 503 to retry, not a 404: the run may well exist); afterwards the heartbeat notices its
+key is gone, or that beating failed, and re-publishes this replica's runs
+(:mod:`.republish`).
 """
 
 from __future__ import annotations
@@ -21,17 +27,19 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from tokenwire import plain_json
-from tokenwire.broker.redis import RedisBroker, RedisKeys, decode_events, encode_events
-from tokenwire.events import ErrorCode, EventType, RunStatus
+from tokenwire.broker.redis import RedisBroker, RedisKeys
+from tokenwire.events import RunStatus
 from tokenwire.runs.idempotency import SharedClaims
-from tokenwire.runs.remote import RemoteRun, delivered_text
+from tokenwire.runs.orphans import EndedOrphan, Orphans
+from tokenwire.runs.published import PublishedRuns
+from tokenwire.runs.remote import RemoteRun
 from tokenwire.runs.run import Run
+from tokenwire.runs.run_record import FIELDS, remote_run
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -40,42 +48,33 @@ if TYPE_CHECKING:
     from tokenwire.runs.registry import RunRegistry
     from tokenwire.settings import Settings
 
-__all__ = ["Cluster", "redis_broker"]
+__all__ = ["Cluster", "ClusterUnavailable", "redis_broker"]
 
 log = logging.getLogger("tokenwire.cluster")
 
 #: Pauses before looking a missing run up again (its record may still be in flight).
 _LOOKUP_RETRIES = (0.02, 0.1, 0.0)
 
-# Ends a live run whose replica is gone: error + run.end after the stream's last event,
-# unless it already ended (one entry: the two events). KEYS: log, record, live set, owner's
-# live set. ARGV: run id, the entry's payload, retention ms, ended_at.
-_END_ORPHAN = """
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local seq = 0
-if #last > 0 then
-  seq = tonumber(string.match(last[1][1], '^(%d+)'))
-  local events = cjson.decode(last[1][2][2])
-  if events[#events][1] == 'run.end' then
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
-    redis.call('PEXPIRE', KEYS[2], ARGV[3])
-    redis.call('SREM', KEYS[3], ARGV[1])
-    redis.call('SREM', KEYS[4], ARGV[1])
-    return 0
-  end
-end
-redis.call('XADD', KEYS[1], (seq + 2) .. '-0', 'e', ARGV[2])
-redis.call('HSET', KEYS[2], 'status', 'failed', 'ended_at', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('SREM', KEYS[4], ARGV[1])
-return 1
-"""
+
+class ClusterUnavailable(Exception):
+    """Redis, through which replicas share runs, cannot be reached: a run elsewhere can be
+    neither found nor ruled out. Answer 503 and have the client retry in ``retry_after``
+    seconds."""
+
+    retry_after = 1
+
+    def __repr__(self) -> str:
+        return f"ClusterUnavailable({str(self)!r})"
 
 
 class Cluster:
-    """This replica's part in sharing runs: records, control messages, heartbeats, sweeping."""
+    """This replica's part in sharing runs: records, control messages, heartbeats, sweeping.
+
+    ``keep_inputs``: keep each live run's request input in its record, so that a survivor
+    can audit the run if this replica dies (set when the gateway audits); it is removed when
+    the run ends. ``on_orphan_ended`` is called with each run of a dead replica this
+    replica's sweeper ended, and the input kept for it.
+    """
 
     def __init__(
         self,
@@ -86,6 +85,8 @@ class Cluster:
         replica_ttl_seconds: float = 10.0,
         retention_seconds: float = 600.0,
         max_run_seconds: float = 3600.0,
+        keep_inputs: bool = False,
+        on_orphan_ended: Callable[[EndedOrphan], None] | None = None,
     ) -> None:
         self.broker = broker
         self.registry = registry
@@ -99,10 +100,22 @@ class Cluster:
         self._remote_subscribers: dict[str, Counter[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: PubSub | None = None
-        self._end_orphan = broker.client.register_script(_END_ORPHAN)
+        self._orphans = Orphans(broker, self._retention_ms)
+        self._on_orphan_ended = on_orphan_ended
+        #: When the heartbeat last reached Redis (wall clock), and whether it failed since.
+        self._beaten_at: float | None = None
+        self._beat_failed = False
+        claim_ms = self._retention_ms + int(max_run_seconds * 1000)
         # Held for a live run's whole life: ``closed`` re-arms it for the retention period.
-        self.claims = SharedClaims(
-            broker.client, self.keys, self._retention_ms + int(max_run_seconds * 1000)
+        self.claims = SharedClaims(broker.client, self.keys, claim_ms)
+        #: This replica's runs as Redis holds them.
+        self.published = PublishedRuns(
+            broker,
+            registry,
+            self.replica_id,
+            retention_ms=self._retention_ms,
+            claim_ms=claim_ms,
+            keep_inputs=keep_inputs,
         )
 
     @property
@@ -110,84 +123,41 @@ class Cluster:
         return self.broker.client
 
     # -- this replica's runs ----------------------------------------------------------------
-    def opened(self, run: Run) -> None:
-        """Publish ``run``'s record (in the same batch as its first events)."""
-        record = {
-            "route": run.route,
-            "owner": run.owner or "",
-            "replica": self.replica_id,
-            "status": run.status.value,
-            "trace_id": run.trace_id,
-            "created_at": repr(run.created_at),
-            "on_disconnect": run.on_disconnect,
-            "metadata": plain_json.dumps(run.metadata),
-            "fingerprint": run.fingerprint or "",
-        }
-        key, live, run_id = self.keys.run(run.id), self.keys.live, run.id
-        owner = self.keys.owner(run.owner) if run.owner else None
-
-        def write(pipe: Any) -> None:
-            pipe.hset(key, mapping=record)
-            pipe.sadd(live, run_id)
-            if owner is not None:
-                pipe.sadd(owner, run_id)
-
-        # Ahead of whatever is queued: a client may rejoin elsewhere as soon as it has the id.
-        self.broker.later(write, urgent=True)
+    def opened(self, run: Run, input: Any = None) -> None:
+        """Publish ``run``'s record; ``input`` is kept with it if ``keep_inputs``."""
+        self.published.opened(run, input)
 
     def closed(self, run: Run) -> None:
-        """Record how ``run`` ended and let its keys expire with its retention."""
-        key, live, run_id, ttl = self.keys.run(run.id), self.keys.live, run.id, self._retention_ms
-        status, ended_at = run.status.value, repr(run.ended_at or time.time())
-        claim = (
-            self.keys.idempotency(run.route, run.idempotency_key)
-            if run.idempotency_key is not None
-            else None
-        )
-
-        owner = self.keys.owner(run.owner) if run.owner else None
-
-        def write(pipe: Any) -> None:
-            pipe.hset(key, mapping={"status": status, "ended_at": ended_at})
-            pipe.pexpire(key, ttl)
-            pipe.srem(live, run_id)
-            if owner is not None:
-                pipe.srem(owner, run_id)
-            if claim is not None:  # the key stays taken as long as the run is retrievable
-                pipe.pexpire(claim, ttl)
-
-        self.broker.later(write)
+        self.published.closed(run)
 
     # -- other replicas' runs ---------------------------------------------------------------
     async def lookup(self, run_id: str) -> RemoteRun | None:
-        """The run ``run_id`` as another replica runs (or ran) it; None if Redis has no record.
+        """The run ``run_id`` as another replica runs (or ran) it; None if Redis has no
+        usable record of it. Raises ``ClusterUnavailable`` if Redis cannot be reached.
 
         A run a subscriber here already follows is shared; otherwise its log is read once."""
         run = self._following.get(run_id)
         if run is not None:
             return run
+        with _reaching_redis():
+            return await self._look_up(run_id)
+
+    async def _look_up(self, run_id: str) -> RemoteRun | None:
         key = self.keys.run(run_id)
         for pause in _LOOKUP_RETRIES:
-            record = await cast("Awaitable[dict[bytes, bytes]]", self.client.hgetall(key))
-            if record:
+            values = await cast(
+                "Awaitable[list[bytes | None]]", self.client.hmget(key, list(FIELDS))
+            )
+            if any(value is not None for value in values):
                 break
             # Started a moment ago elsewhere, its record may still be on its way.
             await asyncio.sleep(pause)
         else:
             return None
-        fields = {k.decode(): v.decode() for k, v in record.items()}
-        run = RemoteRun(
-            id=run_id,
-            route=fields["route"],
-            log=self.broker.follow(run_id),
-            on_disconnect=fields["on_disconnect"],  # type: ignore[arg-type]
-            grace_seconds=0.0,
-            trace_id=fields["trace_id"],
-            metadata=orjson.loads(fields["metadata"]),
-            owner=fields["owner"] or None,
-            fingerprint=fields.get("fingerprint") or None,
-            created_at=float(fields["created_at"]),
-        )
+        fields = {name: v.decode() for name, v in zip(FIELDS, values, strict=True) if v is not None}
+        run = remote_run(run_id, fields, self.broker.follow(run_id, gap_patience=self._ttl))
+        if run is None:
+            return None
         run.cluster = self
         run.followed.on_end = run.ended
         await run.followed.load()
@@ -209,12 +179,14 @@ class Cluster:
 
     async def recall(self, name: str, *, patient: bool = True) -> str | None:
         """What ``remember`` pointed ``name`` at; ``patient``: give a write still on its way
-        a moment."""
-        for pause in _LOOKUP_RETRIES if patient else (0.0,):
-            raw = await cast("Awaitable[bytes | None]", self.client.get(self.keys.alias(name)))
-            if raw is not None:
-                return raw.decode()
-            await asyncio.sleep(pause)
+        a moment. Raises ``ClusterUnavailable`` if Redis cannot be reached."""
+        key = self.keys.alias(name)
+        with _reaching_redis():
+            for pause in _LOOKUP_RETRIES if patient else (0.0,):
+                raw = await cast("Awaitable[bytes | None]", self.client.get(key))
+                if raw is not None:
+                    return raw.decode()
+                await asyncio.sleep(pause)
         return None
 
     async def live_runs_of(self, owner: str) -> set[str]:
@@ -309,7 +281,21 @@ class Cluster:
             run.cancel(str(message.get("reason") or "cancelled"))
 
     async def _beat(self) -> None:
-        await self.client.set(self.keys.replica(self.replica_id), b"1", px=int(self._ttl * 1000))
+        """Renew this replica's key. If it was gone (Redis restarted empty, or this replica
+        stalled past its TTL) or beating failed since the last good beat, Redis may have
+        lost this replica's runs: re-publish them."""
+        key, ttl, now = self.keys.replica(self.replica_id), int(self._ttl * 1000), time.time()
+        last = self._beaten_at
+        try:
+            held = await self.client.set(key, b"1", px=ttl, get=True)
+            if last is not None and (held is None or self._beat_failed):
+                # A run that ended just before the last good beat may have had its end
+                # still queued: a TTL's margin.
+                await self.published.republish(ended_since=last - self._ttl)
+        except Exception:
+            self._beat_failed = True  # until a beat re-publishes, from the last good one
+            raise
+        self._beaten_at, self._beat_failed = now, False
 
     @staticmethod
     async def _every(seconds: float, job: Callable[[], Awaitable[Any]], what: str) -> None:
@@ -375,43 +361,24 @@ class Cluster:
             self.broker.later(forget)
 
     async def _end(self, run_id: str, owner: str) -> int:
-        error = {
-            "code": ErrorCode.INCOMPLETE_STREAM.value,
-            "message": "the replica running this run stopped before it finished",
-            "retryable": True,
-        }
-        output = await self._delivered_text(run_id)
-        end = {
-            "status": RunStatus.FAILED.value,
-            "output": output,
-            "finish_reason": "error",
-            "usage": None,
-            "error": error,
-        }
-        keys = [
-            self.keys.log(run_id),
-            self.keys.run(run_id),
-            self.keys.live,
-            self.keys.owner(owner),
-        ]
-        args: list[bytes | str | int] = [
-            run_id,
-            encode_events([(EventType.ERROR, error), (EventType.RUN_END, end)]),
-            self._retention_ms,
-            repr(time.time()),
-        ]
-        done = int(await self._end_orphan(keys=keys, args=args))
-        if done:
-            log.warning("ended orphaned run %s (its replica stopped)", run_id)
-        return done
+        ended = await self._orphans.end(run_id, owner)
+        if ended is None:
+            return 0
+        if self._on_orphan_ended is not None:
+            self._on_orphan_ended(ended)
+        return 1
 
-    async def _delivered_text(self, run_id: str) -> str:
-        entries = await self.client.xrange(self.keys.log(run_id))
-        return delivered_text(
-            (event.type, event.data)
-            for entry_id, fields in entries
-            for event in decode_events(entry_id, fields)
-        )
+
+@contextlib.contextmanager
+def _reaching_redis() -> Iterator[None]:
+    """Redis connection failures, as ``ClusterUnavailable`` (redis-py is imported here:
+    it is an optional dependency, and only a cluster reaches this)."""
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    try:
+        yield
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        raise ClusterUnavailable(f"Redis is unreachable: {exc}") from exc
 
 
 def redis_broker(settings: Settings) -> RedisBroker:

@@ -25,10 +25,10 @@ from starlette.responses import Response
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.ai_sdk import HEADERS, UIMessageStreamEncoder, messages_from_ui
 from tokenwire.protocols.refusals import START_ERRORS, refusal
-from tokenwire.runs.cluster import Cluster
+from tokenwire.runs.cluster import Cluster, ClusterUnavailable
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
-from tokenwire.server.problems import problem
+from tokenwire.server.problems import problem, runs_unavailable
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
 
@@ -133,11 +133,14 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
     @router.get(
         "/v1/routes/{route}/ui-chat/{chat_id}/stream",
         status_code=200,
-        responses={**_SSE, 204: {"description": "The chat has no active stream."}},
+        responses={**_SSE, 204: {"description": "The chat has no active stream."}, 503: {}},
     )
     async def resume_chat(route: str, chat_id: str) -> Response:
-        run_id = await chats.get(route, chat_id)
-        run = await gateway.find_run(run_id) if run_id is not None else None
+        try:
+            run_id = await chats.get(route, chat_id)
+            run = await gateway.find_run(run_id) if run_id is not None else None
+        except ClusterUnavailable as exc:
+            return runs_unavailable(exc)
         if run is None or run.done:
             return Response(status_code=204)
         return stream(run)

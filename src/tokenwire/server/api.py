@@ -17,9 +17,10 @@ from starlette.responses import JSONResponse, Response
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.protocols.refusals import START_ERRORS, Refusal, refusal
+from tokenwire.runs.cluster import ClusterUnavailable
 from tokenwire.runs.run import Run
 from tokenwire.server.direct_route import DirectRoute, Endpoint
-from tokenwire.server.problems import problem
+from tokenwire.server.problems import problem, runs_unavailable
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
 
@@ -70,33 +71,35 @@ def create_router(gateway: Gateway) -> APIRouter:
 
     @router.get(
         "/v1/runs/{run_id}/stream",
-        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}},
+        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}, 503: {}},
     )
     async def rejoin(
         run_id: str,
         after: Annotated[str | None, Query(description="Replay events after this seq.")] = None,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> Response:
-        run = await gateway.find_run(run_id)
-        if run is None:
-            return _unknown_run(run_id)
+        run = await _find(gateway, run_id)
+        if isinstance(run, Response):
+            return run
         cursor = _parse_cursor(last_event_id, after)
         if isinstance(cursor, Response):
             return cursor
         return _stream(gateway, run, cursor)
 
-    @router.get("/v1/runs/{run_id}", response_model=RunSnapshot, responses={404: {}})
+    @router.get("/v1/runs/{run_id}", response_model=RunSnapshot, responses={404: {}, 503: {}})
     async def get_run(run_id: str) -> Response:
-        run = await gateway.find_run(run_id)
-        if run is None:
-            return _unknown_run(run_id)
+        run = await _find(gateway, run_id)
+        if isinstance(run, Response):
+            return run
         return JSONResponse(run.snapshot())
 
-    @router.post("/v1/runs/{run_id}/cancel", response_model=RunSnapshot, responses={404: {}})
+    @router.post(
+        "/v1/runs/{run_id}/cancel", response_model=RunSnapshot, responses={404: {}, 503: {}}
+    )
     async def cancel_run(run_id: str, request: Request) -> Response:
-        run = await gateway.find_run(run_id)
-        if run is None:
-            return _unknown_run(run_id)
+        run = await _find(gateway, run_id)
+        if isinstance(run, Response):
+            return run
         reason = await _read_cancel_reason(request)
         if isinstance(reason, Response):
             return reason
@@ -239,6 +242,15 @@ def _parse_cursor(header: str | None, query: str | None) -> int | Response:
             422, "Invalid cursor", f"Last-Event-ID / after must be an event seq, got {raw!r}"
         )
     return cursor
+
+
+async def _find(gateway: Gateway, run_id: str) -> Run | Response:
+    """The run, or the problem response saying why not (unknown, or not looked up now)."""
+    try:
+        run = await gateway.find_run(run_id)
+    except ClusterUnavailable as exc:
+        return runs_unavailable(exc)
+    return _unknown_run(run_id) if run is None else run
 
 
 def _unknown_run(run_id: str) -> Response:

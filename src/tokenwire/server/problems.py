@@ -6,7 +6,9 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-__all__ = ["problem"]
+from tokenwire.runs.cluster import ClusterUnavailable
+
+__all__ = ["problem", "runs_unavailable"]
 
 
 def problem(
@@ -17,4 +19,14 @@ def problem(
         status_code=status,
         headers=headers,
         media_type="application/problem+json",
+    )
+
+
+def runs_unavailable(exc: ClusterUnavailable) -> JSONResponse:
+    """A run lookup while Redis, where replicas share runs, is away: retry, it may exist."""
+    return problem(
+        503,
+        "Runs unavailable",
+        "runs shared between replicas cannot be looked up right now; retry shortly",
+        headers={"Retry-After": str(exc.retry_after)},
     )

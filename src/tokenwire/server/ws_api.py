@@ -28,6 +28,7 @@ from tokenwire.protocols.websocket import (
     parse_message,
     pong,
 )
+from tokenwire.runs.cluster import ClusterUnavailable
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 
@@ -197,11 +198,14 @@ class SocketSession:
     ) -> None:
         if lookup.cancelled():
             return
-        if lookup.exception() is not None:
-            log.error("looking up run %s failed: %r", run_id, lookup.exception())
-            self.outbox.put_control(
-                nack(op, id, 503, "unavailable", "the run store is unreachable")
-            )
+        failure = lookup.exception()
+        if isinstance(failure, ClusterUnavailable):
+            reason, retry = "the run store is unreachable; retry shortly", failure.retry_after
+            self.outbox.put_control(nack(op, id, 503, "unavailable", reason, retry_after=retry))
+            return
+        if failure is not None:
+            log.error("looking up run %s failed: %r", run_id, failure)
+            self.outbox.put_control(nack(op, id, 500, "internal", "the lookup failed"))
             return
         self._on_run_found(op, run_id, lookup.result(), message, id)
 
