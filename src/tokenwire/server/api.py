@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
 from tokenwire.gateway import Gateway
+from tokenwire.protocols.client_json import InvalidJSON, loads
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.protocols.refusals import START_ERRORS, Refusal, refusal
 from tokenwire.runs.run import Run
@@ -188,11 +188,9 @@ def _stream(
 
 
 async def _read_run_request(request: Request) -> RunRequest | Response:
-    raw = await request.body()
-    try:
-        data: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return problem(422, "Malformed JSON", f"the request body is not valid JSON: {exc}")
+    data = await _read_json(request)
+    if isinstance(data, Response):
+        return data
     try:
         return RunRequest.model_validate(data)
     except ValidationError as exc:
@@ -203,13 +201,11 @@ async def _read_run_request(request: Request) -> RunRequest | Response:
 async def _read_cancel_reason(request: Request) -> str | Response:
     """The optional body ``{"reason": "halted by a moderator"}``: the reason ends up in the
     run's ``error`` event (``run cancelled: <reason>``), which every subscriber sees."""
-    raw = await request.body()
-    if not raw.strip():
+    if not (await request.body()).strip():
         return _DEFAULT_CANCEL_REASON
-    try:
-        data: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return problem(422, "Malformed JSON", f"the request body is not valid JSON: {exc}")
+    data = await _read_json(request)
+    if isinstance(data, Response):
+        return data
     if not isinstance(data, dict):
         return problem(422, "Invalid cancel request", 'the body must be {"reason": "..."}')
     reason = data.get("reason")
@@ -219,6 +215,13 @@ async def _read_cancel_reason(request: Request) -> str | Response:
         return problem(422, "Invalid cancel request", "reason must be a non-empty string")
     # Shown to every subscriber: one short line.
     return " ".join(reason.split())[:_MAX_CANCEL_REASON]
+
+
+async def _read_json(request: Request) -> Any:
+    try:
+        return loads(await request.body())
+    except InvalidJSON as exc:
+        return problem(422, "Malformed JSON", f"the request body is not valid JSON: {exc}")
 
 
 def _describe(error: Any) -> str:
