@@ -22,6 +22,7 @@ from tokenwire.server.direct_route import DirectRoute, Endpoint
 from tokenwire.server.problems import problem
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
+from tokenwire.server.validation_api import ProblemRoute
 
 __all__ = ["create_router"]
 
@@ -52,7 +53,7 @@ _START_RUN_PARAMETERS = [
 
 def create_router(gateway: Gateway) -> APIRouter:
     """The native API as a router to mount in any FastAPI app (``app.include_router``)."""
-    router = APIRouter()
+    router = APIRouter(route_class=ProblemRoute)
     router.add_api_route(
         START_PATH,
         start_run_endpoint(gateway),
@@ -135,6 +136,11 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
         if isinstance(body, Response):
             return body
         streaming = "text/event-stream" in headers.get("accept", "")
+        # Everything the request can get wrong is checked before the run starts: a refusal
+        # after it would leave a run that nobody follows holding a slot.
+        after = _parse_cursor(headers.get("last-event-id"), None) if streaming else 0
+        if isinstance(after, Response):
+            return after
         policy = body.on_disconnect or (None if streaming else "continue")
         try:
             run, created = await gateway.astart_run(
@@ -149,9 +155,6 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
             return _refused(refusal(exc))
         replayed = {} if created else {"Idempotent-Replayed": "true"}
         if streaming:
-            after = _parse_cursor(headers.get("last-event-id"), None)
-            if isinstance(after, Response):
-                return after
             return _stream(gateway, run, after, headers=replayed)
         accepted = {
             "run_id": run.id,

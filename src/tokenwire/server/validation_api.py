@@ -23,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokenwire.protocols.client_json import loads
+from tokenwire.server.problems import problem
 
-__all__ = ["JSONRequest", "JSONRoute", "describe_errors", "validating_route"]
+__all__ = ["JSONRequest", "JSONRoute", "ProblemRoute", "describe_errors", "validating_route"]
 
 InvalidHandler = Callable[[list[str]], Response]
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -81,3 +82,11 @@ def validating_route(on_invalid: InvalidHandler) -> type[APIRoute]:
 
     return ValidatingRoute
 
+
+def _invalid_problem(errors: list[str]) -> Response:
+    return problem(422, "Invalid request", "; ".join(errors), errors=errors)
+
+
+#: The native API's routes: a parameter or body that fails validation is a problem+json 422,
+#: like every other refusal of that API.
+ProblemRoute = validating_route(_invalid_problem)
