@@ -35,6 +35,7 @@ import orjson
 
 from tokenwire.events import Event, EventType
 from tokenwire.protocols.subscription import EventEncoder
+from tokenwire.runs.inputs import InvalidRequest
 
 __all__ = [
     "RESTARTED",
@@ -82,7 +83,10 @@ def root_run_id(run_id: str) -> str:
 def decode_input(value: Any) -> Any:
     """LangServe clients send messages as serialized LangChain objects (``{"type":
     "human", "content": …, "additional_kwargs": …}``); turn them into the role dicts the
-    gateway's input checks understand. Everything else passes through unchanged."""
+    gateway's input checks understand. Everything else passes through unchanged.
+
+    Raises ``InvalidRequest`` for a message that cannot be one (``tool_calls`` that are
+    not objects)."""
     if isinstance(value, list):
         return [decode_input(item) for item in value]
     if not isinstance(value, dict):
@@ -94,15 +98,27 @@ def decode_input(value: Any) -> Any:
             if value.get(key):
                 message[key] = value[key]
         if role == "assistant" and value.get("tool_calls"):
-            message["tool_calls"] = [_openai_tool_call(call) for call in value["tool_calls"]]
+            message["tool_calls"] = _openai_tool_calls(value["tool_calls"])
         return message
     return {key: decode_input(item) for key, item in value.items()}
 
 
-def _openai_tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    arguments = orjson.dumps(call.get("args") or {}).decode()
-    function = {"name": call.get("name", ""), "arguments": arguments}
-    return {"id": call.get("id"), "type": "function", "function": function}
+def _openai_tool_calls(calls: Any) -> list[dict[str, Any]]:
+    """A serialized ``AIMessage``'s ``tool_calls`` as OpenAI's; refused unless a list of
+    objects (``InvalidRequest``)."""
+    if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+        raise InvalidRequest(["input: an AI message's tool_calls must be a list of objects"])
+    return [
+        {
+            "id": call.get("id"),
+            "type": "function",
+            "function": {
+                "name": call.get("name", ""),
+                "arguments": orjson.dumps(call.get("args") or {}).decode(),
+            },
+        }
+        for call in calls
+    ]
 
 
 def _usage_metadata(usage: dict[str, Any] | None) -> dict[str, int] | None:

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from tokenwire.events import Event
+from tokenwire.protocols.client_json import InvalidJSON, loads
 
 __all__ = [
     "OPS",
@@ -70,8 +71,8 @@ class ControlOverflow(Exception):
 def parse_message(raw: str | bytes) -> dict[str, Any]:
     """A client message as a dict with a known ``type``; raises :class:`ProtocolError`."""
     try:
-        message = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        message = loads(raw)
+    except InvalidJSON as exc:
         raise ProtocolError(f"not valid JSON: {exc}") from None
     if not isinstance(message, dict):
         raise ProtocolError("a message must be a JSON object")

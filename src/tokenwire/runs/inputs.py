@@ -6,7 +6,7 @@ from typing import Any
 
 from langchain_core.messages import convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 __all__ = ["InvalidRequest", "input_from_messages", "prepare_config", "prepare_input"]
 
@@ -75,14 +75,34 @@ class _SchemaCache:
 _schemas = _SchemaCache()
 
 
+class _ClientConfig(BaseModel):
+    """The part of a ``RunnableConfig`` a client may set, typed (``"tags": 5`` is a 422)."""
+
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    configurable: dict[str, Any] | None = None
+    run_name: str | None = None
+
+
+_CONFIG_KEYS = frozenset(_ClientConfig.model_fields)
+#: How much of a conversion error's text a refusal repeats (it may quote the input).
+_MAX_REASON = 200
+
+
 def prepare_config(runnable: Runnable[Any, Any], raw: dict[str, Any] | None) -> RunnableConfig:
     """Clients may set ``tags``, ``metadata`` and the ``configurable`` fields the runnable
     declares; nothing else (callbacks, executors) crosses the wire."""
     if not raw:
         return {}
-    allowed = {"tags", "metadata", "configurable", "run_name"}
-    errors = [f"config.{key}: not settable by clients" for key in raw if key not in allowed]
-    configurable = raw.get("configurable") or {}
+    if not isinstance(raw, dict):
+        raise InvalidRequest(["config: must be an object"])
+    errors = [f"config.{key}: not settable by clients" for key in raw if key not in _CONFIG_KEYS]
+    try:
+        client = _ClientConfig.model_validate(raw)
+    except ValidationError as exc:
+        errors += [_describe(err, "config") for err in exc.errors()]
+        raise InvalidRequest(errors) from None
+    configurable = client.configurable or {}
     declared = {spec.id for spec in runnable.config_specs}
     errors += [
         f"config.configurable.{key}: not declared by this route"
@@ -92,14 +112,14 @@ def prepare_config(runnable: Runnable[Any, Any], raw: dict[str, Any] | None) -> 
     if errors:
         raise InvalidRequest(errors)
     config: RunnableConfig = {}
-    if raw.get("tags"):
-        config["tags"] = [str(t) for t in raw["tags"]]
-    if raw.get("metadata"):
-        config["metadata"] = dict(raw["metadata"])
+    if client.tags:
+        config["tags"] = client.tags
+    if client.metadata:
+        config["metadata"] = client.metadata
     if configurable:
-        config["configurable"] = dict(configurable)
-    if raw.get("run_name"):
-        config["run_name"] = str(raw["run_name"])
+        config["configurable"] = configurable
+    if client.run_name:
+        config["run_name"] = client.run_name
     return config
 
 
@@ -109,9 +129,22 @@ def _with_messages(raw: Any) -> Any:
             return convert_to_messages(raw)
         if isinstance(raw, dict) and _is_message_list(raw.get("messages")):
             return {**raw, "messages": convert_to_messages(raw["messages"])}
-    except (ValueError, TypeError, NotImplementedError) as exc:
-        raise InvalidRequest([f"input.messages: {exc}"]) from None
+    except ValidationError as exc:
+        raise InvalidRequest([_describe(err, "input.messages") for err in exc.errors()]) from None
+    except Exception as exc:
+        # The messages are the client's own data, and LangChain's conversion refuses a
+        # malformed one with whatever it hits first (KeyError for a tool message without
+        # ``tool_call_id``, TypeError or AttributeError for odd ``tool_calls``): each is a
+        # bad request, never a server error.
+        raise InvalidRequest([f"input.messages: {_conversion_error(exc)}"]) from None
     return raw
+
+
+def _conversion_error(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"a message is missing {exc.args[0]!r}"
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"malformed message ({reason[:_MAX_REASON]})"
 
 
 def _is_message_list(value: Any) -> bool:
@@ -122,9 +155,10 @@ def _is_message_list(value: Any) -> bool:
     )
 
 
-def _describe(error: Any) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ())) or "input"
-    return f"input.{where}: {error.get('msg', 'invalid')}".replace("input.input", "input")
+def _describe(error: Any, prefix: str = "input") -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    line = f"{prefix}.{where}" if where else prefix
+    return f"{line}: {error.get('msg', 'invalid')}".replace("input.input", "input")
 
 
 def input_from_messages(runnable: Runnable[Any, Any], messages: list[dict[str, Any]]) -> Any:

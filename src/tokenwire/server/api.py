@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
 from tokenwire.gateway import Gateway
+from tokenwire.protocols.client_json import InvalidJSON, loads
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.protocols.refusals import START_ERRORS, Refusal, refusal
 from tokenwire.runs.cluster import ClusterUnavailable
@@ -23,6 +23,7 @@ from tokenwire.server.direct_route import DirectRoute, Endpoint
 from tokenwire.server.problems import problem, runs_unavailable
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
+from tokenwire.server.validation_api import ProblemRoute
 
 __all__ = ["create_router"]
 
@@ -53,7 +54,7 @@ _START_RUN_PARAMETERS = [
 
 def create_router(gateway: Gateway) -> APIRouter:
     """The native API as a router to mount in any FastAPI app (``app.include_router``)."""
-    router = APIRouter()
+    router = APIRouter(route_class=ProblemRoute)
     router.add_api_route(
         START_PATH,
         start_run_endpoint(gateway),
@@ -138,6 +139,11 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
         if isinstance(body, Response):
             return body
         streaming = "text/event-stream" in headers.get("accept", "")
+        # Everything the request can get wrong is checked before the run starts: a refusal
+        # after it would leave a run that nobody follows holding a slot.
+        after = _parse_cursor(headers.get("last-event-id"), None) if streaming else 0
+        if isinstance(after, Response):
+            return after
         policy = body.on_disconnect or (None if streaming else "continue")
         try:
             run, created = await gateway.astart_run(
@@ -152,9 +158,6 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
             return _refused(refusal(exc))
         replayed = {} if created else {"Idempotent-Replayed": "true"}
         if streaming:
-            after = _parse_cursor(headers.get("last-event-id"), None)
-            if isinstance(after, Response):
-                return after
             return _stream(gateway, run, after, headers=replayed)
         accepted = {
             "run_id": run.id,
@@ -191,11 +194,9 @@ def _stream(
 
 
 async def _read_run_request(request: Request) -> RunRequest | Response:
-    raw = await request.body()
-    try:
-        data: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return problem(422, "Malformed JSON", f"the request body is not valid JSON: {exc}")
+    data = await _read_json(request)
+    if isinstance(data, Response):
+        return data
     try:
         return RunRequest.model_validate(data)
     except ValidationError as exc:
@@ -206,13 +207,11 @@ async def _read_run_request(request: Request) -> RunRequest | Response:
 async def _read_cancel_reason(request: Request) -> str | Response:
     """The optional body ``{"reason": "halted by a moderator"}``: the reason ends up in the
     run's ``error`` event (``run cancelled: <reason>``), which every subscriber sees."""
-    raw = await request.body()
-    if not raw.strip():
+    if not (await request.body()).strip():
         return _DEFAULT_CANCEL_REASON
-    try:
-        data: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return problem(422, "Malformed JSON", f"the request body is not valid JSON: {exc}")
+    data = await _read_json(request)
+    if isinstance(data, Response):
+        return data
     if not isinstance(data, dict):
         return problem(422, "Invalid cancel request", 'the body must be {"reason": "..."}')
     reason = data.get("reason")
@@ -222,6 +221,13 @@ async def _read_cancel_reason(request: Request) -> str | Response:
         return problem(422, "Invalid cancel request", "reason must be a non-empty string")
     # Shown to every subscriber: one short line.
     return " ".join(reason.split())[:_MAX_CANCEL_REASON]
+
+
+async def _read_json(request: Request) -> Any:
+    try:
+        return loads(await request.body())
+    except InvalidJSON as exc:
+        return problem(422, "Malformed JSON", f"the request body is not valid JSON: {exc}")
 
 
 def _describe(error: Any) -> str:

@@ -11,18 +11,23 @@ from tokenwire.audit.chain import parse_anchor
 from tokenwire.audit.verify import verify
 from tokenwire.gateway import Gateway
 from tokenwire.server.problems import problem
+from tokenwire.server.validation_api import ProblemRoute
 
-__all__ = ["create_audit_router"]
+__all__ = ["MAX_SEQUENCE", "create_audit_router"]
+
+#: Sequences are 64-bit signed integers in SQLite and PostgreSQL: a larger ``after`` is a
+#: 422, not an overflow inside the database driver.
+MAX_SEQUENCE = 2**63 - 1
 
 
 def create_audit_router(gateway: Gateway) -> APIRouter:
     """Auditor-only routes: the ``auditor`` role is required for every ``/v1/audit`` path in
     one place, the access table the auth middleware reads (``tokenwire.security.access``)."""
-    router = APIRouter(prefix="/v1/audit")
+    router = APIRouter(prefix="/v1/audit", route_class=ProblemRoute)
 
     @router.get("/records", responses={404: {}})
     async def audit_records(
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
         """Records with ``sequence > after``, oldest first; page on with ``next_after``."""

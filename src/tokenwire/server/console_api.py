@@ -29,6 +29,7 @@ from tokenwire.gateway import Gateway
 from tokenwire.runs.run import Run
 from tokenwire.server.problems import problem
 from tokenwire.server.sse import EventStreamResponse, IteratorFeed
+from tokenwire.server.validation_api import ProblemRoute
 from tokenwire.ui.summary import Window, summarize
 
 __all__ = ["create_console_router"]
@@ -38,7 +39,7 @@ _POLL_SECONDS = 0.2
 
 
 def create_console_router(gateway: Gateway) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=ProblemRoute)
 
     @router.get("/v1/runs", responses={422: {}})
     async def list_runs(

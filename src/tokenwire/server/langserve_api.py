@@ -38,6 +38,7 @@ from tokenwire.protocols.subscription import (
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
 from tokenwire.server.sse import run_stream
+from tokenwire.server.validation_api import JSONRoute
 
 __all__ = ["create_langserve_router"]
 
@@ -90,7 +91,7 @@ def shape_of(route: Route) -> OutputShape:
 
 
 def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> APIRouter:
-    router = APIRouter(prefix=prefix + "/{route}", tags=["langserve"])
+    router = APIRouter(prefix=prefix + "/{route}", tags=["langserve"], route_class=JSONRoute)
 
     async def start(route: str, input: Any, config: dict[str, Any] | None) -> Run | Response:
         try:

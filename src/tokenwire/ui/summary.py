@@ -37,7 +37,9 @@ class Window:
     def __post_init__(self) -> None:
         if self.bucket <= 0 or self.seconds < self.bucket:
             raise ValueError("need 0 < bucket <= seconds")
-        if self.buckets > 2000:
+        # Compared as floats: a tiny bucket makes the ratio inf, which ``buckets`` (an int)
+        # cannot hold.
+        if self.seconds / self.bucket > 2000:
             raise ValueError("at most 2000 buckets per window")
 
     @property
