@@ -81,6 +81,22 @@ class Credentials:
             raise ValueError("jwt_leeway_seconds must be >= 0")
         self._by_hash = {key.key_sha256: key for key in self.keys}
 
+    def __repr__(self) -> str:  # the secret never, the public key only as "set"
+        hidden = {"jwt_secret": self.jwt_secret, "jwt_public_key": self.jwt_public_key}
+        shown = [f"keys={self.keys!r}"]
+        shown += [f"{name}=<set>" for name, value in hidden.items() if value]
+        shown += [
+            f"{name}={value!r}"
+            for name, value in (
+                ("jwt_issuer", self.jwt_issuer),
+                ("jwt_audience", self.jwt_audience),
+            )
+            if value is not None
+        ]
+        if self.jwt_leeway_seconds:
+            shown.append(f"jwt_leeway_seconds={self.jwt_leeway_seconds!r}")
+        return f"Credentials({', '.join(shown)})"
+
     @property
     def configured(self) -> bool:
         return bool(self.keys or self.jwt_secret or self.jwt_public_key)
