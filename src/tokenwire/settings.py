@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -108,6 +109,10 @@ class Settings:
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
 
+    def __repr__(self) -> str:  # the URLs' passwords never show (in logs, tracebacks)
+        shown = (f"{f.name}={_redacted(f.name, getattr(self, f.name))!r}" for f in fields(self))
+        return f"Settings({', '.join(shown)})"
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -146,6 +151,24 @@ _NON_NEGATIVE = (
 _COUNTS = ("max_runs", "max_events_per_run", "telemetry_queue_size", "audit_queue_size")
 _CHOICES = {"auth": ("required", "none"), "token_estimator": ("heuristic", "tiktoken")}
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+#: Settings that are URLs, which may carry credentials.
+_URLS = ("redis_url", "audit_url", "otlp_endpoint")
+#: ``scheme://user:password@`` (up to the last ``@`` of the authority) and secret query
+#: parameters (``rediss://host?password=…``).
+_URL_SECRETS = (
+    (re.compile(r"://[^/?#]*@"), "://***@"),
+    (re.compile(r"([?&](?:password|passwd|pass|token|secret)=)[^&#]*", re.IGNORECASE), r"\1***"),
+)
+
+
+def _redacted(name: str, value: Any) -> Any:
+    if name not in _URLS or not value:
+        return value
+    for pattern, replacement in _URL_SECRETS:
+        value = pattern.sub(replacement, value)
+    return value
 
 
 def _coerced(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenwire.security.principal import Principal, Role
+from tokenwire.security.principal import ANONYMOUS, TOKEN_PREFIX, Principal, Role
 
 __all__ = ["ApiKey", "Credentials", "InvalidCredentials", "hash_key"]
 
@@ -38,6 +38,13 @@ class ApiKey:
     budget_period: str = "day"
 
     def __post_init__(self) -> None:
+        if not self.alias or self.alias == ANONYMOUS.alias or self.alias.startswith(TOKEN_PREFIX):
+            # Those name the caller without auth and JWT subjects: a key taking one would
+            # own (and spend as) someone else.
+            raise ValueError(
+                f"key alias {self.alias!r} is reserved: aliases must not be empty, "
+                f"{ANONYMOUS.alias!r} or start with {TOKEN_PREFIX!r}"
+            )
         if self.budget_period not in ("hour", "day", "month"):
             raise ValueError(f"key {self.alias!r}: budget_period must be hour, day or month")
 
@@ -55,13 +62,40 @@ class ApiKey:
 
 @dataclass
 class Credentials:
+    """The API keys and how JWTs are verified (an HS256 secret or an RS256 public key).
+
+    ``jwt_issuer`` / ``jwt_audience``: when set, a token's ``iss`` must be the issuer and its
+    ``aud`` must name the audience (a token without them is refused); ``exp`` is always
+    required, checked with ``jwt_leeway_seconds`` of clock skew (also for ``nbf``/``iat``).
+    """
+
     keys: list[ApiKey] = field(default_factory=list)
     jwt_secret: str | None = None
     jwt_public_key: str | None = None
     jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        if not self.jwt_leeway_seconds >= 0:
+            raise ValueError("jwt_leeway_seconds must be >= 0")
         self._by_hash = {key.key_sha256: key for key in self.keys}
+
+    def __repr__(self) -> str:  # the secret never, the public key only as "set"
+        hidden = {"jwt_secret": self.jwt_secret, "jwt_public_key": self.jwt_public_key}
+        shown = [f"keys={self.keys!r}"]
+        shown += [f"{name}=<set>" for name, value in hidden.items() if value]
+        shown += [
+            f"{name}={value!r}"
+            for name, value in (
+                ("jwt_issuer", self.jwt_issuer),
+                ("jwt_audience", self.jwt_audience),
+            )
+            if value is not None
+        ]
+        if self.jwt_leeway_seconds:
+            shown.append(f"jwt_leeway_seconds={self.jwt_leeway_seconds!r}")
+        return f"Credentials({', '.join(shown)})"
 
     @property
     def configured(self) -> bool:
@@ -100,18 +134,25 @@ class Credentials:
                 key,
                 algorithms=algorithms,
                 audience=self.jwt_audience,
+                issuer=self.jwt_issuer,
+                leeway=self.jwt_leeway_seconds,
                 options={"require": ["exp", "sub"], "verify_aud": self.jwt_audience is not None},
             )
         except jwt.PyJWTError as exc:
             raise InvalidCredentials(f"invalid token: {exc}") from None
-        return Principal(str(claims["sub"]), _roles(claims.get("roles", ["client"])))
+        return Principal.of_token(_subject(claims["sub"]), _roles(claims.get("roles", ["client"])))
 
 
-def _roles(values: Iterable[str]) -> frozenset[Role]:
-    roles = set()
-    for value in values:
-        try:
-            roles.add(Role(value))
-        except ValueError:
-            continue  # roles of other systems in a shared identity provider
-    return frozenset(roles) or frozenset({Role.CLIENT})
+def _subject(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidCredentials("invalid token: sub must be a non-empty string")
+    return value
+
+
+def _roles(values: object) -> frozenset[Role]:
+    """The roles a token claims; names of other systems' roles (a shared identity provider)
+    are ignored, and a token claiming none of ours is a client."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InvalidCredentials("invalid token: roles must be a list of role names")
+    known = {role.value: role for role in Role}
+    return frozenset(known[v] for v in values if v in known) or frozenset({Role.CLIENT})

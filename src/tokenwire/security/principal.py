@@ -6,7 +6,11 @@ import contextvars
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ANONYMOUS", "Principal", "Role", "current_principal"]
+__all__ = ["ANONYMOUS", "TOKEN_PREFIX", "Principal", "Role", "current_principal"]
+
+#: What a JWT subject's alias starts with, so that ``sub: alice`` is never the key ``alice``
+#: (no key alias may start with it).
+TOKEN_PREFIX = "jwt:"
 
 
 class Role(StrEnum):
@@ -18,11 +22,18 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """``alias`` names the key (or JWT subject) in metrics, audit records and run ownership;
-    the secret itself never travels past authentication."""
+    """``alias`` is who the caller is, in one namespace for every kind of caller: an API
+    key's alias as configured (``web``), ``jwt:<sub>`` for a JWT subject, ``anonymous``
+    when nobody authenticated. Run ownership, idempotency keys, per-key limits and quotas,
+    metrics and audit records all go by it; the secret itself never travels past
+    authentication."""
 
     alias: str
     roles: frozenset[Role]
+
+    @classmethod
+    def of_token(cls, subject: str, roles: frozenset[Role]) -> Principal:
+        return cls(TOKEN_PREFIX + subject, roles)
 
     def has(self, role: Role) -> bool:
         """Admins may do everything; moderators everything a client may (to watch and halt

@@ -7,7 +7,8 @@
 - ``GET /v1/routes/{route}/ui-chat/{chat_id}/stream`` — the transport's
   ``reconnectToStream``: while the chat's latest run is live, replays it from its first
   event and follows it (the AI SDK treats a resumed stream as a replay of the whole
-  message); ``204`` when the chat has no active stream.
+  message); ``204`` when the chat has no active stream. Chat ids are per client: the
+  same id sent by another client is another chat.
 
 Errors before streaming are problem+json with real status codes, which ``useChat``
 surfaces as the error text.
@@ -28,6 +29,7 @@ from tokenwire.protocols.refusals import START_ERRORS, refusal
 from tokenwire.runs.cluster import Cluster, ClusterUnavailable
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
+from tokenwire.security.principal import current_principal
 from tokenwire.server.problems import problem, runs_unavailable
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
@@ -61,34 +63,39 @@ class UIChatRequest(BaseModel):
 
 
 class ActiveChats:
-    """chat id → its latest run id, for resuming; bounded, oldest forgotten first. With
-    replicas sharing runs (``cluster``) the mapping is also kept in Redis, so the AI SDK's
-    resume request may reach any replica."""
+    """(route, owner, chat id) → the chat's latest run id, for resuming; bounded, oldest
+    forgotten first. A chat id is its client's own (``owner``: the caller's alias): another
+    client sending the same id has another chat, so it can neither replace this chat's run
+    nor resume it. With replicas sharing runs (``cluster``) the mapping is also kept in
+    Redis, so the AI SDK's resume request may reach any replica."""
 
     def __init__(self, limit: int = 10_000, cluster: Cluster | None = None) -> None:
         self._limit = limit
-        self._runs: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._runs: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._cluster = cluster
 
-    def set(self, route: str, chat_id: str, run_id: str) -> None:
-        self._runs[(route, chat_id)] = run_id
-        self._runs.move_to_end((route, chat_id))
+    def set(self, route: str, owner: str, chat_id: str, run_id: str) -> None:
+        chat = (route, owner, chat_id)
+        self._runs[chat] = run_id
+        self._runs.move_to_end(chat)
         while len(self._runs) > self._limit:
             self._runs.popitem(last=False)
         if self._cluster is not None:
-            self._cluster.remember(self._key(route, chat_id), run_id)
+            self._cluster.remember(self._key(*chat), run_id)
 
-    async def get(self, route: str, chat_id: str) -> str | None:
+    async def get(self, route: str, owner: str, chat_id: str) -> str | None:
+        chat = (route, owner, chat_id)
         if self._cluster is not None:
             # Redis first: the chat's latest turn may have run on another replica.
-            run_id = await self._cluster.recall(self._key(route, chat_id), patient=False)
+            run_id = await self._cluster.recall(self._key(*chat), patient=False)
             if run_id is not None:
                 return run_id
-        return self._runs.get((route, chat_id))
+        return self._runs.get(chat)
 
     @staticmethod
-    def _key(route: str, chat_id: str) -> str:
-        return f"ui-chat:{route}:{chat_id}"
+    def _key(route: str, owner: str, chat_id: str) -> str:
+        # The lengths keep ("a:b", "c") apart from ("a", "b:c").
+        return f"ui-chat:{len(route)}:{route}:{len(owner)}:{owner}:{chat_id}"
 
 
 def _invalid(errors: list[str]) -> Response:
@@ -127,7 +134,7 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
                 headers=why.headers,
                 errors=list(why.errors),
             )
-        chats.set(route, body.id, run.id)
+        chats.set(route, current_principal.get().alias, body.id, run.id)
         return stream(run)
 
     @router.get(
@@ -137,7 +144,8 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
     )
     async def resume_chat(route: str, chat_id: str) -> Response:
         try:
-            run_id = await chats.get(route, chat_id)
+            run_id = await chats.get(route, current_principal.get().alias, chat_id)
+            # find_run checks ownership too: a chat id never leads to another client's run.
             run = await gateway.find_run(run_id) if run_id is not None else None
         except ClusterUnavailable as exc:
             return runs_unavailable(exc)

@@ -77,21 +77,32 @@ def load_config(path: Path | None) -> GatewayConfig:
     )
 
 
+#: ``[auth]`` keys that may also come from ``TOKENWIRE_<KEY>`` (the table wins).
+_AUTH_FROM_ENV = ("jwt_secret", "jwt_issuer", "jwt_audience", "jwt_leeway_seconds")
+
+
 def _credentials(spec: dict[str, Any], base_dir: Path) -> Credentials:
     """``[auth]``: ``keys = [{alias, key_sha256 (or key), roles, requests_per_minute,
     concurrent_streams, tokens_per_minute}]``, ``jwt_secret`` or ``jwt_public_key_file``,
-    ``jwt_audience``. ``jwt_secret`` may also come from ``TOKENWIRE_JWT_SECRET``."""
-    unknown = sorted(set(spec) - {"keys", "jwt_secret", "jwt_public_key_file", "jwt_audience"})
+    ``jwt_issuer``, ``jwt_audience``, ``jwt_leeway_seconds``. The ``jwt_*`` values but the
+    key file may also come from ``TOKENWIRE_JWT_SECRET``, ``TOKENWIRE_JWT_ISSUER``, …"""
+    unknown = sorted(set(spec) - {"keys", "jwt_public_key_file", *_AUTH_FROM_ENV})
     if unknown:
         raise ValueError(f"[auth]: unknown key(s) {unknown}")
     public_key = None
     if "jwt_public_key_file" in spec:
         public_key = (base_dir / spec["jwt_public_key_file"]).read_text()
+    token = {
+        name: spec.get(name) or os.environ.get(f"TOKENWIRE_{name.upper()}")
+        for name in _AUTH_FROM_ENV
+    }
     return Credentials(
         keys=[ApiKey.from_config(k) for k in spec.get("keys", [])],
-        jwt_secret=spec.get("jwt_secret") or os.environ.get("TOKENWIRE_JWT_SECRET"),
+        jwt_secret=token["jwt_secret"],
         jwt_public_key=public_key,
-        jwt_audience=spec.get("jwt_audience"),
+        jwt_audience=token["jwt_audience"],
+        jwt_issuer=token["jwt_issuer"],
+        jwt_leeway_seconds=float(token["jwt_leeway_seconds"] or 0),
     )
 
 

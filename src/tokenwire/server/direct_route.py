@@ -42,10 +42,14 @@ class DirectRoute(APIRoute):
 
 def _included_with_dependencies() -> bool:
     """Whether FastAPI is building this handler for an ``include_router(...,
-    dependencies=...)`` (FastAPI ≥ 0.16x keeps those in a context, not on the route)."""
+    dependencies=...)`` (FastAPI ≥ 0.16x keeps those in a private context, not on the
+    route). Without that context variable (a FastAPI that renamed it) there is no telling:
+    then this answers yes, and the route is served the ordinary way — a skipped auth
+    dependency would fail open."""
     context_var = getattr(fastapi_routing, "_effective_route_context_var", None)
-    context = context_var.get(None) if context_var is not None else None
-    return bool(getattr(context, "dependencies", None))
+    if context_var is None:
+        return True
+    return bool(getattr(context_var.get(None), "dependencies", None))
 
 
 class FastPath:
