@@ -24,6 +24,9 @@ TEXT = (
     f"Sure! Write to {EMAIL} and pay with card {CARD}; "
     f"if that fails call {PHONE} before Friday. Thanks."
 )
+#: Formats the detectors once missed: E.164 and bare national phone numbers (validated by
+#: ``phonenumbers``), a card grouped by dots, an address with a non-ASCII letter.
+NEW_FORMATS = ("+14155550134", "4155550134", "4111.1111.1111.1111", "jöhn.doe@example.com")
 REDACTED = (
     "Sure! Write to [EMAIL] and pay with card [CARD]; if that fails call [PHONE] before Friday. "
     "Thanks."
@@ -343,6 +346,10 @@ _PIECES = [
     "0958",
     "@",
     ".",
+    *NEW_FORMATS,
+    "2024",
+    "415-555-0134",
+    "(415)555-0134",
 ]
 
 

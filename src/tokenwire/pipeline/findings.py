@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["Action", "Finding", "Guard"]
+__all__ = ["Action", "Finding", "Guard", "redact"]
 
 
 class Action(StrEnum):
@@ -62,3 +62,29 @@ class Guard(Protocol):
     def inspect(
         self, text: str, offset: int
     ) -> Sequence[Finding] | Awaitable[Sequence[Finding]]: ...
+
+
+def redact(
+    text: str, start: int, end: int, findings: Sequence[Finding]
+) -> tuple[str, list[Finding]]:
+    """``text[start:end]`` with every ``redact`` finding in it replaced, and those findings.
+
+    Overlapping spans: the one starting first (the longer, on a tie) wins. A span reaching
+    back before ``start`` (into text already shown) still hides its part after it."""
+    spans = sorted(
+        (f for f in findings if f.action is Action.REDACT and f.start < end),
+        key=lambda f: (f.start, -f.end),
+    )
+    pieces: list[str] = []
+    applied: list[Finding] = []
+    position = start
+    for finding in spans:
+        at = max(finding.start, start)
+        if at < position:  # overlaps a span already applied
+            continue
+        pieces.append(text[position:at])
+        pieces.append(finding.replacement)
+        applied.append(finding)
+        position = min(finding.end, end)
+    pieces.append(text[position:end])
+    return "".join(pieces), applied

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
-from tokenwire.pipeline.findings import Action, Finding, Guard
+from tokenwire.pipeline.findings import Action, Finding, Guard, redact
 
 __all__ = ["NOTHING", "HoldbackBuffer", "Release", "is_async", "run_now"]
 
@@ -191,25 +191,7 @@ class HoldbackBuffer:
     @staticmethod
     def _release(scan: str, offset: int, cut: int, findings: list[Finding]) -> Release:
         """Redacted ``scan[offset:offset + cut]`` and the redactions inside it."""
-        end = offset + cut
-        spans = sorted(
-            (f for f in findings if f.action is Action.REDACT and f.start < end),
-            key=lambda f: (f.start, -f.end),
-        )
-        pieces: list[str] = []
-        released: list[Finding] = []
-        position = offset
-        for finding in spans:
-            # A span reaching back into released context still hides its unreleased part.
-            start = max(finding.start, offset)
-            if start < position:  # overlaps a span already applied
-                continue
-            pieces.append(scan[position:start])
-            pieces.append(finding.replacement)
-            released.append(finding)
-            position = min(finding.end, end)
-        pieces.append(scan[position:end])
-        return Release("".join(pieces), released)
+        return Release(*redact(scan, offset, offset + cut, findings))
 
 
 def _first_stop(findings: list[Finding], offset: int) -> Finding | None:
