@@ -296,3 +296,27 @@ def test_an_endless_chunked_body_after_its_413_is_cut_off(serve: Serve) -> None:
         else:
             raise AssertionError("the server kept reading an endless body")
     assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_websocket_handshake_with_oversized_headers_is_431(gateway: BackgroundServer) -> None:
+    handshake = (
+        b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    )
+    with socket.create_connection((gateway.host, gateway.port)) as sock:
+        sock.sendall(handshake + b"X-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+        assert _response_then_close(sock).startswith(b"HTTP/1.1 431 ")
+
+
+def test_the_limits_are_settings() -> None:
+    environ = {"TOKENWIRE_MAX_REQUEST_BYTES": "2048", "TOKENWIRE_HEADER_TIMEOUT_SECONDS": "2.5"}
+    settings = Settings.from_env(environ=environ)
+    assert (settings.max_request_bytes, settings.header_timeout_seconds) == (2048, 2.5)
+    assert (Settings().max_request_bytes, Settings().max_header_bytes) == (1_048_576, 16_384)
+    for bad in (
+        {"max_request_bytes": 0},
+        {"header_timeout_seconds": 0},
+        {"keep_alive_seconds": -1},
+    ):
+        with pytest.raises(ValueError, match="invalid settings"):
+            Settings(**bad)
