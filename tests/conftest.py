@@ -73,8 +73,9 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ht
     def start(routes: Any, **settings: Any) -> httpx.Client:
         settings.setdefault("data_dir", str(tmp_path_factory.mktemp("data")))
         settings.setdefault("auth", "none")  # the auth tests configure keys themselves
-        app = create_app(routes, Settings(**settings))
-        server = BackgroundServer(app).start()
+        gateway_settings = Settings(**settings)
+        app = create_app(routes, gateway_settings)
+        server = BackgroundServer(app, settings=gateway_settings).start()
         servers.append(server)
         client = httpx.Client(base_url=server.url, timeout=30)
         clients.append(client)

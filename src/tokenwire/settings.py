@@ -74,6 +74,19 @@ class Settings:
     audit_retention_days: float = 0.0
     #: Finished runs waiting for the audit writer; past it records are dropped and logged.
     audit_queue_size: int = 10_000
+    #: The largest request body, in bytes, on every HTTP front end — a declared
+    #: Content-Length is checked before anything runs, a chunked body as it arrives — and
+    #: the largest WebSocket message. Past it: 413 (a WebSocket closes with 1009).
+    max_request_bytes: int = 1_048_576
+    #: The largest request line plus headers, in bytes: past it, 431 and the connection
+    #: closes (``tokenwire serve``/``demo`` and ``BackgroundServer``; so are the three below).
+    max_header_bytes: int = 16_384
+    #: A request's headers must arrive complete within this many seconds of its first byte
+    #: (of connecting, for a connection's first request): past it, 408 and the connection
+    #: closes, so a client that trickles headers (slowloris) cannot hold connections.
+    header_timeout_seconds: float = 10.0
+    #: A kept-alive connection with no request in progress closes after this many seconds.
+    keep_alive_seconds: int = 5
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.
@@ -139,6 +152,7 @@ _POSITIVE = (
     "sweep_interval_seconds",
     "stall_threshold_seconds",
     "replica_ttl_seconds",
+    "header_timeout_seconds",
 )
 _NON_NEGATIVE = (
     "disconnect_grace_seconds",
@@ -147,8 +161,16 @@ _NON_NEGATIVE = (
     "shutdown_grace_seconds",
     "retry_ms",
     "audit_retention_days",
+    "keep_alive_seconds",
 )
-_COUNTS = ("max_runs", "max_events_per_run", "telemetry_queue_size", "audit_queue_size")
+_COUNTS = (
+    "max_runs",
+    "max_events_per_run",
+    "telemetry_queue_size",
+    "audit_queue_size",
+    "max_request_bytes",
+    "max_header_bytes",
+)
 _CHOICES = {"auth": ("required", "none"), "token_estimator": ("heuristic", "tiktoken")}
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 

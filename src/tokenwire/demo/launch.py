@@ -9,6 +9,7 @@ from tokenwire.mock import create_mock_app
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
 from tokenwire.server.config import SERVED_DEFAULTS
+from tokenwire.server.connections import server_config
 from tokenwire.settings import Settings
 
 __all__ = ["DEMO_PROFILE", "run_demo"]
@@ -24,7 +25,8 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, mock_port: int = 0) -> N
         app = create_app(demo_routes(f"{mock.url}/v1", DEMO_PROFILE), settings)
         base = f"http://{host}:{port}"
         print(_banner(base, mock.url), flush=True)
-        uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_level="warning")
+        config = server_config(app, settings, host=host, port=port, log_level="warning")
+        uvicorn.Server(config).run()
 
 
 def _banner(base: str, mock_url: str) -> str:

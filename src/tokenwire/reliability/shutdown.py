@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from tokenwire.server.connections import server_config
+
 if TYPE_CHECKING:
     from tokenwire.gateway import Gateway
 
@@ -56,12 +58,11 @@ def serve(
     """Run ``app`` with uvicorn until SIGTERM/SIGINT, draining runs on the way out
     (on ``sockets`` when given, e.g. a worker's share of one listening socket)."""
     grace = gateway.settings.shutdown_grace_seconds
-    config = uvicorn.Config(
+    config = server_config(
         app,
+        gateway.settings,
         host=host,
         port=port,
-        loop="uvloop",
-        http="httptools",
         timeout_graceful_shutdown=int(grace + _FLUSH_SECONDS),
         **options,
     )

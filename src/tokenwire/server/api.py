@@ -50,6 +50,11 @@ _START_RUN_PARAMETERS = [
     _optional_header("idempotency-key", "Idempotency-Key"),
     _optional_header("last-event-id", "Last-Event-Id"),
 ]
+#: The body the endpoint reads by hand, documented as a declared ``RunRequest`` would be.
+_START_RUN_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": RunRequest.model_json_schema()}},
+}
 
 
 def create_router(gateway: Gateway) -> APIRouter:
@@ -66,7 +71,7 @@ def create_router(gateway: Gateway) -> APIRouter:
             200: {"content": {"text/event-stream": {}}},
             **{status: {} for status in (404, 422, 429, 503)},
         },
-        openapi_extra={"parameters": _START_RUN_PARAMETERS},
+        openapi_extra={"parameters": _START_RUN_PARAMETERS, "requestBody": _START_RUN_BODY},
         route_class_override=DirectRoute,
     )
 

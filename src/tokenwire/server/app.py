@@ -26,6 +26,7 @@ from tokenwire.server.console_api import create_console_router
 from tokenwire.server.direct_route import FastPath
 from tokenwire.server.metrics_api import create_metrics_router
 from tokenwire.server.protocols_api import create_protocol_routers
+from tokenwire.server.request_body import BodyTooLarge, RequestBodyLimit, too_large_handler
 from tokenwire.server.ui_api import UiFiles, create_ui_router
 from tokenwire.settings import Settings
 
@@ -69,6 +70,13 @@ def create_app(
     app.include_router(create_ui_router(gateway))
     app.mount("/ui", UiFiles(), name="ui")
     app.add_middleware(FastPath, path=START_PATH, endpoint=start_run_endpoint(gateway))
+    # Outside the fast path, so streaming starts are bounded too.
+    app.add_middleware(
+        RequestBodyLimit,
+        max_bytes=gateway.settings.max_request_bytes,
+        on_client_gone=gateway.telemetry.metrics.client_disconnects.inc,
+    )
+    app.add_exception_handler(BodyTooLarge, too_large_handler)
     _protect(app, gateway, credentials)  # added last: outermost, so auth comes first
     return app
 

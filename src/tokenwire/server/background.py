@@ -15,6 +15,9 @@ from typing import Any
 
 import uvicorn
 
+from tokenwire.server.connections import server_config
+from tokenwire.settings import Settings
+
 __all__ = ["BackgroundServer"]
 
 
@@ -30,6 +33,8 @@ class BackgroundServer:
     host: str = "127.0.0.1"
     port: int = 0
     log_level: str = "warning"
+    #: Its connection limits (header size and time, keep-alive, WebSocket message size).
+    settings: Settings = field(default_factory=Settings)
     _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
@@ -43,13 +48,12 @@ class BackgroundServer:
         return self._loop
 
     def start(self, timeout: float = 10.0) -> BackgroundServer:
-        config = uvicorn.Config(
+        config = server_config(
             self.app,
+            self.settings,
             host=self.host,
             port=self.port,
             log_level=self.log_level,
-            loop="uvloop",
-            http="httptools",
             lifespan="on",
             timeout_graceful_shutdown=2,
         )

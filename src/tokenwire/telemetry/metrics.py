@@ -123,6 +123,11 @@ class GatewayMetrics:
             ("exporter",),
             registry=r,
         )
+        self.client_disconnects = Counter(
+            "tokenwire_client_disconnects",
+            "Requests whose client disconnected before sending its whole body.",
+            registry=r,
+        )
         self.active = Gauge(
             "tokenwire_active_streams", "Runs generating right now.", ("route",), registry=r
         )
