@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
@@ -19,6 +20,7 @@ from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.protocols.refusals import START_ERRORS, Refusal, refusal
 from tokenwire.runs.run import Run
 from tokenwire.server.direct_route import DirectRoute, Endpoint
+from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
@@ -52,7 +54,7 @@ _START_RUN_PARAMETERS = [
 
 def create_router(gateway: Gateway) -> APIRouter:
     """The native API as a router to mount in any FastAPI app (``app.include_router``)."""
-    router = APIRouter()
+    router = APIRouter(route_class=guarded(APIRoute, gateway))
     router.add_api_route(
         START_PATH,
         start_run_endpoint(gateway),
@@ -65,7 +67,7 @@ def create_router(gateway: Gateway) -> APIRouter:
             **{status: {} for status in (404, 422, 429, 503)},
         },
         openapi_extra={"parameters": _START_RUN_PARAMETERS},
-        route_class_override=DirectRoute,
+        route_class_override=guarded(DirectRoute, gateway),
     )
 
     @router.get(

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response
 
 from tokenwire.audit.chain import parse_anchor
 from tokenwire.audit.verify import verify
 from tokenwire.gateway import Gateway
+from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem
 
 __all__ = ["create_audit_router"]
@@ -18,7 +20,7 @@ __all__ = ["create_audit_router"]
 def create_audit_router(gateway: Gateway) -> APIRouter:
     """Auditor-only routes: the ``auditor`` role is required for every ``/v1/audit`` path in
     one place, the access table the auth middleware reads (``tokenwire.security.access``)."""
-    router = APIRouter(prefix="/v1/audit")
+    router = APIRouter(prefix="/v1/audit", route_class=guarded(APIRoute, gateway))
 
     @router.get("/records", responses={404: {}})
     async def audit_records(

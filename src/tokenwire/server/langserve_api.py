@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
@@ -37,6 +38,7 @@ from tokenwire.protocols.subscription import (
 )
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
+from tokenwire.server.guard import guarded
 from tokenwire.server.sse import run_stream
 
 __all__ = ["create_langserve_router"]
@@ -90,7 +92,9 @@ def shape_of(route: Route) -> OutputShape:
 
 
 def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> APIRouter:
-    router = APIRouter(prefix=prefix + "/{route}", tags=["langserve"])
+    router = APIRouter(
+        prefix=prefix + "/{route}", tags=["langserve"], route_class=guarded(APIRoute, gateway)
+    )
 
     async def start(route: str, input: Any, config: dict[str, Any] | None) -> Run | Response:
         try:
