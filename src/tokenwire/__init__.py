@@ -4,7 +4,7 @@ from tokenwire.events import ErrorCode, Event, EventType, RunStatus
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.server.api import create_router
-from tokenwire.server.app import create_app
+from tokenwire.server.app import create_app, install_auth
 from tokenwire.settings import Settings
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "Settings",
     "create_app",
     "create_router",
+    "install_auth",
 ]

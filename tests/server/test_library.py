@@ -6,13 +6,15 @@ import httpx
 from fastapi import FastAPI
 
 from tests.sse import collect, text_of
-from tokenwire import Gateway, Route, create_router
+from tokenwire import Gateway, Route, Settings, create_router
 from tokenwire.demo.routes import demo_model
 from tokenwire.server.background import BackgroundServer
 
 
 def test_router_mounted_in_a_user_app(mock_url: str) -> None:
-    gateway = Gateway([Route("chat", demo_model(f"{mock_url}/v1"))])  # create_router: no auth layer
+    # No auth layer, so auth is off on purpose (without it every route would answer 401;
+    # tests/security/test_embedding.py installs auth in an app of one's own).
+    gateway = Gateway([Route("chat", demo_model(f"{mock_url}/v1"))], Settings(auth="none"))
     app = FastAPI(lifespan=lambda app: gateway.lifespan())
     app.include_router(create_router(gateway), prefix="/ai")
 

@@ -50,8 +50,8 @@ class AuthMiddleware:
         self.limiter = limiter or RateLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.credentials is None or scope["type"] not in ("http", "websocket"):
-            # Auth off: every caller is ``ANONYMOUS``, the principal's default.
+        if scope["type"] not in ("http", "websocket") or PUBLIC.match(app_path(scope)):
+            # Public paths need no principal: they keep the default, which has no role.
             await self.app(scope, receive, send)
             return
         try:
@@ -66,9 +66,9 @@ class AuthMiddleware:
             current_principal.reset(token)
 
     async def _admit(self, scope: Scope) -> Principal:
-        path = app_path(scope)
-        if self.credentials is None or PUBLIC.match(path):
+        if self.credentials is None:  # auth explicitly off
             return ANONYMOUS
+        path = app_path(scope)
         secret = _secret(scope)
         if secret is None:
             raise Refused(401, "Unauthorized", "send an API key: Authorization: Bearer <key>")
@@ -87,7 +87,9 @@ class AuthMiddleware:
         match = RUN_PATH.match(path)
         if match is None:
             return
-        run = self.gateway.get_run(match["run_id"])
+        # The registry itself: ``Gateway.get_run`` answers for the request's principal,
+        # which is not set yet.
+        run = self.gateway.registry.get(match["run_id"])
         if run is not None and not principal.owns(run.owner):
             raise Refused(403, "Forbidden", "this run belongs to another client")
 

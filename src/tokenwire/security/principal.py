@@ -6,7 +6,7 @@ import contextvars
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ANONYMOUS", "TOKEN_PREFIX", "Principal", "Role", "current_principal"]
+__all__ = ["ANONYMOUS", "TOKEN_PREFIX", "UNAUTHENTICATED", "Principal", "Role", "current_principal"]
 
 #: What a JWT subject's alias starts with, so that ``sub: alice`` is never the key ``alice``
 #: (no key alias may start with it).
@@ -47,10 +47,16 @@ class Principal:
         return owner is None or owner == self.alias or self.has(Role.MODERATOR)
 
 
-#: Used when auth is explicitly off: every role, alias ``anonymous``.
+#: The caller when auth is explicitly off (an ``AuthMiddleware`` without credentials): every
+#: role.
 ANONYMOUS = Principal("anonymous", frozenset(Role))
+
+#: Nobody authenticated the caller: no role at all. A request has it unless tokenwire's auth
+#: admitted it, so the routes of a gateway mounted without auth refuse it (fail closed);
+#: code calling a ``Gateway`` directly still owns the runs it starts.
+UNAUTHENTICATED = Principal("anonymous", frozenset())
 
 #: Set by the auth middleware for the request being served; read where runs start.
 current_principal: contextvars.ContextVar[Principal] = contextvars.ContextVar(
-    "tokenwire_principal", default=ANONYMOUS
+    "tokenwire_principal", default=UNAUTHENTICATED
 )

@@ -30,6 +30,7 @@ from tokenwire.runs.cluster import Cluster, ClusterUnavailable
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.security.principal import current_principal
+from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem, runs_unavailable
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
@@ -106,7 +107,7 @@ _SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": 
 
 
 def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
-    router = APIRouter(route_class=validating_route(_invalid), tags=["ai-sdk"])
+    router = APIRouter(route_class=guarded(validating_route(_invalid), gateway), tags=["ai-sdk"])
     chats = ActiveChats(cluster=gateway.cluster)
 
     def stream(run: Run) -> Response:

@@ -20,6 +20,7 @@ from tokenwire.protocols.refusals import START_ERRORS, Refusal, refusal
 from tokenwire.runs.cluster import ClusterUnavailable
 from tokenwire.runs.run import Run
 from tokenwire.server.direct_route import DirectRoute, Endpoint
+from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem, runs_unavailable
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
@@ -59,7 +60,7 @@ _START_RUN_BODY = {
 
 def create_router(gateway: Gateway) -> APIRouter:
     """The native API as a router to mount in any FastAPI app (``app.include_router``)."""
-    router = APIRouter(route_class=ProblemRoute)
+    router = APIRouter(route_class=guarded(ProblemRoute, gateway))
     router.add_api_route(
         START_PATH,
         start_run_endpoint(gateway),
@@ -72,7 +73,7 @@ def create_router(gateway: Gateway) -> APIRouter:
             **{status: {} for status in (404, 422, 429, 503)},
         },
         openapi_extra={"parameters": _START_RUN_PARAMETERS, "requestBody": _START_RUN_BODY},
-        route_class_override=DirectRoute,
+        route_class_override=guarded(DirectRoute, gateway),
     )
 
     @router.get(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from tokenwire.audit.trail import audit_from_settings
 from tokenwire.gateway import Gateway
@@ -30,7 +31,7 @@ from tokenwire.server.request_body import BodyTooLarge, RequestBodyLimit, too_la
 from tokenwire.server.ui_api import UiFiles, create_ui_router
 from tokenwire.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "install_auth"]
 
 log = logging.getLogger("tokenwire")
 
@@ -45,8 +46,9 @@ def create_app(
     and every protocol front-end (OpenAI, LangServe, AI SDK, WebSocket).
 
     To add tokenwire to an app of your own instead, mount ``create_router(gateway)`` (and
-    the routers of ``create_protocol_routers(gateway)``) and enter ``gateway.lifespan()``
-    in your app's lifespan.
+    the routers of ``create_protocol_routers(gateway)``), enter ``gateway.lifespan()`` in
+    your app's lifespan and call :func:`install_auth` — without it the routes refuse every
+    request (401) unless the gateway's settings say ``auth = "none"``.
     """
     if isinstance(routes, Gateway):
         gateway = routes
@@ -77,14 +79,21 @@ def create_app(
         on_client_gone=gateway.telemetry.metrics.client_disconnects.inc,
     )
     app.add_exception_handler(BodyTooLarge, too_large_handler)
-    _protect(app, gateway, credentials)  # added last: outermost, so auth comes first
+    install_auth(app, gateway, credentials)  # added last: outermost, so auth comes first
     return app
 
 
-def _protect(app: FastAPI, gateway: Gateway, credentials: Credentials | None) -> None:
-    """Every request passes the auth middleware; without auth only when configured so."""
+def install_auth(app: Starlette, gateway: Gateway, credentials: Credentials | None = None) -> None:
+    """Authenticate every request to ``app`` with ``credentials`` (API keys, JWTs), check
+    roles, run ownership and per-key limits, and charge the keys' quotas for ``gateway``'s
+    runs — what ``create_app`` does. Call it after adding any other middleware, so auth
+    comes first. With ``auth = "none"`` it installs nothing.
+
+    >>> install_auth(app, gateway, Credentials(keys=[ApiKey("web", key_sha256)]))
+    """
     if gateway.settings.auth == "none":
-        # No middleware at all: every caller is ``current_principal``'s default, ANONYMOUS.
+        # No middleware at all: requests keep the default principal, which the gateway's
+        # routes accept because auth is off.
         log.warning("authentication is OFF (auth = none): anyone can start and read runs")
         return
     credentials = credentials or Credentials()

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from tokenwire.audit.chain import parse_anchor
 from tokenwire.audit.verify import verify
 from tokenwire.gateway import Gateway
+from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem
 from tokenwire.server.validation_api import ProblemRoute
 
@@ -23,7 +24,7 @@ MAX_SEQUENCE = 2**63 - 1
 def create_audit_router(gateway: Gateway) -> APIRouter:
     """Auditor-only routes: the ``auditor`` role is required for every ``/v1/audit`` path in
     one place, the access table the auth middleware reads (``tokenwire.security.access``)."""
-    router = APIRouter(prefix="/v1/audit", route_class=ProblemRoute)
+    router = APIRouter(prefix="/v1/audit", route_class=guarded(ProblemRoute, gateway))
 
     @router.get("/records", responses={404: {}})
     async def audit_records(

@@ -9,7 +9,7 @@
 - ``GET /v1/telemetry/stream`` — the same summary pushed over SSE every ``interval``
   seconds, and sooner when a run finishes.
 
-Roles do not exist yet; when they land, these endpoints are for moderators and admins.
+These endpoints need the moderator role (the access table, ``tokenwire.security.access``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from tokenwire.events import RunStatus
 from tokenwire.gateway import Gateway
 from tokenwire.runs.run import Run
+from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem
 from tokenwire.server.sse import EventStreamResponse, IteratorFeed
 from tokenwire.server.validation_api import ProblemRoute
@@ -39,7 +40,7 @@ _POLL_SECONDS = 0.2
 
 
 def create_console_router(gateway: Gateway) -> APIRouter:
-    router = APIRouter(route_class=ProblemRoute)
+    router = APIRouter(route_class=guarded(ProblemRoute, gateway))
 
     @router.get("/v1/runs", responses={422: {}})
     async def list_runs(

@@ -37,6 +37,7 @@ from tokenwire.protocols.subscription import (
 )
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
+from tokenwire.server.guard import guarded
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import JSONRoute
 
@@ -91,7 +92,9 @@ def shape_of(route: Route) -> OutputShape:
 
 
 def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> APIRouter:
-    router = APIRouter(prefix=prefix + "/{route}", tags=["langserve"], route_class=JSONRoute)
+    router = APIRouter(
+        prefix=prefix + "/{route}", tags=["langserve"], route_class=guarded(JSONRoute, gateway)
+    )
 
     async def start(route: str, input: Any, config: dict[str, Any] | None) -> Run | Response:
         try:

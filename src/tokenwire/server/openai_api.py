@@ -25,6 +25,7 @@ from tokenwire.protocols.subscription import (
     wait_for_disconnect,
 )
 from tokenwire.runs.inputs import input_from_messages
+from tokenwire.server.guard import guarded
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
 
@@ -108,7 +109,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def create_openai_router(gateway: Gateway) -> APIRouter:
     """The OpenAI-compatible endpoints, to mount next to ``create_router(gateway)``."""
-    router = APIRouter(route_class=validating_route(_invalid), tags=["openai"])
+    router = APIRouter(route_class=guarded(validating_route(_invalid), gateway), tags=["openai"])
     started = int(time.time())
 
     @router.get("/v1/models", response_model=ModelList)

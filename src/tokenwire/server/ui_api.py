@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from langchain_core.runnables import Runnable
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from tokenwire.gateway import Gateway
+from tokenwire.server.guard import guarded
 from tokenwire.ui import STATIC_DIR
 
 __all__ = ["UiFiles", "create_ui_router", "input_kind"]
@@ -68,7 +70,7 @@ def create_ui_router(gateway: Gateway) -> APIRouter:
 
     Mount the pages themselves with ``app.mount("/ui", UiFiles(), name="ui")``.
     """
-    router = APIRouter()
+    router = APIRouter(route_class=guarded(APIRoute, gateway))
     routes = [
         {
             "name": route.name,

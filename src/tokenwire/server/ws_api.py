@@ -31,6 +31,7 @@ from tokenwire.protocols.websocket import (
 from tokenwire.runs.cluster import ClusterUnavailable
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
+from tokenwire.server.guard import unauthenticated
 
 __all__ = ["SocketSession", "create_ws_router"]
 
@@ -49,6 +50,9 @@ def create_ws_router(gateway: Gateway, *, max_queued_events: int = 256) -> APIRo
 
     @router.websocket("/v1/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:
+        if unauthenticated(gateway):  # closed before accept: the handshake answers 403
+            await websocket.close(code=4401, reason="authentication is not installed")
+            return
         await websocket.accept()
         await SocketSession(gateway, Outbox(max_queued_events)).serve(websocket)
 
