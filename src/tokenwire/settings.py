@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["Settings"]
@@ -73,6 +73,10 @@ class Settings:
     audit_retention_days: float = 0.0
     #: Finished runs waiting for the audit writer; past it records are dropped and logged.
     audit_queue_size: int = 10_000
+    #: Fernet key (urlsafe base64, 32 bytes) that encrypts the raw input of runs on routes
+    #: with ``audit_input = "encrypted"``; keep it out of the config file:
+    #: ``TOKENWIRE_AUDIT_INPUT_KEY``. Needed by ``tokenwire audit decrypt``.
+    audit_input_key: str = field(default="", repr=False)
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.

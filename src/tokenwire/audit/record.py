@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from tokenwire.events import EventType, RunStatus
+from tokenwire.pipeline.audit_input import AuditedInput
 from tokenwire.runs.run import Run
 
 __all__ = ["audit_entry", "delivered_output"]
@@ -21,7 +22,12 @@ _GUARDRAIL = EventType.GUARDRAIL.value
 
 
 async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
-    """The record's fields (the store adds ``sequence``, ``recorded_at`` and the hashes)."""
+    """The record's fields (the store adds ``sequence``, ``recorded_at`` and the hashes).
+
+    ``input``: the request input, or what a masking route keeps of it (``AuditedInput``)."""
+    kept: dict[str, Any] = {}
+    if isinstance(input, AuditedInput):
+        input, kept = input.value, input.fields()
     model, guardrails = await _scan(run)
     summary = run.summary
     usage = summary.get("usage") or {}
@@ -44,6 +50,7 @@ async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
         "guardrail_actions": guardrails,
         "created_at": run.created_at,
         "ended_at": run.ended_at,
+        **kept,
     }
 
 

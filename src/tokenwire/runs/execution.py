@@ -9,6 +9,7 @@ waits included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -106,6 +107,8 @@ async def execute_run(
     finally:
         if guard is not None:
             guard.cancel()
+    if failure is not None and route.masking is not None:  # an error may quote any text
+        failure = dataclasses.replace(failure, message=route.masking.text(failure.message))
     end_run(
         run,
         recorder,
