@@ -60,6 +60,9 @@ __all__ = ["Gateway", "IdempotencyConflict", "UnknownRoute"]
 
 log = logging.getLogger("tokenwire")
 
+#: How long shutdown waits for a masked route's LangSmith client to send what it holds.
+_TRACE_FLUSH_SECONDS = 5.0
+
 
 class UnknownRoute(LookupError):
     pass
@@ -403,7 +406,9 @@ class Gateway:
         await self.telemetry.pipeline.aclose()
         for route in self.routes.values():  # masked routes trace through clients of their own
             if route.masking is not None:
-                await asyncio.to_thread(route.masking.tracing.flush)
+                flushed = asyncio.to_thread(route.masking.tracing.flush)
+                with contextlib.suppress(TimeoutError):  # LangSmith away: do not hang here
+                    await asyncio.wait_for(flushed, _TRACE_FLUSH_SECONDS)
         if self.audit is not None:
             await self.audit.aclose()
         if self.cluster is not None:
