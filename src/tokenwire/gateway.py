@@ -23,9 +23,12 @@ from tokenwire.broker.redis import RedisBroker
 from tokenwire.events import ErrorCode, EventType, RunStatus
 from tokenwire.langchain.adapter import model_name
 from tokenwire.langchain.model_setup import prepare_models
+from tokenwire.pipeline.audit_input import InputSeal, audited_input
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.findings import Finding
 from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.pipeline.masked_logs import masked_context
+from tokenwire.pipeline.masking import Masking, shown_input
 from tokenwire.reliability.fallbacks import as_fallback
 from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import DisconnectPolicy, Route
@@ -57,6 +60,9 @@ from tokenwire.telemetry.pricing import PriceTable
 __all__ = ["Gateway", "IdempotencyConflict", "UnknownRoute"]
 
 log = logging.getLogger("tokenwire")
+
+#: How long shutdown waits for a masked route's LangSmith client to send what it holds.
+_TRACE_FLUSH_SECONDS = 5.0
 
 
 class UnknownRoute(LookupError):
@@ -123,6 +129,8 @@ class Gateway:
                 keep_inputs=audit is not None,
                 on_orphan_ended=self._orphan_ended,
             )
+        #: Encrypts the raw input of runs on routes with ``audit_input = "encrypted"``.
+        self._input_seal = _input_seal(self.routes.values(), self.settings)
         self.telemetry = Telemetry(self.settings, prices, exporters)
         #: Circuit breakers and reliability counters (read by telemetry).
         self.reliability = Reliability()
@@ -257,7 +265,7 @@ class Gateway:
             grace_seconds=self.settings.disconnect_grace_seconds,
             trace_id=random[16:].hex(),
             # The caller's key alias is set here, never taken from client metadata.
-            metadata={**(metadata or {}), "key_alias": principal.alias},
+            metadata={**shown_input(route.masking, metadata or {}), "key_alias": principal.alias},
             owner=principal.alias,
             idempotency_key=idempotency_key,
             fingerprint=request,
@@ -268,7 +276,7 @@ class Gateway:
             # Once launched: other replicas hear only of runs that run (and will end).
             self.cluster.opened(run, input)
         if self.audit is not None:
-            self.audit.watch(run, input)
+            self.audit.watch(run, audited_input(route.masking, input, self._input_seal))
         return run, True
 
     def _replay(self, route_name: str, scoped_key: str, request: str | None) -> Run | None:
@@ -297,7 +305,13 @@ class Gateway:
             log.error("run %s could not be started", run.id, exc_info=exc)
             run.recorder = run.recorder or RunRecorder(run.log, started_at=received_at)
             body = _end_unstarted(run, run.recorder)
-        run.task = asyncio.get_running_loop().create_task(body, name=f"tokenwire-run-{run.id}")
+        masking = route.masking
+        run.task = asyncio.get_running_loop().create_task(
+            body,
+            name=f"tokenwire-run-{run.id}",
+            # A masked route's run logs masked lines, whoever writes them.
+            context=masked_context(masking.text) if masking is not None else None,
+        )
         self.telemetry.run_started(route)
         run.task.add_done_callback(lambda _: self._run_ended(run, route))
 
@@ -321,18 +335,22 @@ class Gateway:
                 "model": run.model,
             },
         )
+        masking = route.masking
         recorder = self.telemetry.recorder(
             run.log,
             value,
             received_at,
             budget=self._run_budget(run, route),
             on_limit=lambda reason: _truncate(run, reason),
+            mask_tool_io=masking.on("tool_io") if masking is not None else None,
         )
         sink = _guarded(run, route, recorder)
         # The LangChain root run id is the tokenwire run id: traces and runs line up.
         config = config.copy()
         config["run_id"] = run_uuid
         config["metadata"] = {**config.get("metadata", {}), "tokenwire_run_id": run.id}
+        if masking is not None:
+            config = masking.tracing.config(config)
         run.recorder = recorder
         return execute_run(
             run,
@@ -431,6 +449,11 @@ class Gateway:
         await self.registry.cancel_all(SHUTDOWN_REASON)
         await asyncio.sleep(0)  # let the cancelled runs' done-callbacks submit their records
         await self.telemetry.pipeline.aclose()
+        for route in self.routes.values():  # masked routes trace through clients of their own
+            if route.masking is not None:
+                flushed = asyncio.to_thread(route.masking.tracing.flush)
+                with contextlib.suppress(TimeoutError):  # LangSmith away: do not hang here
+                    await asyncio.wait_for(flushed, _TRACE_FLUSH_SECONDS)
         if self.audit is not None:
             await self.audit.aclose()
         if self.cluster is not None:
@@ -490,6 +513,20 @@ async def _end_unstarted(run: Run, recorder: RunRecorder) -> None:
         start = {"run_id": run.id, "route": run.route, "trace_id": run.trace_id, "cohort": "stream"}
         run.log.append(EventType.RUN_START, start)
     end_run(run, recorder, RunStatus.FAILED, None, START_FAILED)
+
+
+def _input_seal(routes: Iterable[Route], settings: Settings) -> InputSeal | None:
+    """The key's seal, when set — and required by a route that audits its input encrypted."""
+    if settings.audit_input_key:
+        return InputSeal(settings.audit_input_key)
+    for route in routes:
+        masking: Masking | None = route.masking
+        if masking is not None and masking.covers("input") and masking.audit_input == "encrypted":
+            raise ValueError(
+                f'route {route.name!r} has audit_input = "encrypted" but no audit_input_key '
+                "is set (TOKENWIRE_AUDIT_INPUT_KEY)"
+            )
+    return None
 
 
 def _run_uuid(random: bytes) -> uuid.UUID:

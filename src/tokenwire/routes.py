@@ -10,6 +10,7 @@ from langchain_core.runnables import Runnable
 
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.guardrails import Guardrails
+from tokenwire.pipeline.masking import Masking
 from tokenwire.reliability.breaker import BreakerPolicy
 from tokenwire.reliability.fallbacks import Fallback, MidStreamPolicy, as_fallback
 from tokenwire.reliability.retry import RetryPolicy
@@ -55,6 +56,11 @@ class Route:
     circuit_breaker: BreakerPolicy | None = None
     guardrails: Guardrails | None = None
     budget: RunBudget | None = None
+
+    @property
+    def masking(self) -> Masking | None:
+        """Where the route's PII detectors mask what its runs let out (its guardrails')."""
+        return self.guardrails.masking if self.guardrails is not None else None
 
     def __post_init__(self) -> None:
         # Frozen: normalise once, so the run path only ever sees a tuple of Fallback.

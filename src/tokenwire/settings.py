@@ -6,7 +6,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["Settings"]
@@ -87,6 +87,10 @@ class Settings:
     header_timeout_seconds: float = 10.0
     #: A kept-alive connection with no request in progress closes after this many seconds.
     keep_alive_seconds: int = 5
+    #: Fernet key (urlsafe base64, 32 bytes) that encrypts the raw input of runs on routes
+    #: with ``audit_input = "encrypted"``; keep it out of the config file:
+    #: ``TOKENWIRE_AUDIT_INPUT_KEY``. Needed by ``tokenwire audit decrypt``.
+    audit_input_key: str = field(default="", repr=False)
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.

@@ -1,4 +1,4 @@
-"""``tokenwire audit verify`` and ``tokenwire audit export``."""
+"""``tokenwire audit verify``, ``tokenwire audit export`` and ``tokenwire audit decrypt``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,16 @@ def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     _add_location(export)
     export.add_argument("--out", type=Path, required=True, help="the .jsonl file to write")
     export.set_defaults(handler=_export)
+
+    decrypt = actions.add_parser(
+        "decrypt",
+        help="print the raw inputs an export holds encrypted (key: TOKENWIRE_AUDIT_INPUT_KEY)",
+    )
+    decrypt.add_argument(
+        "--in", dest="source", type=Path, required=True, help="a file `audit export` wrote"
+    )
+    decrypt.add_argument("--run", help="only this run id")
+    decrypt.set_defaults(handler=_decrypt)
 
 
 def _add_location(parser: argparse.ArgumentParser) -> None:
@@ -101,4 +111,34 @@ async def _export(args: argparse.Namespace) -> int:
         await store.aclose()
     print(f"exported {count} records to {args.out}")
     print(f"head {head}")
+    return 0
+
+
+def _decrypt(args: argparse.Namespace) -> int:
+    """One JSON line per record with ``input_encrypted``: its sequence, run id and raw input."""
+    import orjson
+
+    from tokenwire.pipeline.audit_input import InputSeal, InvalidToken
+
+    key = Settings.from_env().audit_input_key
+    if not key:
+        print("tokenwire: set TOKENWIRE_AUDIT_INPUT_KEY to decrypt inputs", file=sys.stderr)
+        return 2
+    seal = InputSeal(key)
+    with args.source.open("rb") as lines:
+        for line in lines:
+            record = orjson.loads(line)
+            sealed = record.get("input_encrypted")
+            if sealed is None or args.run not in (None, record.get("run_id")):
+                continue
+            try:
+                raw = seal.open(sealed)
+            except InvalidToken:
+                print(
+                    f"tokenwire: record {record.get('sequence')}: wrong key or altered input",
+                    file=sys.stderr,
+                )
+                return 1
+            entry = {"sequence": record.get("sequence"), "run_id": record.get("run_id")}
+            print(orjson.dumps({**entry, "input": raw}).decode())
     return 0

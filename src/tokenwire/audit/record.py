@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tokenwire.events import EventType, RunStatus
+from tokenwire.pipeline.audit_input import AuditedInput
 from tokenwire.plain_json import sanitized
 from tokenwire.runs.run import Run
 
@@ -24,7 +25,12 @@ async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
     """The record's fields (the store adds ``sequence``, ``recorded_at`` and the hashes),
     every one plain JSON. A field that had to be changed to be stored (a lone surrogate
     escaped, a huge integer as text, nesting cut short) is named in ``sanitized``: the
-    record says it is not byte-exact there, and the chain never fails to hash it."""
+    record says it is not byte-exact there, and the chain never fails to hash it.
+
+    ``input``: the request input, or what a masking route keeps of it (``AuditedInput``)."""
+    kept: dict[str, Any] = {}
+    if isinstance(input, AuditedInput):
+        input, kept = input.value, input.fields()
     model, guardrails = await _scan(run)
     summary = run.summary
     usage = summary.get("usage") or {}
@@ -41,6 +47,7 @@ async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
             "cost_usd": usage.get("cost_usd"),
             "timings": summary.get("timings"),
             "guardrail_actions": guardrails,
+            **kept,
         }
     )
 

@@ -9,7 +9,8 @@ from typing import Any
 from tokenwire import plain_json
 from tokenwire.pipeline.findings import Action, Finding, Guard
 from tokenwire.pipeline.guarded_sink import GuardMode
-from tokenwire.pipeline.pii import PiiGuard
+from tokenwire.pipeline.masking import AUDIT_INPUTS, SURFACES, Masking
+from tokenwire.pipeline.pii import PHONE_REGIONS, PiiGuard
 from tokenwire.pipeline.rules import DenyRule, no_code_blocks
 
 __all__ = ["Guardrails"]
@@ -26,12 +27,22 @@ class Guardrails:
 
     ``window``: characters held back before release (at least every guard's own window).
     ``mode``: ``holdback`` (default) or ``stream_first`` (audit only — fails open).
+    ``masking``: where else the PII detectors mask what the run lets out (tool steps, the
+    input as stored, traces, logs); by default, with a ``PiiGuard`` among the guards,
+    everywhere with that guard's detectors.
     """
 
     guards: tuple[Guard, ...] = ()
     input_rules: tuple[DenyRule, ...] = ()
     window: int | None = None
     mode: GuardMode = "holdback"
+    masking: Masking | None = None
+
+    def __post_init__(self) -> None:
+        if self.masking is None:
+            pii = next((g for g in self.guards if isinstance(g, PiiGuard)), None)
+            if pii is not None:
+                object.__setattr__(self, "masking", Masking.of(pii))
 
     def check_input(self, input: Any) -> Finding | None:
         """The first input rule the run's input breaks (input moderation), if any."""
@@ -49,20 +60,24 @@ class Guardrails:
         """From a ``[routes.NAME.guardrails]`` table::
 
         pii = true                      # or a list: ["pii.email", "pii.credit_card"]
+        mask = ["output", "tool_io", "input"]   # where PII is masked (default: all three)
+        audit_input = "masked"          # or "omit", or "encrypted" (needs audit_input_key)
+        phone_regions = ["US"]          # national phone numbers of these regions too
         no_code = true
         deny = [{ name = "competitors", keywords = ["acme"], action = "halt" }]
         input_deny = [{ name = "jailbreak", pattern = "ignore (all|previous) instructions" }]
         window = 128
         mode = "holdback"
         """
-        known = {"pii", "no_code", "deny", "input_deny", "window", "mode"}
+        known = {"pii", "mask", "audit_input", "phone_regions", "no_code", "deny", "input_deny",
+                 "window", "mode"}  # fmt: skip
         unknown = sorted(set(spec) - known)
         if unknown:
             raise ValueError(f"guardrails: unknown key(s) {unknown}")
         guards: list[Guard] = []
-        pii = spec.get("pii", False)
-        if pii:
-            guards.append(PiiGuard(None if pii is True else set(pii)))
+        masking = _masking(spec)
+        if masking is not None and masking.covers("output"):
+            guards.append(masking.guard)
         if spec.get("no_code"):
             guards.append(no_code_blocks())
         guards += _rules(spec.get("deny", ()))
@@ -74,7 +89,37 @@ class Guardrails:
             input_rules=tuple(_rules(spec.get("input_deny", ()))),
             window=spec.get("window"),
             mode=mode,
+            masking=masking,
         )
+
+
+def _masking(spec: Mapping[str, Any]) -> Masking | None:
+    """The ``pii``, ``mask``, ``audit_input`` and ``phone_regions`` keys, as one policy."""
+    pii = spec.get("pii", False)
+    if not pii:
+        extra = sorted({"mask", "audit_input", "phone_regions"} & set(spec))
+        if extra:
+            raise ValueError(f"guardrails: {extra} need pii")
+        return None
+    if pii is not True and not _strings(pii):
+        raise ValueError("guardrails.pii is true or a list of PII kinds")
+    surfaces = spec.get("mask", SURFACES)
+    if not _strings(surfaces):
+        raise ValueError(f"guardrails.mask is a list of {list(SURFACES)}")
+    audit_input = spec.get("audit_input", "masked")
+    if audit_input not in AUDIT_INPUTS:
+        raise ValueError(f"guardrails.audit_input must be one of {list(AUDIT_INPUTS)}")
+    if "audit_input" in spec and "input" not in surfaces:
+        raise ValueError('guardrails.audit_input needs "input" in mask')
+    regions = spec.get("phone_regions", PHONE_REGIONS)
+    if not _strings(regions):
+        raise ValueError("guardrails.phone_regions is a list of region codes like 'US'")
+    guard = PiiGuard(None if pii is True else pii, phone_regions=regions)
+    return Masking(guard, frozenset(surfaces), audit_input)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
 
 
 def _rules(specs: Sequence[Mapping[str, Any]]) -> list[DenyRule]:

@@ -11,6 +11,7 @@ with its separators where the number's own format puts them: "2024 415-555" is n
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -19,11 +20,12 @@ from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
 
 __all__ = ["CANDIDATE", "CHARS", "phone_prefix", "regions"]
 
-#: A candidate starts a group (never inside a word, after a ``+`` or a ``(``); groups are
+#: A candidate starts a group (never inside a word, after a ``+`` or a ``(``) that seven
+#: digits follow closely (the look-ahead: most numbers in prose are shorter); groups are
 #: possessive, so a digit run longer than 15 is never one. At most 5 groups of up to 17
 #: characters: a candidate is never longer than 85 characters (``pii.MAX_MATCH``).
 CANDIDATE = (
-    r"(?<![\w+(])(?:\+\d{1,15}+|\(\d{1,5}\)|\d{1,15}+)"
+    r"(?<![\w+(])(?=[+(]?(?:[ .()-]{0,2}\d){7})(?:\+\d{1,15}+|\(\d{1,5}\)|\d{1,15}+)"
     r"(?:[ .-]?\(\d{1,5}\)|(?<=\))\d{1,15}+|[ .-]\d{1,15}+){0,4}"
     r"(?!\w)"
 )
@@ -32,6 +34,7 @@ CHARS = r"\d+(). -"
 
 #: E.164 has at most 15 digits; an international or trunk prefix may add two more.
 _MIN_DIGITS, _MAX_DIGITS = 7, 17
+_NOT_DIGITS = "+() .-"  # what a candidate holds besides digits
 _GROUP = re.compile(r"\+?\d+|\(\d+\)")
 _DIGITS = re.compile(r"\d+")
 
@@ -47,6 +50,8 @@ def regions(names: Sequence[str]) -> tuple[str, ...]:
 
 def phone_prefix(candidate: str, regions: Sequence[str]) -> int:
     """The length of the longest phone number ``candidate`` starts with (0: none)."""
+    if len(candidate) - sum(map(candidate.count, _NOT_DIGITS)) < _MIN_DIGITS:
+        return 0  # most candidates: a year, a count, an amount
     ends: list[tuple[int, int]] = []  # (end of a group, digits up to it)
     digits = 0
     for group in _GROUP.finditer(candidate):
@@ -59,14 +64,53 @@ def phone_prefix(candidate: str, regions: Sequence[str]) -> int:
 
 
 def _is_phone(text: str, regions: Sequence[str]) -> bool:
-    for region in (None,) if text.startswith("+") else regions:
+    international = text.startswith("+")
+    digits = None if international else phonenumbers.normalize_digits_only(text)
+    for region in (None,) if international else regions:
+        if digits is not None and not _may_be_national(digits, region):
+            continue  # the library's parse and validation cost tens of microseconds
         try:
             number = phonenumbers.parse(text, region)
         except NumberParseException:
             continue
-        if phonenumbers.is_valid_number(number) and _grouped_as_formatted(text, number):
+        if (
+            phonenumbers.is_possible_number(number)
+            and _valid(number, region)
+            and _grouped_as_formatted(text, number)
+        ):
             return True
     return False
+
+
+def _valid(number: PhoneNumber, region: str | None) -> bool:
+    """``phonenumbers.is_valid_number``, asking the likeliest region first: the full check
+    tries every region sharing the country code (two dozen for +1)."""
+    likely = region or phonenumbers.region_code_for_country_code(number.country_code or 0)
+    return phonenumbers.is_valid_number_for_region(number, likely) or (
+        phonenumbers.is_valid_number(number)
+    )
+
+
+def _may_be_national(digits: str, region: str | None) -> bool:
+    """Whether ``digits`` has a length the region's numbers can have (with or without its
+    trunk prefix) or starts with its international call prefix."""
+    lengths, international_prefix = _lengths_of(region or "")
+    return len(digits) in lengths or (
+        international_prefix is not None and international_prefix.match(digits) is not None
+    )
+
+
+@functools.cache
+def _lengths_of(region: str) -> tuple[frozenset[int], re.Pattern[str] | None]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    described = None if metadata is None else metadata.general_desc
+    if metadata is None or described is None or not described.possible_length:
+        return frozenset(range(_MIN_DIGITS, _MAX_DIGITS + 1)), None  # let the library decide
+    lengths = set(described.possible_length)
+    trunk = len(metadata.national_prefix or "")
+    lengths |= {length + trunk for length in lengths}
+    prefix = metadata.international_prefix
+    return frozenset(lengths), re.compile(prefix) if prefix else None
 
 
 def _grouped_as_formatted(text: str, number: PhoneNumber) -> bool:

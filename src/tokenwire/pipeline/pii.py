@@ -145,17 +145,25 @@ KINDS = frozenset(d.rule for d in DETECTORS)
 
 
 def _accepted(
-    detector: Detector, accept: Callable[[str], int] | None, text: str, offset: int
+    detector: Detector,
+    accept: Callable[[str], int] | None,
+    text: str,
+    offset: int,
+    taken: list[tuple[int, int]],
 ) -> Iterator[tuple[int, int]]:
     """Spans of the detector's matches starting from ``offset`` (the look-behinds still see
     the context before it; a match starting earlier was settled by an earlier scan), as far
     as ``accept`` takes them. After a rejected match the search resumes one character
     later, not past it: "254 4111-1111-…" fails Luhn, the card inside it must still be
-    found."""
+    found. A match inside a span an earlier detector ``taken`` is not checked: whatever it
+    is, that span hides it (the groups of a card are no phone numbers to validate)."""
     pattern = detector.pattern
     position = offset
     while (match := pattern.search(text, position)) is not None:
-        start = match.start()
+        start, end = match.span()
+        if accept is not None and any(s <= start and end <= e for s, e in taken):
+            position = start + 1
+            continue
         length = len(match.group()) if accept is None else accept(match.group())
         if length:
             yield start, start + length
@@ -230,7 +238,7 @@ class PiiGuard:
                 found = present[detector.present] = detector.present(text)
             if not found:
                 continue
-            for start, end in _accepted(detector, accept, text, offset):
+            for start, end in _accepted(detector, accept, text, offset, taken):
                 if any(s < end and start < e for s, e in taken):
                     # Lost to an earlier detector's match — which more text may still undo
                     # (a longer digit run fails Luhn): keep it back, so its head is never

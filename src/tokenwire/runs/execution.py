@@ -9,6 +9,7 @@ waits included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -131,6 +132,8 @@ async def _execute(
     finally:
         if guard is not None:
             guard.cancel()
+    if failure is not None and route.masking is not None:  # an error may quote any text
+        failure = dataclasses.replace(failure, message=route.masking.text(failure.message))
     end_run(
         run,
         recorder,

@@ -42,6 +42,7 @@ class RunRecorder:
         "_cost_limit",
         "_estimate",
         "_input",
+        "_mask_tool_io",
         "_on_limit",
         "_parts",
         "_prices",
@@ -72,8 +73,11 @@ class RunRecorder:
         started_at: float | None = None,
         budget: RunBudget | None = None,
         on_limit: Callable[[str], None] | None = None,
+        mask_tool_io: Callable[[Any], Any] | None = None,
     ) -> None:
         self._append = log.append
+        #: The route's PII masking of tool steps and retrieved documents (None: in clear).
+        self._mask_tool_io = mask_tool_io
         self._parts: list[str] = []
         self._prices = prices or PriceTable()
         self._stall_threshold = stall_threshold
@@ -125,16 +129,26 @@ class RunRecorder:
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         self.tool_calls += 1
         data = {"call_id": call_id, "name": name, "args": args}
-        self._append(EventType.TOOL_START, json_ready(data))
+        self._append(EventType.TOOL_START, json_ready(self._masked(data, "args")))
 
     def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
         data: dict[str, Any] = {"call_id": call_id, "name": name, "output": output}
         if error is not None:
             data["error"] = error
-        self._append(EventType.TOOL_END, json_ready(data))
+        self._append(EventType.TOOL_END, json_ready(self._masked(data, "output", "error")))
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
-        self._append(EventType.RETRIEVAL, json_ready({"documents": documents}))
+        self._append(
+            EventType.RETRIEVAL, json_ready(self._masked({"documents": documents}, "documents"))
+        )
+
+    def _masked(self, data: dict[str, Any], *fields: str) -> dict[str, Any]:
+        mask = self._mask_tool_io
+        if mask is not None:
+            for name in fields:
+                if name in data:
+                    data[name] = mask(data[name])
+        return data
 
     def usage(
         self,

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from tokenwire.gateway import Gateway
 from tokenwire.langchain.adapter import is_chat_model
+from tokenwire.pipeline.masking import shown_input
 from tokenwire.protocols.langserve import (
     OutputShape,
     StreamEncoder,
@@ -172,8 +173,9 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
             body.exclude_types,
             body.exclude_tags,
         )
-        shape = shape_of(gateway.route(route))
-        encoder = StreamEventsEncoder(run.id, route, shape, body.input, event_filter)
+        found = gateway.route(route)
+        shown = shown_input(found.masking, body.input)  # it is echoed in the root start event
+        encoder = StreamEventsEncoder(run.id, route, shape_of(found), shown, event_filter)
         return stream_response(run, encoder)
 
     @router.get("/input_schema", responses={404: {"model": Detail}})

@@ -65,12 +65,14 @@ class Telemetry:
         started_at: float,
         budget: RunBudget | None = None,
         on_limit: Callable[[str], None] | None = None,
+        mask_tool_io: Callable[[Any], Any] | None = None,
     ) -> RunRecorder:
         return RunRecorder(
             log,
             started_at=started_at,
             budget=budget,
             on_limit=on_limit,
+            mask_tool_io=mask_tool_io,
             prices=self.prices,
             stall_threshold=self.settings.stall_threshold_seconds,
             estimate=self._estimate,
