@@ -127,7 +127,9 @@ class Settings:
             raise ValueError("invalid settings: " + "; ".join(problems))
 
     def __repr__(self) -> str:  # the URLs' passwords never show (in logs, tracebacks)
-        shown = (f"{f.name}={_redacted(f.name, getattr(self, f.name))!r}" for f in fields(self))
+        shown = (
+            f"{f.name}={_redacted(f.name, getattr(self, f.name))!r}" for f in fields(self) if f.repr
+        )
         return f"Settings({', '.join(shown)})"
 
     def replace(self, **changes: Any) -> Settings:
