@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-import select
+import selectors
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -177,6 +177,13 @@ def _address(client: httpx.Client) -> tuple[str, int]:
     return url.host, url.port
 
 
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """``select`` refuses descriptors past 1024, which a long test run reaches: epoll."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        return bool(selector.select(timeout))
+
+
 def _trickle(sock: socket.socket, data: bytes) -> bytes:
     """Send ``data`` a byte at a time, pausing between bytes until the server answers or
     closes; returns what it sent back. Fails if all of ``data`` went out first."""
@@ -185,8 +192,7 @@ def _trickle(sock: socket.socket, data: bytes) -> bytes:
             sock.send(bytes([byte]))
         except (BrokenPipeError, ConnectionResetError):
             break
-        readable, _, _ = select.select([sock], [], [], 0.25)
-        if readable:
+        if _readable(sock, 0.25):
             return _response_then_close(sock)
     raise AssertionError("the server held a connection trickling its headers")
 
@@ -287,7 +293,7 @@ def test_an_endless_chunked_body_after_its_413_is_cut_off(serve: Serve) -> None:
                 sock.sendall(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 break
-            readable, _, _ = select.select([sock], [], [], 0.1)
+            readable = _readable(sock, 0.1)
             if readable:
                 data = sock.recv(65536)
                 if not data:
