@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -20,21 +19,19 @@ from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
 from tokenwire.broker.memory import MemoryBroker
 from tokenwire.broker.redis import RedisBroker
-from tokenwire.events import ErrorCode, EventType, RunStatus
+from tokenwire.events import EventType
 from tokenwire.langchain.adapter import model_name
 from tokenwire.langchain.model_setup import prepare_models
 from tokenwire.pipeline.audit_input import InputSeal, audited_input
 from tokenwire.pipeline.budgets import RunBudget
-from tokenwire.pipeline.findings import Finding
-from tokenwire.pipeline.guarded_sink import GuardedSink
 from tokenwire.pipeline.masked_logs import masked_context
 from tokenwire.pipeline.masking import Masking, shown_input
 from tokenwire.reliability.fallbacks import as_fallback
 from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import DisconnectPolicy, Route
 from tokenwire.runs.cluster import Cluster, redis_broker
-from tokenwire.runs.execution import end_run, execute_run
-from tokenwire.runs.failures import SHUTDOWN_REASON, START_FAILED
+from tokenwire.runs.execution import execute_run
+from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.idempotency import (
     IdempotencyConflict,
     check_fingerprint,
@@ -44,6 +41,7 @@ from tokenwire.runs.idempotency import (
     scoped,
 )
 from tokenwire.runs.inputs import prepare_config, prepare_input
+from tokenwire.runs.launch import end_unstarted, guarded_sink, priced, route_budget, truncate
 from tokenwire.runs.orphans import EndedOrphan
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.registry import RunRegistry
@@ -304,7 +302,7 @@ class Gateway:
         except Exception as exc:
             log.error("run %s could not be started", run.id, exc_info=exc)
             run.recorder = run.recorder or RunRecorder(run.log, started_at=received_at)
-            body = _end_unstarted(run, run.recorder)
+            body = end_unstarted(run, run.recorder)
         masking = route.masking
         run.task = asyncio.get_running_loop().create_task(
             body,
@@ -341,10 +339,10 @@ class Gateway:
             value,
             received_at,
             budget=self._run_budget(run, route),
-            on_limit=lambda reason: _truncate(run, reason),
+            on_limit=lambda reason: truncate(run, reason),
             mask_tool_io=masking.on("tool_io") if masking is not None else None,
         )
-        sink = _guarded(run, route, recorder)
+        sink = guarded_sink(run, route, recorder)
         # The LangChain root run id is the tokenwire run id: traces and runs line up.
         config = config.copy()
         config["run_id"] = run_uuid
@@ -366,9 +364,9 @@ class Gateway:
     def _run_budget(self, run: Run, route: Route) -> RunBudget | None:
         """The route's budget, tightened by what the caller's key may still spend."""
         key_budget = self.key_budget(run.owner) if self.key_budget and run.owner else None
-        budget = _budget(route)
+        budget = route_budget(route)
         if budget is None:
-            return _priced(key_budget, route)
+            return priced(key_budget, route)
         return budget.tighter(key_budget)
 
     def _run_ended(self, run: Run, route: Route) -> None:
@@ -477,42 +475,6 @@ class Gateway:
         while True:
             await asyncio.sleep(self.settings.sweep_interval_seconds)
             self.registry.sweep()
-
-
-def _budget(route: Route) -> RunBudget | None:
-    """The route's budget, priced at the route's model when it has one."""
-    return _priced(route.budget, route)
-
-
-def _priced(budget: RunBudget | None, route: Route) -> RunBudget | None:
-    if budget is None or budget.model is not None:
-        return budget
-    return dataclasses.replace(budget, model=model_name(route.runnable))
-
-
-def _truncate(run: Run, reason: str) -> None:
-    run.stop(RunStatus.TRUNCATED, ErrorCode.BUDGET_EXCEEDED, reason)
-
-
-def _guarded(run: Run, route: Route, recorder: RunRecorder) -> GuardedSink | None:
-    """A guardrail pipeline in front of the recorder, when the route has output guards."""
-    rails = route.guardrails
-    if rails is None or not rails.guards:
-        return None
-
-    def stop(finding: Finding) -> None:
-        message = f"stopped by the {finding.rule!r} guardrail: {finding.detail}"
-        run.stop(RunStatus.BLOCKED, ErrorCode.POLICY_VIOLATION, message)
-
-    return GuardedSink(recorder, rails.guards, on_stop=stop, window=rails.window, mode=rails.mode)
-
-
-async def _end_unstarted(run: Run, recorder: RunRecorder) -> None:
-    """The task of a run whose set-up failed: its opening event, if missing, then its end."""
-    if run.log.last_seq == 0:
-        start = {"run_id": run.id, "route": run.route, "trace_id": run.trace_id, "cohort": "stream"}
-        run.log.append(EventType.RUN_START, start)
-    end_run(run, recorder, RunStatus.FAILED, None, START_FAILED)
 
 
 def _input_seal(routes: Iterable[Route], settings: Settings) -> InputSeal | None:
