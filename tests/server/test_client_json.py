@@ -11,12 +11,8 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 from websockets.sync.client import connect
 
-from tokenwire.demo.routes import demo_model
 from tokenwire.protocols.client_json import MAX_DEPTH, InvalidJSON, loads
 from tokenwire.routes import Route
-from tokenwire.server.app import create_app
-from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 Serve = Callable[..., httpx.Client]
 
@@ -48,18 +44,6 @@ FRONT_ENDS: dict[str, tuple[str, bytes]] = {
         b'{"id": "c1", "messages": [{"role": "user", "parts": [{"type": "text", "text": VALUE}]}]}',
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def gateway_url(
-    mock_server: BackgroundServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """One gateway for the module: nothing here may start a run, except where said."""
-    echo = RunnableLambda(lambda value: str(value))
-    routes = [Route("chat", demo_model(f"{mock_server.url}/v1")), Route("echo", echo)]
-    settings = Settings(auth="none", data_dir=str(tmp_path_factory.mktemp("data")))
-    with BackgroundServer(create_app(routes, settings)) as server:
-        yield server.url
 
 
 @pytest.fixture

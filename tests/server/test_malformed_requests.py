@@ -8,30 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.runnables import RunnableLambda
 from websockets.sync.client import connect
 
-from tokenwire.demo.routes import demo_model
-from tokenwire.routes import Route
-from tokenwire.server.app import create_app
-from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
-
 Serve = Callable[..., httpx.Client]
-
-
-@pytest.fixture(scope="module")
-def gateway_url(
-    mock_server: BackgroundServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """One gateway for the module: no request here may start a run."""
-    routes = [
-        Route("chat", demo_model(f"{mock_server.url}/v1")),
-        Route("echo", RunnableLambda(lambda value: str(value))),
-    ]
-    settings = Settings(auth="none", data_dir=str(tmp_path_factory.mktemp("data")))
-    with BackgroundServer(create_app(routes, settings)) as server:
-        yield server.url
 
 
 @pytest.fixture
