@@ -19,6 +19,8 @@ from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
 from tokenwire.broker.memory import MemoryBroker
 from tokenwire.broker.redis import RedisBroker
+from tokenwire.cluster.orphans import EndedOrphan
+from tokenwire.cluster.replica import Cluster, redis_broker
 from tokenwire.events import EventType
 from tokenwire.langchain.adapter import model_name
 from tokenwire.langchain.model_setup import prepare_models
@@ -29,7 +31,6 @@ from tokenwire.pipeline.masking import Masking, shown_input
 from tokenwire.reliability.fallbacks import as_fallback
 from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import DisconnectPolicy, Route
-from tokenwire.runs.cluster import Cluster, redis_broker
 from tokenwire.runs.execution import execute_run
 from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.idempotency import (
@@ -42,7 +43,6 @@ from tokenwire.runs.idempotency import (
 )
 from tokenwire.runs.inputs import prepare_config, prepare_input
 from tokenwire.runs.launch import end_unstarted, guarded_sink, priced, route_budget, truncate
-from tokenwire.runs.orphans import EndedOrphan
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run

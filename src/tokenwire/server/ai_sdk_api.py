@@ -23,10 +23,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from tokenwire.cluster.replica import Cluster, ClusterUnavailable
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.ai_sdk import HEADERS, UIMessageStreamEncoder, messages_from_ui
 from tokenwire.protocols.refusals import START_ERRORS, refusal
-from tokenwire.runs.cluster import Cluster, ClusterUnavailable
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.security.principal import current_principal

@@ -13,11 +13,11 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
+from tokenwire.cluster.replica import ClusterUnavailable
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.client_json import InvalidJSON, loads
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.protocols.refusals import START_ERRORS, Refusal, refusal
-from tokenwire.runs.cluster import ClusterUnavailable
 from tokenwire.runs.run import Run
 from tokenwire.server.direct_route import DirectRoute, Endpoint
 from tokenwire.server.guard import guarded

@@ -81,7 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
     names = ", ".join(gateway.routes)
     where = f"http://{args.host}:{args.port}"
     if args.workers == 1:
-        from tokenwire.reliability.shutdown import serve
+        from tokenwire.server.shutdown import serve
 
         print(f"tokenwire serving {names} on {where}", flush=True)
         # Not uvicorn.run: on SIGTERM live streams are drained first (reliability.shutdown).
@@ -103,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_worker(sock: socket.socket, args: argparse.Namespace) -> None:
     import os
 
-    from tokenwire.reliability.shutdown import serve
+    from tokenwire.server.shutdown import serve
 
     # Signals come from the supervisor only: a Ctrl-C to the terminal's process group plus
     # the supervisor's forward would be a second signal, which uvicorn takes as force-exit.
@@ -160,7 +160,7 @@ def _mock_provider(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from tokenwire.demo.launch import run_demo
+    from tokenwire.server.demo import run_demo
 
     run_demo(host=args.host, port=args.port, mock_port=args.mock_port)
     return 0

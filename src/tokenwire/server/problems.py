@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from tokenwire.runs.cluster import ClusterUnavailable
+from tokenwire.cluster.replica import ClusterUnavailable
 
 __all__ = ["problem", "runs_unavailable"]
 

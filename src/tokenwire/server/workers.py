@@ -2,7 +2,7 @@
 
 uvicorn's own multi-process supervisor would run plain ``uvicorn.Server`` workers, which
 close connections before live runs end; each of these workers is a full ``tokenwire
-serve`` process with its own draining shutdown (see :mod:`tokenwire.reliability.shutdown`).
+serve`` process with its own draining shutdown (see :mod:`tokenwire.server.shutdown`).
 The parent binds the socket once, starts the workers, forwards SIGTERM/SIGINT to them,
 and restarts one that dies unexpectedly. Runs are shared between workers through Redis
 (``redis_url``), so a client that reconnects to another worker still rejoins its run.

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from tokenwire.cluster.replica import ClusterUnavailable
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.refusals import START_ERRORS, refusal
 from tokenwire.protocols.websocket import (
@@ -28,7 +29,6 @@ from tokenwire.protocols.websocket import (
     parse_message,
     pong,
 )
-from tokenwire.runs.cluster import ClusterUnavailable
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.server.guard import unauthenticated

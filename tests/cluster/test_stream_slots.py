@@ -23,8 +23,8 @@ import httpx
 import pytest
 import redis
 
-from tests.broker.conftest import ROUTES, Make
-from tests.reliability.test_shutdown import _free_port, _wait_ready
+from tests.cluster.conftest import ROUTES, Make
+from tests.server.test_shutdown import _free_port, _wait_ready
 from tokenwire.gateway import Gateway
 from tokenwire.runs.registry import RegistryFull
 from tokenwire.runs.run import Run

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tokenwire.broker.redis import stream_entries
+from tokenwire.cluster.run_record import INPUT
 from tokenwire.runs.run import Run
-from tokenwire.runs.run_record import INPUT
 
 if TYPE_CHECKING:
     from redis.asyncio.client import Pipeline

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from tokenwire.broker.redis import encode_events
+from tokenwire.cluster.remote import RemoteRun, delivered_text
+from tokenwire.cluster.run_record import FIELDS, decode_input, remote_run
 from tokenwire.events import ErrorCode, Event, EventType, RunStatus
-from tokenwire.runs.remote import RemoteRun, delivered_text
-from tokenwire.runs.run_record import FIELDS, decode_input, remote_run
 
 if TYPE_CHECKING:
     from tokenwire.broker.redis import RedisBroker

@@ -15,7 +15,7 @@ import orjson
 import pytest
 import redis
 
-from tests.broker.conftest import ROUTES
+from tests.cluster.conftest import ROUTES
 from tokenwire.audit import AuditStore, AuditTrail, verify
 from tokenwire.broker.redis import encode_events
 from tokenwire.gateway import Gateway

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from tokenwire.broker.redis import RedisBroker, RedisKeys
+from tokenwire.cluster.orphans import EndedOrphan, Orphans
+from tokenwire.cluster.published import PublishedRuns
+from tokenwire.cluster.remote import RemoteRun
+from tokenwire.cluster.run_record import FIELDS, remote_run
 from tokenwire.events import RunStatus
 from tokenwire.runs.idempotency import SharedClaims
-from tokenwire.runs.orphans import EndedOrphan, Orphans
-from tokenwire.runs.published import PublishedRuns
-from tokenwire.runs.remote import RemoteRun
 from tokenwire.runs.run import Run
-from tokenwire.runs.run_record import FIELDS, remote_run
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, get_args
 import orjson
 
 from tokenwire import plain_json
+from tokenwire.cluster.remote import RemoteRun
 from tokenwire.events import RunStatus
 from tokenwire.routes import DisconnectPolicy
-from tokenwire.runs.remote import RemoteRun
 from tokenwire.runs.run import Run
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from tests.broker.test_workers import _free_port
+from tests.cluster.test_workers import _free_port
 from tests.sse import SSE, iter_sse
 
 CHAINS = """

@@ -1,6 +1,6 @@
 """Redis goes away and comes back empty, under two live replicas.
 
-Each test runs a ``redis-server`` of its own (see :mod:`tests.broker.private_redis`) and two
+Each test runs a ``redis-server`` of its own (see :mod:`tests.cluster.private_redis`) and two
 gateways on 127.0.0.1 over it. While Redis is away, every front end that looks a run up
 answers 503 with ``Retry-After``; once it is back, the owner re-publishes its live runs, so
 the other replica finds, follows and cancels them again.
@@ -19,7 +19,7 @@ import httpx
 import pytest
 from langchain_core.runnables import RunnableLambda
 
-from tests.broker.private_redis import PrivateRedis, redis_server_binary
+from tests.cluster.private_redis import PrivateRedis, redis_server_binary
 from tests.sse import iter_sse
 from tokenwire.routes import Route
 

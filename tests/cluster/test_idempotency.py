@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.broker.conftest import Make
+from tests.cluster.conftest import Make
 from tokenwire.broker.redis import RedisBroker
 from tokenwire.runs.inputs import InvalidRequest
 

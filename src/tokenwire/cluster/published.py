@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tokenwire.broker.redis import decode_events
-from tokenwire.runs.remote import RemoteRun
-from tokenwire.runs.republish import republish
+from tokenwire.cluster.remote import RemoteRun
+from tokenwire.cluster.republish import republish
+from tokenwire.cluster.run_record import INPUT, encode_input, record_of
 from tokenwire.runs.run import Run
-from tokenwire.runs.run_record import INPUT, encode_input, record_of
 
 if TYPE_CHECKING:
     from tokenwire.broker.redis import RedisBroker

@@ -1,20 +1,32 @@
-"""A run executing on another replica, as this replica sees it (see :mod:`.cluster`)."""
+"""A run executing on another replica, as this replica sees it (see :mod:`.replica`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tokenwire.events import Event, EventType, RunStatus
 from tokenwire.runs.run import Run
 
 if TYPE_CHECKING:
     from tokenwire.broker.redis import FollowedEventLog
-    from tokenwire.runs.cluster import Cluster
 
-__all__ = ["RemoteRun", "delivered_text"]
+__all__ = ["Owners", "RemoteRun", "delivered_text"]
+
+
+class Owners(Protocol):
+    """How a remote run reaches the replica that owns it (the :class:`.replica.Cluster`)."""
+
+    def track(self, run: RemoteRun) -> None:
+        """Follow the run's record while a subscriber holds it."""
+
+    def forget(self, run: RemoteRun) -> None:
+        """Stop following it: the last subscriber left."""
+
+    def tell(self, op: str, run_id: str, **data: Any) -> None:
+        """Forward ``op`` (attach, detach, cancel) to the owner."""
 
 
 class RemoteRun(Run):
@@ -24,7 +36,7 @@ class RemoteRun(Run):
     every subscriber wherever it is connected; ``cancel`` is forwarded the same way.
     """
 
-    cluster: Cluster | None = None
+    cluster: Owners | None = None
 
     @property
     def followed(self) -> FollowedEventLog:

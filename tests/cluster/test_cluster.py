@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import redis
 
-from tests.broker.conftest import Make
+from tests.cluster.conftest import Make
 from tokenwire.broker.redis import encode_events
+from tokenwire.cluster.remote import RemoteRun
 from tokenwire.events import RunStatus
 from tokenwire.gateway import Gateway
-from tokenwire.runs.remote import RemoteRun
 
 
 def _fake_run(redis_url: str, prefix: str, replica: str, events: list[tuple[int, str, Any]]) -> str:
