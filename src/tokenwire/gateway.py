@@ -19,6 +19,7 @@ from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
 from tokenwire.broker.memory import MemoryBroker
 from tokenwire.broker.redis import RedisBroker
+from tokenwire.errors import UnknownRoute
 from tokenwire.events import EventType
 from tokenwire.langchain.adapter import model_name
 from tokenwire.langchain.model_setup import prepare_models
@@ -33,7 +34,6 @@ from tokenwire.runs.cluster import Cluster, redis_broker
 from tokenwire.runs.execution import execute_run
 from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.idempotency import (
-    IdempotencyConflict,
     check_fingerprint,
     claim_shared,
     fingerprint,
@@ -55,16 +55,12 @@ from tokenwire.telemetry.metrics import ReliabilityCollector
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.telemetry.pricing import PriceTable
 
-__all__ = ["Gateway", "IdempotencyConflict", "UnknownRoute"]
+__all__ = ["Gateway"]
 
 log = logging.getLogger("tokenwire")
 
 #: How long shutdown waits for a masked route's LangSmith client to send what it holds.
 _TRACE_FLUSH_SECONDS = 5.0
-
-
-class UnknownRoute(LookupError):
-    pass
 
 
 class Admission(Protocol):

@@ -227,8 +227,8 @@ async def test_a_long_redis_outage_never_leaves_a_run_counted_live(
 async def test_a_quota_check_right_after_a_charge_sees_it(redis_url: str, prefix: str) -> None:
     from redis.asyncio import Redis
 
+    from tokenwire.errors import RateLimited
     from tokenwire.security.credentials import ApiKey, hash_key
-    from tokenwire.security.limits import RateLimited
     from tokenwire.security.quotas import KeyQuotas
 
     client = Redis.from_url(redis_url)

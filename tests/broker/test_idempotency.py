@@ -10,7 +10,7 @@ import redis
 
 from tests.broker.conftest import Make
 from tokenwire.broker.redis import RedisBroker
-from tokenwire.runs.inputs import InvalidRequest
+from tokenwire.errors import InvalidRequest
 
 BODY = {"n": 3, "delay": 0.01}
 

@@ -25,11 +25,10 @@ import redis
 
 from tests.broker.conftest import ROUTES, Make
 from tests.reliability.test_shutdown import _free_port, _wait_ready
+from tokenwire.errors import RateLimited, RegistryFull
 from tokenwire.gateway import Gateway
-from tokenwire.runs.registry import RegistryFull
 from tokenwire.runs.run import Run
 from tokenwire.security.credentials import ApiKey, Credentials, hash_key
-from tokenwire.security.limits import RateLimited
 from tokenwire.security.principal import Principal, Role, current_principal
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tokenwire import plain_json
+from tokenwire.errors import IdempotencyConflict
 from tokenwire.security.principal import current_principal
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from tokenwire.runs.run import Run
 
 __all__ = [
-    "IdempotencyConflict",
     "SharedClaims",
     "check_fingerprint",
     "claim_shared",
@@ -54,10 +54,6 @@ else
 end
 return nil
 """
-
-
-class IdempotencyConflict(ValueError):
-    """An ``Idempotency-Key`` was reused with a different request."""
 
 
 def normalized(idempotency_key: str | None) -> str | None:

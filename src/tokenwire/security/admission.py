@@ -3,7 +3,7 @@
 Every protocol starts runs through ``Gateway.astart_run``, which asks this before anything
 runs — so a WebSocket ``start`` or each input of a LangServe batch counts like an HTTP
 start, and the limits cannot be sidestepped by switching protocol. Refusals are
-:class:`~tokenwire.security.limits.RateLimited` (429 with ``Retry-After`` on every
+:class:`~tokenwire.errors.RateLimited` (429 with ``Retry-After`` on every
 protocol).
 
 Concurrency is counted in :mod:`tokenwire.security.slots`: in this process, or with Redis
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 
+from tokenwire.errors import RateLimited
 from tokenwire.security.credentials import Credentials
-from tokenwire.security.limits import RateLimited, RateLimiter
+from tokenwire.security.limits import RateLimiter
 from tokenwire.security.quotas import KeyQuotas
 from tokenwire.security.slots import UNLIMITED, Slot, StreamSlots
 

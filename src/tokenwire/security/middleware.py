@@ -11,15 +11,17 @@ anything runs: 401 (no or bad credentials), 403 (role or someone else's run), 42
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tokenwire.errors import RateLimited
 from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_role
 from tokenwire.security.credentials import Credentials, InvalidCredentials
-from tokenwire.security.limits import RateLimited, RateLimiter
+from tokenwire.security.limits import RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
 
 if TYPE_CHECKING:
@@ -101,7 +103,8 @@ class AuthMiddleware:
         try:
             await self.limiter.check_request(key)
         except RateLimited as exc:
-            raise Refused(429, "Too Many Requests", str(exc), exc.retry_after) from None
+            retry_after = None if exc.retry_after is None else math.ceil(exc.retry_after)
+            raise Refused(429, "Too Many Requests", exc.detail, retry_after) from None
         except Exception:
             # The shared counters (Redis) are unreachable: serve rather than fail every
             # request; the outage itself is reported by /readyz and this log.

@@ -16,8 +16,9 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from tokenwire.errors import ClusterUnavailable, RunRefused
 from tokenwire.gateway import Gateway
-from tokenwire.protocols.refusals import START_ERRORS, refusal
+from tokenwire.protocols.refusals import websocket_refusal
 from tokenwire.protocols.websocket import (
     ControlOverflow,
     Outbox,
@@ -28,7 +29,6 @@ from tokenwire.protocols.websocket import (
     parse_message,
     pong,
 )
-from tokenwire.runs.cluster import ClusterUnavailable
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.server.guard import unauthenticated
@@ -140,16 +140,16 @@ class SocketSession:
             return
         try:
             run, created = self.gateway.start_run(**self._start_arguments(message))
-        except START_ERRORS as exc:
-            self._refuse_start(exc, id)
+        except RunRefused as exc:
+            self.outbox.put_control(websocket_refusal("start", id, exc))
             return
         self._started(run, created, id)
 
     async def _start_admitted(self, message: dict[str, Any], id: Any) -> None:
         try:
             run, created = await self.gateway.astart_run(**self._start_arguments(message))
-        except START_ERRORS as exc:
-            self._refuse_start(exc, id)
+        except RunRefused as exc:
+            self.outbox.put_control(websocket_refusal("start", id, exc))
             return
         except Exception:
             log.exception("websocket start failed")
@@ -170,12 +170,6 @@ class SocketSession:
             "metadata": {"protocol": "websocket", **(message.get("metadata") or {})},
             "idempotency_key": message.get("idempotency_key"),
         }
-
-    def _refuse_start(self, exc: Exception, id: Any) -> None:
-        why = refusal(exc)
-        self.outbox.put_control(
-            nack("start", id, why.status, why.kind, why.message, retry_after=why.retry_after)
-        )
 
     def _started(self, run: Run, created: bool, id: Any) -> None:
         self.outbox.put_control(ack("start", id, run_id=run.id, created=created))
@@ -204,8 +198,7 @@ class SocketSession:
             return
         failure = lookup.exception()
         if isinstance(failure, ClusterUnavailable):
-            reason, retry = "the run store is unreachable; retry shortly", failure.retry_after
-            self.outbox.put_control(nack(op, id, 503, "unavailable", reason, retry_after=retry))
+            self.outbox.put_control(websocket_refusal(op, id, failure))
             return
         if failure is not None:
             log.error("looking up run %s failed: %r", run_id, failure)
