@@ -22,7 +22,7 @@ from tokenwire.errors import (
     RunRefused,
     UnknownRoute,
 )
-from tokenwire.gateway import Gateway
+from tokenwire.gateway import Gateway, Hooks
 from tokenwire.protocols.refusals import (
     ai_sdk_refusal,
     langserve_refusal,
@@ -123,10 +123,8 @@ def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, _R
     admission = _Refusing()
     settings = Settings(auth="none", data_dir=str(tmp_path_factory.mktemp("data")))
     route = Route("chat", demo_model("http://127.0.0.1:9/v1"))
-    gateway = Gateway([route], settings)
-    app = create_app(gateway)
-    gateway.admission = admission
-    with BackgroundServer(app) as server:
+    gateway = Gateway([route], settings, hooks=Hooks(admission=admission))
+    with BackgroundServer(create_app(gateway)) as server:
         yield server.url, admission
 
 

@@ -1,6 +1,6 @@
 """Authentication, roles, run ownership and the request rate for every request — one ASGI
 layer. The limits on starting runs are checked where every protocol starts one
-(:mod:`tokenwire.security.admission`).
+(:mod:`tokenwire.security.key_limits`).
 
 Credentials: ``Authorization: Bearer <key or JWT>`` or ``X-API-Key``; WebSockets may also
 pass ``?api_key=`` (browsers cannot set headers on a WebSocket). Refusals happen before
@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokenwire.errors import RateLimited
+from tokenwire.runs.registry import RunRegistry
 from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_role
 from tokenwire.security.credentials import Credentials, InvalidCredentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
-
-if TYPE_CHECKING:
-    from tokenwire.gateway import Gateway
 
 __all__ = ["AuthMiddleware", "Refused"]
 
@@ -39,15 +36,17 @@ class Refused(Exception):
 
 
 class AuthMiddleware:
+    """``registry``: this process's runs, whose owners the middleware checks."""
+
     def __init__(
         self,
         app: ASGIApp,
-        gateway: Gateway,
+        registry: RunRegistry,
         credentials: Credentials | None,
         limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
-        self.gateway = gateway
+        self.registry = registry
         self.credentials = credentials  # None: auth explicitly off
         self.limiter = limiter or RateLimiter()
 
@@ -91,7 +90,7 @@ class AuthMiddleware:
             return
         # The registry itself: ``Gateway.get_run`` answers for the request's principal,
         # which is not set yet.
-        run = self.gateway.registry.get(match["run_id"])
+        run = self.registry.get(match["run_id"])
         if run is not None and not principal.owns(run.owner):
             raise Refused(403, "Forbidden", "this run belongs to another client")
 

@@ -113,7 +113,7 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
         messages = messages_from_ui([m.model_dump() for m in body.messages])
         try:
             runnable = gateway.route(route).runnable
-            run, _ = await gateway.astart_run(
+            run, _ = await gateway.start_run(
                 route,
                 input_from_messages(runnable, messages),
                 metadata={"protocol": "ai-sdk", "chat_id": body.id},

@@ -152,7 +152,7 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
             return after
         policy = body.on_disconnect or (None if streaming else "continue")
         try:
-            run, created = await gateway.astart_run(
+            run, created = await gateway.start_run(
                 route,
                 body.input,
                 config=body.config,

@@ -101,7 +101,7 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
 
     async def start(route: str, input: Any, config: dict[str, Any] | None) -> Run | Response:
         try:
-            run, _ = await gateway.astart_run(
+            run, _ = await gateway.start_run(
                 route,
                 decode_input(input),
                 config=_client_config(config),

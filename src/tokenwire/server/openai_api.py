@@ -133,7 +133,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
         metadata = {"protocol": "openai", **({"user": body.user} if body.user else {})}
         try:
             route = gateway.route(body.model)
-            run, _ = await gateway.astart_run(
+            run, _ = await gateway.start_run(
                 body.model,
                 input_from_messages(route.runnable, messages),
                 metadata=metadata,

@@ -130,24 +130,15 @@ class SocketSession:
             self._on_run(op, message["run_id"], message, id)
 
     def _start(self, message: dict[str, Any], id: Any) -> None:
-        shared_key = message.get("idempotency_key") is not None and self.gateway.cluster is not None
-        if shared_key or self.gateway.admission is not None:
-            # The caller's limits are checked (perhaps in Redis), or the key may be held by
-            # another replica's run: the start waits for the answer.
-            task = asyncio.ensure_future(self._start_admitted(message, id))
-            self.lookups.add(task)
-            task.add_done_callback(self.lookups.discard)
-            return
-        try:
-            run, created = self.gateway.start_run(**self._start_arguments(message))
-        except RunRefused as exc:
-            self.outbox.put_control(websocket_refusal("start", id, exc))
-            return
-        self._started(run, created, id)
+        # The start may wait (the caller's limits, perhaps in Redis, or a key held by
+        # another replica's run): the socket's other requests are answered meanwhile.
+        task = asyncio.ensure_future(self._start_admitted(message, id))
+        self.lookups.add(task)
+        task.add_done_callback(self.lookups.discard)
 
     async def _start_admitted(self, message: dict[str, Any], id: Any) -> None:
         try:
-            run, created = await self.gateway.astart_run(**self._start_arguments(message))
+            run, created = await self.gateway.start_run(**self._start_arguments(message))
         except RunRefused as exc:
             self.outbox.put_control(websocket_refusal("start", id, exc))
             return
