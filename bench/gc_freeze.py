@@ -51,7 +51,7 @@ def pause():
 
 async def retain():
     for _ in range(RUNS):  # one event per token: the unguarded route
-        run, _ = await gateway.astart_run("plain", prompt(TOKENS))
+        run, _ = await gateway.start_run("plain", prompt(TOKENS))
         await run.task
 
 result = {"tracked": len(gc.get_objects()), "before_ms": pause()}

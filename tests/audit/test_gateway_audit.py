@@ -183,8 +183,8 @@ def test_only_auditors_read_the_trail_and_records_name_the_callers_key(
     )
     settings = Settings(data_dir=str(tmp_path))
     route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=3"))
-    gateway = Gateway([route], settings, audit=audit_from_settings(settings))
-    app = create_app(gateway, credentials=credentials)
+    audit = audit_from_settings(settings)
+    app = create_app(Gateway([route], settings, audit=audit, credentials=credentials))
     with BackgroundServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         client = {"Authorization": "Bearer client-secret"}
         auditor = {"Authorization": "Bearer auditor-secret"}

@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableLambda
 
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
+from tokenwire.security.credentials import Credentials
 from tokenwire.settings import Settings
 
 Make = Callable[..., Awaitable[list[Gateway]]]
@@ -29,16 +30,20 @@ ROUTES = [Route("count", RunnableLambda(_count), mode="tokens")]
 
 @pytest.fixture
 async def gateways(prefix: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Make]:
-    """``await gateways(n, **settings)``: n in-process gateways (replicas) over one Redis."""
+    """``await gateways(n, credentials=None, **settings)``: n more in-process gateways
+    (replicas) over one Redis; returns every gateway made so far."""
     made: list[Gateway] = []
 
-    async def make(n: int = 2, **settings: Any) -> list[Gateway]:
+    async def make(
+        n: int = 2, credentials: Credentials | None = None, **settings: Any
+    ) -> list[Gateway]:
         for _ in range(n):
             gateway = Gateway(
                 ROUTES,
                 Settings(
                     redis_url=redis_url, redis_prefix=prefix, data_dir=str(tmp_path), **settings
                 ),
+                credentials=credentials,
             )
             await gateway.start()
             made.append(gateway)

@@ -46,13 +46,13 @@ async def _remote(gateway: Gateway, run_id: str) -> RemoteRun:
 
 async def test_a_run_is_found_elsewhere_the_moment_it_started(gateways: Make) -> None:
     a, b = await gateways(2)
-    run, _ = a.start_run("count", {"n": 50}, on_disconnect="continue")
+    run, _ = await a.start_run("count", {"n": 50}, on_disconnect="continue")
     assert (await _remote(b, run.id)).route == "count"
 
 
 async def test_a_bad_control_message_does_not_deafen_a_replica(gateways: Make, prefix: str) -> None:
     a, b = await gateways(2)
-    run, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    run, _ = await a.start_run("count", {"n": 1000}, on_disconnect="continue")
     assert b.cluster is not None
     for junk in (b"not json", b"[1, 2]", b'{"op": "cancel"}'):
         await b.cluster.client.publish(f"{prefix}:control", junk)
@@ -67,7 +67,7 @@ async def test_a_cancel_waits_for_the_end_even_when_the_last_stream_leaves(
     gateways: Make,
 ) -> None:
     a, b = await gateways(2)
-    run, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    run, _ = await a.start_run("count", {"n": 1000}, on_disconnect="continue")
     remote = await _remote(b, run.id)
     remote.attach()  # a streaming subscriber on B
     assert remote.cancel("moderator")
@@ -151,7 +151,7 @@ async def test_a_gap_the_owner_fills_is_followed_through(
 
 async def test_the_sweeper_leaves_live_replicas_alone(gateways: Make) -> None:
     a, b = await gateways(2)
-    run, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    run, _ = await a.start_run("count", {"n": 1000}, on_disconnect="continue")
     assert a.cluster is not None and b.cluster is not None
     await a.broker.flushed()  # type: ignore[attr-defined]
     assert await b.cluster.sweep_orphans() == 0
@@ -207,8 +207,8 @@ async def test_a_long_redis_outage_never_leaves_a_run_counted_live(
         await send(batch)
 
     gateway.broker._send = flaky  # type: ignore[method-assign]
-    short, _ = gateway.start_run("count", {"n": 2, "delay": 0.005})
-    long, _ = gateway.start_run("count", {"n": 60, "delay": 0.005})
+    short, _ = await gateway.start_run("count", {"n": 2, "delay": 0.005})
+    long, _ = await gateway.start_run("count", {"n": 60, "delay": 0.005})
     assert short.task is not None and long.task is not None
     await asyncio.gather(short.task, long.task)
     down[0] = False
@@ -227,8 +227,8 @@ async def test_a_long_redis_outage_never_leaves_a_run_counted_live(
 async def test_a_quota_check_right_after_a_charge_sees_it(redis_url: str, prefix: str) -> None:
     from redis.asyncio import Redis
 
+    from tokenwire.errors import RateLimited
     from tokenwire.security.credentials import ApiKey, hash_key
-    from tokenwire.security.limits import RateLimited
     from tokenwire.security.quotas import KeyQuotas
 
     client = Redis.from_url(redis_url)
@@ -247,7 +247,7 @@ async def test_subscribers_of_a_replica_that_died_stop_counting(gateways: Make) 
     lapses, the owner forgets that subscriber, so ``on_disconnect=cancel`` still acts."""
     a, b = await gateways(2, replica_ttl_seconds=0.4, disconnect_grace_seconds=0.1)
     assert a.cluster is not None and b.cluster is not None
-    run, _ = a.start_run("count", {"n": 5000}, on_disconnect="cancel")
+    run, _ = await a.start_run("count", {"n": 5000}, on_disconnect="cancel")
     remote = await _remote(b, run.id)
     remote.attach()  # a client streaming the run from B
     for _ in range(100):
@@ -299,7 +299,7 @@ async def test_a_run_with_metadata_redis_cannot_hold_still_runs_and_ends_there(
     """Metadata JSON cannot encode must not fail the start after the run is registered
     (it used to leave a task-less run counted live): the run runs, and ends in Redis too."""
     a, b = await gateways(2)
-    run, _ = await a.astart_run("count", {"n": 3, "delay": 0}, metadata=metadata)
+    run, _ = await a.start_run("count", {"n": 3, "delay": 0}, metadata=metadata)
     assert run.task is not None
     await run.task
     assert await a.broker.flushed()  # type: ignore[attr-defined]
@@ -320,8 +320,8 @@ async def test_republishing_rewrites_only_what_redis_lost(
 ) -> None:
     a, b = await gateways(2)
     assert a.cluster is not None
-    kept, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
-    lost, _ = a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    kept, _ = await a.start_run("count", {"n": 1000}, on_disconnect="continue")
+    lost, _ = await a.start_run("count", {"n": 1000}, on_disconnect="continue")
     for _ in range(500):  # a few events in
         if lost.log.last_seq >= 3:
             break

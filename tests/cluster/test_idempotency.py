@@ -10,7 +10,7 @@ import redis
 
 from tests.cluster.conftest import Make
 from tokenwire.broker.redis import RedisBroker
-from tokenwire.runs.inputs import InvalidRequest
+from tokenwire.errors import InvalidRequest
 
 BODY = {"n": 3, "delay": 0.01}
 
@@ -18,8 +18,8 @@ BODY = {"n": 3, "delay": 0.01}
 async def test_two_replicas_racing_on_one_key_start_one_run(gateways: Make) -> None:
     a, b = await gateways(2)
     (ra, ca), (rb, cb) = await asyncio.gather(
-        a.astart_run("count", BODY, idempotency_key="race"),
-        b.astart_run("count", BODY, idempotency_key="race"),
+        a.start_run("count", BODY, idempotency_key="race"),
+        b.start_run("count", BODY, idempotency_key="race"),
     )
     assert ra.id == rb.id and sorted([ca, cb]) == [False, True]
 
@@ -33,8 +33,8 @@ async def test_a_stale_claim_is_taken_over_by_one_replica_only(
     stale = f"{prefix}:idem:count:9:anonymous:k1"
     redis.Redis.from_url(redis_url).set(stale, "f" * 32, px=60_000)
     (ra, ca), (rb, cb) = await asyncio.gather(
-        a.astart_run("count", BODY, idempotency_key="k1"),
-        b.astart_run("count", BODY, idempotency_key="k1"),
+        a.start_run("count", BODY, idempotency_key="k1"),
+        b.start_run("count", BODY, idempotency_key="k1"),
     )
     assert ra.id == rb.id and sorted([ca, cb]) == [False, True]
 
@@ -49,24 +49,24 @@ async def test_a_claim_whose_run_is_still_on_its_way_is_waited_for(gateways: Mak
         await send(batch)
 
     a.broker._send = slow_send  # type: ignore[method-assign]
-    ra, _ = await a.astart_run("count", BODY, idempotency_key="k2")
-    rb, created = await b.astart_run("count", BODY, idempotency_key="k2")
+    ra, _ = await a.start_run("count", BODY, idempotency_key="k2")
+    rb, created = await b.start_run("count", BODY, idempotency_key="k2")
     assert (rb.id, created) == (ra.id, False)
 
 
 async def test_a_refused_request_frees_its_key(gateways: Make) -> None:
     a, b = await gateways(2)
     with pytest.raises(InvalidRequest):
-        await a.astart_run("count", BODY, config={"recursion_limit": "nope"}, idempotency_key="k3")
+        await a.start_run("count", BODY, config={"recursion_limit": "nope"}, idempotency_key="k3")
     (ra, _), (rb, _) = await asyncio.gather(
-        a.astart_run("count", BODY, idempotency_key="k3"),
-        b.astart_run("count", BODY, idempotency_key="k3"),
+        a.start_run("count", BODY, idempotency_key="k3"),
+        b.start_run("count", BODY, idempotency_key="k3"),
     )
     assert ra.id == rb.id
 
 
 async def test_a_blank_key_is_no_key(gateways: Make) -> None:
     a, b = await gateways(2)
-    ra, ca = await a.astart_run("count", BODY, idempotency_key="")
-    rb, cb = await b.astart_run("count", BODY, idempotency_key="  ")
+    ra, ca = await a.start_run("count", BODY, idempotency_key="")
+    rb, cb = await b.start_run("count", BODY, idempotency_key="  ")
     assert ca and cb and ra.id != rb.id and ra.idempotency_key is None

@@ -108,7 +108,7 @@ async def test_a_live_runs_input_is_kept_for_its_audit_only_while_it_runs(
     audited: list[Gateway], redis_url: str, prefix: str
 ) -> None:
     (gateway, *_) = audited
-    run, _ = gateway.start_run("count", {"n": 3, "delay": 0.05})
+    run, _ = await gateway.start_run("count", {"n": 3, "delay": 0.05})
     await gateway.broker.flushed()  # type: ignore[attr-defined]
     client = redis.Redis.from_url(redis_url)
     key = f"{prefix}:run:{run.id}"
@@ -124,7 +124,7 @@ async def test_without_an_audit_trail_no_input_goes_to_redis(
     gateways: Any, redis_url: str, prefix: str
 ) -> None:
     (gateway,) = await gateways(1)
-    run, _ = gateway.start_run("count", {"n": 100})
+    run, _ = await gateway.start_run("count", {"n": 100})
     await gateway.broker.flushed()
     record = redis.Redis.from_url(redis_url).hgetall(f"{prefix}:run:{run.id}")
     assert record[b"route"] == b"count" and b"input" not in record

@@ -25,11 +25,10 @@ import redis
 
 from tests.cluster.conftest import ROUTES, Make
 from tests.server.test_shutdown import _free_port, _wait_ready
+from tokenwire.errors import RateLimited, RegistryFull
 from tokenwire.gateway import Gateway
-from tokenwire.runs.registry import RegistryFull
 from tokenwire.runs.run import Run
 from tokenwire.security.credentials import ApiKey, Credentials, hash_key
-from tokenwire.security.limits import RateLimited
 from tokenwire.security.principal import Principal, Role, current_principal
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
@@ -51,11 +50,8 @@ def as_three() -> Iterator[None]:
 
 
 async def _replicas(gateways: Make, n: int = 2, **settings: Any) -> list[Gateway]:
-    """``n`` more replicas, with the keys' limits (``create_app`` sets them up)."""
-    replicas = (await gateways(n, **settings))[-n:]
-    for replica in replicas:
-        create_app(replica, credentials=CREDENTIALS)
-    return replicas
+    """``n`` more replicas, with the keys' limits."""
+    return (await gateways(n, credentials=CREDENTIALS, **settings))[-n:]
 
 
 async def _burst(replicas: list[Gateway], n: int = 10) -> list[Run]:
@@ -64,7 +60,7 @@ async def _burst(replicas: list[Gateway], n: int = 10) -> list[Run]:
 
     async def start(replica: Gateway) -> tuple[Run, bool]:
         await together.wait()
-        return await replica.astart_run("count", HOLD)
+        return await replica.start_run("count", HOLD)
 
     outcomes = await asyncio.gather(
         *(start(replicas[i % len(replicas)]) for i in range(n)), return_exceptions=True
@@ -106,10 +102,10 @@ async def test_every_start_that_fails_gives_its_slot_back(
 ) -> None:
     (full,) = await _replicas(gateways, 1, max_runs=1)
     (other,) = await _replicas(gateways, 1)
-    held, _ = await full.astart_run("count", HOLD)  # fills ``full``'s registry
+    held, _ = await full.start_run("count", HOLD)  # fills ``full``'s registry
     with pytest.raises(RegistryFull):  # admitted, then refused: the slot is free again
-        await full.astart_run("count", HOLD)
-    leaving = asyncio.create_task(full.astart_run("count", HOLD))
+        await full.start_run("count", HOLD)
+    leaving = asyncio.create_task(full.start_run("count", HOLD))
     await asyncio.sleep(0)  # its take is on its way to Redis
     leaving.cancel()  # the client left mid-admission
     (outcome,) = await asyncio.gather(leaving, return_exceptions=True)
@@ -117,10 +113,10 @@ async def test_every_start_that_fails_gives_its_slot_back(
     assert await _flushed(full)
     slots = redis.Redis.from_url(redis_url)
     assert slots.zcard(f"{prefix}:slots:three") == 1  # ``held``'s lease, and no other
-    second, _ = await other.astart_run("count", HOLD)
-    third, _ = await other.astart_run("count", HOLD)
+    second, _ = await other.start_run("count", HOLD)
+    third, _ = await other.start_run("count", HOLD)
     with pytest.raises(RateLimited):
-        await other.astart_run("count", HOLD)
+        await other.start_run("count", HOLD)
     await _end([full, other], [held, second, third])
     assert slots.zcard(f"{prefix}:slots:three") == 0
 

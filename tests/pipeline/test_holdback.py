@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from tokenwire.broker.memory import MemoryBroker
+from tokenwire.errors import GuardFailed
 from tokenwire.pipeline.findings import Action, Finding, Guard
-from tokenwire.pipeline.guarded_sink import GuardedSink, GuardFailed
+from tokenwire.pipeline.guarded_sink import GuardedSink
 from tokenwire.pipeline.holdback import HoldbackBuffer
 from tokenwire.pipeline.pii import PiiGuard, luhn_ok
 from tokenwire.pipeline.rules import DenyRule, no_code_blocks

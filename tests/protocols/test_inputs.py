@@ -7,7 +7,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
 from tokenwire.demo.routes import demo_routes
-from tokenwire.runs.inputs import InvalidRequest, input_from_messages
+from tokenwire.errors import InvalidRequest
+from tokenwire.runs.inputs import input_from_messages
 
 CONVERSATION = [
     {"role": "system", "content": "Be brief."},

@@ -270,12 +270,12 @@ async def test_a_half_open_circuit_sends_one_probe_and_a_cancelled_probe_frees_i
     upstream = _Upstream()
     policy = BreakerPolicy(failure_threshold=1, cooldown_seconds=0)  # half-open at once
     gateway = Gateway([Route("chat", RunnableLambda(upstream.stream), circuit_breaker=policy)])
-    first, _ = gateway.start_run("chat", PROMPT)
+    first, _ = await gateway.start_run("chat", PROMPT)
     assert first.task is not None
     await first.task
     assert gateway.reliability.breakers.snapshot()[0]["state"] == "open"
 
-    runs = [gateway.start_run("chat", PROMPT)[0] for _ in range(5)]  # all at once
+    runs = [(await gateway.start_run("chat", PROMPT))[0] for _ in range(5)]  # all at once
     await _until(lambda: sum(run.done for run in runs) == 4 or upstream.calls > 2)
     assert upstream.calls == 2  # one probe; the other four were refused as if open
     (probe,) = [run for run in runs if not run.done]
@@ -287,7 +287,7 @@ async def test_a_half_open_circuit_sends_one_probe_and_a_cancelled_probe_frees_i
     probe.cancel("client left")  # no outcome: the next attempt probes
     assert probe.task is not None
     await asyncio.gather(probe.task, return_exceptions=True)
-    second, _ = gateway.start_run("chat", PROMPT)
+    second, _ = await gateway.start_run("chat", PROMPT)
     await _until(lambda: upstream.calls == 3)
     upstream.answer.set()
     assert second.task is not None

@@ -70,7 +70,7 @@ async def test_a_run_that_stops_itself_ends_blocked_not_cancelled(tmp_path: Any)
     route = Route("chat", RunnableLambda(burst), guardrails=rails)
     gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)))
     async with gateway.lifespan():
-        run, _ = gateway.start_run("chat", "hi")
+        run, _ = await gateway.start_run("chat", "hi")
         assert run.task is not None
         await asyncio.wait_for(asyncio.shield(run.task), 5)
         assert not run.task.cancelled()
@@ -105,7 +105,7 @@ async def test_a_retry_never_shows_text_the_failed_attempt_left_held(tmp_path: A
     route = Route("chat", RunnableLambda(flaky), guardrails=rails, retry=retry)
     gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)))
     async with gateway.lifespan():
-        run, _ = gateway.start_run("chat", "hi")
+        run, _ = await gateway.start_run("chat", "hi")
         assert run.task is not None
         await asyncio.wait_for(asyncio.shield(run.task), 5)
         texts = [e.data["text"] for e in run.log.since(0) if e.type == "token"]

@@ -8,7 +8,8 @@ import pytest
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
-from tokenwire.runs.inputs import InvalidRequest, input_from_messages, prepare_input
+from tokenwire.errors import InvalidRequest
+from tokenwire.runs.inputs import input_from_messages, prepare_input
 
 
 class CountingPrompt(ChatPromptTemplate):

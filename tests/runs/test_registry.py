@@ -5,8 +5,9 @@ import asyncio
 import pytest
 
 from tokenwire.broker.memory import MemoryBroker
+from tokenwire.errors import RegistryFull
 from tokenwire.events import RunStatus
-from tokenwire.runs.registry import RegistryFull, RunRegistry
+from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
 
 

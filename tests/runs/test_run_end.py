@@ -15,7 +15,7 @@ from langchain_core.runnables import RunnableLambda
 from tests.sse import collect
 from tokenwire.broker.memory import MemoryEventLog
 from tokenwire.events import EventType, RunStatus
-from tokenwire.gateway import Gateway
+from tokenwire.gateway import Gateway, Hooks
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.rules import DenyRule
 from tokenwire.routes import Route
@@ -60,7 +60,7 @@ async def test_a_run_over_a_hostile_input_ends_once(value: Any, tmp_path: Path) 
     route = Route("echo", RunnableLambda(_words), mode="tokens")
     gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)))
     async with gateway.lifespan():
-        run, _ = await gateway.astart_run("echo", value)
+        run, _ = await gateway.start_run("echo", value)
         types = await _finish(gateway, run)
     assert types.count("run.end") == 1 and types[-1] == "run.end"
     assert run.status is RunStatus.COMPLETED
@@ -76,7 +76,7 @@ async def test_input_moderation_over_a_hostile_input_ends_the_run(
     route = Route("echo", RunnableLambda(_words), mode="tokens", guardrails=rails)
     gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)))
     async with gateway.lifespan():
-        run, _ = await gateway.astart_run("echo", value)
+        run, _ = await gateway.start_run("echo", value)
         types = await _finish(gateway, run)
     assert types.count("run.end") == 1
     assert run.status is RunStatus.COMPLETED
@@ -85,16 +85,15 @@ async def test_input_moderation_over_a_hostile_input_ends_the_run(
 async def test_a_failing_start_still_ends_the_run_and_frees_its_slot(tmp_path: Path) -> None:
     """The key's budget lookup (a quota store) raises while the run is being set going."""
     route = Route("echo", RunnableLambda(_words), mode="tokens")
-    gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)))
 
     def broken_budget(owner: str) -> Any:
         raise ConnectionError("quota store unreachable")
 
-    gateway.key_budget = broken_budget
     ended: list[str] = []
-    gateway.run_end_hooks.append(lambda run: ended.append(run.id))
+    hooks = Hooks(key_budget=broken_budget, run_end=(lambda run: ended.append(run.id),))
+    gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)), hooks=hooks)
     async with gateway.lifespan():
-        run, created = await gateway.astart_run("echo", "hi")
+        run, created = await gateway.start_run("echo", "hi")
         types = await _finish(gateway, run)
     assert created
     assert types == ["run.start", "error", "usage", "run.end"]
@@ -105,15 +104,15 @@ async def test_a_failing_start_still_ends_the_run_and_frees_its_slot(tmp_path: P
 
 async def test_a_failing_run_end_step_does_not_skip_the_others(tmp_path: Path) -> None:
     route = Route("echo", RunnableLambda(_words), mode="tokens")
-    gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)))
     ended: list[str] = []
 
     def broken(run: Run) -> None:
         raise RuntimeError("quota charge failed")
 
-    gateway.run_end_hooks += [broken, lambda run: ended.append(run.id)]
+    hooks = Hooks(run_end=(broken, lambda run: ended.append(run.id)))
+    gateway = Gateway([route], Settings(auth="none", data_dir=str(tmp_path)), hooks=hooks)
     async with gateway.lifespan():
-        run, _ = await gateway.astart_run("echo", "hi")
+        run, _ = await gateway.start_run("echo", "hi")
         await _finish(gateway, run)
         await asyncio.sleep(0)  # the task's done-callbacks
     assert ended == [run.id]

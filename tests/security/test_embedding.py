@@ -62,10 +62,11 @@ def embed(mock_url: str, tmp_path: Any) -> Iterator[Any]:
 
     def start(settings: Settings, credentials: Credentials | None = None) -> tuple[str, Gateway]:
         route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=200,itl=10"))
-        gateway = Gateway([route], settings.replace(data_dir=str(tmp_path)))
+        settings = settings.replace(data_dir=str(tmp_path))
+        gateway = Gateway([route], settings, credentials=credentials)
         app = _embedded(gateway)
         if credentials is not None:
-            install_auth(app, gateway, credentials)
+            install_auth(app, gateway)
         servers.append(BackgroundServer(app).start())
         return servers[-1].url, gateway
 

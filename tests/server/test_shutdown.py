@@ -152,8 +152,8 @@ async def _endless(_: Any) -> AsyncIterator[str]:
 async def test_drain_as_a_library_call() -> None:
     routes = [Route("quick", RunnableLambda(_quick)), Route("endless", RunnableLambda(_endless))]
     gateway = Gateway(routes, Settings(auth="none"))
-    quick, _ = gateway.start_run("quick", "x")
-    endless, _ = gateway.start_run("endless", "x")
+    quick, _ = await gateway.start_run("quick", "x")
+    endless, _ = await gateway.start_run("endless", "x")
     await gateway.drain(0.3)
     assert quick.status.value == "completed" and quick.summary["output"] == "q0 q1 q2 "
     assert endless.status.value == "failed"

@@ -37,6 +37,7 @@ from tokenwire.cluster.orphans import EndedOrphan, Orphans
 from tokenwire.cluster.published import PublishedRuns
 from tokenwire.cluster.remote import RemoteRun
 from tokenwire.cluster.run_record import FIELDS, remote_run
+from tokenwire.errors import ClusterUnavailable
 from tokenwire.events import RunStatus
 from tokenwire.runs.idempotency import SharedClaims
 from tokenwire.runs.run import Run
@@ -48,23 +49,12 @@ if TYPE_CHECKING:
     from tokenwire.runs.registry import RunRegistry
     from tokenwire.settings import Settings
 
-__all__ = ["Cluster", "ClusterUnavailable", "redis_broker"]
+__all__ = ["Cluster", "redis_broker"]
 
 log = logging.getLogger("tokenwire.cluster")
 
 #: Pauses before looking a missing run up again (its record may still be in flight).
 _LOOKUP_RETRIES = (0.02, 0.1, 0.0)
-
-
-class ClusterUnavailable(Exception):
-    """Redis, through which replicas share runs, cannot be reached: a run elsewhere can be
-    neither found nor ruled out. Answer 503 and have the client retry in ``retry_after``
-    seconds."""
-
-    retry_after = 1
-
-    def __repr__(self) -> str:
-        return f"ClusterUnavailable({str(self)!r})"
 
 
 class Cluster:

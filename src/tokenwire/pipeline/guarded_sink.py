@@ -21,19 +21,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from tokenwire.broker.base import EventLogFull
+from tokenwire.errors import GuardFailed
 from tokenwire.pipeline.findings import Finding, Guard
 from tokenwire.pipeline.holdback import HoldbackBuffer, Release, run_now
 from tokenwire.runs.recorder import RunRecorder
 
-__all__ = ["GuardFailed", "GuardMode", "GuardedSink"]
+__all__ = ["GuardMode", "GuardedSink"]
 
 GuardMode = Literal["holdback", "stream_first"]
 _Call = tuple[str, tuple[Any, ...]]
-
-
-class GuardFailed(Exception):
-    """A guard raised while checking the stream: the run fails (``internal``); never a
-    reason to retry the upstream or to fall back, which did nothing wrong."""
 
 
 class GuardedSink:

@@ -33,9 +33,9 @@ from typing import Any, Literal
 
 import orjson
 
+from tokenwire.errors import InvalidRequest
 from tokenwire.events import Event, EventType
 from tokenwire.protocols.subscription import EventEncoder
-from tokenwire.runs.inputs import InvalidRequest
 
 __all__ = [
     "RESTARTED",

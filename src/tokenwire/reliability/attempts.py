@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.broker.base import EventLog, EventLogFull
+from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, EventType
 from tokenwire.langchain.adapter import is_chat_model, stream_runnable
 from tokenwire.langchain.sink import RunSink
-from tokenwire.pipeline.guarded_sink import GuardFailed
 from tokenwire.reliability.accounting import AttemptUsage
 from tokenwire.reliability.breaker import CircuitBreaker, Permit
 from tokenwire.reliability.continuation import continuation_input

@@ -3,21 +3,19 @@
 A key belongs to its caller (scoped by key alias) and to the request it came with (a
 fingerprint of input and config: the same key with another body is a conflict). In one
 process the run registry remembers keys; with replicas, :class:`SharedClaims` claims them in
-Redis by compare-and-set, and :func:`claim_shared` waits for, or replaces, a holder that
-another replica claimed.
+Redis by compare-and-set. Whether a start replays, claims or waits is the admission gate's
+to decide (:mod:`tokenwire.gateway.admission`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tokenwire import plain_json
-from tokenwire.security.principal import current_principal
+from tokenwire.errors import IdempotencyConflict
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -25,20 +23,7 @@ if TYPE_CHECKING:
     from tokenwire.broker.redis import RedisKeys
     from tokenwire.runs.run import Run
 
-__all__ = [
-    "IdempotencyConflict",
-    "SharedClaims",
-    "check_fingerprint",
-    "claim_shared",
-    "fingerprint",
-    "normalized",
-    "scoped",
-]
-
-#: Replacing a claim whose run never appeared, at most this many times before giving up.
-_CLAIM_ATTEMPTS = 3
-#: Pauses while waiting for a claimed run to appear (about 2 s in all).
-_HOLDER_PATIENCE = (0.1, 0.3, 0.6, 1.0)
+__all__ = ["SharedClaims", "check_fingerprint", "fingerprint", "normalized", "scoped"]
 
 # Compare-and-set: KEYS[1] becomes ARGV[2] (deleted when empty) for ARGV[3] ms if it is
 # absent or holds ARGV[1]. Returns nil when done, else what it holds.
@@ -56,19 +41,14 @@ return nil
 """
 
 
-class IdempotencyConflict(ValueError):
-    """An ``Idempotency-Key`` was reused with a different request."""
-
-
 def normalized(idempotency_key: str | None) -> str | None:
     """A blank key is no key (an empty ``Idempotency-Key`` header)."""
     return (idempotency_key or "").strip() or None
 
 
-def scoped(idempotency_key: str) -> str:
-    """Keys are the caller's own: another client's identical key is another run (the
-    alias's length keeps ``a:b`` + ``c`` apart from ``a`` + ``b:c``)."""
-    alias = current_principal.get().alias
+def scoped(idempotency_key: str, alias: str) -> str:
+    """Keys are their caller's own (``alias``): another client's identical key is another
+    run (the alias's length keeps ``a:b`` + ``c`` apart from ``a`` + ``b:c``)."""
     return f"{len(alias)}:{alias}:{idempotency_key}"
 
 
@@ -107,25 +87,3 @@ class SharedClaims:
         """Free ``key`` if ``run_id`` still holds it (its run was refused before it started)."""
         await self._swap(keys=[self._keys.idempotency(route, key)], args=[run_id, "", 0])
 
-
-async def claim_shared(
-    claims: SharedClaims,
-    find_run: Callable[[str], Awaitable[Run | None]],
-    route: str,
-    key: str,
-    run_id: str,
-) -> Run | None:
-    """Claim ``key`` for ``run_id``: None once it is ours, or the run that holds it. A holder
-    that never shows up as a run (its replica died before starting it) is replaced —
-    atomically, so of two replicas replacing it only one wins."""
-    holder = await claims.claim(route, key, run_id)
-    for _ in range(_CLAIM_ATTEMPTS):
-        if holder is None:
-            return None
-        for pause in _HOLDER_PATIENCE:  # its run may still be on its way to Redis
-            existing = await find_run(holder)
-            if existing is not None:
-                return existing
-            await asyncio.sleep(pause)
-        holder = await claims.take_over(route, key, holder, run_id)
-    raise IdempotencyConflict("Idempotency-Key is held by a run that is still starting; retry")

@@ -8,15 +8,9 @@ from langchain_core.messages import convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["InvalidRequest", "input_from_messages", "prepare_config", "prepare_input"]
+from tokenwire.errors import InvalidRequest
 
-
-class InvalidRequest(ValueError):
-    """The request cannot run; ``errors`` are readable one-line reasons."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
+__all__ = ["input_from_messages", "prepare_config", "prepare_input"]
 
 
 def prepare_input(runnable: Runnable[Any, Any], raw: Any) -> Any:

@@ -7,13 +7,10 @@ import time
 from collections.abc import Iterator
 
 from tokenwire.broker.base import Broker
+from tokenwire.errors import RegistryFull
 from tokenwire.runs.run import Run
 
-__all__ = ["RegistryFull", "RunRegistry"]
-
-
-class RegistryFull(Exception):
-    """Every retained run is still live and the limit is reached: refuse new work (503)."""
+__all__ = ["RunRegistry"]
 
 
 class RunRegistry:
@@ -43,7 +40,7 @@ class RunRegistry:
         if len(self._runs) >= self._max_runs:
             self.sweep()
         if len(self._runs) >= self._max_runs and not self._evict_oldest_finished():
-            raise RegistryFull(f"{self._max_runs} runs are live")
+            raise RegistryFull(self._max_runs)
         self._runs[run.id] = run
         if run.idempotency_key is not None:
             self._idempotency[(run.route, run.idempotency_key)] = run.id

@@ -12,18 +12,13 @@ from limits import RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from tokenwire.errors import RateLimited
 from tokenwire.security.credentials import ApiKey
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["RateLimited", "RateLimiter"]
-
-
-class RateLimited(Exception):
-    def __init__(self, reason: str, retry_after: int) -> None:
-        super().__init__(reason)
-        self.retry_after = max(retry_after, 1)
+__all__ = ["RateLimiter"]
 
 
 class RateLimiter:

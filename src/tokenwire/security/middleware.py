@@ -1,6 +1,6 @@
 """Authentication, roles, run ownership and the request rate for every request — one ASGI
 layer. The limits on starting runs are checked where every protocol starts one
-(:mod:`tokenwire.security.admission`).
+(:mod:`tokenwire.security.key_limits`).
 
 Credentials: ``Authorization: Bearer <key or JWT>`` or ``X-API-Key``; WebSockets may also
 pass ``?api_key=`` (browsers cannot set headers on a WebSocket). Refusals happen before
@@ -11,19 +11,18 @@ anything runs: 401 (no or bad credentials), 403 (role or someone else's run), 42
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import math
 from urllib.parse import parse_qs
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tokenwire.errors import RateLimited
+from tokenwire.runs.registry import RunRegistry
 from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_role
 from tokenwire.security.credentials import Credentials, InvalidCredentials
-from tokenwire.security.limits import RateLimited, RateLimiter
+from tokenwire.security.limits import RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
-
-if TYPE_CHECKING:
-    from tokenwire.gateway import Gateway
 
 __all__ = ["AuthMiddleware", "Refused"]
 
@@ -37,15 +36,17 @@ class Refused(Exception):
 
 
 class AuthMiddleware:
+    """``registry``: this process's runs, whose owners the middleware checks."""
+
     def __init__(
         self,
         app: ASGIApp,
-        gateway: Gateway,
+        registry: RunRegistry,
         credentials: Credentials | None,
         limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
-        self.gateway = gateway
+        self.registry = registry
         self.credentials = credentials  # None: auth explicitly off
         self.limiter = limiter or RateLimiter()
 
@@ -89,7 +90,7 @@ class AuthMiddleware:
             return
         # The registry itself: ``Gateway.get_run`` answers for the request's principal,
         # which is not set yet.
-        run = self.gateway.registry.get(match["run_id"])
+        run = self.registry.get(match["run_id"])
         if run is not None and not principal.owns(run.owner):
             raise Refused(403, "Forbidden", "this run belongs to another client")
 
@@ -101,7 +102,8 @@ class AuthMiddleware:
         try:
             await self.limiter.check_request(key)
         except RateLimited as exc:
-            raise Refused(429, "Too Many Requests", str(exc), exc.retry_after) from None
+            retry_after = None if exc.retry_after is None else math.ceil(exc.retry_after)
+            raise Refused(429, "Too Many Requests", exc.detail, retry_after) from None
         except Exception:
             # The shared counters (Redis) are unreachable: serve rather than fail every
             # request; the outage itself is reported by /readyz and this log.

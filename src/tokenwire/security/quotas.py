@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
+from tokenwire.errors import RateLimited
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.security.credentials import ApiKey
-from tokenwire.security.limits import RateLimited
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -23,7 +23,7 @@ import os
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tokenwire.security.limits import RateLimited
+from tokenwire.errors import RateLimited
 
 if TYPE_CHECKING:
     from redis.asyncio.client import Pipeline

@@ -23,28 +23,20 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tokenwire.cluster.replica import Cluster, ClusterUnavailable
+from tokenwire.cluster.replica import Cluster
+from tokenwire.errors import ClusterUnavailable, RunRefused
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.ai_sdk import HEADERS, UIMessageStreamEncoder, messages_from_ui
-from tokenwire.protocols.refusals import START_ERRORS, refusal
+from tokenwire.protocols.refusals import ai_sdk_refusal, native_refusal
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.security.principal import current_principal
 from tokenwire.server.guard import guarded
-from tokenwire.server.problems import problem, runs_unavailable
+from tokenwire.server.problems import problem, refused
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
 
 __all__ = ["ActiveChats", "create_ai_sdk_router"]
-
-_TITLES = {
-    "unknown_route": "Unknown route",
-    "invalid_request": "Invalid chat request",
-    "idempotency_conflict": "Idempotency-Key reused",
-    "overloaded": "Too many live runs",
-    "rate_limited": "Too Many Requests",
-}
-
 
 class UIMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -121,20 +113,13 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
         messages = messages_from_ui([m.model_dump() for m in body.messages])
         try:
             runnable = gateway.route(route).runnable
-            run, _ = await gateway.astart_run(
+            run, _ = await gateway.start_run(
                 route,
                 input_from_messages(runnable, messages),
                 metadata={"protocol": "ai-sdk", "chat_id": body.id},
             )
-        except START_ERRORS as exc:
-            why = refusal(exc)
-            return problem(
-                why.status,
-                _TITLES[why.kind],
-                why.message,
-                headers=why.headers,
-                errors=list(why.errors),
-            )
+        except RunRefused as exc:
+            return refused(ai_sdk_refusal(exc))
         chats.set(route, current_principal.get().alias, body.id, run.id)
         return stream(run)
 
@@ -149,7 +134,7 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
             # find_run checks ownership too: a chat id never leads to another client's run.
             run = await gateway.find_run(run_id) if run_id is not None else None
         except ClusterUnavailable as exc:
-            return runs_unavailable(exc)
+            return refused(native_refusal(exc))
         if run is None or run.done:
             return Response(status_code=204)
         return stream(run)

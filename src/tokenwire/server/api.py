@@ -13,15 +13,15 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
-from tokenwire.cluster.replica import ClusterUnavailable
+from tokenwire.errors import ClusterUnavailable, RunRefused
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.client_json import InvalidJSON, loads
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
-from tokenwire.protocols.refusals import START_ERRORS, Refusal, refusal
+from tokenwire.protocols.refusals import native_refusal
 from tokenwire.runs.run import Run
 from tokenwire.server.direct_route import DirectRoute, Endpoint
 from tokenwire.server.guard import guarded
-from tokenwire.server.problems import problem, runs_unavailable
+from tokenwire.server.problems import problem, refused
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
 from tokenwire.server.validation_api import ProblemRoute
@@ -152,7 +152,7 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
             return after
         policy = body.on_disconnect or (None if streaming else "continue")
         try:
-            run, created = await gateway.astart_run(
+            run, created = await gateway.start_run(
                 route,
                 body.input,
                 config=body.config,
@@ -160,8 +160,8 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
                 metadata=body.metadata,
                 idempotency_key=headers.get("idempotency-key"),
             )
-        except START_ERRORS as exc:
-            return _refused(refusal(exc))
+        except RunRefused as exc:
+            return refused(native_refusal(exc))
         replayed = {} if created else {"Idempotent-Replayed": "true"}
         if streaming:
             return _stream(gateway, run, after, headers=replayed)
@@ -174,21 +174,6 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
         return JSONResponse(accepted, status_code=202 if created else 200, headers=replayed)
 
     return start_run
-
-
-#: The problem title of each refusal kind (``protocols.refusals``).
-_TITLES = {
-    "unknown_route": "Unknown route",
-    "invalid_request": "Invalid run request",
-    "idempotency_conflict": "Idempotency-Key reused",
-    "overloaded": "Too many live runs",
-    "rate_limited": "Too Many Requests",
-}
-
-
-def _refused(why: Refusal) -> Response:
-    extra = {"errors": list(why.errors)} if why.errors else {}
-    return problem(why.status, _TITLES[why.kind], why.message, headers=why.headers, **extra)
 
 
 def _stream(
@@ -261,7 +246,7 @@ async def _find(gateway: Gateway, run_id: str) -> Run | Response:
     try:
         run = await gateway.find_run(run_id)
     except ClusterUnavailable as exc:
-        return runs_unavailable(exc)
+        return refused(native_refusal(exc))
     return _unknown_run(run_id) if run is None else run
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -12,15 +11,9 @@ from starlette.applications import Starlette
 
 from tokenwire.audit.trail import audit_from_settings
 from tokenwire.gateway import Gateway
-from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.routes import Route
-from tokenwire.runs.run import Run
-from tokenwire.security.admission import RunAdmission
 from tokenwire.security.credentials import Credentials
-from tokenwire.security.limits import RateLimiter
 from tokenwire.security.middleware import AuthMiddleware
-from tokenwire.security.quotas import KeyQuotas
-from tokenwire.security.slots import LocalSlots, SharedSlots, StreamSlots
 from tokenwire.server.api import START_PATH, create_router, start_run_endpoint
 from tokenwire.server.audit_api import create_audit_router
 from tokenwire.server.console_api import create_console_router
@@ -45,16 +38,27 @@ def create_app(
     """A FastAPI app serving ``routes`` (or an existing ``Gateway``) on the native API
     and every protocol front-end (OpenAI, LangServe, AI SDK, WebSocket).
 
+    Given routes, it builds their gateway from ``settings`` and ``credentials``, with the
+    audit trail the settings ask for. A gateway handed in is served as it was built: its
+    settings, credentials and hooks are its own (``Gateway(routes, settings,
+    credentials=...)``), and the app changes nothing of it.
+
     To add tokenwire to an app of your own instead, mount ``create_router(gateway)`` (and
     the routers of ``create_protocol_routers(gateway)``), enter ``gateway.lifespan()`` in
     your app's lifespan and call :func:`install_auth` — without it the routes refuse every
     request (401) unless the gateway's settings say ``auth = "none"``.
     """
     if isinstance(routes, Gateway):
+        if settings is not None or credentials is not None:
+            raise TypeError(
+                "create_app(gateway) serves the gateway as it was built: pass settings and "
+                "credentials to Gateway(routes, settings, credentials=...)"
+            )
         gateway = routes
     else:
         settings = settings or Settings()
-        gateway = Gateway(routes, settings, audit=audit_from_settings(settings))
+        audit = audit_from_settings(settings)
+        gateway = Gateway(routes, settings, audit=audit, credentials=credentials)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,61 +83,33 @@ def create_app(
         on_client_gone=gateway.telemetry.metrics.client_disconnects.inc,
     )
     app.add_exception_handler(BodyTooLarge, too_large_handler)
-    install_auth(app, gateway, credentials)  # added last: outermost, so auth comes first
+    install_auth(app, gateway)  # added last: outermost, so auth comes first
     return app
 
 
-def install_auth(app: Starlette, gateway: Gateway, credentials: Credentials | None = None) -> None:
-    """Authenticate every request to ``app`` with ``credentials`` (API keys, JWTs), check
-    roles, run ownership and per-key limits, and charge the keys' quotas for ``gateway``'s
-    runs — what ``create_app`` does. Call it after adding any other middleware, so auth
-    comes first. With ``auth = "none"`` it installs nothing.
+def install_auth(app: Starlette, gateway: Gateway) -> None:
+    """Authenticate every request to ``app`` with ``gateway``'s credentials (API keys,
+    JWTs), check roles, run ownership and the keys' request rates — what ``create_app``
+    does; the keys' limits on runs are the gateway's own. Call it after adding any other
+    middleware, so auth comes first. With ``auth = "none"`` it installs nothing.
 
-    >>> install_auth(app, gateway, Credentials(keys=[ApiKey("web", key_sha256)]))
+    >>> gateway = Gateway(routes, credentials=Credentials(keys=[ApiKey("web", key_sha256)]))
+    >>> install_auth(app, gateway)
     """
-    if gateway.settings.auth == "none":
+    limits = gateway.key_limits
+    if limits is None:  # auth = "none"
         # No middleware at all: requests keep the default principal, which the gateway's
         # routes accept because auth is off.
         log.warning("authentication is OFF (auth = none): anyone can start and read runs")
         return
-    credentials = credentials or Credentials()
-    if not credentials.configured:
+    if not limits.credentials.configured:
         log.warning("no API keys or JWT configured: every request needing a key is refused")
-    settings = gateway.settings
-    # With Redis, limits and quotas count for every replica, over the gateway's connections.
-    shared = gateway.cluster.client if gateway.cluster is not None else None
-    limiter = RateLimiter(shared, prefix=settings.redis_prefix)
-    quotas = KeyQuotas(redis=shared, prefix=settings.redis_prefix)
-    app.add_middleware(AuthMiddleware, gateway=gateway, credentials=credentials, limiter=limiter)
-    slots: StreamSlots = LocalSlots(gateway.registry)
-    if gateway.cluster is not None:  # a dead replica's slots free as it stops counting alive
-        slots = SharedSlots(gateway.cluster.broker, lease_seconds=settings.replica_ttl_seconds)
-    gateway.admission = RunAdmission(credentials, slots, limiter, quotas)
-
-    def key_budget(alias: str) -> RunBudget | None:
-        key = credentials.key(alias)
-        return None if key is None else quotas.run_budget(key)
-
-    def charge(run: Run) -> None:
-        key = credentials.key(run.owner) if run.owner else None
-        if key is None:
-            return
-        usage = run.summary.get("usage") or {}
-        tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
-        charging = asyncio.get_running_loop().create_task(limiter.consume_tokens(key, tokens))
-        charges.add(charging)
-        charging.add_done_callback(_charged)
-        quotas.charge(key, tokens, usage.get("cost_usd"))
-
-    charges: set[asyncio.Task[None]] = set()
-
-    def _charged(task: asyncio.Task[None]) -> None:
-        charges.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("charging tokens to a rate limit failed: %r", task.exception())
-
-    gateway.key_budget = key_budget
-    gateway.run_end_hooks.append(charge)
+    app.add_middleware(
+        AuthMiddleware,
+        registry=gateway.registry,
+        credentials=limits.credentials,
+        limiter=limits.limiter,
+    )
 
 
 def _version() -> str:

@@ -136,9 +136,13 @@ def _build_app(args: argparse.Namespace) -> tuple[Any, Gateway]:
             "or pass --no-auth to serve without authentication (development only)"
         )
     gateway = Gateway(
-        routes, config.settings, prices=config.prices, audit=audit_from_settings(config.settings)
+        routes,
+        config.settings,
+        prices=config.prices,
+        audit=audit_from_settings(config.settings),
+        credentials=config.credentials,
     )
-    return create_app(gateway, credentials=config.credentials), gateway
+    return create_app(gateway), gateway
 
 
 def _stats(args: argparse.Namespace) -> int:

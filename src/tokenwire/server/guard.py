@@ -32,7 +32,7 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 NOT_INSTALLED = (
     "this gateway needs authentication, and none is installed in this app: call "
-    "tokenwire.install_auth(app, gateway, credentials), or set Settings(auth='none') to "
+    "tokenwire.install_auth(app, gateway), or set Settings(auth='none') to "
     "serve without it (development only)"
 )
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
+from tokenwire.errors import RunRefused
 from tokenwire.gateway import Gateway
 from tokenwire.langchain.adapter import is_chat_model
 from tokenwire.pipeline.masking import shown_input
@@ -29,7 +30,7 @@ from tokenwire.protocols.langserve import (
     root_run_id,
 )
 from tokenwire.protocols.langserve_events import EventFilter, StreamEventsEncoder
-from tokenwire.protocols.refusals import START_ERRORS, refusal
+from tokenwire.protocols.refusals import langserve_refusal
 from tokenwire.protocols.subscription import (
     ClientGone,
     WireEncoder,
@@ -39,6 +40,7 @@ from tokenwire.protocols.subscription import (
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
 from tokenwire.server.guard import guarded
+from tokenwire.server.problems import refused
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import JSONRoute
 
@@ -99,16 +101,14 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
 
     async def start(route: str, input: Any, config: dict[str, Any] | None) -> Run | Response:
         try:
-            run, _ = await gateway.astart_run(
+            run, _ = await gateway.start_run(
                 route,
                 decode_input(input),
                 config=_client_config(config),
                 metadata={"protocol": "langserve"},
             )
-        except START_ERRORS as exc:
-            why = refusal(exc)
-            detail: Any = list(why.errors) if why.errors else why.message
-            return JSONResponse({"detail": detail}, status_code=why.status, headers=why.headers)
+        except RunRefused as exc:
+            return refused(langserve_refusal(exc))
         return run
 
     def stream_response(run: Run, encoder: WireEncoder) -> Response:

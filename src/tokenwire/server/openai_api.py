@@ -16,9 +16,10 @@ from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
+from tokenwire.errors import RunRefused
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.openai import ChatCompletionEncoder, chat_completion, error_body
-from tokenwire.protocols.refusals import START_ERRORS, refusal
+from tokenwire.protocols.refusals import openai_refusal
 from tokenwire.protocols.subscription import (
     ClientGone,
     collect_run,
@@ -26,16 +27,11 @@ from tokenwire.protocols.subscription import (
 )
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.server.guard import guarded
+from tokenwire.server.problems import refused
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
 
 __all__ = ["ChatCompletionRequest", "create_openai_router"]
-
-_ERROR_TYPES = {404: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}
-_PARAMS = {"unknown_route": "model", "invalid_request": "messages"}
-#: OpenAI's own codes where it has one for the same refusal.
-_ERROR_CODES = {"unknown_route": "model_not_found", "rate_limited": "rate_limit_exceeded"}
-
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -87,15 +83,8 @@ class OpenAIError(BaseModel):
     error: dict[str, Any]
 
 
-def _error(
-    status: int,
-    message: str,
-    type: str,
-    code: str,
-    param: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return JSONResponse(error_body(message, type, code, param), status_code=status, headers=headers)
+def _error(status: int, message: str, type: str, code: str, param: str | None = None) -> Response:
+    return JSONResponse(error_body(message, type, code, param), status_code=status)
 
 
 def _invalid(errors: list[str]) -> Response:
@@ -144,19 +133,14 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
         metadata = {"protocol": "openai", **({"user": body.user} if body.user else {})}
         try:
             route = gateway.route(body.model)
-            run, _ = await gateway.astart_run(
+            run, _ = await gateway.start_run(
                 body.model,
                 input_from_messages(route.runnable, messages),
                 metadata=metadata,
                 idempotency_key=idempotency_key,
             )
-        except START_ERRORS as exc:
-            why = refusal(exc)
-            # OpenAI reports every client mistake as 400; 422 is not in its vocabulary.
-            status = 400 if why.status == 422 else why.status
-            kind = _ERROR_TYPES.get(status, "invalid_request_error")
-            code = _ERROR_CODES.get(why.kind, why.kind)
-            return _error(status, why.message, kind, code, _PARAMS.get(why.kind), why.headers)
+        except RunRefused as exc:
+            return refused(openai_refusal(exc))
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             encoder = ChatCompletionEncoder(run.id, body.model, include_usage=include_usage)

@@ -6,9 +6,9 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from tokenwire.cluster.replica import ClusterUnavailable
+from tokenwire.protocols.refusals import PROBLEM, Refusal
 
-__all__ = ["problem", "runs_unavailable"]
+__all__ = ["problem", "refused"]
 
 
 def problem(
@@ -18,15 +18,15 @@ def problem(
         {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
         status_code=status,
         headers=headers,
-        media_type="application/problem+json",
+        media_type=PROBLEM,
     )
 
 
-def runs_unavailable(exc: ClusterUnavailable) -> JSONResponse:
-    """A run lookup while Redis, where replicas share runs, is away: retry, it may exist."""
-    return problem(
-        503,
-        "Runs unavailable",
-        "runs shared between replicas cannot be looked up right now; retry shortly",
-        headers={"Retry-After": str(exc.retry_after)},
+def refused(refusal: Refusal) -> JSONResponse:
+    """The response of a refused run (:mod:`tokenwire.protocols.refusals` spells it)."""
+    return JSONResponse(
+        refusal.body,
+        status_code=refusal.status,
+        headers=refusal.headers,
+        media_type=refusal.media_type,
     )

@@ -16,9 +16,9 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from tokenwire.cluster.replica import ClusterUnavailable
+from tokenwire.errors import ClusterUnavailable, RunRefused
 from tokenwire.gateway import Gateway
-from tokenwire.protocols.refusals import START_ERRORS, refusal
+from tokenwire.protocols.refusals import websocket_refusal
 from tokenwire.protocols.websocket import (
     ControlOverflow,
     Outbox,
@@ -130,26 +130,17 @@ class SocketSession:
             self._on_run(op, message["run_id"], message, id)
 
     def _start(self, message: dict[str, Any], id: Any) -> None:
-        shared_key = message.get("idempotency_key") is not None and self.gateway.cluster is not None
-        if shared_key or self.gateway.admission is not None:
-            # The caller's limits are checked (perhaps in Redis), or the key may be held by
-            # another replica's run: the start waits for the answer.
-            task = asyncio.ensure_future(self._start_admitted(message, id))
-            self.lookups.add(task)
-            task.add_done_callback(self.lookups.discard)
-            return
-        try:
-            run, created = self.gateway.start_run(**self._start_arguments(message))
-        except START_ERRORS as exc:
-            self._refuse_start(exc, id)
-            return
-        self._started(run, created, id)
+        # The start may wait (the caller's limits, perhaps in Redis, or a key held by
+        # another replica's run): the socket's other requests are answered meanwhile.
+        task = asyncio.ensure_future(self._start_admitted(message, id))
+        self.lookups.add(task)
+        task.add_done_callback(self.lookups.discard)
 
     async def _start_admitted(self, message: dict[str, Any], id: Any) -> None:
         try:
-            run, created = await self.gateway.astart_run(**self._start_arguments(message))
-        except START_ERRORS as exc:
-            self._refuse_start(exc, id)
+            run, created = await self.gateway.start_run(**self._start_arguments(message))
+        except RunRefused as exc:
+            self.outbox.put_control(websocket_refusal("start", id, exc))
             return
         except Exception:
             log.exception("websocket start failed")
@@ -170,12 +161,6 @@ class SocketSession:
             "metadata": {"protocol": "websocket", **(message.get("metadata") or {})},
             "idempotency_key": message.get("idempotency_key"),
         }
-
-    def _refuse_start(self, exc: Exception, id: Any) -> None:
-        why = refusal(exc)
-        self.outbox.put_control(
-            nack("start", id, why.status, why.kind, why.message, retry_after=why.retry_after)
-        )
 
     def _started(self, run: Run, created: bool, id: Any) -> None:
         self.outbox.put_control(ack("start", id, run_id=run.id, created=created))
@@ -204,8 +189,7 @@ class SocketSession:
             return
         failure = lookup.exception()
         if isinstance(failure, ClusterUnavailable):
-            reason, retry = "the run store is unreachable; retry shortly", failure.retry_after
-            self.outbox.put_control(nack(op, id, 503, "unavailable", reason, retry_after=retry))
+            self.outbox.put_control(websocket_refusal(op, id, failure))
             return
         if failure is not None:
             log.error("looking up run %s failed: %r", run_id, failure)

@@ -1,0 +1,221 @@
+"""The run launcher: a run admitted by the gate becomes a registered run with its task.
+
+It validates and shapes the input and config (``InvalidRequest``), registers the run
+(``RegistryFull``), writes ``run.start`` and sets the run's body going — the recorder, the
+guarded sink and the execution with retries and fallbacks — and, once the task is done,
+releases what the run held (telemetry, the cluster's record, the run-end hooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from time import perf_counter
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from tokenwire.errors import ConfigError
+from tokenwire.events import EventType
+from tokenwire.gateway.admission import Ticket
+from tokenwire.gateway.hooks import Hooks
+from tokenwire.gateway.services import Services
+from tokenwire.langchain.adapter import model_name
+from tokenwire.langchain.model_setup import prepare_models
+from tokenwire.pipeline.audit_input import InputSeal, audited_input
+from tokenwire.pipeline.budgets import RunBudget
+from tokenwire.pipeline.masked_logs import masked_context
+from tokenwire.pipeline.masking import Masking, shown_input
+from tokenwire.reliability.fallbacks import as_fallback
+from tokenwire.routes import DisconnectPolicy, Route
+from tokenwire.runs.execution import execute_run
+from tokenwire.runs.inputs import prepare_config, prepare_input
+from tokenwire.runs.launch import end_unstarted, guarded_sink, priced, route_budget, truncate
+from tokenwire.runs.recorder import RunRecorder
+from tokenwire.runs.run import Run
+from tokenwire.settings import Settings
+
+__all__ = ["RunLauncher", "route_table"]
+
+log = logging.getLogger("tokenwire")
+
+
+class RunLauncher:
+    """Starts runs of ``routes`` with ``services``, calling ``hooks``."""
+
+    def __init__(self, routes: Iterable[Route], services: Services, hooks: Hooks) -> None:
+        self.settings = services.settings
+        self.broker = services.broker
+        self.registry = services.registry
+        self.cluster = services.cluster
+        self.audit = services.audit
+        self.telemetry = services.telemetry
+        self.reliability = services.reliability
+        self.key_budget = hooks.key_budget
+        self.run_end_hooks = hooks.run_end
+        #: Encrypts the raw input of runs on routes with ``audit_input = "encrypted"``.
+        self._input_seal = _input_seal(routes, self.settings)
+
+    def start(
+        self,
+        route: Route,
+        input: Any,
+        ticket: Ticket,
+        *,
+        config: dict[str, Any] | None,
+        on_disconnect: DisconnectPolicy | None,
+        metadata: dict[str, Any] | None,
+    ) -> Run:
+        """Register and launch a run of ``route`` for the admitted ``ticket``. Raises
+        ``InvalidRequest`` or ``RegistryFull`` before anything runs."""
+        received_at = perf_counter()
+        value = prepare_input(route.runnable, input)
+        run_config = prepare_config(route.runnable, config)
+        run_id = ticket.run_uuid.hex
+        run = Run(
+            id=run_id,
+            route=route.name,
+            log=self.broker.create(run_id),
+            on_disconnect=on_disconnect or route.on_disconnect,
+            grace_seconds=self.settings.disconnect_grace_seconds,
+            trace_id=ticket.trace_id,
+            # The caller's key alias is set here, never taken from client metadata.
+            metadata={**shown_input(route.masking, metadata or {}), "key_alias": ticket.owner},
+            owner=ticket.owner,
+            idempotency_key=ticket.key,
+            fingerprint=ticket.fingerprint,
+        )
+        self.registry.add(run)
+        self._launch(run, ticket.run_uuid, route, value, run_config, received_at)
+        if self.cluster is not None:
+            # Once launched: other replicas hear only of runs that run (and will end).
+            self.cluster.opened(run, input)
+        if self.audit is not None:
+            self.audit.watch(run, audited_input(route.masking, input, self._input_seal))
+        return run
+
+    def _launch(
+        self,
+        run: Run,
+        run_uuid: uuid.UUID,
+        route: Route,
+        value: Any,
+        config: RunnableConfig,
+        received_at: float,
+    ) -> None:
+        """Give the registered run its task. Whatever fails while setting it up, the run
+        still gets one: a task that ends it ``failed`` (``internal``), so nothing is left
+        registered as running with no one to end it."""
+        try:
+            body = self._run_body(run, run_uuid, route, value, config, received_at)
+        except Exception as exc:
+            log.error("run %s could not be started", run.id, exc_info=exc)
+            run.recorder = run.recorder or RunRecorder(run.log, started_at=received_at)
+            body = end_unstarted(run, run.recorder)
+        masking = route.masking
+        run.task = asyncio.get_running_loop().create_task(
+            body,
+            name=f"tokenwire-run-{run.id}",
+            # A masked route's run logs masked lines, whoever writes them.
+            context=masked_context(masking.text) if masking is not None else None,
+        )
+        self.telemetry.run_started(route)
+        run.task.add_done_callback(lambda _: self._run_ended(run, route))
+
+    def _run_body(
+        self,
+        run: Run,
+        run_uuid: uuid.UUID,
+        route: Route,
+        value: Any,
+        config: RunnableConfig,
+        received_at: float,
+    ) -> Coroutine[Any, Any, None]:
+        run.model = model_name(route.runnable)
+        run.log.append(
+            EventType.RUN_START,
+            {
+                "run_id": run.id,
+                "route": route.name,
+                "trace_id": run.trace_id,
+                "cohort": "stream",
+                "model": run.model,
+            },
+        )
+        masking = route.masking
+        recorder = self.telemetry.recorder(
+            run.log,
+            value,
+            received_at,
+            budget=self._run_budget(run, route),
+            on_limit=lambda reason: truncate(run, reason),
+            mask_tool_io=masking.on("tool_io") if masking is not None else None,
+        )
+        sink = guarded_sink(run, route, recorder)
+        # The LangChain root run id is the tokenwire run id: traces and runs line up.
+        config = config.copy()
+        config["run_id"] = run_uuid
+        config["metadata"] = {**config.get("metadata", {}), "tokenwire_run_id": run.id}
+        if masking is not None:
+            config = masking.tracing.config(config)
+        run.recorder = recorder
+        return execute_run(
+            run,
+            route,
+            value,
+            config,
+            recorder,
+            expose_errors=self.settings.expose_errors,
+            reliability=self.reliability,
+            sink=sink,
+        )
+
+    def _run_budget(self, run: Run, route: Route) -> RunBudget | None:
+        """The route's budget, tightened by what the caller's key may still spend."""
+        key_budget = self.key_budget(run.owner) if self.key_budget and run.owner else None
+        budget = route_budget(route)
+        if budget is None:
+            return priced(key_budget, route)
+        return budget.tighter(key_budget)
+
+    def _run_ended(self, run: Run, route: Route) -> None:
+        """Release what the run held. Each step on its own: one that raises (a metric, a
+        Redis write) must not keep the others — a slot, a quota charge — from happening."""
+        steps: list[Callable[[], None]] = [lambda: self.telemetry.run_finished(run, route)]
+        if self.cluster is not None:
+            steps.append(functools.partial(self.cluster.closed, run))
+        steps += [functools.partial(hook, run) for hook in self.run_end_hooks]
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("run %s: a run-end step failed", run.id)
+
+
+def route_table(routes: Iterable[Route]) -> dict[str, Route]:
+    """Routes by name, their chat models (and their fallbacks') configured for streaming."""
+    table: dict[str, Route] = {}
+    for route in routes:
+        if route.name in table:
+            raise ConfigError(f"duplicate route name {route.name!r}")
+        table[route.name] = route
+        for runnable in (route.runnable, *(as_fallback(f).runnable for f in route.fallbacks)):
+            prepare_models(runnable)
+    return table
+
+
+def _input_seal(routes: Iterable[Route], settings: Settings) -> InputSeal | None:
+    """The key's seal, when set — and required by a route that audits its input encrypted."""
+    if settings.audit_input_key:
+        return InputSeal(settings.audit_input_key)
+    for route in routes:
+        masking: Masking | None = route.masking
+        if masking is not None and masking.covers("input") and masking.audit_input == "encrypted":
+            raise ConfigError(
+                f'route {route.name!r} has audit_input = "encrypted" but no audit_input_key '
+                "is set (TOKENWIRE_AUDIT_INPUT_KEY)"
+            )
+    return None
