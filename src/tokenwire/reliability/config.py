@@ -1,4 +1,5 @@
-"""The reliability keys of a ``[routes.NAME]`` table in ``tokenwire.toml``.
+"""The reliability keys of a ``[routes.NAME]`` table in ``tokenwire.toml``, as ``Route``
+options.
 
 ```toml
 [routes.chat]
@@ -13,18 +14,21 @@ fallbacks = [
   { target = "app.py:batch_model", name = "batch", streaming = false },
 ]
 ```
+The keys' names and types are checked by :class:`tokenwire.config.tables.RouteSpec`;
+turning a target into a runnable is the caller's (``load``), so this layer needs no server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+from langchain_core.runnables import Runnable
+
+from tokenwire.config.tables import FallbackSpec, RouteSpec
 from tokenwire.reliability.breaker import BreakerPolicy
 from tokenwire.reliability.fallbacks import Fallback
 from tokenwire.reliability.retry import RetryPolicy
-from tokenwire.server.targets import load_target
 
 __all__ = ["RELIABILITY_KEYS", "reliability_options"]
 
@@ -39,43 +43,27 @@ RELIABILITY_KEYS = frozenset(
         "circuit_breaker",
     }
 )
-_FALLBACK_KEYS = frozenset({"target", "name", "streaming", "mode", "answer_tag"})
 
 
-def reliability_options(spec: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
-    """``Route`` keyword arguments for the reliability keys present in ``spec``."""
-    options: dict[str, Any] = {}
-    for key in ("first_token_timeout", "stall_timeout", "total_timeout"):
-        if key in spec:
-            options[key] = float(spec[key])
-    if "mid_stream" in spec:
-        options["mid_stream"] = spec["mid_stream"]
-    if "retry" in spec:
-        options["retry"] = RetryPolicy(**_table(spec["retry"], "retry"))
-    if "circuit_breaker" in spec:
-        options["circuit_breaker"] = BreakerPolicy(
-            **_table(spec["circuit_breaker"], "circuit_breaker")
-        )
-    if "fallbacks" in spec:
-        entries = spec["fallbacks"]
-        if not isinstance(entries, list):
-            raise ValueError("'fallbacks' must be a list of targets or tables")
-        options["fallbacks"] = tuple(_fallback(entry, base_dir) for entry in entries)
+def reliability_options(
+    spec: RouteSpec, load: Callable[[str], Runnable[Any, Any]]
+) -> dict[str, Any]:
+    """``Route`` keyword arguments for the reliability keys ``spec`` sets."""
+    given = spec.model_fields_set & RELIABILITY_KEYS
+    options: dict[str, Any] = {
+        key: getattr(spec, key)
+        for key in given & {"first_token_timeout", "stall_timeout", "total_timeout", "mid_stream"}
+    }
+    if spec.retry is not None:
+        options["retry"] = RetryPolicy(**spec.retry.given())
+    if spec.circuit_breaker is not None:
+        options["circuit_breaker"] = BreakerPolicy(**spec.circuit_breaker.given())
+    if spec.fallbacks is not None:
+        options["fallbacks"] = tuple(_fallback(entry, load) for entry in spec.fallbacks)
     return options
 
 
-def _table(value: Any, key: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{key!r} must be a table, e.g. {key} = {{ ... }}")
-    return dict(value)
-
-
-def _fallback(entry: Any, base_dir: Path) -> Fallback:
-    if isinstance(entry, str):
-        entry = {"target": entry}
-    entry = _table(entry, "fallbacks[]")
-    unknown = sorted(set(entry) - _FALLBACK_KEYS)
-    if unknown or "target" not in entry:
-        raise ValueError(f"a fallback needs 'target' and may set {sorted(_FALLBACK_KEYS)}")
-    _, runnable = load_target(entry.pop("target"), base_dir)
-    return Fallback(runnable, **entry)
+def _fallback(entry: FallbackSpec, load: Callable[[str], Runnable[Any, Any]]) -> Fallback:
+    options = entry.given()
+    del options["target"]
+    return Fallback(load(entry.target), **options)

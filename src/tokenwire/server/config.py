@@ -1,47 +1,29 @@
-"""``tokenwire.toml``: gateway settings and several routes in one file.
+"""A served gateway's configuration: ``tokenwire.toml`` (checked by :mod:`tokenwire.config`)
+and the environment, turned into settings, routes, prices and credentials.
 
-```toml
-[gateway]
-disconnect_grace_seconds = 2
-
-[routes.chat]
-target = "app.py:chain"     # relative to this file
-mode = "auto"               # auto | tokens | events
-answer_tag = "final"        # optional
-on_disconnect = "cancel"    # cancel | continue
-first_token_timeout = 10    # reliability keys: see tokenwire.reliability.config
-
-[pricing."my-finetune"]     # USD per million tokens; overrides the bundled table
-input = 3.0
-output = 12.0
-cached_input = 1.5          # optional
-```
-Every ``[gateway]`` key can also be set as ``TOKENWIRE_<KEY>``; the environment wins.
+Precedence, as everywhere: ``TOKENWIRE_*`` environment variables win over the file, which
+wins over the defaults. Without a file, the environment alone configures the gateway —
+``TOKENWIRE_JWT_SECRET`` included.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tokenwire.config import Settings
+from tokenwire.config.file import ConfigFile, read_config
+from tokenwire.config.tables import AuthTable, RouteSpec
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.reliability.config import RELIABILITY_KEYS, reliability_options
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.server.targets import load_target
-from tokenwire.settings import Settings
 from tokenwire.telemetry.pricing import PriceTable
 
-__all__ = ["GatewayConfig", "load_config"]
-
-_ROUTE_KEYS = {
-    "target", "mode", "answer_tag", "on_disconnect", "description", "guardrails", "budget",
-    *RELIABILITY_KEYS,
-}  # fmt: skip
+__all__ = ["SERVED_DEFAULTS", "GatewayConfig", "load_config"]
 
 
 @dataclass
@@ -58,72 +40,42 @@ SERVED_DEFAULTS: dict[str, object] = {"gc_freeze": True}
 
 
 def load_config(path: Path | None) -> GatewayConfig:
-    if path is None:
-        return GatewayConfig(settings=Settings.from_env(Settings.from_mapping(SERVED_DEFAULTS)))
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    unknown = sorted(set(data) - {"gateway", "routes", "pricing", "auth"})
-    if unknown:
-        raise ValueError(f"{path}: unknown table(s) {unknown}")
-    settings = Settings.from_env(
-        Settings.from_mapping({**SERVED_DEFAULTS, **data.get("gateway", {})})
-    )
-    routes = [_route(name, spec, path.parent) for name, spec in data.get("routes", {}).items()]
+    file = read_config(path)
     return GatewayConfig(
-        settings=settings,
-        routes=routes,
-        prices=PriceTable(data.get("pricing")),
-        credentials=_credentials(data.get("auth", {}), path.parent),
+        settings=file.settings(SERVED_DEFAULTS),
+        routes=[_route(name, spec, file.base_dir) for name, spec in file.routes.items()],
+        prices=PriceTable({name: price.given() for name, price in file.pricing.items()}),
+        credentials=_credentials(file),
     )
 
 
-#: ``[auth]`` keys that may also come from ``TOKENWIRE_<KEY>`` (the table wins).
-_AUTH_FROM_ENV = ("jwt_secret", "jwt_issuer", "jwt_audience", "jwt_leeway_seconds")
-
-
-def _credentials(spec: dict[str, Any], base_dir: Path) -> Credentials:
-    """``[auth]``: ``keys = [{alias, key_sha256 (or key), roles, requests_per_minute,
-    concurrent_streams, tokens_per_minute}]``, ``jwt_secret`` or ``jwt_public_key_file``,
-    ``jwt_issuer``, ``jwt_audience``, ``jwt_leeway_seconds``. The ``jwt_*`` values but the
-    key file may also come from ``TOKENWIRE_JWT_SECRET``, ``TOKENWIRE_JWT_ISSUER``, …"""
-    unknown = sorted(set(spec) - {"keys", "jwt_public_key_file", *_AUTH_FROM_ENV})
-    if unknown:
-        raise ValueError(f"[auth]: unknown key(s) {unknown}")
+def _credentials(file: ConfigFile) -> Credentials:
+    """``[auth]`` keys and key file, and the JWT settings (environment over ``[auth]``)."""
+    auth: AuthTable = file.auth
     public_key = None
-    if "jwt_public_key_file" in spec:
-        public_key = (base_dir / spec["jwt_public_key_file"]).read_text()
-    token = {
-        name: spec.get(name) or os.environ.get(f"TOKENWIRE_{name.upper()}")
-        for name in _AUTH_FROM_ENV
-    }
+    if auth.jwt_public_key_file is not None:
+        public_key = (file.base_dir / auth.jwt_public_key_file).read_text()
+    jwt = file.jwt_settings()
     return Credentials(
-        keys=[ApiKey.from_config(k) for k in spec.get("keys", [])],
-        jwt_secret=token["jwt_secret"],
+        keys=[ApiKey.from_config(key.given()) for key in auth.keys],
+        jwt_secret=jwt.jwt_secret.get_secret_value() or None,
         jwt_public_key=public_key,
-        jwt_audience=token["jwt_audience"],
-        jwt_issuer=token["jwt_issuer"],
-        jwt_leeway_seconds=float(token["jwt_leeway_seconds"] or 0),
+        jwt_audience=jwt.jwt_audience or None,
+        jwt_issuer=jwt.jwt_issuer or None,
+        jwt_leeway_seconds=jwt.jwt_leeway_seconds,
     )
 
 
-def _budget(route: str, spec: dict[str, Any]) -> RunBudget:
-    unknown = sorted(set(spec) - {"max_output_tokens", "max_cost_usd"})
-    if unknown:
-        raise ValueError(f"route {route!r}: unknown budget key(s) {unknown}")
-    return RunBudget(**spec)
+def _route(name: str, spec: RouteSpec, base_dir: Path) -> Route:
+    def load(target: str) -> Any:
+        return load_target(target, base_dir)[1]
 
-
-def _route(name: str, spec: dict[str, Any], base_dir: Path) -> Route:
-    unknown = sorted(set(spec) - _ROUTE_KEYS)
-    if unknown:
-        raise ValueError(f"route {name!r}: unknown key(s) {unknown}")
-    if "target" not in spec:
-        raise ValueError(f"route {name!r}: 'target' is required")
-    _, runnable = load_target(spec["target"], base_dir)
-    options = {k: v for k, v in spec.items() if k != "target"}
-    options.update(reliability_options(options, base_dir))
-    if "guardrails" in options:
-        options["guardrails"] = Guardrails.from_config(options["guardrails"])
-    if "budget" in options:
-        options["budget"] = _budget(name, options["budget"])
+    runnable = load(spec.target)
+    plain = spec.given().keys() - RELIABILITY_KEYS - {"target", "guardrails", "budget"}
+    options: dict[str, Any] = {key: getattr(spec, key) for key in plain}
+    options.update(reliability_options(spec, load))
+    if spec.guardrails is not None:
+        options["guardrails"] = Guardrails.from_config(spec.guardrails.given())
+    if spec.budget is not None:
+        options["budget"] = RunBudget(**spec.budget.given())
     return Route(name=name, runnable=runnable, **options)

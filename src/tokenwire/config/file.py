@@ -1,0 +1,113 @@
+"""``tokenwire.toml``: read once, checked against the models of its tables.
+
+```toml
+[gateway]                   # Settings; TOKENWIRE_<KEY> wins over the file
+disconnect_grace_seconds = 2
+
+[routes.chat]               # RouteSpec
+target = "app.py:chain"     # relative to this file
+mode = "auto"               # auto | tokens | events
+first_token_timeout = 10    # reliability keys: see tokenwire.reliability.config
+
+[pricing."my-finetune"]     # PriceSpec: USD per million tokens; overrides the bundled table
+input = 3.0
+output = 12.0
+
+[auth]                      # AuthTable, and JwtSettings (TOKENWIRE_JWT_* wins over the file)
+keys = [{ alias = "web", key_sha256 = "..." }]
+jwt_issuer = "https://issuer.example"
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tokenwire.config.jwt import JWT_KEYS, JwtSettings
+from tokenwire.config.layered import FileLayer, from_file, message
+from tokenwire.config.settings import Settings
+from tokenwire.config.tables import AuthTable, PriceSpec, RouteSpec
+from tokenwire.errors import ConfigError
+
+__all__ = ["ConfigFile", "read_config"]
+
+
+class _Tables(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gateway: dict[str, Any] = {}
+    routes: dict[str, RouteSpec] = {}
+    pricing: dict[str, PriceSpec] = {}
+    auth: AuthTable = AuthTable()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    """A checked ``tokenwire.toml`` (or none: ``path`` is ``None`` and every table empty)."""
+
+    path: Path | None = None
+    routes: Mapping[str, RouteSpec] = field(default_factory=dict)
+    pricing: Mapping[str, PriceSpec] = field(default_factory=dict)
+    auth: AuthTable = field(default_factory=AuthTable)
+    gateway: Mapping[str, Any] = field(default_factory=dict)
+    jwt: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """What relative paths in the file are relative to."""
+        return self.path.parent if self.path else Path.cwd()
+
+    def gateway_layer(self, defaults: Mapping[str, Any] | None = None) -> FileLayer:
+        """``[gateway]`` over ``defaults`` (what a served gateway sets unless configured)."""
+        return FileLayer({**(defaults or {}), **self.gateway}, f"{self.path} [gateway]")
+
+    def settings(self, defaults: Mapping[str, Any] | None = None, **values: Any) -> Settings:
+        """The effective settings: ``values`` > environment > ``[gateway]`` > ``defaults``."""
+        return from_file(Settings, self.gateway_layer(defaults), **values)
+
+    def jwt_settings(self) -> JwtSettings:
+        return from_file(JwtSettings, FileLayer(self.jwt, f"{self.path} [auth]"))
+
+
+def read_config(path: Path | None) -> ConfigFile:
+    """The file at ``path``, checked; ``None``: no file (environment and defaults only)."""
+    if path is None:
+        return ConfigFile()
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    jwt: dict[str, Any] = {}
+    auth = data.get("auth")
+    if isinstance(auth, dict):  # its jwt_* keys are JwtSettings, layered with the environment
+        jwt = {k: v for k, v in auth.items() if k in JWT_KEYS}
+        data = {**data, "auth": {k: v for k, v in auth.items() if k not in JWT_KEYS}}
+    try:
+        tables = _Tables.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc)) from None
+    return ConfigFile(
+        path=path,
+        routes=tables.routes,
+        pricing=tables.pricing,
+        auth=tables.auth,
+        gateway=tables.gateway,
+        jwt=jwt,
+    )
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        *table, key = (str(part) for part in error["loc"]) or ("",)
+        if not table:
+            where = f"{path}: [{key}]" if error["type"] == "extra_forbidden" else f"{path} {key}"
+            text = "no such table" if error["type"] == "extra_forbidden" else message(error)
+        else:
+            where, text = f"{path} [{'.'.join(table)}] {key}", message(error)
+        problems.append(f"{where}: {text}")
+    return "; ".join(problems)
