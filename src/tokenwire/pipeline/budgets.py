@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tokenwire.telemetry.pricing import PriceTable
+from tokenwire.usage.pricing import PriceTable
 
 __all__ = ["RunBudget"]
 

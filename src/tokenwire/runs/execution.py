@@ -1,7 +1,7 @@
 """The run task: run the route's attempts, record their events, always end with ``run.end``.
 
 The attempts (the route's runnable, retries, fallbacks, mid-stream policy) live in
-:mod:`tokenwire.reliability.attempts`; this module turns how they ended into a status, an
+:mod:`tokenwire.runs.attempts`; this module turns how they ended into a status, an
 ``error`` and the closing events. ``total_timeout`` guards all attempts together, backoff
 waits included.
 """
@@ -22,10 +22,10 @@ from tokenwire.langchain.sink import RunSink
 from tokenwire.pipeline.findings import Finding
 from tokenwire.pipeline.guarded_sink import GuardedSink
 from tokenwire.plain_json import json_ready
-from tokenwire.reliability.attempts import Attempts, AttemptsFailed
 from tokenwire.reliability.stats import Reliability
 from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
 from tokenwire.routes import Route
+from tokenwire.runs.attempts import Attempts, AttemptsFailed
 from tokenwire.runs.failures import SHUTDOWN_REASON, Failure, describe_failure, shutdown_failure
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run

@@ -11,9 +11,9 @@ from tokenwire import plain_json
 from tokenwire.broker.base import EventLog
 from tokenwire.events import EventType
 from tokenwire.plain_json import json_ready, valid_text
-from tokenwire.telemetry.estimate import Estimator, heuristic_tokens
-from tokenwire.telemetry.pricing import PriceTable
-from tokenwire.telemetry.timing import summarize_gaps
+from tokenwire.usage.estimate import Estimator, heuristic_tokens
+from tokenwire.usage.pricing import PriceTable
+from tokenwire.usage.timing import summarize_gaps
 
 if TYPE_CHECKING:
     from tokenwire.pipeline.budgets import RunBudget
@@ -211,7 +211,7 @@ class RunRecorder:
     def usage_data(self) -> dict[str, Any]:
         """The ``usage`` event's data: the providers' reports summed, or — when no model
         reported usage — an estimate of the input and the delivered text, marked
-        ``estimated`` (see ``tokenwire.telemetry.estimate``) and never priced."""
+        ``estimated`` (see ``tokenwire.usage.estimate``) and never priced."""
         if self.usage_reports:
             return {
                 "input_tokens": self.input_tokens,

@@ -34,7 +34,7 @@ from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.server.targets import load_target
 from tokenwire.settings import Settings
-from tokenwire.telemetry.pricing import PriceTable
+from tokenwire.usage.pricing import PriceTable
 
 __all__ = ["GatewayConfig", "load_config"]
 

@@ -10,14 +10,14 @@ from tokenwire.broker.base import EventLog
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.settings import Settings
 from tokenwire.telemetry.attribution import provider_of
-from tokenwire.telemetry.estimate import estimator
 from tokenwire.telemetry.jsonl import JsonlExporter
 from tokenwire.telemetry.metrics import GatewayMetrics
 from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
-from tokenwire.telemetry.pricing import PriceTable
 from tokenwire.telemetry.recent import RecentRuns
 from tokenwire.telemetry.record import RunRecord
-from tokenwire.telemetry.timing import summarize_gaps
+from tokenwire.usage.estimate import estimator
+from tokenwire.usage.pricing import PriceTable
+from tokenwire.usage.timing import summarize_gaps
 
 if TYPE_CHECKING:
     from tokenwire.pipeline.budgets import RunBudget

@@ -23,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from tokenwire.broker.base import EventLog, EventLogFull
 from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, EventType
-from tokenwire.langchain.adapter import is_chat_model, stream_runnable
+from tokenwire.langchain.adapter import AdapterOptions, is_chat_model, model_name, stream_runnable
 from tokenwire.langchain.sink import RunSink
 from tokenwire.reliability.accounting import AttemptUsage
 from tokenwire.reliability.breaker import CircuitBreaker, Permit
@@ -31,8 +31,8 @@ from tokenwire.reliability.continuation import continuation_input
 from tokenwire.reliability.fallbacks import (
     MidStreamPolicy,
     Upstream,
+    as_fallback,
     invoke_as_token,
-    plan_upstreams,
 )
 from tokenwire.reliability.stats import Reliability
 from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
@@ -249,3 +249,17 @@ class Attempts:
                 stats.first_token_timeouts += 1
             elif error.kind == "stall":
                 stats.stall_timeouts += 1
+
+
+def plan_upstreams(route: Route) -> list[Upstream]:
+    """The route's runnable, then its fallbacks in order."""
+    plan = [
+        Upstream(0, route.name, route.runnable, True, AdapterOptions(route.mode, route.answer_tag))
+    ]
+    for n, fallback in enumerate(map(as_fallback, route.fallbacks), start=1):
+        name = fallback.name or model_name(fallback.runnable) or f"fallback-{n}"
+        options = AdapterOptions(fallback.mode, fallback.answer_tag)
+        plan.append(Upstream(n, name, fallback.runnable, fallback.streaming, options))
+    return plan
+
+
