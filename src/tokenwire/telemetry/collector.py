@@ -20,7 +20,6 @@ from tokenwire.usage.pricing import PriceTable
 from tokenwire.usage.timing import summarize_gaps
 
 if TYPE_CHECKING:
-    from tokenwire.pipeline.budgets import RunBudget
     from tokenwire.routes import Route
     from tokenwire.runs.run import Run
 
@@ -40,7 +39,8 @@ class Telemetry:
         self.prices = prices or PriceTable()
         self.metrics = GatewayMetrics()
         self.recent = RecentRuns()
-        self._estimate = estimator(settings.token_estimator)  # type: ignore[arg-type]
+        #: How tokens a provider did not report are estimated (budgets count with it too).
+        self.estimate = estimator(settings.token_estimator)  # type: ignore[arg-type]
         # ``Gauge.labels`` looks its child up under a lock: once per route is enough.
         self._active: dict[str, Any] = {}
         chosen: list[Exporter] = [self.metrics, self.recent, *(exporters or [])]
@@ -63,19 +63,15 @@ class Telemetry:
         log: EventLog,
         input: Any,
         started_at: float,
-        budget: RunBudget | None = None,
-        on_limit: Callable[[str], None] | None = None,
         mask_tool_io: Callable[[Any], Any] | None = None,
     ) -> RunRecorder:
         return RunRecorder(
             log,
             started_at=started_at,
-            budget=budget,
-            on_limit=on_limit,
             mask_tool_io=mask_tool_io,
             prices=self.prices,
             stall_threshold=self.settings.stall_threshold_seconds,
-            estimate=self._estimate,
+            estimate=self.estimate,
             input=input,
         )
 
