@@ -86,11 +86,11 @@ def _bare_app() -> Any:
 
 def _tokenwire_app() -> Any:
     from bench.fake_model import WordStreamModel
+    from tokenwire.config import Settings
     from tokenwire.pipeline.guardrails import Guardrails
     from tokenwire.pipeline.pii import PiiGuard
     from tokenwire.routes import Route
     from tokenwire.server.app import create_app
-    from tokenwire.settings import Settings
 
     guarded = Guardrails(guards=(PiiGuard(),))
     routes = [

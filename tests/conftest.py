@@ -10,10 +10,10 @@ import httpx
 import pytest
 import redis
 
+from tokenwire.config import Settings
 from tokenwire.mock import create_mock_app
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 #: Real Redis for the scale-out tests, each test under a fresh key prefix. Without Redis
 #: those tests skip — except on CI (``CI=true``), where they fail.

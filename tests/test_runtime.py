@@ -15,7 +15,7 @@ import asyncio, gc, json, sys, time
 from tokenwire.demo.routes import demo_model
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
-from tokenwire.settings import Settings
+from tokenwire.config import Settings
 
 async def main():
     gateway = Gateway([Route("chat", demo_model("http://127.0.0.1:9/v1"))],
@@ -61,8 +61,8 @@ def test_the_start_up_heap_is_frozen_once_only_when_asked(setting: str) -> None:
 def test_a_served_gateway_freezes_unless_configured_not_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tokenwire.config import Settings
     from tokenwire.server.config import load_config
-    from tokenwire.settings import Settings
 
     assert Settings().gc_freeze is False  # embedded: the host process decides
     assert load_config(None).settings.gc_freeze is True  # tokenwire serve / demo

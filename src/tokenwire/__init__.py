@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tokenwire.audit.trail import AuditTrail
+    from tokenwire.config.settings import Settings
     from tokenwire.errors import (
         ClusterUnavailable,
         ConfigError,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from tokenwire.server.api import create_router
     from tokenwire.server.app import create_app, install_auth
     from tokenwire.server.protocols_api import create_protocol_routers
-    from tokenwire.settings import Settings
     from tokenwire.telemetry.handler import StreamTelemetryHandler
     from tokenwire.usage.pricing import PriceTable
 
@@ -75,7 +75,7 @@ _EXPORTS = {
     "RunBudget": "tokenwire.pipeline.budgets",
     "RunRefused": "tokenwire.errors",
     "RunStatus": "tokenwire.events",
-    "Settings": "tokenwire.settings",
+    "Settings": "tokenwire.config.settings",
     "StreamTelemetryHandler": "tokenwire.telemetry.handler",
     "TokenwireError": "tokenwire.errors",
     "UnknownRoute": "tokenwire.errors",

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from tokenwire.audit import AuditStore, store_url
-from tokenwire.settings import Settings
+from tokenwire.config import Settings
 
 POSTGRES_URL = os.environ.get(
     "TOKENWIRE_TEST_POSTGRES_URL", "postgresql+asyncpg://127.0.0.1:5432/test"

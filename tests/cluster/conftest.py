@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from langchain_core.runnables import RunnableLambda
 
+from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.security.credentials import Credentials
-from tokenwire.settings import Settings
 
 Make = Callable[..., Awaitable[list[Gateway]]]
 

@@ -18,8 +18,8 @@ import redis
 from tests.cluster.conftest import ROUTES
 from tokenwire.audit import AuditStore, AuditTrail, verify
 from tokenwire.broker.redis import encode_events
+from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
-from tokenwire.settings import Settings
 
 
 @pytest.fixture

@@ -275,10 +275,10 @@ def test_an_idempotency_key_starts_one_run_across_replicas(replicas: Any) -> Non
 def test_rate_limits_count_every_replica(
     redis_url: str, prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    from tokenwire.config import Settings
     from tokenwire.security.credentials import ApiKey, Credentials, hash_key
     from tokenwire.server.app import create_app
     from tokenwire.server.background import BackgroundServer
-    from tokenwire.settings import Settings
 
     secret, thrifty = "sk-bob-secret", "sk-thrifty"
     credentials = Credentials(

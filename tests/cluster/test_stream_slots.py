@@ -25,6 +25,7 @@ import redis
 
 from tests.cluster.conftest import ROUTES, Make
 from tests.server.test_shutdown import _free_port, _wait_ready
+from tokenwire.config import Settings
 from tokenwire.errors import RateLimited, RegistryFull
 from tokenwire.gateway import Gateway
 from tokenwire.runs.run import Run
@@ -32,7 +33,6 @@ from tokenwire.security.credentials import ApiKey, Credentials, hash_key
 from tokenwire.security.principal import Principal, Role, current_principal
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 LIMIT = 3
 CREDENTIALS = Credentials(keys=[ApiKey("three", hash_key("sk-three"), concurrent_streams=LIMIT)])

@@ -12,11 +12,11 @@ import pytest
 import redis
 from langchain_core.runnables import RunnableLambda
 
+from tokenwire.config import Settings
 from tokenwire.errors import InvalidRequest, RateLimited
 from tokenwire.gateway import Gateway, Hooks
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
-from tokenwire.settings import Settings
 
 
 async def _words(_: Any) -> AsyncIterator[str]:

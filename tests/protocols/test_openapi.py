@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core import NotSet
 
+from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_routes
 from tokenwire.server.api import START_PATH
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 EXAMPLES_PER_OPERATION = 25
 #: Operations whose (schema-valid) requests also get their responses validated.

@@ -12,6 +12,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tokenwire import errors
+from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.errors import (
     ClusterUnavailable,
@@ -34,7 +35,6 @@ from tokenwire.routes import Route
 from tokenwire.security.slots import Slot
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 #: One of each refusal, with the status errors.py documents for it.
 REFUSALS: dict[type[RunRefused], tuple[RunRefused, int]] = {

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 from tokenwire.telemetry.record import RunRecord
 
 

@@ -56,11 +56,11 @@ def test_gateway_turns_off_the_chunk_timeout_that_loses_cancellations(
 async def test_a_run_that_stops_itself_ends_blocked_not_cancelled(tmp_path: Any) -> None:
     """An inline guard finds a block while the model finishes without awaiting again: the
     run ends ``blocked`` and its task ends normally (no cancellation left pending)."""
+    from tokenwire.config import Settings
     from tokenwire.gateway import Gateway
     from tokenwire.pipeline.findings import Action
     from tokenwire.pipeline.guardrails import Guardrails
     from tokenwire.pipeline.rules import DenyRule
-    from tokenwire.settings import Settings
 
     async def burst(_: Any) -> AsyncIterator[str]:
         for word in ("We ", "love ", "products ", "by ", "acme"):  # found at the drain
@@ -81,11 +81,11 @@ async def test_a_run_that_stops_itself_ends_blocked_not_cancelled(tmp_path: Any)
 async def test_a_retry_never_shows_text_the_failed_attempt_left_held(tmp_path: Any) -> None:
     """The guard held the failed attempt's text (nothing shown, so the upstream is retried):
     that text is dropped, not released in front of the retry's answer."""
+    from tokenwire.config import Settings
     from tokenwire.gateway import Gateway
     from tokenwire.pipeline.guardrails import Guardrails
     from tokenwire.pipeline.pii import PiiGuard
     from tokenwire.reliability.retry import RetryPolicy
-    from tokenwire.settings import Settings
 
     class Unavailable(Exception):
         status_code = 503

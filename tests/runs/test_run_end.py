@@ -14,6 +14,7 @@ from langchain_core.runnables import RunnableLambda
 
 from tests.sse import collect
 from tokenwire.broker.memory import MemoryEventLog
+from tokenwire.config import Settings
 from tokenwire.events import EventType, RunStatus
 from tokenwire.gateway import Gateway, Hooks
 from tokenwire.pipeline.guardrails import Guardrails
@@ -22,7 +23,6 @@ from tokenwire.routes import Route
 from tokenwire.runs.execution import end_run
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
-from tokenwire.settings import Settings
 
 Serve = Callable[..., httpx.Client]
 

@@ -11,12 +11,12 @@ import httpx
 import jwt
 import pytest
 
+from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 KEYS = {"alice": "sk-alice-secret", "bob": "sk-bob-secret", "mod": "sk-mod-secret"}
 JWT_SECRET = "jwt-test-secret-of-at-least-32-bytes!!"

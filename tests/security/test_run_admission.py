@@ -18,12 +18,12 @@ import httpx
 import pytest
 import websockets
 
+from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials, hash_key
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 ONE = {"Authorization": "Bearer sk-one"}
 TWO = {"Authorization": "Bearer sk-two"}

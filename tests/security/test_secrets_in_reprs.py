@@ -3,8 +3,8 @@ so logging either (or a traceback's locals) leaks nothing."""
 
 from __future__ import annotations
 
+from tokenwire.config import Settings
 from tokenwire.security.credentials import ApiKey, Credentials, hash_key
-from tokenwire.settings import Settings
 
 SECRETS = ("sk-live-key", "hs256-secret-value", "redis-password", "pg-password", "otlp-token")
 

@@ -5,11 +5,11 @@ from collections.abc import Iterator
 import pytest
 from langchain_core.runnables import RunnableLambda
 
+from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import pytest
 from fastapi import FastAPI
 from langchain_core.runnables import RunnableLambda
 
+from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials, hash_key
 from tokenwire.server.app import create_app, install_auth
-from tokenwire.settings import Settings
 
 ROUTES = [Route("echo", RunnableLambda(lambda value: str(value)))]
 CREDENTIALS = Credentials(keys=[ApiKey("web", hash_key("sk-web"), concurrent_streams=1)])

@@ -156,9 +156,9 @@ def test_router_dependencies_still_guard_the_start_route(tmp_path: Any) -> None:
     from fastapi.testclient import TestClient
     from langchain_core.runnables import RunnableLambda
 
+    from tokenwire.config import Settings
     from tokenwire.gateway import Gateway
     from tokenwire.server.api import create_router
-    from tokenwire.settings import Settings
 
     def deny() -> None:
         raise HTTPException(401, "no")

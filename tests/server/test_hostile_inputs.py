@@ -72,9 +72,9 @@ async def _echo(value: Any) -> AsyncIterator[Any]:
 
 @pytest.fixture(scope="module")
 def gateway_url(mock_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tokenwire.config import Settings
     from tokenwire.server.app import create_app
     from tokenwire.server.background import BackgroundServer
-    from tokenwire.settings import Settings
 
     rails = Guardrails(
         guards=(PiiGuard(),),

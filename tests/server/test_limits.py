@@ -18,11 +18,11 @@ from langchain_core.runnables import RunnableLambda
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 Serve = Callable[..., httpx.Client]
 
@@ -314,10 +314,13 @@ def test_a_websocket_handshake_with_oversized_headers_is_431(gateway: Background
         assert _response_then_close(sock).startswith(b"HTTP/1.1 431 ")
 
 
-def test_the_limits_are_settings() -> None:
-    environ = {"TOKENWIRE_MAX_REQUEST_BYTES": "2048", "TOKENWIRE_HEADER_TIMEOUT_SECONDS": "2.5"}
-    settings = Settings.from_env(environ=environ)
+def test_the_limits_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKENWIRE_MAX_REQUEST_BYTES", "2048")
+    monkeypatch.setenv("TOKENWIRE_HEADER_TIMEOUT_SECONDS", "2.5")
+    settings = Settings()
     assert (settings.max_request_bytes, settings.header_timeout_seconds) == (2048, 2.5)
+    monkeypatch.delenv("TOKENWIRE_MAX_REQUEST_BYTES")
+    monkeypatch.delenv("TOKENWIRE_HEADER_TIMEOUT_SECONDS")
     assert (Settings().max_request_bytes, Settings().max_header_bytes) == (1_048_576, 16_384)
     for bad in (
         {"max_request_bytes": 0},

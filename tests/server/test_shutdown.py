@@ -19,10 +19,10 @@ import httpx
 from langchain_core.runnables import RunnableLambda
 
 from tests.sse import iter_sse
+from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 
 def _free_port() -> int:

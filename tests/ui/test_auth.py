@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.ui.pages import open_playground, run_id, send, wait_until_ended
+from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_routes
 from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

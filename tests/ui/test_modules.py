@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tokenwire.config import Settings
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.settings import Settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tokenwire.settings import Settings
+from tokenwire.config import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only when an audit command runs
     from tokenwire.audit.store import AuditStore
@@ -75,7 +75,7 @@ def _readable(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]])
 def _store(args: argparse.Namespace) -> AuditStore:
     from tokenwire.audit.store import AuditStore, store_url
 
-    settings = Settings.from_env()
+    settings = Settings()
     url = store_url(settings, url=args.url, data_dir=args.data_dir)
     return AuditStore(url, schema=args.schema or settings.audit_schema)
 
@@ -120,7 +120,7 @@ def _decrypt(args: argparse.Namespace) -> int:
 
     from tokenwire.pipeline.audit_input import InputSeal, InvalidToken
 
-    key = Settings.from_env().audit_input_key
+    key = Settings().audit_input_key.get_secret_value()
     if not key:
         print("tokenwire: set TOKENWIRE_AUDIT_INPUT_KEY to decrypt inputs", file=sys.stderr)
         return 2

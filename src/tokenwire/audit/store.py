@@ -9,7 +9,6 @@ database's write lock before the head is read).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -26,7 +25,7 @@ from sqlalchemy.schema import CreateSchema
 
 from tokenwire.audit.chain import GENESIS_HASH, Link, canonical_json, link_hash
 from tokenwire.audit.schema import CHAIN_ROW, COPIED_COLUMNS, chain, metadata, records
-from tokenwire.settings import Settings
+from tokenwire.config import Settings
 
 __all__ = ["AuditStore", "AuditStoreMissing", "ChainState", "Snapshot", "store_url"]
 
@@ -44,8 +43,8 @@ def store_url(settings: Settings, *, url: str | None = None, data_dir: str | Non
     """``url``, else ``settings.audit_url``, else SQLite at ``<data_dir>/audit.db`` (see
     ``Settings.data_dir``)."""
     if url or settings.audit_url:
-        return url or settings.audit_url
-    directory = data_dir or settings.data_dir or os.environ.get("TOKENWIRE_DATA_DIR") or "data"
+        return url or settings.audit_url.get_secret_value()
+    directory = data_dir or settings.data_dir or "data"
     return f"sqlite+aiosqlite:///{Path(directory) / 'audit.db'}"
 
 

@@ -27,8 +27,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tokenwire.audit.record import audit_entry, identity, minimal_entry
 from tokenwire.audit.store import AuditStore, store_url
+from tokenwire.config import Settings
 from tokenwire.runs.run import Run
-from tokenwire.settings import Settings
 
 __all__ = ["AuditTrail", "audit_from_settings"]
 

@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
 
+    from tokenwire.config import Settings
     from tokenwire.runs.registry import RunRegistry
-    from tokenwire.settings import Settings
 
 __all__ = ["Cluster", "redis_broker"]
 
@@ -379,7 +379,7 @@ def redis_broker(settings: Settings) -> RedisBroker:
         raise RuntimeError(
             "redis_url is set but redis-py is missing: pip install 'tokenwire[redis]'"
         ) from exc
-    client = Redis.from_url(settings.redis_url)
+    client = Redis.from_url(settings.redis_url.get_secret_value())
     return RedisBroker(
         client,
         keys=RedisKeys(settings.redis_prefix),

@@ -15,6 +15,7 @@ from typing import Any
 
 from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
+from tokenwire.config import Settings
 from tokenwire.errors import UnknownRoute
 from tokenwire.gateway.admission import AdmissionGate
 from tokenwire.gateway.hooks import Hooks
@@ -27,7 +28,6 @@ from tokenwire.runtime import freeze_startup_heap
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
 from tokenwire.security.principal import current_principal
-from tokenwire.settings import Settings
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.usage.pricing import PriceTable
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.config import Settings
 from tokenwire.errors import ConfigError
 from tokenwire.events import EventType
 from tokenwire.gateway.admission import Ticket
@@ -36,7 +37,6 @@ from tokenwire.runs.inputs import prepare_config, prepare_input
 from tokenwire.runs.launch import end_unstarted, priced, route_budget, run_stages
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
-from tokenwire.settings import Settings
 
 __all__ = ["RunLauncher", "route_table"]
 
@@ -212,7 +212,7 @@ def route_table(routes: Iterable[Route]) -> dict[str, Route]:
 def _input_seal(routes: Iterable[Route], settings: Settings) -> InputSeal | None:
     """The key's seal, when set — and required by a route that audits its input encrypted."""
     if settings.audit_input_key:
-        return InputSeal(settings.audit_input_key)
+        return InputSeal(settings.audit_input_key.get_secret_value())
     for route in routes:
         masking: Masking | None = route.masking
         if masking is not None and masking.covers("input") and masking.audit_input == "encrypted":

@@ -19,12 +19,12 @@ from tokenwire.broker.memory import MemoryBroker
 from tokenwire.broker.redis import RedisBroker
 from tokenwire.cluster.orphans import EndedOrphan
 from tokenwire.cluster.replica import Cluster, redis_broker
+from tokenwire.config import Settings
 from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import Route
 from tokenwire.runs.registry import RunRegistry
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
-from tokenwire.settings import Settings
 from tokenwire.telemetry.collector import Telemetry
 from tokenwire.telemetry.metrics import ReliabilityCollector
 from tokenwire.telemetry.pipeline import Exporter

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 
 from tokenwire.audit.trail import audit_from_settings
+from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.security.credentials import Credentials
@@ -22,7 +23,6 @@ from tokenwire.server.metrics_api import create_metrics_router
 from tokenwire.server.protocols_api import create_protocol_routers
 from tokenwire.server.request_body import BodyTooLarge, RequestBodyLimit, too_large_handler
 from tokenwire.server.ui_api import UiFiles, create_ui_router
-from tokenwire.settings import Settings
 
 __all__ = ["create_app", "install_auth"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import uvicorn
 
+from tokenwire.config import Settings
 from tokenwire.server.connections import server_config
-from tokenwire.settings import Settings
 
 __all__ = ["BackgroundServer"]
 

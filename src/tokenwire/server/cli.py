@@ -1,4 +1,5 @@
-"""The ``tokenwire`` command: ``serve``, ``stats``, ``mock-provider``, ``demo`` and ``audit``."""
+"""The ``tokenwire`` command: ``serve``, ``stats``, ``mock-provider``, ``demo``, ``config``
+and ``audit``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_address(demo, 8000)
     demo.add_argument("--mock-port", type=int, default=0, help="mock provider port (0: any)")
     demo.set_defaults(handler=_demo)
+
+    config = commands.add_parser("config", help="the effective configuration")
+    actions = config.add_subparsers(required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="every setting, its value and its source")
+    show.add_argument("--config", type=Path, help="a tokenwire.toml to read as serve would")
+    show.set_defaults(handler=_config_show)
 
     from tokenwire.audit.commands import add_audit_commands
 
@@ -143,6 +150,21 @@ def _build_app(args: argparse.Namespace) -> tuple[Any, Gateway]:
         credentials=config.credentials,
     )
     return create_app(gateway), gateway
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    """What ``tokenwire serve`` would run with: each setting with its source, then the
+    credentials' shape. Secrets print as ``**********``."""
+    from tokenwire.server.config import load_config, served_settings
+
+    settings, origins = served_settings(args.config)
+    print("\n".join(settings.lines(origins)))
+    credentials = load_config(args.config, routes=False).credentials
+    jwt = "**********" if credentials.jwt_secret else "none"
+    public_key = "set" if credentials.jwt_public_key else "none"
+    keys = len(credentials.keys)
+    print(f"# [auth]: {keys} API key(s), jwt_secret {jwt}, public key {public_key}")
+    return 0
 
 
 def _stats(args: argparse.Namespace) -> int:

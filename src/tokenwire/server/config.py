@@ -9,7 +9,7 @@ target = "app.py:chain"     # relative to this file
 mode = "auto"               # auto | tokens | events
 answer_tag = "final"        # optional
 on_disconnect = "cancel"    # cancel | continue
-first_token_timeout = 10    # reliability keys: see tokenwire.reliability.config
+first_token_timeout = 10    # reliability keys: see tokenwire.server.reliability_keys
 
 [pricing."my-finetune"]     # USD per million tokens; overrides the bundled table
 input = 3.0
@@ -27,16 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tokenwire.config import Origins, Settings
+from tokenwire.errors import ConfigError
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.guardrails import Guardrails
-from tokenwire.reliability.config import RELIABILITY_KEYS, reliability_options
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials
+from tokenwire.server.reliability_keys import RELIABILITY_KEYS, reliability_options
 from tokenwire.server.targets import load_target
-from tokenwire.settings import Settings
 from tokenwire.usage.pricing import PriceTable
 
-__all__ = ["GatewayConfig", "load_config"]
+__all__ = ["GatewayConfig", "load_config", "read_file", "served_settings"]
 
 _ROUTE_KEYS = {
     "target", "mode", "answer_tag", "on_disconnect", "description", "guardrails", "budget",
@@ -57,24 +58,39 @@ class GatewayConfig:
 SERVED_DEFAULTS: dict[str, object] = {"gc_freeze": True}
 
 
-def load_config(path: Path | None) -> GatewayConfig:
+def load_config(path: Path | None, *, routes: bool = True) -> GatewayConfig:
+    """The file's gateway, or without one the environment's: ``TOKENWIRE_*`` settings and
+    ``TOKENWIRE_JWT_*`` credentials apply either way. ``routes=False`` loads no targets."""
+    settings, _ = served_settings(path)
     if path is None:
-        return GatewayConfig(settings=Settings.from_env(Settings.from_mapping(SERVED_DEFAULTS)))
+        return GatewayConfig(settings=settings, credentials=_credentials({}, Path.cwd()))
+    data = read_file(path)
+    specs = data.get("routes", {}) if routes else {}
+    return GatewayConfig(
+        settings=settings,
+        routes=[_route(name, spec, path.parent) for name, spec in specs.items()],
+        prices=PriceTable(data.get("pricing")),
+        credentials=_credentials(data.get("auth", {}), path.parent),
+    )
+
+
+def served_settings(path: Path | None) -> tuple[Settings, Origins]:
+    """The settings of a served gateway, and where each came from: the file's
+    ``[gateway]`` over :data:`SERVED_DEFAULTS`, under the environment."""
+    if path is None:
+        return Settings.explained(SERVED_DEFAULTS, "served defaults")
+    table = {**SERVED_DEFAULTS, **read_file(path).get("gateway", {})}
+    return Settings.explained(table, str(path))
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """``tokenwire.toml`` as tables, refusing tables it does not know."""
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     unknown = sorted(set(data) - {"gateway", "routes", "pricing", "auth"})
     if unknown:
-        raise ValueError(f"{path}: unknown table(s) {unknown}")
-    settings = Settings.from_env(
-        Settings.from_mapping({**SERVED_DEFAULTS, **data.get("gateway", {})})
-    )
-    routes = [_route(name, spec, path.parent) for name, spec in data.get("routes", {}).items()]
-    return GatewayConfig(
-        settings=settings,
-        routes=routes,
-        prices=PriceTable(data.get("pricing")),
-        credentials=_credentials(data.get("auth", {}), path.parent),
-    )
+        raise ConfigError(f"{path}: unknown table(s) {unknown}")
+    return data
 
 
 #: ``[auth]`` keys that may also come from ``TOKENWIRE_<KEY>`` (the table wins).

@@ -18,7 +18,7 @@ both to the httptools protocol, by its parser callbacks:
   at most, so an endless chunked body cannot hold the connection either.
 
 :func:`server_config` builds the ``uvicorn.Config`` of ``tokenwire serve``/``demo`` and
-:class:`~tokenwire.server.background.BackgroundServer` from :class:`~tokenwire.settings.Settings`.
+:class:`~tokenwire.server.background.BackgroundServer` from :class:`~tokenwire.config.Settings`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from tokenwire.settings import Settings
+from tokenwire.config import Settings
 
 __all__ = ["LimitedHttpProtocol", "limited_http", "server_config"]
 

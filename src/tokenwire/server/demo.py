@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uvicorn
 
+from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_routes
 from tokenwire.mock import create_mock_app
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
 from tokenwire.server.config import SERVED_DEFAULTS
 from tokenwire.server.connections import server_config
-from tokenwire.settings import Settings
 
 __all__ = ["DEMO_PROFILE", "run_demo"]
 
@@ -21,7 +21,7 @@ DEMO_PROFILE = "ttft=250,itl=40,jitter=10"
 def run_demo(host: str = "127.0.0.1", port: int = 8000, mock_port: int = 0) -> None:
     with BackgroundServer(create_mock_app(), port=mock_port) as mock:
         # The demo runs without authentication, on purpose and with a warning at start.
-        settings = Settings.from_env(Settings.from_mapping({**SERVED_DEFAULTS, "auth": "none"}))
+        settings = Settings.from_file(SERVED_DEFAULTS, "served defaults", auth="none")
         app = create_app(demo_routes(f"{mock.url}/v1", DEMO_PROFILE), settings)
         base = f"http://{host}:{port}"
         print(_banner(base, mock.url), flush=True)

@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator, Callable
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tokenwire.config import Settings
 from tokenwire.protocols.native_sse import HEARTBEAT
 from tokenwire.protocols.subscription import Feed, LogFeed, WireEncoder
 from tokenwire.runs.run import Run
-from tokenwire.settings import Settings
 
 __all__ = ["SSE_HEADERS", "EventStreamResponse", "IteratorFeed", "run_stream"]
 

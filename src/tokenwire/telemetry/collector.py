@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tokenwire.broker.base import EventLog
+from tokenwire.config import Settings
 from tokenwire.runs.recorder import RunRecorder
-from tokenwire.settings import Settings
 from tokenwire.telemetry.attribution import provider_of
 from tokenwire.telemetry.jsonl import JsonlExporter
 from tokenwire.telemetry.metrics import GatewayMetrics
