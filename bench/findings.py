@@ -319,7 +319,7 @@ def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> 
             "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py)",
         )
         writer = _share(paced, "inclusive", "_Writer._write_all (tokenwire/server/sse.py)")
-        guard = _share(paced, "inclusive", "GuardedSink.token (tokenwire/pipeline/guarded_sink.py)")
+        guard = _share(paced, "inclusive", "GuardStage.token (tokenwire/pipeline/guarded_sink.py)")
         astream = _share(
             paced,
             "inclusive",
@@ -330,7 +330,7 @@ def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> 
             f"samples; the SSE writer (`_Writer._write_all`, socket writes included) "
             f"{writer:.0%}, uvicorn's `RequestResponseCycle.send` (every socket write) {send:.0%}; "
             "the PII "
-            f"guard (`GuardedSink.token`) {guard:.1%}. The rest is the event loop's own work "
+            f"guard (`GuardStage.token`) {guard:.1%}. The rest is the event loop's own work "
             "per wake-up (timers, task switches: charged to `Runner.run`)."
         )
     if admission is not None:
@@ -370,7 +370,7 @@ def report(
         "is applied on the run path (the probe's e-mail address was redacted)"
         if streaming.get("guard_on")
         else "is NOT applied on the run path in the tree measured: `execute_run` builds "
-        "`Attempts` without the `GuardedSink` (the probe's e-mail address reached the client "
+        "`Attempts` without the `GuardStage` (the probe's e-mail address reached the client "
         "unredacted), so the side-by-side rows are tokenwire *without* the guard"
     )
     lines.insert(

@@ -20,6 +20,7 @@ from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.pipeline.rules import DenyRule
 from tokenwire.routes import Route
+from tokenwire.usage.estimate import heuristic_tokens
 
 Serve = Callable[..., httpx.Client]
 PII = Guardrails(guards=(PiiGuard(),))
@@ -108,12 +109,28 @@ def test_an_output_token_budget_truncates_and_stops_upstream(serve: Serve, mock_
     model = demo_model(f"{mock_url}/v1", "tokens=300,itl=5")
     client = serve([Route("chat", model, budget=RunBudget(max_output_tokens=5))])
     events = collect(client, "chat", {"input": "spend"})
-    assert sum(e.event == "token" for e in events) == 5
+    assert 0 < heuristic_tokens(text_of(events)) <= 5
     assert events[-1].data["status"] == "truncated"
     error = next(e.data for e in events if e.event == "error")
     assert error["code"] == "budget_exceeded" and "output token budget" in error["message"]
     record = _wait_closed(mock_url)
     assert record["outcome"] == "client_disconnected" and record["tokens_sent"] < 300
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["unguarded", "pii-guarded"])
+def test_an_output_token_budget_counts_model_output_before_the_guards(
+    serve: Serve, mock_url: str, guarded: bool
+) -> None:
+    """The budget is the model's output, estimated in tokens: a guard that holds text back
+    and releases it in larger pieces must not let more through (it once let 32 words pass
+    a budget of 5, counted as 5 released pieces)."""
+    model = demo_model(f"{mock_url}/v1", "tokens=300,itl=5")
+    rails = Guardrails(guards=(PiiGuard(),)) if guarded else None
+    client = serve([Route("chat", model, guardrails=rails, budget=RunBudget(max_output_tokens=5))])
+    events = collect(client, "chat", {"input": "spend"})
+    assert events[-1].data["status"] == "truncated"
+    assert heuristic_tokens(text_of(events)) <= 5
+    assert text_of(events)  # what fitted in the budget was delivered
 
 
 class _SlowDeny:

@@ -11,8 +11,9 @@ import pytest
 
 from tokenwire.broker.memory import MemoryBroker
 from tokenwire.errors import GuardFailed
+from tokenwire.events import ErrorCode, RunStatus
 from tokenwire.pipeline.findings import Action, Finding, Guard
-from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.pipeline.guard_stage import GuardStage
 from tokenwire.pipeline.holdback import HoldbackBuffer
 from tokenwire.pipeline.pii import PiiGuard, luhn_ok
 from tokenwire.pipeline.rules import DenyRule, no_code_blocks
@@ -34,16 +35,28 @@ REDACTED = (
 )
 
 
+class Stops(list[tuple[RunStatus, ErrorCode, str]]):
+    """A run control that records the stops a stage asks of it."""
+
+    def stop(self, status: RunStatus, code: ErrorCode, message: str) -> bool:
+        self.append((status, code, message))
+        return True
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self)
+
+
 def _chunks(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 async def _run(
     chunks: Sequence[str], guards: Sequence[Guard], **options: object
-) -> tuple[list[tuple[str, dict[str, object]]], list[Finding]]:
+) -> tuple[list[tuple[str, dict[str, object]]], Stops]:
     log = MemoryBroker().create("r")
-    stops: list[Finding] = []
-    sink = GuardedSink(RunRecorder(log), guards, on_stop=stops.append, **options)  # type: ignore[arg-type]
+    stops = Stops()
+    sink = GuardStage(RunRecorder(log), guards, stops, **options)  # type: ignore[arg-type]
     for chunk in chunks:
         sink.token(chunk)
         await asyncio.sleep(0)  # let batches form differently for different chunkings
@@ -87,7 +100,7 @@ def test_luhn() -> None:
 
 async def test_a_run_a_match_could_grow_into_is_held_up_to_the_window() -> None:
     log = MemoryBroker().create("r")
-    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None, window=40)
+    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops(), window=40)
     sink.token("x" * 30)  # one run of word characters: could be the start of an address
     await asyncio.sleep(0)
     assert log.last_seq == 0
@@ -101,7 +114,7 @@ async def test_a_run_a_match_could_grow_into_is_held_up_to_the_window() -> None:
 
 async def test_prose_is_released_long_before_the_window_fills() -> None:
     log = MemoryBroker().create("r")
-    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
+    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
     for word in ("Hello ", "there, ", "how ", "are ", "you ", "tod"):
         sink.token(word)
         await asyncio.sleep(0)  # a model that yields between tokens
@@ -120,7 +133,7 @@ async def test_prose_is_released_long_before_the_window_fills() -> None:
 
 async def test_the_first_words_show_at_once_then_scans_wait_for_a_step_of_text() -> None:
     log = MemoryBroker().create("r")
-    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
+    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
 
     def shown() -> str:
         return "".join(e.data["text"] for e in log._events)
@@ -174,7 +187,13 @@ async def test_halt_shows_what_came_before_and_nothing_after() -> None:
     text = "We recommend Acme Corp products because they are great and cheap."
     events, stops = await _run(_chunks(text, 4), [rule])
     assert "".join(str(d["text"]) for t, d in events if t == "token") == "We recommend "
-    assert stops[0].rule == "competitor"
+    assert stops == [
+        (
+            RunStatus.BLOCKED,
+            ErrorCode.POLICY_VIOLATION,
+            "stopped by the 'competitor' guardrail: deny rule 'competitor' matched",
+        )
+    ]
     assert events[-1] == (
         "guardrail",
         {"action": "halt", "rule": "competitor", "detail": "deny rule 'competitor' matched"},
@@ -188,7 +207,7 @@ async def test_block_withholds_all_unshown_text() -> None:
     # Only text that had passed the (8-character) window before the fence was seen.
     assert "Here is how:\n".startswith(shown) and len(shown) < len("Here is how:\n")
     assert events[-1][0] == "guardrail" and "```" not in str(events)
-    assert stops[0].action is Action.BLOCK
+    assert [status for status, _, _ in stops] == [RunStatus.BLOCKED]
 
 
 async def test_stream_first_shows_at_once_and_reports_after() -> None:
@@ -214,7 +233,7 @@ async def test_async_custom_guard_on_batches() -> None:
             return [Finding(Action.REDACT, "toxicity", at, at + 4, "****", "mild language")]
 
     log = MemoryBroker().create("r")
-    sink = GuardedSink(RunRecorder(log), [Classifier()], on_stop=lambda f: None)
+    sink = GuardStage(RunRecorder(log), [Classifier()], Stops())
     for chunk in _chunks("well darn it, darn it all", 2):  # 13 chunks, no yield between
         sink.token(chunk)
     await sink.drain()
@@ -225,7 +244,7 @@ async def test_async_custom_guard_on_batches() -> None:
 
 async def test_order_of_tool_steps_and_text_is_kept() -> None:
     log = MemoryBroker().create("r")
-    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
+    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
     sink.token("Let me check ")
     sink.tool_start("c1", "lookup", {"q": "x"})
     sink.tool_end("c1", "lookup", "ok")
@@ -245,7 +264,7 @@ async def test_order_of_tool_steps_and_text_is_kept() -> None:
 
 async def test_synchronous_guards_run_inline_in_the_callers_task() -> None:
     log = MemoryBroker().create("r")
-    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None, window=40)
+    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops(), window=40)
     tasks = len(asyncio.all_tasks())
 
     def shown() -> str:
@@ -273,7 +292,7 @@ async def test_an_async_guard_gets_a_worker_only_once_text_arrives() -> None:
 
     log = MemoryBroker().create("r")
     tasks = len(asyncio.all_tasks())
-    sink = GuardedSink(RunRecorder(log), [PiiGuard(), Slow()], on_stop=lambda f: None)
+    sink = GuardStage(RunRecorder(log), [PiiGuard(), Slow()], Stops())
     assert len(asyncio.all_tasks()) == tasks  # an idle stream holds no worker
     sink.token("hello there")
     assert len(asyncio.all_tasks()) == tasks + 1
@@ -289,7 +308,7 @@ async def test_a_plain_guard_returning_an_awaitable_is_a_clear_error() -> None:
         def inspect(self, text: str, offset: int) -> Any:
             return asyncio.sleep(0, result=[])
 
-    sink = GuardedSink(RunRecorder(MemoryBroker().create("r")), [Confused()], on_stop=print)
+    sink = GuardStage(RunRecorder(MemoryBroker().create("r")), [Confused()], Stops())
     with pytest.raises(GuardFailed, match="async def"):  # the run fails; never a retry
         sink.token("hi")
 
@@ -298,7 +317,7 @@ async def test_a_full_log_found_by_the_deferred_scan_surfaces_in_the_runs_task()
     from tokenwire.broker.base import EventLogFull
 
     log = MemoryBroker(max_events_per_run=4).create("r")  # 1 event before the reserve
-    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=print)
+    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
     with pytest.raises(EventLogFull):  # from the next token() or, at the latest, drain()
         for word in ("Hello ", "there, ", "friend. ", "More words here. "):
             sink.token(word)
@@ -408,10 +427,10 @@ def test_any_chunking_acts_exactly_like_one_scan_of_the_whole_text(seed: int, ki
 
 async def test_a_restarted_answer_shows_its_first_words_at_once_again() -> None:
     log = MemoryBroker().create("r")
-    sink = GuardedSink(RunRecorder(log), [PiiGuard()], on_stop=lambda f: None)
+    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
     assert sink.token("Sure. ") is True
     sink.discard_unshown()  # the attempt failed and the run restarts (run.restart)
-    sink.forget_shown()
+    sink.restart()
     seen = log.last_seq
     assert sink.token("Again. ") is True  # scanned at once, visible before the caller yields
     assert log.last_seq == seen + 1
@@ -425,6 +444,6 @@ async def test_a_guard_that_raises_fails_the_run_with_its_error_named() -> None:
         def inspect(self, text: str, offset: int) -> Any:
             raise ValueError("bad pattern")
 
-    sink = GuardedSink(RunRecorder(MemoryBroker().create("r")), [Broken()], on_stop=print)
+    sink = GuardStage(RunRecorder(MemoryBroker().create("r")), [Broken()], Stops())
     with pytest.raises(GuardFailed, match="a guardrail failed: ValueError: bad pattern"):
         sink.token("hi")

@@ -35,7 +35,7 @@ def test_settings_hide_the_passwords_in_their_urls() -> None:
         assert secret not in printed
     assert "db.internal/audit" in printed and "127.0.0.1:6379/0" in printed
     assert "heartbeat_seconds=10.0" in printed  # the rest reads as before
-    assert settings.redis_url.endswith("@127.0.0.1:6379/0")  # the value itself is intact
+    assert settings.redis_url.get_secret_value().endswith("@127.0.0.1:6379/0")  # the value itself is intact
     in_the_query = Settings(redis_url="rediss://127.0.0.1:6379/0?db=0&password=redis-password")
     assert "redis-password" not in _printed(in_the_query)
     assert "?db=0&password=***" in repr(in_the_query)

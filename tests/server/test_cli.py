@@ -162,10 +162,17 @@ def test_bad_settings_are_clear_errors(
     config = str(tmp_path / "tokenwire.toml")
     assert main(["serve", f"{tmp_path}/ok.py:chain", "--config", config]) == 2
     err = capsys.readouterr().err
-    for problem in ("heartbeat_seconds must be > 0", "auth must be one of", "max_runs must be"):
+    # Each problem names the file, the table and the key, and what is wrong.
+    for problem in (
+        "tokenwire.toml [gateway] heartbeat_seconds: must be > 0",
+        "tokenwire.toml [gateway] auth: must be one of 'required' or 'none'",
+        "tokenwire.toml [gateway] max_runs: must be >= 1",
+    ):
         assert problem in err
     monkeypatch.setenv("TOKENWIRE_REDIS_URL", "http://127.0.0.1:6379")
     assert main(["serve", f"{tmp_path}/ok.py:chain", "--no-auth"]) == 2
-    assert "redis_url must start with redis://" in capsys.readouterr().err
+    assert "TOKENWIRE_REDIS_URL (environment): must start with redis://" in (
+        capsys.readouterr().err
+    )
     assert main(["serve", f"{tmp_path}/ok.py:chain", "--no-auth", "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err

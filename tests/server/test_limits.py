@@ -315,11 +315,13 @@ def test_a_websocket_handshake_with_oversized_headers_is_431(gateway: Background
 
 
 def test_the_limits_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert (Settings().max_request_bytes, Settings().max_header_bytes) == (1_048_576, 16_384)
     monkeypatch.setenv("TOKENWIRE_MAX_REQUEST_BYTES", "2048")
     monkeypatch.setenv("TOKENWIRE_HEADER_TIMEOUT_SECONDS", "2.5")
     settings = Settings()
     assert (settings.max_request_bytes, settings.header_timeout_seconds) == (2048, 2.5)
+    monkeypatch.delenv("TOKENWIRE_MAX_REQUEST_BYTES")
+    monkeypatch.delenv("TOKENWIRE_HEADER_TIMEOUT_SECONDS")
+    assert (Settings().max_request_bytes, Settings().max_header_bytes) == (1_048_576, 16_384)
     for bad in (
         {"max_request_bytes": 0},
         {"header_timeout_seconds": 0},

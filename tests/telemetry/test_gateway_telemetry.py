@@ -21,7 +21,7 @@ from tokenwire.routes import Route
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
 from tokenwire.server.cli import main
-from tokenwire.telemetry.pricing import PriceTable
+from tokenwire.usage.pricing import PriceTable
 
 Serve = Callable[..., httpx.Client]
 PRICES = PriceTable({"mock": {"input": 1.0, "output": 2.0}})

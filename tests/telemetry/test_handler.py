@@ -21,7 +21,8 @@ from starlette.routing import Route as HttpRoute
 from tokenwire.demo.routes import demo_model
 from tokenwire.mock import prompt_tokens, reply_tokens
 from tokenwire.server.background import BackgroundServer
-from tokenwire.telemetry import PriceTable, StreamTelemetryHandler, StreamTiming
+from tokenwire.telemetry import StreamTelemetryHandler, StreamTiming
+from tokenwire.usage.pricing import PriceTable
 
 
 @pytest.fixture

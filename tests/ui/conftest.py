@@ -2,7 +2,7 @@
 
 Chromium comes from the project's test set-up (``make system-deps``). Without it these
 tests skip — except under ``CI=true``, where a missing browser is a failure, not a skip.
-Set ``TOKENWIRE_SCREENSHOTS=docs/screenshots`` to save the README's screenshots.
+Set ``TOKENWIRE_TEST_SCREENSHOTS=docs/screenshots`` to save the README's screenshots.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def demo(serve: Callable[..., httpx.Client], mock_url: str) -> Callable[..., htt
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
-    """Save ``docs/screenshots/<name>.png`` when ``TOKENWIRE_SCREENSHOTS`` names a folder."""
-    folder = os.environ.get("TOKENWIRE_SCREENSHOTS")
+    """Save ``docs/screenshots/<name>.png`` when ``TOKENWIRE_TEST_SCREENSHOTS`` names a folder."""
+    folder = os.environ.get("TOKENWIRE_TEST_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=full_page)

@@ -21,6 +21,7 @@ jwt_issuer = "https://issuer.example"
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -101,13 +102,18 @@ def read_config(path: Path | None) -> ConfigFile:
 
 
 def _describe(path: Path, exc: ValidationError) -> str:
-    problems = []
+    problems: dict[str, str] = {}  # one problem per key: a union fails once per member
     for error in exc.errors(include_url=False, include_input=False):
-        *table, key = (str(part) for part in error["loc"]) or ("",)
+        parts = [str(part) for part in error["loc"] if not _UNION_MEMBER.match(str(part))]
+        *table, key = parts or [""]
         if not table:
             where = f"{path}: [{key}]" if error["type"] == "extra_forbidden" else f"{path} {key}"
             text = "no such table" if error["type"] == "extra_forbidden" else message(error)
         else:
             where, text = f"{path} [{'.'.join(table)}] {key}", message(error)
-        problems.append(f"{where}: {text}")
-    return "; ".join(problems)
+        problems.setdefault(where, text)
+    return "; ".join(f"{where}: {text}" for where, text in problems.items())
+
+
+#: How pydantic names the member of a union in an error's location (``bool``, ``list[str]``).
+_UNION_MEMBER = re.compile(r"^(bool|int|float|str|list\[.*\]|dict\[.*\])$")

@@ -29,7 +29,7 @@ from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
 from tokenwire.security.principal import current_principal
 from tokenwire.telemetry.pipeline import Exporter
-from tokenwire.telemetry.pricing import PriceTable
+from tokenwire.usage.pricing import PriceTable
 
 __all__ = ["Gateway"]
 

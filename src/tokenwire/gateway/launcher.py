@@ -34,7 +34,7 @@ from tokenwire.reliability.fallbacks import as_fallback
 from tokenwire.routes import DisconnectPolicy, Route
 from tokenwire.runs.execution import execute_run
 from tokenwire.runs.inputs import prepare_config, prepare_input
-from tokenwire.runs.launch import end_unstarted, guarded_sink, priced, route_budget, truncate
+from tokenwire.runs.launch import end_unstarted, priced, route_budget, run_stages
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
 
@@ -146,15 +146,17 @@ class RunLauncher:
             },
         )
         masking = route.masking
-        recorder = self.telemetry.recorder(
+        telemetry = self.telemetry
+        recorder = telemetry.recorder(
             run.log,
             value,
             received_at,
-            budget=self._run_budget(run, route),
-            on_limit=lambda reason: truncate(run, reason),
             mask_tool_io=masking.on("tool_io") if masking is not None else None,
         )
-        sink = guarded_sink(run, route, recorder)
+        budget = self._run_budget(run, route)
+        stages = run_stages(
+            run, route, recorder, budget, prices=telemetry.prices, estimate=telemetry.estimate
+        )
         # The LangChain root run id is the tokenwire run id: traces and runs line up.
         config = config.copy()
         config["run_id"] = run_uuid
@@ -170,7 +172,7 @@ class RunLauncher:
             recorder,
             expose_errors=self.settings.expose_errors,
             reliability=self.reliability,
-            sink=sink,
+            sink=stages,
         )
 
     def _run_budget(self, run: Run, route: Route) -> RunBudget | None:

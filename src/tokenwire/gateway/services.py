@@ -28,7 +28,7 @@ from tokenwire.security.key_limits import KeyLimits
 from tokenwire.telemetry.collector import Telemetry
 from tokenwire.telemetry.metrics import ReliabilityCollector
 from tokenwire.telemetry.pipeline import Exporter
-from tokenwire.telemetry.pricing import PriceTable
+from tokenwire.usage.pricing import PriceTable
 
 __all__ = ["Services"]
 

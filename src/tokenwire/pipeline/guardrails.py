@@ -8,7 +8,7 @@ from typing import Any
 
 from tokenwire import plain_json
 from tokenwire.pipeline.findings import Action, Finding, Guard
-from tokenwire.pipeline.guarded_sink import GuardMode
+from tokenwire.pipeline.guard_stage import GuardMode
 from tokenwire.pipeline.masking import AUDIT_INPUTS, SURFACES, Masking
 from tokenwire.pipeline.pii import PHONE_REGIONS, PiiGuard
 from tokenwire.pipeline.rules import DenyRule, no_code_blocks

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from tokenwire.telemetry.estimate import Estimator, heuristic_tokens
+from tokenwire.usage.estimate import Estimator, heuristic_tokens
 
 __all__ = ["AttemptUsage"]
 

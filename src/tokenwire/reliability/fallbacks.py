@@ -9,16 +9,13 @@ route's own runnable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from tokenwire.langchain.adapter import AdapterOptions, Mode, invoke_runnable, model_name
+from tokenwire.langchain.adapter import AdapterOptions, Mode, invoke_runnable
 from tokenwire.langchain.callbacks import UsageRecorder, with_handler
 from tokenwire.langchain.sink import RunSink
-
-if TYPE_CHECKING:
-    from tokenwire.routes import Route
 
 __all__ = [
     "Fallback",
@@ -26,7 +23,6 @@ __all__ = [
     "Upstream",
     "as_fallback",
     "invoke_as_token",
-    "plan_upstreams",
 ]
 
 #: What a failure after the first token does: end with ``error`` (partial output kept),
@@ -64,18 +60,6 @@ class Upstream:
 
 def as_fallback(value: Fallback | Runnable[Any, Any]) -> Fallback:
     return value if isinstance(value, Fallback) else Fallback(value)
-
-
-def plan_upstreams(route: Route) -> list[Upstream]:
-    """The route's runnable, then its fallbacks in order."""
-    plan = [
-        Upstream(0, route.name, route.runnable, True, AdapterOptions(route.mode, route.answer_tag))
-    ]
-    for n, fallback in enumerate(map(as_fallback, route.fallbacks), start=1):
-        name = fallback.name or model_name(fallback.runnable) or f"fallback-{n}"
-        options = AdapterOptions(fallback.mode, fallback.answer_tag)
-        plan.append(Upstream(n, name, fallback.runnable, fallback.streaming, options))
-    return plan
 
 
 async def invoke_as_token(

@@ -1,7 +1,7 @@
 """The run task: run the route's attempts, record their events, always end with ``run.end``.
 
 The attempts (the route's runnable, retries, fallbacks, mid-stream policy) live in
-:mod:`tokenwire.reliability.attempts`; this module turns how they ended into a status, an
+:mod:`tokenwire.runs.attempts`; this module turns how they ended into a status, an
 ``error`` and the closing events. ``total_timeout`` guards all attempts together, backoff
 waits included.
 """
@@ -18,14 +18,13 @@ from langchain_core.runnables import RunnableConfig
 
 from tokenwire.broker.base import EventLogFull
 from tokenwire.events import ErrorCode, EventType, RunStatus
-from tokenwire.langchain.sink import RunSink
 from tokenwire.pipeline.findings import Finding
-from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.pipeline.stage import Stage
 from tokenwire.plain_json import json_ready
-from tokenwire.reliability.attempts import Attempts, AttemptsFailed
 from tokenwire.reliability.stats import Reliability
 from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
 from tokenwire.routes import Route
+from tokenwire.runs.attempts import Attempts, AttemptsFailed
 from tokenwire.runs.failures import SHUTDOWN_REASON, Failure, describe_failure, shutdown_failure
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
@@ -52,12 +51,12 @@ async def execute_run(
     *,
     expose_errors: bool = False,
     reliability: Reliability | None = None,
-    sink: RunSink | None = None,
+    sink: Stage | None = None,
 ) -> None:
     """Body of the run's task. Never raises: every outcome becomes events and a status.
 
-    ``sink``: where the runnable's output goes when not straight to ``recorder`` (a
-    pipeline, e.g. guardrails, that forwards to it).
+    ``sink``: the head of the run's stages (``budget → guards → recorder``, see
+    :func:`tokenwire.runs.launch.run_stages`) when not ``recorder`` alone.
     """
     try:
         await _execute(run, route, input, config, recorder, expose_errors, reliability, sink)
@@ -77,7 +76,7 @@ async def _execute(
     recorder: RunRecorder,
     expose_errors: bool,
     reliability: Reliability | None,
-    sink: RunSink | None,
+    sink: Stage | None,
 ) -> None:
     reliability = reliability or Reliability()
     attempts = Attempts(
@@ -89,9 +88,10 @@ async def _execute(
         reliability,
         expose_errors=expose_errors,
         sink=sink,
-        stopped=lambda: run.stop_outcome is not None,
+        stopped=lambda: run.stopped,
     )
-    guard = sink if isinstance(sink, GuardedSink) else None
+    head = sink or recorder
+    rails = route.guardrails
     output: Any = None
     failure: Failure | None = None
     status = RunStatus.COMPLETED
@@ -104,11 +104,11 @@ async def _execute(
         else:
             async with Watchdog(total=route.total_timeout):
                 output = await attempts.run()
-        if guard is not None:
-            await guard.drain()  # the answer is complete: release what the guards held back
-            if guard.stopped is not None:
-                # The stop's cancellation may not have landed yet: end as it says, now.
-                raise asyncio.CancelledError
+        await head.drain()  # the answer is complete: release what the stages held back
+        if run.stopped:
+            # The stop's cancellation may not have landed yet: end as it says, now.
+            raise asyncio.CancelledError
+        if rails is not None and rails.guards:
             # Only what the guards let through may leave, structured outputs included.
             output = recorder.text
     except InputRefused as refused:
@@ -130,8 +130,7 @@ async def _execute(
             reliability.stats.total_timeouts += 1
         status, failure = RunStatus.FAILED, describe_failure(exc, expose=expose_errors)
     finally:
-        if guard is not None:
-            guard.cancel()
+        head.cancel()
     if failure is not None and route.masking is not None:  # an error may quote any text
         failure = dataclasses.replace(failure, message=route.masking.text(failure.message))
     end_run(

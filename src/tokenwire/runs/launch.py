@@ -1,25 +1,27 @@
-"""Setting a run going: its budget, its guardrail stage, and how it stops itself.
+"""Setting a run going: its budget and the stages its output passes through.
 
-The pieces the gateway assembles into a run's task (see ``Gateway._launch``); kept here so
-the gateway reads as routes, starts and lookups.
+The pieces the gateway's launcher (``tokenwire.gateway.launcher``) assembles into a run's
+task, kept here, below the gateway, with the run they set going.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from tokenwire.events import ErrorCode, EventType, RunStatus
+from tokenwire.events import EventType, RunStatus
 from tokenwire.langchain.adapter import model_name
-from tokenwire.pipeline.budgets import RunBudget
-from tokenwire.pipeline.findings import Finding
-from tokenwire.pipeline.guarded_sink import GuardedSink
+from tokenwire.pipeline.budgets import BudgetStage, RunBudget
+from tokenwire.pipeline.guard_stage import GuardStage
+from tokenwire.pipeline.stage import Stage
 from tokenwire.routes import Route
 from tokenwire.runs.execution import end_run
 from tokenwire.runs.failures import START_FAILED
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
+from tokenwire.usage.estimate import Estimator
+from tokenwire.usage.pricing import PriceTable
 
-__all__ = ["end_unstarted", "guarded_sink", "priced", "route_budget", "truncate"]
+__all__ = ["end_unstarted", "priced", "route_budget", "run_stages"]
 
 
 def route_budget(route: Route) -> RunBudget | None:
@@ -33,21 +35,24 @@ def priced(budget: RunBudget | None, route: Route) -> RunBudget | None:
     return dataclasses.replace(budget, model=model_name(route.runnable))
 
 
-def truncate(run: Run, reason: str) -> None:
-    run.stop(RunStatus.TRUNCATED, ErrorCode.BUDGET_EXCEEDED, reason)
-
-
-def guarded_sink(run: Run, route: Route, recorder: RunRecorder) -> GuardedSink | None:
-    """A guardrail pipeline in front of the recorder, when the route has output guards."""
+def run_stages(
+    run: Run,
+    route: Route,
+    recorder: RunRecorder,
+    budget: RunBudget | None,
+    *,
+    prices: PriceTable,
+    estimate: Estimator,
+) -> Stage:
+    """The head of the run's chain ``budget → guards → recorder`` (the stages the route
+    needs): the budget counts the model's output before any guard holds it back."""
+    head: Stage = recorder
     rails = route.guardrails
-    if rails is None or not rails.guards:
-        return None
-
-    def stop(finding: Finding) -> None:
-        message = f"stopped by the {finding.rule!r} guardrail: {finding.detail}"
-        run.stop(RunStatus.BLOCKED, ErrorCode.POLICY_VIOLATION, message)
-
-    return GuardedSink(recorder, rails.guards, on_stop=stop, window=rails.window, mode=rails.mode)
+    if rails is not None and rails.guards:
+        head = GuardStage(head, rails.guards, run, window=rails.window, mode=rails.mode)
+    if budget is not None:
+        head = BudgetStage(head, budget, run, prices=prices, estimate=estimate)
+    return head
 
 
 async def end_unstarted(run: Run, recorder: RunRecorder) -> None:

@@ -5,21 +5,16 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tokenwire import plain_json
 from tokenwire.broker.base import EventLog
 from tokenwire.events import EventType
+from tokenwire.pipeline.findings import Finding
 from tokenwire.plain_json import json_ready, valid_text
-from tokenwire.telemetry.estimate import Estimator, heuristic_tokens
-from tokenwire.telemetry.pricing import PriceTable
-from tokenwire.telemetry.timing import summarize_gaps
-
-if TYPE_CHECKING:
-    from tokenwire.pipeline.budgets import RunBudget
-    from tokenwire.pipeline.findings import Finding
-
-_UNLIMITED = 1 << 62
+from tokenwire.usage.estimate import Estimator, heuristic_tokens
+from tokenwire.usage.pricing import PriceTable
+from tokenwire.usage.timing import summarize_gaps
 
 __all__ = ["RunRecorder"]
 
@@ -28,9 +23,10 @@ _REASONING = EventType.REASONING.value
 
 
 class RunRecorder:
-    """Implements ``RunSink`` for one run: a token costs a clock read, a gap append and an
-    event append. This is also where the gateway measures TTFT and inter-token latency —
-    it already touches every token, so a second callback dispatch would only add cost.
+    """The last :class:`~tokenwire.pipeline.stage.Stage` of a run: a token costs a clock
+    read, a gap append and an event append. This is also where the gateway measures TTFT
+    and inter-token latency — it already touches every token, so a second callback
+    dispatch would only add cost.
 
     It keeps what the run delivered so far (``text``), summed usage and cost, and timings,
     so ``GET /v1/runs/{id}`` can answer while the run is live.
@@ -38,12 +34,9 @@ class RunRecorder:
 
     __slots__ = (
         "_append",
-        "_budget_left",
-        "_cost_limit",
         "_estimate",
         "_input",
         "_mask_tool_io",
-        "_on_limit",
         "_parts",
         "_prices",
         "_stall_threshold",
@@ -71,8 +64,6 @@ class RunRecorder:
         estimate: Estimator = heuristic_tokens,
         input: Any = None,
         started_at: float | None = None,
-        budget: RunBudget | None = None,
-        on_limit: Callable[[str], None] | None = None,
         mask_tool_io: Callable[[Any], Any] | None = None,
     ) -> None:
         self._append = log.append
@@ -97,17 +88,9 @@ class RunRecorder:
         self.tool_calls = 0
         self.models: list[str] = []
         self.guardrail_actions: list[dict[str, Any]] = []
-        # Budgets: a countdown per token (one subtraction); the check runs when it hits 0.
-        self._budget_left = budget.token_allowance(self._prices) if budget else _UNLIMITED
-        self._cost_limit = budget.max_cost_usd if budget else None
-        self._on_limit = on_limit
 
     # -- RunSink -------------------------------------------------------------------------
     def token(self, text: str) -> bool:
-        self._budget_left -= 1
-        if self._budget_left < 0:
-            self._limit_reached("the run reached its output token budget")
-            return False
         now = perf_counter()
         last = self.last_token_at
         if last is None:
@@ -170,8 +153,6 @@ class RunRecorder:
             self.priced = False
         else:
             self.cost_usd += cost
-            if self._cost_limit is not None and self.cost_usd > self._cost_limit:
-                self._limit_reached(f"the run reached its cost budget (${self._cost_limit})")
 
     def guardrail(self, finding: Finding, *, shown: bool = False) -> None:
         """A guard acted: the event says what and why, never the hidden text."""
@@ -185,12 +166,15 @@ class RunRecorder:
         self.guardrail_actions.append(data)
         self._append(EventType.GUARDRAIL, data)
 
-    def _limit_reached(self, reason: str) -> None:
-        # Tokens past the limit are dropped until the stop lands; the callback runs once.
-        self._budget_left = -1
-        if self._on_limit is not None:
-            on_limit, self._on_limit = self._on_limit, None
-            on_limit(reason)
+    # -- Stage: the recorder is the last stage, and holds nothing back --------------------
+    def discard_unshown(self) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
 
     # -- what the run delivered ------------------------------------------------------------
     def restart(self) -> None:
@@ -211,7 +195,7 @@ class RunRecorder:
     def usage_data(self) -> dict[str, Any]:
         """The ``usage`` event's data: the providers' reports summed, or — when no model
         reported usage — an estimate of the input and the delivered text, marked
-        ``estimated`` (see ``tokenwire.telemetry.estimate``) and never priced."""
+        ``estimated`` (see ``tokenwire.usage.estimate``) and never priced."""
         if self.usage_reports:
             return {
                 "input_tokens": self.input_tokens,

@@ -60,6 +60,11 @@ class Run:
     def done(self) -> bool:
         return self.status is not RunStatus.RUNNING
 
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called (its cancellation may not have landed yet)."""
+        return self.stop_outcome is not None
+
     def stop(self, status: RunStatus, code: ErrorCode, message: str) -> bool:
         """End the run now with ``status`` (a guardrail blocked it, a budget ran out): like
         ``cancel``, but the run ends with this status and error instead of ``cancelled``."""

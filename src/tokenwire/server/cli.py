@@ -1,4 +1,5 @@
-"""The ``tokenwire`` command: ``serve``, ``stats``, ``mock-provider``, ``demo`` and ``audit``."""
+"""The ``tokenwire`` command: ``serve``, ``stats``, ``mock-provider``, ``demo``, ``config``
+and ``audit``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_address(demo, 8000)
     demo.add_argument("--mock-port", type=int, default=0, help="mock provider port (0: any)")
     demo.set_defaults(handler=_demo)
+
+    config = commands.add_parser("config", help="the effective configuration")
+    actions = config.add_subparsers(required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="every setting, its value and its source")
+    show.add_argument("--config", type=Path, help="a tokenwire.toml to read as serve would")
+    show.set_defaults(handler=_config_show)
 
     from tokenwire.audit.commands import add_audit_commands
 
@@ -143,6 +150,17 @@ def _build_app(args: argparse.Namespace) -> tuple[Any, Gateway]:
         credentials=config.credentials,
     )
     return create_app(gateway), gateway
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    """What ``tokenwire serve`` would run with: each setting, its value and its source.
+    Secrets print as ``**********``."""
+    from tokenwire.config.file import read_config
+    from tokenwire.config.show import show
+    from tokenwire.server.config import SERVED_DEFAULTS
+
+    print("\n".join(show(read_config(args.config), SERVED_DEFAULTS)))
+    return 0
 
 
 def _stats(args: argparse.Namespace) -> int:

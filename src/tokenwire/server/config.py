@@ -17,11 +17,11 @@ from tokenwire.config.file import ConfigFile, read_config
 from tokenwire.config.tables import AuthTable, RouteSpec
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.guardrails import Guardrails
-from tokenwire.reliability.config import RELIABILITY_KEYS, reliability_options
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials
+from tokenwire.server.reliability_keys import RELIABILITY_KEYS, reliability_options
 from tokenwire.server.targets import load_target
-from tokenwire.telemetry.pricing import PriceTable
+from tokenwire.usage.pricing import PriceTable
 
 __all__ = ["SERVED_DEFAULTS", "GatewayConfig", "load_config"]
 

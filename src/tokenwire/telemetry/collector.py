@@ -10,17 +10,16 @@ from tokenwire.broker.base import EventLog
 from tokenwire.config import Settings
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.telemetry.attribution import provider_of
-from tokenwire.telemetry.estimate import estimator
 from tokenwire.telemetry.jsonl import JsonlExporter
 from tokenwire.telemetry.metrics import GatewayMetrics
 from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
-from tokenwire.telemetry.pricing import PriceTable
 from tokenwire.telemetry.recent import RecentRuns
 from tokenwire.telemetry.record import RunRecord
-from tokenwire.telemetry.timing import summarize_gaps
+from tokenwire.usage.estimate import estimator
+from tokenwire.usage.pricing import PriceTable
+from tokenwire.usage.timing import summarize_gaps
 
 if TYPE_CHECKING:
-    from tokenwire.pipeline.budgets import RunBudget
     from tokenwire.routes import Route
     from tokenwire.runs.run import Run
 
@@ -40,7 +39,8 @@ class Telemetry:
         self.prices = prices or PriceTable()
         self.metrics = GatewayMetrics()
         self.recent = RecentRuns()
-        self._estimate = estimator(settings.token_estimator)  # type: ignore[arg-type]
+        #: How tokens a provider did not report are estimated (budgets count with it too).
+        self.estimate = estimator(settings.token_estimator)  # type: ignore[arg-type]
         # ``Gauge.labels`` looks its child up under a lock: once per route is enough.
         self._active: dict[str, Any] = {}
         chosen: list[Exporter] = [self.metrics, self.recent, *(exporters or [])]
@@ -63,19 +63,15 @@ class Telemetry:
         log: EventLog,
         input: Any,
         started_at: float,
-        budget: RunBudget | None = None,
-        on_limit: Callable[[str], None] | None = None,
         mask_tool_io: Callable[[Any], Any] | None = None,
     ) -> RunRecorder:
         return RunRecorder(
             log,
             started_at=started_at,
-            budget=budget,
-            on_limit=on_limit,
             mask_tool_io=mask_tool_io,
             prices=self.prices,
             stall_threshold=self.settings.stall_threshold_seconds,
-            estimate=self._estimate,
+            estimate=self.estimate,
             input=input,
         )
 

@@ -29,8 +29,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from tokenwire.langchain.usage import result_usage
-from tokenwire.telemetry.pricing import PriceTable
-from tokenwire.telemetry.timing import GapSummary, summarize_gaps
+from tokenwire.usage.pricing import PriceTable
+from tokenwire.usage.timing import GapSummary, summarize_gaps
 
 __all__ = ["StreamTelemetryHandler", "StreamTiming"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from tokenwire.telemetry.timing import percentile
+from tokenwire.usage.timing import percentile
 
 __all__ = ["format_stats", "load_records"]
 

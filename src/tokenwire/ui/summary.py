@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokenwire.telemetry.record import RunRecord
-from tokenwire.telemetry.timing import percentile
+from tokenwire.usage.timing import percentile
 
 __all__ = ["Window", "summarize"]
 

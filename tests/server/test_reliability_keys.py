@@ -48,11 +48,12 @@ def test_every_reliability_key_reaches_the_route(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('fallbacks = [{ name = "x" }]', "a fallback needs 'target'"),
-        ("fallbacks = 3", "'fallbacks' must be a list"),
-        ("retry = 2", "'retry' must be a table"),
-        ('mid_stream = "sometimes"', "mid_stream must be one of"),
-        ("stall_timeout = 0", "stall_timeout must be a positive number"),
+        ('fallbacks = [{ name = "x" }]', r"\[routes.chat.fallbacks.0\] target: field required"),
+        ("fallbacks = 3", r"\[routes.chat\] fallbacks: input should be a valid list"),
+        ("retry = 2", r"\[routes.chat\] retry: input should be a valid dictionary"),
+        ('mid_stream = "sometimes"', "mid_stream: must be one of 'error', 'restart' or 'continue'"),
+        ("stall_timeout = 0", r"\[routes.chat\] stall_timeout: must be > 0"),
+        ("retry = { max_retrys = 2 }", r"\[routes.chat.retry\] max_retrys: no such setting"),
     ],
 )
 def test_bad_reliability_keys_are_clear_errors(tmp_path: Path, line: str, message: str) -> None:

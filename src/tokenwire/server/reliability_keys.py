@@ -15,7 +15,7 @@ fallbacks = [
 ]
 ```
 The keys' names and types are checked by :class:`tokenwire.config.tables.RouteSpec`;
-turning a target into a runnable is the caller's (``load``), so this layer needs no server.
+``load`` turns a target into a runnable.
 """
 
 from __future__ import annotations

@@ -23,16 +23,16 @@ from langchain_core.runnables import RunnableConfig
 from tokenwire.broker.base import EventLog, EventLogFull
 from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, EventType
-from tokenwire.langchain.adapter import is_chat_model, stream_runnable
-from tokenwire.langchain.sink import RunSink
+from tokenwire.langchain.adapter import AdapterOptions, is_chat_model, model_name, stream_runnable
+from tokenwire.pipeline.stage import Stage
 from tokenwire.reliability.accounting import AttemptUsage
 from tokenwire.reliability.breaker import CircuitBreaker, Permit
 from tokenwire.reliability.continuation import continuation_input
 from tokenwire.reliability.fallbacks import (
     MidStreamPolicy,
     Upstream,
+    as_fallback,
     invoke_as_token,
-    plan_upstreams,
 )
 from tokenwire.reliability.stats import Reliability
 from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
@@ -76,7 +76,7 @@ class Attempts:
         reliability: Reliability,
         *,
         expose_errors: bool = False,
-        sink: RunSink | None = None,
+        sink: Stage | None = None,
         stopped: Callable[[], bool] = lambda: False,
     ) -> None:
         self._route = route
@@ -84,7 +84,7 @@ class Attempts:
         #: the task's next await, which a failing attempt may never reach.
         self._stopped = stopped
         # What the adapter reports to: the recorder, or a pipeline in front of it (guardrails).
-        self._sink: RunSink = sink if sink is not None else recorder
+        self._sink: Stage = sink if sink is not None else recorder
         self._input = input
         self._config = config
         self._recorder = recorder
@@ -158,9 +158,7 @@ class Attempts:
             if self._stopped():  # the stop is the outcome: no retry, no fallback, no failure
                 raise asyncio.CancelledError
             # Before any await: a guard must not release the failed attempt's held text later.
-            discard = getattr(self._sink, "discard_unshown", None)
-            if discard is not None:
-                discard()
+            self._sink.discard_unshown()
             self._count(error)
             if permit is not None:
                 permit.failed()
@@ -219,10 +217,7 @@ class Attempts:
             self._log.append(
                 EventType.RESTART, {"reason": failure.code.value, "attempt": self.number + 1}
             )
-            self._recorder.restart()
-            forget = getattr(self._sink, "forget_shown", None)
-            if forget is not None:
-                forget()
+            self._sink.restart()  # every stage withdraws what was shown, the recorder too
             self._continued = False
             return self._input
         continued = self._continuation(following[0])
@@ -249,3 +244,17 @@ class Attempts:
                 stats.first_token_timeouts += 1
             elif error.kind == "stall":
                 stats.stall_timeouts += 1
+
+
+def plan_upstreams(route: Route) -> list[Upstream]:
+    """The route's runnable, then its fallbacks in order."""
+    plan = [
+        Upstream(0, route.name, route.runnable, True, AdapterOptions(route.mode, route.answer_tag))
+    ]
+    for n, fallback in enumerate(map(as_fallback, route.fallbacks), start=1):
+        name = fallback.name or model_name(fallback.runnable) or f"fallback-{n}"
+        options = AdapterOptions(fallback.mode, fallback.answer_tag)
+        plan.append(Upstream(n, name, fallback.runnable, fallback.streaming, options))
+    return plan
+
+

@@ -1,4 +1,4 @@
-"""A ``RunSink`` that puts guardrails between the adapter and the run recorder.
+"""The guard stage: a run's guardrails, between its budget and its recorder.
 
 When every guard is synchronous (all the built-in ones are: regexes), no task is involved:
 a token costs a list append, and what arrived while the model's task ran is scanned in one
@@ -6,7 +6,7 @@ go by a callback as soon as it yields (one scan and one event per network read, 
 token). With an async guard (a classifier behind a network
 call), calls are queued instead and a worker task, started on the first one, takes them in
 batches and awaits the guards, so the model is never slowed down by the classifier. Either
-way what may be shown is forwarded to the recorder in order, and a non-token event (a tool
+way what may be shown is forwarded to the next stage in order, and a non-token event (a tool
 step, a retrieval) ends a text segment, so held text is flushed before it.
 
 ``holdback`` (default) shows nothing a guard has not cleared. ``stream_first`` shows text
@@ -17,35 +17,36 @@ reported, but the text was already shown; a block or halt still stops the run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from tokenwire.broker.base import EventLogFull
 from tokenwire.errors import GuardFailed
+from tokenwire.events import ErrorCode, RunStatus
 from tokenwire.pipeline.findings import Finding, Guard
 from tokenwire.pipeline.holdback import HoldbackBuffer, Release, run_now
-from tokenwire.runs.recorder import RunRecorder
+from tokenwire.pipeline.stage import RunControl, Stage
 
-__all__ = ["GuardMode", "GuardedSink"]
+__all__ = ["GuardMode", "GuardStage"]
 
 GuardMode = Literal["holdback", "stream_first"]
 _Call = tuple[str, tuple[Any, ...]]
 
 
-class GuardedSink:
+class GuardStage:
     def __init__(
         self,
-        recorder: RunRecorder,
+        next: Stage,
         guards: Sequence[Guard],
+        control: RunControl,
         *,
-        on_stop: Callable[[Finding], None],
         window: int | None = None,
         mode: GuardMode = "holdback",
     ) -> None:
-        self._recorder = recorder
+        self._next = next
         self._answer = HoldbackBuffer(guards, window)
         self._reasoning = HoldbackBuffer(guards, window)
-        self._on_stop = on_stop
+        self._control = control
         self._stream_first = mode == "stream_first"
         self._inline = self._answer.synchronous
         # Inline mode: answer text of this loop iteration, scanned together once the model's
@@ -61,10 +62,6 @@ class GuardedSink:
         self._closed = False
         self._worker: asyncio.Task[None] | None = None
 
-    @property
-    def stopped(self) -> Finding | None:
-        return self._stopped
-
     # -- RunSink (called by the adapter) --------------------------------------------------
     def token(self, text: str) -> bool:
         """True when this delta made the answer's first text visible (``RunSink.token``).
@@ -79,7 +76,7 @@ class GuardedSink:
         if self._stopped is not None or self._closed:
             return False
         if self._stream_first:
-            first = self._recorder.token(text)
+            first = self._next.token(text) is True
             self._enqueue(text)
             return first
         if not self._inline or self._reasoning.held:
@@ -100,7 +97,7 @@ class GuardedSink:
         if self._stopped is not None or self._closed:
             return
         if self._stream_first:
-            self._recorder.reasoning(text)
+            self._next.reasoning(text)
         self._enqueue(("reasoning", (text,)))
 
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
@@ -120,7 +117,7 @@ class GuardedSink:
         cached_input_tokens: int = 0,
     ) -> None:
         # Usage is bookkeeping, not shown text: it never waits behind the guards.
-        self._recorder.usage(input_tokens, output_tokens, model, cached_input_tokens)
+        self._next.usage(input_tokens, output_tokens, model, cached_input_tokens)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def drain(self) -> None:
@@ -142,12 +139,16 @@ class GuardedSink:
         self._answer.discard()
         self._reasoning.discard()
 
-    def forget_shown(self) -> None:
+    def restart(self) -> None:
         """The run restarts (``run.restart``): what was shown is discarded by the client, so
         the next answer is scanned as a new text (after :meth:`discard_unshown`)."""
         self._answer.restart()
         self._reasoning.restart()
         self._shown = False  # the new answer's first words are scanned at once again
+        self._next.restart()
+
+    def guardrail(self, finding: Finding, *, shown: bool = False) -> None:
+        self._next.guardrail(finding, shown=shown)
 
     def cancel(self) -> None:
         """Drop held text (the run was cancelled: nobody may see unchecked text)."""
@@ -230,7 +231,7 @@ class GuardedSink:
             if method == "close":
                 return True
             if method != "flush":
-                getattr(self._recorder, method)(*args)
+                getattr(self._next, method)(*args)
         return bool(pending) and await self._push(self._answer, "".join(pending))
 
     async def _flush(self, buffer: HoldbackBuffer) -> bool:
@@ -245,19 +246,20 @@ class GuardedSink:
         return release.stop is not None
 
     def _apply(self, release: Release, *, reasoning: bool) -> None:
-        recorder = self._recorder
+        next = self._next
         for finding in release.redactions:
-            recorder.guardrail(finding, shown=self._stream_first)
+            next.guardrail(finding, shown=self._stream_first)
         if release.text and not self._stream_first:
             if reasoning:
-                recorder.reasoning(release.text)
+                next.reasoning(release.text)
             else:
-                recorder.token(release.text)
+                next.token(release.text)
                 self._shown = True
         if release.stop is not None:
             self._stopped = release.stop
-            recorder.guardrail(release.stop, shown=False)
-            self._on_stop(release.stop)
+            next.guardrail(release.stop, shown=False)
+            message = f"stopped by the {release.stop.rule!r} guardrail: {release.stop.detail}"
+            self._control.stop(RunStatus.BLOCKED, ErrorCode.POLICY_VIOLATION, message)
 
 
 class _GuardErrors:
