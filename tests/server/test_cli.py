@@ -176,3 +176,18 @@ def test_bad_settings_are_clear_errors(
     )
     assert main(["serve", f"{tmp_path}/ok.py:chain", "--no-auth", "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_the_jwt_secret_alone_secures_serve(launch: Launch, tmp_path: Path) -> None:
+    from tests.security.conftest import JWT_SECRET, token
+
+    (tmp_path / "echo.py").write_text(
+        "from langchain_core.runnables import RunnableLambda\n"
+        "echo = RunnableLambda(lambda x: f'echo {x}')\n"
+    )
+    url = launch("serve", f"{tmp_path}/echo.py:echo", env={"TOKENWIRE_JWT_SECRET": JWT_SECRET})
+    body = {"input": "hi"}
+    refused = httpx.post(f"{url}/v1/routes/echo/runs", json=body)
+    assert refused.status_code == 401
+    events = _stream(url, "echo", body, {"Authorization": f"Bearer {token()}"})
+    assert text_of(events) == "echo hi"
