@@ -116,7 +116,6 @@ class Settings(LayeredSettings):
     #: runs end with ``incomplete_stream`` (clients retry or start over elsewhere).
     replica_ttl_seconds: float = Field(default=10.0, gt=0)
 
-
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
