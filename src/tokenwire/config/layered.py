@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
@@ -30,7 +30,8 @@ from tokenwire.errors import ConfigError
 
 __all__ = ["FileLayer", "LayeredSettings", "Source", "from_file", "message"]
 
-Source = str  # "default", "env", "file" or "code"
+#: Where a value came from, as ``config show`` says it.
+Source = Literal["default", "env", "file"]
 
 
 @dataclass(frozen=True, slots=True)
