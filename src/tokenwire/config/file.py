@@ -7,7 +7,7 @@ disconnect_grace_seconds = 2
 [routes.chat]               # RouteSpec
 target = "app.py:chain"     # relative to this file
 mode = "auto"               # auto | tokens | events
-first_token_timeout = 10    # reliability keys: see tokenwire.reliability.config
+first_token_timeout = 10    # reliability keys: see tokenwire.server.reliability_keys
 
 [pricing."my-finetune"]     # PriceSpec: USD per million tokens; overrides the bundled table
 input = 3.0

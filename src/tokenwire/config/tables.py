@@ -94,7 +94,7 @@ class RouteSpec(Table):
     description: str | None = None
     guardrails: GuardrailsSpec | None = None
     budget: BudgetSpec | None = None
-    # Reliability, in seconds: see tokenwire.reliability.config.
+    # Reliability, in seconds: see tokenwire.server.reliability_keys.
     first_token_timeout: float | None = Field(default=None, gt=0)
     stall_timeout: float | None = Field(default=None, gt=0)
     total_timeout: float | None = Field(default=None, gt=0)
