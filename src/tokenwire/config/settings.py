@@ -96,7 +96,7 @@ class Settings(LayeredSettings):
     #: Fernet key (urlsafe base64, 32 bytes) that encrypts the raw input of runs on routes
     #: with ``audit_input = "encrypted"``; keep it out of the config file:
     #: ``TOKENWIRE_AUDIT_INPUT_KEY``. Needed by ``tokenwire audit decrypt``.
-    audit_input_key: SecretStr = SecretStr("")
+    audit_input_key: SecretStr = Field(default=SecretStr(""), repr=False)
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.
