@@ -199,4 +199,3 @@ class Gateway:
         while True:
             await asyncio.sleep(self.settings.sweep_interval_seconds)
             self.registry.sweep()
-

@@ -256,5 +256,3 @@ def plan_upstreams(route: Route) -> list[Upstream]:
         options = AdapterOptions(fallback.mode, fallback.answer_tag)
         plan.append(Upstream(n, name, fallback.runnable, fallback.streaming, options))
     return plan
-
-

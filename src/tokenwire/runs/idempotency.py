@@ -86,4 +86,3 @@ class SharedClaims:
     async def release(self, route: str, key: str, run_id: str) -> None:
         """Free ``key`` if ``run_id`` still holds it (its run was refused before it started)."""
         await self._swap(keys=[self._keys.idempotency(route, key)], args=[run_id, "", 0])
-

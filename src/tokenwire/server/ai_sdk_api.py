@@ -38,6 +38,7 @@ from tokenwire.server.validation_api import validating_route
 
 __all__ = ["ActiveChats", "create_ai_sdk_router"]
 
+
 class UIMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 

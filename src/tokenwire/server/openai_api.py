@@ -33,6 +33,7 @@ from tokenwire.server.validation_api import validating_route
 
 __all__ = ["ChatCompletionRequest", "create_openai_router"]
 
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
