@@ -16,7 +16,7 @@ PROPOSALS = """\
 What was changed for these numbers (each measured before and after with `make bench` or
 `python -m bench --only …`; the earlier runs' tables are in the git history of this file):
 
-1. **Guards without a task** (`pipeline/guarded_sink.py`): with synchronous guards (all
+1. **Guards without a task** (`pipeline/inline_guards.py`): with synchronous guards (all
    built-in ones) a token is a list append; what arrived while the model's task ran is
    scanned by one `call_soon` callback when it yields (one scan and one event per network
    read) — no worker task, no hop per token. A worker is started only for async guards, on
@@ -36,7 +36,7 @@ What was changed for these numbers (each measured before and after with `make be
    coalescing: once a stream has written twice within `coalesce_seconds` (5 ms), the next
    write waits out the interval; a first token, a token after a pause and the end are
    written at once.
-4. **First token flushed at once** (`langchain/tokens_mode.py`, `pipeline/guarded_sink.py`):
+4. **First token flushed at once** (`langchain/tokens_mode.py`, `pipeline/inline_guards.py`):
    the adapter yields to the loop once when the answer's first text became visible, so a
    model that delivers a burst without suspending no longer holds it back; until something
    is visible the guard scans each delta at once instead of when the model yields, so the
@@ -319,7 +319,7 @@ def _lines(streaming: dict[str, Any], profiles: list[dict[str, Any]] | None) -> 
             "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py)",
         )
         writer = _share(paced, "inclusive", "_Writer._write_all (tokenwire/server/sse.py)")
-        guard = _share(paced, "inclusive", "GuardStage.token (tokenwire/pipeline/guarded_sink.py)")
+        guard = _share(paced, "inclusive", "GuardStage.token (tokenwire/pipeline/guard_stage.py)")
         astream = _share(
             paced,
             "inclusive",
@@ -370,7 +370,7 @@ def report(
         "is applied on the run path (the probe's e-mail address was redacted)"
         if streaming.get("guard_on")
         else "is NOT applied on the run path in the tree measured: `execute_run` builds "
-        "`Attempts` without the `GuardStage` (the probe's e-mail address reached the client "
+        "`Attempts` without the guard stage (the probe's e-mail address reached the client "
         "unredacted), so the side-by-side rows are tokenwire *without* the guard"
     )
     lines.insert(

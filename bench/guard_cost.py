@@ -1,4 +1,4 @@
-"""What the PII guard adds per token, in process: ``GuardStage`` in front of the recorder.
+"""What the PII guard adds per token, in process: ``InlineGuards`` in front of the recorder.
 
 Two paces: *burst* (2,000 tokens handed over at once, scanned in one pass when the
 producer yields) and *one at a time* (the producer yields to the loop after every token, as a
@@ -13,8 +13,10 @@ import time
 from typing import Any
 
 from bench.fake_model import WORD
+from bench.run_control import NoStop
 from tokenwire.broker.memory import MemoryBroker
-from tokenwire.pipeline.guard_stage import GuardStage
+from tokenwire.pipeline.guardrails import Guardrails
+from tokenwire.pipeline.inline_guards import InlineGuards
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.runs.recorder import RunRecorder
 
@@ -25,9 +27,8 @@ REPEATS = 5
 async def _once(guarded: bool, yielding: bool) -> float:
     log = MemoryBroker(max_events_per_run=10 * TOKENS).create("bench")
     recorder = RunRecorder(log)
-    sink: Any = (
-        GuardStage(recorder, [PiiGuard()], on_stop=lambda finding: None) if guarded else recorder
-    )
+    rails = Guardrails(guards=(PiiGuard(),))
+    sink: Any = InlineGuards(recorder, rails, NoStop()) if guarded else recorder
     token = sink.token
     start = time.perf_counter()
     for _ in range(TOKENS):
@@ -57,7 +58,7 @@ def report(r: dict[str, float]) -> str:
     paced = r["paced_guard"] - r["paced_plain"]
     return f"""## Guardrails: per-token cost of the PII guard (in process)
 
-`GuardStage` with `PiiGuard` (hold-back up to 120 characters) in front of `RunRecorder`, against
+`InlineGuards` with `PiiGuard` (hold-back up to 120 characters) in front of `RunRecorder`, against
 the recorder alone; {TOKENS:,} five-character tokens, best of {REPEATS}. *One at a time*
 yields to the loop after every token (as a model reading the network does), so the guard's
 scan callback runs per token; those rows include the `asyncio.sleep(0)` itself.

@@ -13,8 +13,10 @@ import asyncio
 import time
 from typing import Any
 
+from bench.run_control import NoStop
 from tokenwire.broker.memory import MemoryBroker
-from tokenwire.pipeline.guard_stage import GuardStage
+from tokenwire.pipeline.guardrails import Guardrails
+from tokenwire.pipeline.inline_guards import InlineGuards
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.runs.recorder import RunRecorder
 
@@ -26,7 +28,7 @@ TEXT = "The quick brown fox jumps over the lazy dog while streaming tokens to a 
 
 async def _measure(window: int) -> dict[str, float]:
     log = MemoryBroker().create("bench")
-    sink = GuardStage(RunRecorder(log), [_Windowed(window)], _NoStop())
+    sink = InlineGuards(RunRecorder(log), Guardrails(guards=(_Windowed(window),)), NoStop())
     words = (TEXT * 40).split(" ")[:TOKENS]
     arrivals: list[tuple[int, float]] = []  # (char offset where the token ends, time)
     released: list[tuple[int, float]] = []
@@ -64,15 +66,6 @@ async def _follow(log: Any, released: list[tuple[int, float]]) -> None:
             if event.type == "token":
                 chars += len(event.data["text"])
         released.append((chars, now))
-
-
-class _NoStop:
-    """The run control of a run nobody stops (the measured text has no PII)."""
-
-    stopped = False
-
-    def stop(self, status: object, code: object, message: str) -> bool:
-        return False
 
 
 class _Windowed(PiiGuard):

@@ -10,7 +10,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage
 
-from tests.pipeline.test_holdback import NEW_FORMATS, _chunks, _run
+from tests.pipeline.test_holdback import NEW_FORMATS, Form, _chunks, _run, forms
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.masking import Masking
 from tokenwire.pipeline.pii import PiiGuard
@@ -18,13 +18,14 @@ from tokenwire.pipeline.pii import PiiGuard
 LABELS = dict(zip(NEW_FORMATS, ("[PHONE]", "[PHONE]", "[CARD]", "[EMAIL]"), strict=True))
 
 
+@forms
 @pytest.mark.parametrize("size", range(1, 9))
 @pytest.mark.parametrize("secret", NEW_FORMATS)
 async def test_formats_once_missed_are_redacted_whatever_the_chunking(
-    secret: str, size: int
+    form: Form, secret: str, size: int
 ) -> None:
     text = f"Reach me at {secret}, today."
-    events, _ = await _run(_chunks(text, size), [PiiGuard()])
+    events, _ = await _run(form, _chunks(text, size), [PiiGuard()])
     shown = "".join(str(d["text"]) for t, d in events if t == "token")
     assert shown == f"Reach me at {LABELS[secret]}, today."
     assert secret not in str(events)

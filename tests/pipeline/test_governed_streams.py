@@ -117,15 +117,28 @@ def test_an_output_token_budget_truncates_and_stops_upstream(serve: Serve, mock_
     assert record["outcome"] == "client_disconnected" and record["tokens_sent"] < 300
 
 
-@pytest.mark.parametrize("guarded", [False, True], ids=["unguarded", "pii-guarded"])
+class _Cleared:
+    """An async guard that finds nothing: with it the PII guard runs in a ``GuardWorker``."""
+
+    name = "cleared"
+    window = 0
+
+    async def inspect(self, text: str, offset: int) -> list[Finding]:
+        return []
+
+
+@pytest.mark.parametrize(
+    "rails",
+    [None, Guardrails(guards=(PiiGuard(),)), Guardrails(guards=(PiiGuard(), _Cleared()))],
+    ids=["unguarded", "pii-inline", "pii-worker"],
+)
 def test_an_output_token_budget_counts_model_output_before_the_guards(
-    serve: Serve, mock_url: str, guarded: bool
+    serve: Serve, mock_url: str, rails: Guardrails | None
 ) -> None:
     """The budget is the model's output, estimated in tokens: a guard that holds text back
     and releases it in larger pieces must not let more through (it once let 32 words pass
-    a budget of 5, counted as 5 released pieces)."""
+    a budget of 5, counted as 5 released pieces), whichever form the guards run in."""
     model = demo_model(f"{mock_url}/v1", "tokens=300,itl=5")
-    rails = Guardrails(guards=(PiiGuard(),)) if guarded else None
     client = serve([Route("chat", model, guardrails=rails, budget=RunBudget(max_output_tokens=5))])
     events = collect(client, "chat", {"input": "spend"})
     assert events[-1].data["status"] == "truncated"

@@ -1,4 +1,8 @@
-"""The hold-back buffer and the guarded sink: nothing unchecked ever reaches the log."""
+"""The hold-back buffer and the guard stages: nothing unchecked ever reaches the log.
+
+Where both forms of the stage must behave alike (redaction, blocking, discarding,
+restarting, draining, cancelling) a test runs over both: ``InlineGuards`` (synchronous
+guards on the token path) and ``GuardWorker`` (the guards in a worker task)."""
 
 from __future__ import annotations
 
@@ -9,12 +13,16 @@ from typing import Any
 
 import pytest
 
-from tokenwire.broker.memory import MemoryBroker
+from tokenwire.broker.base import EventLog, EventLogFull
+from tokenwire.broker.memory import MemoryBroker, MemoryEventLog
 from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, RunStatus
 from tokenwire.pipeline.findings import Action, Finding, Guard
 from tokenwire.pipeline.guard_stage import GuardStage
+from tokenwire.pipeline.guard_worker import GuardWorker
+from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.holdback import HoldbackBuffer
+from tokenwire.pipeline.inline_guards import InlineGuards
 from tokenwire.pipeline.pii import PiiGuard, luhn_ok
 from tokenwire.pipeline.rules import DenyRule, no_code_blocks
 from tokenwire.runs.recorder import RunRecorder
@@ -47,16 +55,28 @@ class Stops(list[tuple[RunStatus, ErrorCode, str]]):
         return bool(self)
 
 
+Form = type[InlineGuards] | type[GuardWorker]
+#: Both forms of the guard stage, for the behaviour they must share.
+forms = pytest.mark.parametrize("form", [InlineGuards, GuardWorker], ids=["inline", "worker"])
+
+
+def _stage(
+    form: Form, log: EventLog, guards: Sequence[Guard], stops: Stops | None = None, **options: Any
+) -> GuardStage:
+    rails = Guardrails(guards=tuple(guards), **options)
+    return form(RunRecorder(log), rails, Stops() if stops is None else stops)
+
+
 def _chunks(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 async def _run(
-    chunks: Sequence[str], guards: Sequence[Guard], **options: object
+    form: Form, chunks: Sequence[str], guards: Sequence[Guard], **options: Any
 ) -> tuple[list[tuple[str, dict[str, object]]], Stops]:
     log = MemoryBroker().create("r")
     stops = Stops()
-    sink = GuardStage(RunRecorder(log), guards, stops, **options)  # type: ignore[arg-type]
+    sink = _stage(form, log, guards, stops, **options)
     for chunk in chunks:
         sink.token(chunk)
         await asyncio.sleep(0)  # let batches form differently for different chunkings
@@ -64,9 +84,12 @@ async def _run(
     return [(e.type, e.data) for e in log._events], stops
 
 
+@forms
 @pytest.mark.parametrize("size", range(1, 9))
-async def test_pii_split_across_chunks_never_leaks_and_redacts_the_same(size: int) -> None:
-    events, stops = await _run(_chunks(TEXT, size), [PiiGuard()])
+async def test_pii_split_across_chunks_never_leaks_and_redacts_the_same(
+    form: Form, size: int
+) -> None:
+    events, stops = await _run(form, _chunks(TEXT, size), [PiiGuard()])
     shown = "".join(str(d["text"]) for t, d in events if t == "token")
     assert shown == REDACTED
     for secret in (EMAIL, CARD, PHONE, "jane", "4111", "555-0132"):
@@ -89,8 +112,9 @@ async def test_pii_split_across_chunks_never_leaks_and_redacts_the_same(size: in
         ("version 1.2.3.4000 and 999.1.1.1", "version 1.2.3.4000 and 999.1.1.1"),
     ],
 )
-async def test_each_detector(text: str, expected: str) -> None:
-    events, _ = await _run(_chunks(text, 3), [PiiGuard()])
+@forms
+async def test_each_detector(form: Form, text: str, expected: str) -> None:
+    events, _ = await _run(form, _chunks(text, 3), [PiiGuard()])
     assert "".join(str(d["text"]) for t, d in events if t == "token") == expected
 
 
@@ -98,9 +122,10 @@ def test_luhn() -> None:
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
 
 
-async def test_a_run_a_match_could_grow_into_is_held_up_to_the_window() -> None:
+@forms
+async def test_a_run_a_match_could_grow_into_is_held_up_to_the_window(form: Form) -> None:
     log = MemoryBroker().create("r")
-    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops(), window=40)
+    sink = _stage(form, log, [PiiGuard()], window=40)
     sink.token("x" * 30)  # one run of word characters: could be the start of an address
     await asyncio.sleep(0)
     assert log.last_seq == 0
@@ -112,9 +137,10 @@ async def test_a_run_a_match_could_grow_into_is_held_up_to_the_window() -> None:
     assert "".join(e.data["text"] for e in log._events) == "x" * 30 + "y" * 100
 
 
-async def test_prose_is_released_long_before_the_window_fills() -> None:
+@forms
+async def test_prose_is_released_long_before_the_window_fills(form: Form) -> None:
     log = MemoryBroker().create("r")
-    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
+    sink = _stage(form, log, [PiiGuard()])
     for word in ("Hello ", "there, ", "how ", "are ", "you ", "tod"):
         sink.token(word)
         await asyncio.sleep(0)  # a model that yields between tokens
@@ -131,9 +157,12 @@ async def test_prose_is_released_long_before_the_window_fills() -> None:
     assert shown == "Hello there, how are you today? Mail me at [EMAIL] now."
 
 
-async def test_the_first_words_show_at_once_then_scans_wait_for_a_step_of_text() -> None:
+@forms
+async def test_the_first_words_show_at_once_then_scans_wait_for_a_step_of_text(
+    form: Form,
+) -> None:
     log = MemoryBroker().create("r")
-    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
+    sink = _stage(form, log, [PiiGuard()])
 
     def shown() -> str:
         return "".join(e.data["text"] for e in log._events)
@@ -182,10 +211,11 @@ async def test_a_restarted_answer_is_scanned_without_the_discarded_text_before_i
     assert release.text == "[EMAIL] owns it"
 
 
-async def test_halt_shows_what_came_before_and_nothing_after() -> None:
+@forms
+async def test_halt_shows_what_came_before_and_nothing_after(form: Form) -> None:
     rule = DenyRule("competitor", keywords=["acme corp"], action=Action.HALT)
     text = "We recommend Acme Corp products because they are great and cheap."
-    events, stops = await _run(_chunks(text, 4), [rule])
+    events, stops = await _run(form, _chunks(text, 4), [rule])
     assert "".join(str(d["text"]) for t, d in events if t == "token") == "We recommend "
     assert stops == [
         (
@@ -200,9 +230,10 @@ async def test_halt_shows_what_came_before_and_nothing_after() -> None:
     )
 
 
-async def test_block_withholds_all_unshown_text() -> None:
+@forms
+async def test_block_withholds_all_unshown_text(form: Form) -> None:
     text = "Here is how:\n```python\nimport os\n```"
-    events, stops = await _run(_chunks(text, 5), [no_code_blocks()])
+    events, stops = await _run(form, _chunks(text, 5), [no_code_blocks()])
     shown = "".join(str(d["text"]) for t, d in events if t == "token")
     # Only text that had passed the (8-character) window before the fence was seen.
     assert "Here is how:\n".startswith(shown) and len(shown) < len("Here is how:\n")
@@ -210,8 +241,10 @@ async def test_block_withholds_all_unshown_text() -> None:
     assert [status for status, _, _ in stops] == [RunStatus.BLOCKED]
 
 
-async def test_stream_first_shows_at_once_and_reports_after() -> None:
-    events, _ = await _run(_chunks(f"mail {EMAIL} now", 4), [PiiGuard()], mode="stream_first")
+@forms
+async def test_stream_first_shows_at_once_and_reports_after(form: Form) -> None:
+    chunks = _chunks(f"mail {EMAIL} now", 4)
+    events, _ = await _run(form, chunks, [PiiGuard()], mode="stream_first")
     assert "".join(str(d["text"]) for t, d in events if t == "token") == f"mail {EMAIL} now"
     guardrail = next(d for t, d in events if t == "guardrail")
     assert guardrail["shown"] is True and guardrail["action"] == "redact"
@@ -233,7 +266,7 @@ async def test_async_custom_guard_on_batches() -> None:
             return [Finding(Action.REDACT, "toxicity", at, at + 4, "****", "mild language")]
 
     log = MemoryBroker().create("r")
-    sink = GuardStage(RunRecorder(log), [Classifier()], Stops())
+    sink = _stage(GuardWorker, log, [Classifier()])
     for chunk in _chunks("well darn it, darn it all", 2):  # 13 chunks, no yield between
         sink.token(chunk)
     await sink.drain()
@@ -242,9 +275,10 @@ async def test_async_custom_guard_on_batches() -> None:
     assert len(calls) <= 3  # called on batches, not once per chunk
 
 
-async def test_order_of_tool_steps_and_text_is_kept() -> None:
+@forms
+async def test_order_of_tool_steps_and_text_is_kept(form: Form) -> None:
     log = MemoryBroker().create("r")
-    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
+    sink = _stage(form, log, [PiiGuard()])
     sink.token("Let me check ")
     sink.tool_start("c1", "lookup", {"q": "x"})
     sink.tool_end("c1", "lookup", "ok")
@@ -264,7 +298,7 @@ async def test_order_of_tool_steps_and_text_is_kept() -> None:
 
 async def test_synchronous_guards_run_inline_in_the_callers_task() -> None:
     log = MemoryBroker().create("r")
-    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops(), window=40)
+    sink = _stage(InlineGuards, log, [PiiGuard()], window=40)
     tasks = len(asyncio.all_tasks())
 
     def shown() -> str:
@@ -292,7 +326,7 @@ async def test_an_async_guard_gets_a_worker_only_once_text_arrives() -> None:
 
     log = MemoryBroker().create("r")
     tasks = len(asyncio.all_tasks())
-    sink = GuardStage(RunRecorder(log), [PiiGuard(), Slow()], Stops())
+    sink = _stage(GuardWorker, log, [PiiGuard(), Slow()])
     assert len(asyncio.all_tasks()) == tasks  # an idle stream holds no worker
     sink.token("hello there")
     assert len(asyncio.all_tasks()) == tasks + 1
@@ -308,16 +342,17 @@ async def test_a_plain_guard_returning_an_awaitable_is_a_clear_error() -> None:
         def inspect(self, text: str, offset: int) -> Any:
             return asyncio.sleep(0, result=[])
 
-    sink = GuardStage(RunRecorder(MemoryBroker().create("r")), [Confused()], Stops())
+    sink = _stage(InlineGuards, MemoryBroker().create("r"), [Confused()])
     with pytest.raises(GuardFailed, match="async def"):  # the run fails; never a retry
         sink.token("hi")
 
 
-async def test_a_full_log_found_by_the_deferred_scan_surfaces_in_the_runs_task() -> None:
-    from tokenwire.broker.base import EventLogFull
-
+@forms
+async def test_a_full_log_found_by_the_deferred_scan_surfaces_in_the_runs_task(
+    form: Form,
+) -> None:
     log = MemoryBroker(max_events_per_run=4).create("r")  # 1 event before the reserve
-    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
+    sink = _stage(form, log, [PiiGuard()])
     with pytest.raises(EventLogFull):  # from the next token() or, at the latest, drain()
         for word in ("Hello ", "there, ", "friend. ", "More words here. "):
             sink.token(word)
@@ -427,7 +462,7 @@ def test_any_chunking_acts_exactly_like_one_scan_of_the_whole_text(seed: int, ki
 
 async def test_a_restarted_answer_shows_its_first_words_at_once_again() -> None:
     log = MemoryBroker().create("r")
-    sink = GuardStage(RunRecorder(log), [PiiGuard()], Stops())
+    sink = _stage(InlineGuards, log, [PiiGuard()])
     assert sink.token("Sure. ") is True
     sink.discard_unshown()  # the attempt failed and the run restarts (run.restart)
     sink.restart()
@@ -436,7 +471,11 @@ async def test_a_restarted_answer_shows_its_first_words_at_once_again() -> None:
     assert log.last_seq == seen + 1
 
 
-async def test_a_guard_that_raises_fails_the_run_with_its_error_named() -> None:
+@forms
+async def test_a_guard_that_raises_fails_the_run_with_its_error_named(form: Form) -> None:
+    """Inline, at the token that found it; in the worker, at the run's next call (the
+    worker once let the guard's bare ValueError out at drain, as if the runnable raised)."""
+
     class Broken:
         name = "broken"
         window = 0
@@ -444,6 +483,87 @@ async def test_a_guard_that_raises_fails_the_run_with_its_error_named() -> None:
         def inspect(self, text: str, offset: int) -> Any:
             raise ValueError("bad pattern")
 
-    sink = GuardStage(RunRecorder(MemoryBroker().create("r")), [Broken()], Stops())
+    sink = _stage(form, MemoryBroker().create("r"), [Broken()])
     with pytest.raises(GuardFailed, match="a guardrail failed: ValueError: bad pattern"):
         sink.token("hi")
+        await asyncio.sleep(0)
+        sink.token(" there")
+
+
+def _shown(log: MemoryEventLog) -> str:
+    return "".join(str(e.data["text"]) for e in log._events if e.type == "token")
+
+
+@forms
+async def test_text_held_when_an_attempt_fails_is_never_shown(form: Form) -> None:
+    log = MemoryBroker().create("r")
+    sink = _stage(form, log, [PiiGuard()])
+    sink.token("Sure, mail jane.doe@exa")  # the address could still grow: held
+    await asyncio.sleep(0)
+    assert _shown(log) == "Sure, mail "
+    sink.discard_unshown()  # the attempt failed; a retry continues after what was shown
+    sink.token("Hello again. ")
+    await sink.drain()
+    assert _shown(log) == "Sure, mail Hello again. " and "jane" not in str(log._events)
+
+
+@forms
+async def test_a_restarted_answer_is_guarded_as_a_new_text(form: Form) -> None:
+    log = MemoryBroker().create("r")
+    recorder = RunRecorder(log)
+    sink = form(recorder, Guardrails(guards=(PiiGuard(),)), Stops())
+    sink.token("Sure. Ask jane")
+    await asyncio.sleep(0)
+    sink.discard_unshown()  # the attempt failed...
+    sink.restart()  # ...and the run restarts: the recorder forgets "Sure. Ask "
+    sink.token(f"{EMAIL} owns it")
+    await sink.drain()
+    assert recorder.text == "[EMAIL] owns it"
+    assert [e.data["rule"] for e in log._events if e.type == "guardrail"] == ["pii.email"]
+
+
+@forms
+async def test_drain_releases_what_is_held_and_leaves_no_task(form: Form) -> None:
+    log = MemoryBroker().create("r")
+    tasks = len(asyncio.all_tasks())
+    sink = _stage(form, log, [PiiGuard()])
+    sink.token("write to jane.doe@example")
+    sink.reasoning("thinking about jane.doe@example")
+    await sink.drain()
+    assert _shown(log) == "write to jane.doe@example"  # not an address (no top-level domain)
+    kinds = [e.type for e in log._events]
+    assert kinds == sorted(kinds, key=lambda kind: kind != "token")  # in their order
+    reasoning = "".join(str(e.data["text"]) for e in log._events if e.type == "reasoning")
+    assert reasoning == "thinking about jane.doe@example"
+    assert len(asyncio.all_tasks()) == tasks
+    sink.token("after the end")  # a closed stage takes nothing more
+    assert _shown(log) == "write to jane.doe@example"
+
+
+@forms
+async def test_cancel_drops_held_text_and_stops_the_worker(form: Form) -> None:
+    log = MemoryBroker().create("r")
+    tasks = len(asyncio.all_tasks())
+    sink = _stage(form, log, [PiiGuard()])
+    sink.token("mail jane.doe@exa")
+    await asyncio.sleep(0)
+    sink.token("mple.com")
+    sink.cancel()
+    sink.token(" and more")
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert _shown(log) == "mail "
+    assert len(asyncio.all_tasks()) == tasks
+
+
+async def test_inline_guards_refuse_an_async_guard() -> None:
+    class Classifier:
+        name = "classifier"
+        window = 4
+
+        async def inspect(self, text: str, offset: int) -> Sequence[Finding]:
+            return []
+
+    assert not Guardrails(guards=(PiiGuard(), Classifier())).synchronous
+    with pytest.raises(ValueError, match="GuardWorker"):
+        _stage(InlineGuards, MemoryBroker().create("r"), [PiiGuard(), Classifier()])

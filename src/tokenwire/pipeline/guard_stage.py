@@ -1,13 +1,17 @@
-"""The guard stage: a run's guardrails, between its budget and its recorder.
+"""What a run's guard stage is, in both of its forms: its guardrails between its budget and
+its recorder.
 
-When every guard is synchronous (all the built-in ones are: regexes), no task is involved:
-a token costs a list append, and what arrived while the model's task ran is scanned in one
-go by a callback as soon as it yields (one scan and one event per network read, not per
-token). With an async guard (a classifier behind a network
-call), calls are queued instead and a worker task, started on the first one, takes them in
-batches and awaits the guards, so the model is never slowed down by the classifier. Either
-way what may be shown is forwarded to the next stage in order, and a non-token event (a tool
-step, a retrieval) ends a text segment, so held text is flushed before it.
+Both forms hold the answer and the reasoning in a :class:`HoldbackBuffer` each, forward what
+may be shown to the next stage in order, and end a text segment at any non-token event (a
+tool step, a retrieval), so held text is flushed before it. They differ in where the guards
+run, which :func:`tokenwire.runs.launch.run_stages` decides once per run, from
+:attr:`Guardrails.synchronous <tokenwire.pipeline.guardrails.Guardrails.synchronous>`:
+
+- :class:`~tokenwire.pipeline.inline_guards.InlineGuards`, when every guard is synchronous
+  (all the built-in ones are: regexes): the checks run on the token path, no task;
+- :class:`~tokenwire.pipeline.guard_worker.GuardWorker`, with an async guard (a classifier
+  behind a network call): a worker task takes the calls in batches and awaits the guards,
+  so the model is never slowed down by the classifier.
 
 ``holdback`` (default) shows nothing a guard has not cleared. ``stream_first`` shows text
 at once and runs the guards beside it — an audit mode that **fails open**: a redaction is
@@ -16,89 +20,72 @@ reported, but the text was already shown; a block or halt still stops the run.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from typing import Any, Literal
+from abc import ABC, abstractmethod
+from typing import Any
 
 from tokenwire.broker.base import EventLogFull
 from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, RunStatus
-from tokenwire.pipeline.findings import Finding, Guard
-from tokenwire.pipeline.holdback import HoldbackBuffer, Release, run_now
+from tokenwire.pipeline.findings import Finding
+from tokenwire.pipeline.guardrails import Guardrails
+from tokenwire.pipeline.holdback import HoldbackBuffer, Release
 from tokenwire.pipeline.stage import RunControl, Stage
 
-__all__ = ["GuardMode", "GuardStage"]
+__all__ = ["CLOSE", "GUARD_ERRORS", "Call", "GuardStage"]
 
-GuardMode = Literal["holdback", "stream_first"]
-_Call = tuple[str, tuple[Any, ...]]
+#: A call for the guards, in arrival order: answer text, or ``(method, args)``.
+Call = tuple[str, tuple[Any, ...]] | str
+#: The stream has ended: release what is held (the last call a stage takes).
+CLOSE: Call = ("close", ())
 
 
-class GuardStage:
-    def __init__(
-        self,
-        next: Stage,
-        guards: Sequence[Guard],
-        control: RunControl,
-        *,
-        window: int | None = None,
-        mode: GuardMode = "holdback",
-    ) -> None:
+class GuardStage(ABC):
+    """The part both forms share: the buffers, the order of calls, what a release does.
+
+    A form says how a call reaches :meth:`_process` (:meth:`_take`) and what answer text
+    costs on its way there (:meth:`_hold`)."""
+
+    def __init__(self, next: Stage, rails: Guardrails, control: RunControl) -> None:
         self._next = next
-        self._answer = HoldbackBuffer(guards, window)
-        self._reasoning = HoldbackBuffer(guards, window)
+        self._answer = HoldbackBuffer(rails.guards, rails.window)
+        self._reasoning = HoldbackBuffer(rails.guards, rails.window)
         self._control = control
-        self._stream_first = mode == "stream_first"
-        self._inline = self._answer.synchronous
-        # Inline mode: answer text of this loop iteration, scanned together once the model's
-        # task yields (a network read's worth of tokens costs one scan and one event).
-        self._pending: list[str] = []
-        self._flush_scheduled = False
+        self._stream_first = rails.mode == "stream_first"
+        # An error found off the caller's path (the log is full, a guard raised): raised in
+        # the run's task at its next token or at drain.
         self._error: BaseException | None = None
         self._shown = False
         self._epoch = 0
-        self._queue: list[_Call | str] = []
-        self._wake: asyncio.Future[None] | None = None
         self._stopped: Finding | None = None
         self._closed = False
-        self._worker: asyncio.Task[None] | None = None
+
+    @abstractmethod
+    def _hold(self, text: str) -> bool:
+        """Answer text in ``holdback`` mode; True when it made the first text visible."""
+
+    @abstractmethod
+    def _take(self, item: Call) -> None:
+        """A call for the guards (the stage is neither stopped nor closed)."""
 
     # -- RunSink (called by the adapter) --------------------------------------------------
     def token(self, text: str) -> bool:
-        """True when this delta made the answer's first text visible (``RunSink.token``).
-
-        Until something is visible each delta is scanned at once, so the first words are in
-        the log before the caller yields and go out in the writer's next write (a deferred
-        scan would let the writer send the run's opening events alone first, and the words
-        one write and a few chunks later). After that, text waits for the one scan per
-        loop iteration."""
+        """True when this delta made the answer's first text visible (``RunSink.token``)."""
         if self._error is not None:
             self._raise_deferred()
         if self._stopped is not None or self._closed:
             return False
         if self._stream_first:
             first = self._next.token(text) is True
-            self._enqueue(text)
+            self._take(text)
             return first
-        if not self._inline or self._reasoning.held:
-            shown = self._shown
-            self._enqueue(text)
-            return self._shown and not shown
-        self._pending.append(text)
-        if not self._shown:
-            with _GUARD_ERRORS:
-                self._push_pending()
-            return self._shown
-        if not self._flush_scheduled:  # the hot path: no scan, no task switch
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_soon)
-        return False
+        return self._hold(text)
 
     def reasoning(self, text: str) -> None:
         if self._stopped is not None or self._closed:
             return
         if self._stream_first:
             self._next.reasoning(text)
-        self._enqueue(("reasoning", (text,)))
+        self._take(("reasoning", (text,)))
 
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         self._enqueue(("tool_start", (call_id, name, args)))
@@ -119,23 +106,20 @@ class GuardStage:
         # Usage is bookkeeping, not shown text: it never waits behind the guards.
         self._next.usage(input_tokens, output_tokens, model, cached_input_tokens)
 
+    def guardrail(self, finding: Finding, *, shown: bool = False) -> None:
+        self._next.guardrail(finding, shown=shown)
+
     # -- lifecycle --------------------------------------------------------------------------
     async def drain(self) -> None:
-        """Process everything queued and release the held text (the stream has ended)."""
+        """Release the held text (the stream has ended); a form's own work ends after."""
         self._raise_deferred()
-        self._enqueue(("flush", ()))
-        self._enqueue(("close", ()))
+        self._enqueue(CLOSE)
         self._closed = True
-        if self._worker is not None:
-            # A stop found now cancels the run's task (Run.stop): let that cancellation through.
-            await asyncio.shield(self._worker)
 
     def discard_unshown(self) -> None:
         """An attempt failed: nothing of it that is not shown yet may ever be (a retry or a
         fallback starts over, or continues after what was shown)."""
         self._epoch += 1
-        self._pending.clear()
-        self._queue.clear()
         self._answer.discard()
         self._reasoning.discard()
 
@@ -147,65 +131,21 @@ class GuardStage:
         self._shown = False  # the new answer's first words are scanned at once again
         self._next.restart()
 
-    def guardrail(self, finding: Finding, *, shown: bool = False) -> None:
-        self._next.guardrail(finding, shown=shown)
-
     def cancel(self) -> None:
         """Drop held text (the run was cancelled: nobody may see unchecked text)."""
         self._closed = True
-        self._pending.clear()
-        if self._worker is not None:
-            self._worker.cancel()
 
-    def _enqueue(self, item: _Call | str) -> None:
-        if self._stopped is not None or self._closed:
-            return
-        if self._inline:
-            with _GUARD_ERRORS:
-                self._push_pending()  # text before this call goes first
-                run_now(self._process([item]))
-            return
-        self._queue.append(item)
-        if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work())
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
-
-    def _flush_soon(self) -> None:
-        """The model's task yielded: scan what it delivered meanwhile. An error here (the log
-        is full, a guard raised) is raised in the run's task at its next call."""
-        self._flush_scheduled = False
-        try:
-            with _GUARD_ERRORS:
-                self._push_pending()
-        except Exception as exc:
-            self._error = exc
-
-    def _push_pending(self) -> None:
-        if not self._pending:
-            return
-        text = "".join(self._pending)
-        self._pending.clear()
+    # -- the guards' side -------------------------------------------------------------------
+    def _enqueue(self, item: Call) -> None:
         if self._stopped is None and not self._closed:
-            self._apply(self._answer.push_now(text), reasoning=False)
+            self._take(item)
 
     def _raise_deferred(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
 
-    async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                self._wake = loop.create_future()
-                await self._wake
-            batch, self._queue = self._queue, []
-            if await self._process(batch):
-                return
-
-    async def _process(self, batch: list[_Call | str]) -> bool:
+    async def _process(self, batch: list[Call]) -> bool:
         """Handle a batch in order; True once the stream is closed or stopped.
 
         Answer text and reasoning are two channels with a buffer each; switching channel,
@@ -230,8 +170,7 @@ class GuardStage:
                 return True
             if method == "close":
                 return True
-            if method != "flush":
-                getattr(self._next, method)(*args)
+            getattr(self._next, method)(*args)
         return bool(pending) and await self._push(self._answer, "".join(pending))
 
     async def _flush(self, buffer: HoldbackBuffer) -> bool:
@@ -263,7 +202,7 @@ class GuardStage:
 
 
 class _GuardErrors:
-    """``with _GUARD_ERRORS:`` a guard's exception becomes :class:`GuardFailed`; the log's
+    """``with GUARD_ERRORS:`` a guard's exception becomes :class:`GuardFailed`; the log's
     own limit passes as it is. One shared instance: entered on every flush, it allocates
     nothing (a ``@contextmanager`` would build a generator each time)."""
 
@@ -277,4 +216,4 @@ class _GuardErrors:
             raise GuardFailed(f"a guardrail failed: {type(exc).__name__}: {exc}") from exc
 
 
-_GUARD_ERRORS = _GuardErrors()
+GUARD_ERRORS = _GuardErrors()

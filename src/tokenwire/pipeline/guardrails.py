@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tokenwire import plain_json
 from tokenwire.pipeline.findings import Action, Finding, Guard
-from tokenwire.pipeline.guard_stage import GuardMode
+from tokenwire.pipeline.holdback import is_async
 from tokenwire.pipeline.masking import AUDIT_INPUTS, SURFACES, Masking
 from tokenwire.pipeline.pii import PHONE_REGIONS, PiiGuard
 from tokenwire.pipeline.rules import DenyRule, no_code_blocks
 
-__all__ = ["Guardrails"]
+__all__ = ["GuardMode", "Guardrails"]
+
+GuardMode = Literal["holdback", "stream_first"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,12 @@ class Guardrails:
             pii = next((g for g in self.guards if isinstance(g, PiiGuard)), None)
             if pii is not None:
                 object.__setattr__(self, "masking", Masking.of(pii))
+
+    @property
+    def synchronous(self) -> bool:
+        """Whether every guard checks without awaiting (all the built-in ones do): then
+        they run on the token path (``InlineGuards``), else in a worker (``GuardWorker``)."""
+        return not any(is_async(guard) for guard in self.guards)
 
     def check_input(self, input: Any) -> Finding | None:
         """The first input rule the run's input breaks (input moderation), if any."""

@@ -85,7 +85,6 @@ class HoldbackBuffer:
         # token: at 50 tokens/s, `step` characters are about 60 ms).
         self.step = min(_STEP, self.window)
         self._next_look = 0
-        self.synchronous = not any(is_async(g) for g in self._guards)
         self._held = ""
         self._context = ""
 
@@ -123,7 +122,7 @@ class HoldbackBuffer:
         return await self._scan(keep)
 
     def push_now(self, text: str, *, final: bool = False) -> Release:
-        """``push`` without an await, for buffers whose guards are all ``synchronous`` (most
+        """``push`` without an await, for buffers whose guards are all synchronous (most
         pushes scan nothing: no coroutine for them)."""
         keep = self._due(text, final)
         if keep is None:

@@ -11,7 +11,8 @@ import dataclasses
 from tokenwire.events import EventType, RunStatus
 from tokenwire.langchain.adapter import model_name
 from tokenwire.pipeline.budgets import BudgetStage, RunBudget
-from tokenwire.pipeline.guard_stage import GuardStage
+from tokenwire.pipeline.guard_worker import GuardWorker
+from tokenwire.pipeline.inline_guards import InlineGuards
 from tokenwire.pipeline.stage import Stage
 from tokenwire.routes import Route
 from tokenwire.runs.execution import end_run
@@ -45,11 +46,15 @@ def run_stages(
     estimate: Estimator,
 ) -> Stage:
     """The head of the run's chain ``budget → guards → recorder`` (the stages the route
-    needs): the budget counts the model's output before any guard holds it back."""
+    needs): the budget counts the model's output before any guard holds it back.
+
+    The one place the guards' form is chosen: on the token path when every guard is
+    synchronous, in a worker task when one must be awaited."""
     head: Stage = recorder
     rails = route.guardrails
     if rails is not None and rails.guards:
-        head = GuardStage(head, rails.guards, run, window=rails.window, mode=rails.mode)
+        form = InlineGuards if rails.synchronous else GuardWorker
+        head = form(head, rails, run)
     if budget is not None:
         head = BudgetStage(head, budget, run, prices=prices, estimate=estimate)
     return head
