@@ -16,7 +16,8 @@ Names for ``--only``:
   ``per_request`` (fixed cost per stream), ``ttft``, ``disconnect``, ``ladder`` (the
   concurrent 50-token/s streams, both pacings), ``memory`` (idle streams), ``many`` (10,000
   slow streams); ``streaming`` is all of them;
-- in process: ``telemetry``, ``holdback``, ``guard`` (the PII guard's per-token cost);
+- in process: ``telemetry``, ``holdback``, ``guard`` (the PII guard's per-token cost),
+  ``stages`` (the chain recorder / budget / inline guards / guard worker, per token);
 - ``gc``: the garbage collector's full pass with and without ``gc_freeze``, and an A/B of
   tokenwire servers with it off and on;
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
@@ -50,6 +51,7 @@ from bench import (
     machine,
     profile,
     provider_split,
+    stage_chain,
     streaming,
     targets,
     telemetry_cost,
@@ -116,6 +118,7 @@ IN_PROCESS = {
     "telemetry": telemetry_cost,
     "holdback": holdback_delay,
     "guard": guard_cost,
+    "stages": stage_chain,
     "gc": gc_freeze,
 }
 OTHERS = ("split", "profile")
