@@ -1,7 +1,7 @@
 """How long the guardrail hold-back keeps text from the client.
 
 A stream of ~4-character tokens arrives at a steady inter-token interval; each token's
-delay is the time from its arrival at the guarded sink to its release into the event log.
+delay is the time from its arrival at the guard stage to its release into the event log.
 The hold-back keeps ``window`` characters back, so the bound is about
 ``window / chars-per-token`` intervals (plus scheduling); at the end of the stream
 everything is released at once.
@@ -89,7 +89,7 @@ def report(results: list[dict[str, float]]) -> str:
     return f"""## Guardrails: the delay the hold-back adds
 
 Tokens of ~5 characters every {INTERVAL * 1000:.0f} ms through the PII guard; delay = arrival at
-the guarded sink → release into the event log (steady state; the end of a stream releases
+the guard stage → release into the event log (steady state; the end of a stream releases
 everything at once). The PII guard holds back only what an address or a number could still
 be growing into, scanning every 12 characters, so with prose the delay no longer depends on
 the window: `window` (120 by default, the longest PII span) only caps the hold. The bound
