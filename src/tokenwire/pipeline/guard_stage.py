@@ -7,7 +7,8 @@ token). With an async guard (a classifier behind a network
 call), calls are queued instead and a worker task, started on the first one, takes them in
 batches and awaits the guards, so the model is never slowed down by the classifier. Either
 way what may be shown is forwarded to the next stage in order, and a non-token event (a tool
-step, a retrieval) ends a text segment, so held text is flushed before it.
+step, a retrieval, a custom event, a node's progress) ends a text segment, so held text is
+flushed before it: events reach the log in the order the runnable produced them.
 
 ``holdback`` (default) shows nothing a guard has not cleared. ``stream_first`` shows text
 at once and runs the guards beside it — an audit mode that **fails open**: a redaction is
@@ -23,6 +24,7 @@ from typing import Any, Literal
 from tokenwire.broker.base import EventLogFull
 from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, RunStatus
+from tokenwire.langchain.sink import NodePhase
 from tokenwire.pipeline.findings import Finding, Guard
 from tokenwire.pipeline.holdback import HoldbackBuffer, Release, run_now
 from tokenwire.pipeline.stage import RunControl, Stage
@@ -101,13 +103,19 @@ class GuardStage:
         self._enqueue(("reasoning", (text,)))
 
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
-        self._enqueue(("tool_start", (call_id, name, args)))
+        self._step("tool_start", (call_id, name, args))
 
     def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
-        self._enqueue(("tool_end", (call_id, name, output, error)))
+        self._step("tool_end", (call_id, name, output, error))
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
-        self._enqueue(("retrieval", (documents,)))
+        self._step("retrieval", (documents,))
+
+    def custom(self, name: str | None, data: Any, error: str | None = None) -> None:
+        self._step("custom", (name, data, error))
+
+    def node(self, phase: NodePhase, name: str, step: int | None) -> None:
+        self._step("node", (phase, name, step))
 
     def usage(
         self,
@@ -156,6 +164,17 @@ class GuardStage:
         self._pending.clear()
         if self._worker is not None:
             self._worker.cancel()
+
+    def _step(self, method: str, args: tuple[Any, ...]) -> None:
+        """A non-token event: it ends a text segment, so what is held goes before it. In
+        ``stream_first`` mode nothing waits for the guards — the text around it was shown at
+        once — so it is passed on now too (queued behind an async guard's scan, it would
+        land after text the model produced later)."""
+        if self._stream_first and self._stopped is None and not self._closed:
+            getattr(self._next, method)(*args)
+            self._enqueue(("flush", ()))
+            return
+        self._enqueue((method, args))
 
     def _enqueue(self, item: _Call | str) -> None:
         if self._stopped is not None or self._closed:
