@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from tokenwire.demo.routes import demo_model
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.routes import Route
+from tokenwire.server.config import load_config
 
 Serve = Callable[..., httpx.Client]
 QUESTION = "hi there"
@@ -277,3 +279,15 @@ def test_progress_reports_the_nodes_on_native_and_ai_sdk(
     assert [n["data"]["phase"] for n in nodes] == ["start", "end"]
     assert all(n["transient"] for n in nodes)
     assert "data-node" not in [p["type"] for p in result["message"]["parts"]]
+
+
+def test_progress_is_a_route_key_of_tokenwire_toml(tmp_path: Path) -> None:
+    (tmp_path / "chains.py").write_text(
+        "from langchain_core.runnables import RunnableLambda\nchain = RunnableLambda(str)\n"
+    )
+    (tmp_path / "tokenwire.toml").write_text(
+        '[routes.graph]\ntarget = "chains.py:chain"\nprogress = true\n\n'
+        '[routes.quiet]\ntarget = "chains.py:chain"\n'
+    )
+    graph, quiet = load_config(tmp_path / "tokenwire.toml").routes
+    assert graph.progress is True and quiet.progress is False
