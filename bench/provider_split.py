@@ -53,6 +53,12 @@ class _NoopSink:
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         pass
 
+    def custom(self, name: str | None, data: Any, error: str | None = None) -> None:
+        pass
+
+    def node(self, phase: str, name: str, step: int | None) -> None:
+        pass
+
     def usage(self, *args: Any, **kwargs: Any) -> None:
         pass
 

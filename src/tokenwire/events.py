@@ -21,6 +21,11 @@ class EventType(StrEnum):
     TOOL_END = "tool.end"
     APPROVAL_REQUIRED = "approval.required"
     RETRIEVAL = "retrieval"
+    #: What the runnable's own code streamed: ``get_stream_writer()``, ``adispatch_custom_event``.
+    CUSTOM = "custom"
+    #: A LangGraph node began / finished (routes with ``progress`` on).
+    NODE_START = "node.start"
+    NODE_END = "node.end"
     GUARDRAIL = "guardrail"
     USAGE = "usage"
     ERROR = "error"

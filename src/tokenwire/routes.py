@@ -30,6 +30,9 @@ class Route:
     ``auto`` picks ``tokens`` for a bare chat model and ``events`` otherwise.
     ``answer_tag``: in events mode, only chat models with this tag produce ``token`` events
     (default: the outermost chat model).
+    ``progress``: in events mode, a LangGraph graph's nodes are reported as they start and
+    end (``node.start`` / ``node.end`` events with the node's name), so a UI can show which
+    step runs.
 
     Reliability (all off by default): ``first_token_timeout``, ``stall_timeout`` (largest
     gap between tokens) and ``total_timeout`` in seconds; ``retry`` before the first token;
@@ -45,6 +48,7 @@ class Route:
     runnable: Runnable[Any, Any]
     mode: StreamMode = "auto"
     answer_tag: str | None = None
+    progress: bool = False
     on_disconnect: DisconnectPolicy = "cancel"
     description: str = ""
     first_token_timeout: float | None = None

@@ -26,6 +26,12 @@ class RecordingSink:
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         self.calls.append(("retrieval", documents))
 
+    def custom(self, name: str | None, data: Any, error: str | None = None) -> None:
+        self.calls.append(("custom", (name, data, error)))
+
+    def node(self, phase: str, name: str, step: int | None) -> None:
+        self.calls.append(("node", (phase, name, step)))
+
     def usage(
         self,
         input_tokens: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tokenwire.events import Event
 from tokenwire.protocols.ai_sdk import UIMessageStreamEncoder, messages_from_ui
 from tokenwire.protocols.langserve import decode_input
+from tokenwire.protocols.langserve_events import EventFilter, StreamEventsEncoder
 from tokenwire.protocols.openai import ChatCompletionEncoder, chat_completion
 from tokenwire.protocols.websocket import ProtocolError, parse_message
 
@@ -112,3 +114,75 @@ def test_langserve_messages_become_role_dicts() -> None:
 def test_websocket_rejects_malformed_requests(raw: str) -> None:
     with pytest.raises(ProtocolError):
         parse_message(raw)
+
+
+CUSTOM_RUN = (
+    ("token", {"text": "a"}),
+    ("custom", {"name": "weather", "data": {"temp": 21}}),
+    ("node.start", {"name": "answer", "step": 2}),
+    ("custom", {"data": [1, 2]}),
+    ("custom", {"name": "guardrail", "data": "not the gateway's"}),
+    ("token", {"text": "b"}),
+    ("node.end", {"name": "answer", "step": 2}),
+    end("completed"),
+)
+
+
+def test_ai_sdk_custom_events_are_data_parts_between_text_parts() -> None:
+    parts = sse_data(UIMessageStreamEncoder().encode(run(*CUSTOM_RUN)))
+    kinds = [p["type"] for p in parts]
+    assert kinds[2:-2] == [
+        "text-start", "text-delta", "text-end",
+        "data-weather", "data-node", "data-custom", "data-custom-guardrail",
+        "text-start", "text-delta", "text-end", "data-node",
+    ]  # fmt: skip
+    assert parts[5] == {"type": "data-weather", "data": {"temp": 21}}
+    assert parts[6] == {
+        "type": "data-node",
+        "data": {"phase": "start", "name": "answer", "step": 2},
+        "transient": True,
+    }
+    assert parts[7] == {"type": "data-custom", "data": [1, 2]}
+    assert parts[8] == {"type": "data-custom-guardrail", "data": "not the gateway's"}
+
+
+def test_openai_does_not_carry_custom_events() -> None:
+    events = run(*CUSTOM_RUN)
+    raw = ChatCompletionEncoder("r1", "chat").encode(events)
+    assert b"weather" not in raw and b"answer" not in raw
+    assert chat_completion("r1", "chat", events)[1]["choices"][0]["message"]["content"] == "ab"
+
+
+def test_langserve_stream_events_custom_events_and_nodes() -> None:
+    run_id = "0" * 32
+    encoder = StreamEventsEncoder(run_id, "graph", "value", {"q": 1})
+    events = [
+        json.loads(line[6:])
+        for line in encoder.encode(run(*CUSTOM_RUN)).decode().split("\n")
+        if line.startswith("data: {")
+    ]
+    shown = [(e["event"], e["name"]) for e in events if e["event"] != "on_chain_stream"]
+    assert shown == [
+        ("on_chain_start", "graph"),
+        ("on_chat_model_start", "m"), ("on_chat_model_stream", "m"), ("on_chat_model_end", "m"),
+        ("on_custom_event", "weather"),
+        ("on_chain_start", "answer"),
+        ("on_custom_event", "custom"),
+        ("on_custom_event", "guardrail"),
+        ("on_chat_model_start", "m"), ("on_chat_model_stream", "m"), ("on_chat_model_end", "m"),
+        ("on_chain_end", "answer"),
+        ("on_chain_end", "graph"),
+    ]  # fmt: skip
+    custom = [e for e in events if e["event"] == "on_custom_event"]
+    assert [e["data"] for e in custom] == [{"temp": 21}, [1, 2], "not the gateway's"]
+    root = str(uuid.UUID(run_id))
+    assert all(e["run_id"] == root and e["parent_ids"] == [] for e in custom)
+    nodes = [e for e in events if e["name"] == "answer"]
+    assert nodes[0]["run_id"] == nodes[1]["run_id"] and nodes[0]["parent_ids"] == [root]
+
+
+def test_langserve_stream_events_filters_custom_events_by_name() -> None:
+    only = EventFilter(include_names=["weather"])
+    encoder = StreamEventsEncoder("0" * 32, "graph", "value", {}, only)
+    raw = encoder.encode(run(*CUSTOM_RUN)).decode()
+    assert raw.count("on_custom_event") == 1 and "on_chat_model" not in raw

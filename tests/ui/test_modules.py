@@ -104,3 +104,28 @@ def test_sse_parser_gives_the_same_events_however_the_stream_is_split(modules: P
     for result in results:
         assert result["events"] == EXPECTED, result["size"]
         assert result["retry"] == 1000
+
+
+def test_the_answer_shows_custom_events_as_steps_and_nodes_as_its_state(modules: Page) -> None:
+    shown: dict[str, Any] = modules.evaluate(
+        """async () => {
+          const { AssistantMessage } = await import('/ui/js/message.js');
+          const box = document.createElement('div');
+          const message = new AssistantMessage(box, { route: 'graph' });
+          message.apply({ type: 'run.start', data: { run_id: 'r1', model: 'm' } });
+          message.apply({ type: 'node.start', data: { name: 'answer', step: 1 } });
+          const state = message.state.textContent;
+          const weather = { name: 'weather', data: { html: '<img src=x>' } };
+          message.apply({ type: 'custom', data: weather });
+          message.apply({ type: 'custom', data: { data: null, error: 'not JSON' } });
+          const steps = [...box.querySelectorAll('.timeline .step.custom')].map((li) => [
+            li.querySelector('.tool-name').textContent, li.querySelector('pre').textContent,
+          ]);
+          return { state, steps, images: box.querySelectorAll('img').length };
+        }"""
+    )
+    assert shown == {
+        "state": "running answer…",
+        "steps": [["weather", '{"html":"<img src=x>"}'], ["custom", "not JSON"]],
+        "images": 0,
+    }

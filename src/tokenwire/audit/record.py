@@ -1,8 +1,9 @@
 """What the audit trail records about a finished run.
 
 Built in the audit writer task, never on the token path: it reads the run's settled
-``summary`` (the ``run.end`` data) and scans its closed event log once for the model and
-every ``guardrail`` action.
+``summary`` (the ``run.end`` data) and scans its closed event log once for the model,
+every ``guardrail`` action and every ``custom`` event: custom events are delivered content,
+so the record keeps them as they went out (masked already, when the route masks).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = ["audit_entry", "delivered_output", "identity", "minimal_entry", "plai
 
 _START = EventType.RUN_START.value
 _GUARDRAIL = EventType.GUARDRAIL.value
+_CUSTOM = EventType.CUSTOM.value
 
 
 async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
@@ -31,7 +33,7 @@ async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     if isinstance(input, AuditedInput):
         input, kept = input.value, input.fields()
-    model, guardrails = await _scan(run)
+    model, guardrails, custom = await _scan(run)
     summary = run.summary
     usage = summary.get("usage") or {}
     return plain_entry(
@@ -47,6 +49,7 @@ async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
             "cost_usd": usage.get("cost_usd"),
             "timings": summary.get("timings"),
             "guardrail_actions": guardrails,
+            "custom_events": custom,
             **kept,
         }
     )
@@ -116,16 +119,23 @@ def delivered_output(run: Run) -> Any:
     return output
 
 
-async def _scan(run: Run) -> tuple[str | None, list[dict[str, Any]]]:
+_Scanned = tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]
+
+
+async def _scan(run: Run) -> _Scanned:
+    """The model, the guardrail actions and the custom events, each with its ``seq``."""
     if not run.log.closed:
         # Only a run whose task never started lacks run.end; reading its log would wait forever.
-        return None, []
+        return None, [], []
     model: str | None = None
     guardrails: list[dict[str, Any]] = []
+    custom: list[dict[str, Any]] = []
     async for batch in run.log.read(0):
         for event in batch:
             if event.type == _GUARDRAIL:
                 guardrails.append({"seq": event.seq, **event.data})
+            elif event.type == _CUSTOM:
+                custom.append({"seq": event.seq, **event.data})
             elif event.type == _START:
                 model = event.data.get("model")
-    return model, guardrails
+    return model, guardrails, custom

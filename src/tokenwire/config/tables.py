@@ -90,6 +90,8 @@ class RouteSpec(Table):
     target: str
     mode: StreamMode | None = None
     answer_tag: str | None = None
+    #: Report a LangGraph graph's nodes starting and ending (``node.start`` / ``node.end``).
+    progress: bool | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     description: str | None = None
     guardrails: GuardrailsSpec | None = None

@@ -152,6 +152,7 @@ class RunLauncher:
             value,
             received_at,
             mask_tool_io=masking.on("tool_io") if masking is not None else None,
+            mask_custom=masking.on_custom_events() if masking is not None else None,
         )
         budget = self._run_budget(run, route)
         stages = run_stages(

@@ -58,10 +58,13 @@ class AdapterOptions:
     ``answer_tag``: in events mode, only models whose run tags contain it produce
     answer tokens (``model.with_config(tags=["answer"])``); by default the outermost
     model calls do.
+    ``progress``: in events mode, report each node of a LangGraph graph starting and
+    ending (``RunSink.node``).
     """
 
     mode: Mode = "auto"
     answer_tag: str | None = None
+    progress: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in get_args(Mode):
@@ -108,7 +111,9 @@ async def stream_runnable(
     options = options or AdapterOptions()
     input = coerce_input(runnable, input)
     if choose_mode(runnable, options) == "events":
-        return await stream_events(runnable, input, config, sink, options.answer_tag)
+        return await stream_events(
+            runnable, input, config, sink, options.answer_tag, options.progress
+        )
     if is_chat_model(runnable):
         return await stream_chat_model(runnable, input, config, sink, model_name(runnable))
     return await stream_chunks(runnable, input, config, sink)

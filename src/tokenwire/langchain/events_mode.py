@@ -18,6 +18,9 @@ Tool call ids: ``on_tool_start`` events do not carry the model's tool call id, s
 the callback. The id chosen at start (tool call id, else the input's ``tool_call_id``,
 else the event's run id) is reused for the matching end or error, keyed by run id.
 
+Custom events (``adispatch_custom_event``, LangGraph's ``get_stream_writer()``) and node
+progress: see :mod:`.custom_events`.
+
 Usage: every ``on_chat_model_end`` / ``on_llm_end``, nested models included (cost counts
 everything). No usage callback is attached in this mode, so nothing is counted twice.
 """
@@ -34,6 +37,13 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from tokenwire.langchain.callbacks import ToolCallIds, with_handler
 from tokenwire.langchain.chunks import emit_blocks, emit_reasoning_kwargs
+from tokenwire.langchain.custom_events import (
+    NOT_WRITTEN,
+    graph_stream_kwargs,
+    report,
+    report_node,
+    writer_payload,
+)
 from tokenwire.langchain.output import final_output, message_text, to_jsonable, tool_output
 from tokenwire.langchain.sink import RunSink
 from tokenwire.langchain.tokens_mode import aclose
@@ -54,13 +64,18 @@ async def stream_events(
     config: RunnableConfig | None,
     sink: RunSink,
     answer_tag: str | None,
+    progress: bool = False,
 ) -> Any:
-    """Run ``runnable`` through ``astream_events`` and report to ``sink``; return the output."""
+    """Run ``runnable`` through ``astream_events`` and report to ``sink``; return the output.
+    ``progress``: report the graph's nodes starting and ending (``RunSink.node``)."""
     tool_ids = ToolCallIds()
     run = _EventsRun(sink, answer_tag, tool_ids.by_run_id)
     on_model_chunk = run.on_model_chunk
-    handlers = _HANDLERS
-    stream = runnable.astream_events(input, with_handler(config, tool_ids), version="v2")
+    handlers = _WITH_PROGRESS if progress else _HANDLERS
+    graph = graph_stream_kwargs(runnable)
+    run.graph = bool(graph)
+    config = with_handler(config, tool_ids)
+    stream = runnable.astream_events(input, config, version="v2", **graph)
     try:
         async for event in stream:
             kind = event["event"]
@@ -68,7 +83,7 @@ async def stream_events(
                 on_model_chunk(event)
                 continue
             if kind == "on_chain_stream":  # several per token in graphs
-                if not run.models_seen and event["run_id"] == run.root_run_id:
+                if event["run_id"] == run.root_run_id:
                     run.on_root_chunk(event)
                 continue
             if run.root_run_id is None:
@@ -103,6 +118,8 @@ class _EventsRun:
         # A runnable with no chat model at all (a plain generator) streams its answer as
         # the root's own string chunks.
         self.models_seen = False
+        # A LangGraph graph streamed with its writer payloads as the root's chunks.
+        self.graph = False
 
     def on_model_chunk(self, event: Event) -> None:
         depth = self.answer_models.get(event["run_id"])
@@ -120,8 +137,22 @@ class _EventsRun:
 
     def on_root_chunk(self, event: Event) -> None:
         chunk = event["data"].get("chunk")
-        if isinstance(chunk, str) and chunk:
-            self.token(chunk)
+        if isinstance(chunk, str):
+            if chunk and not self.models_seen:
+                self.token(chunk)
+        elif self.graph:
+            payload = writer_payload(chunk)
+            if payload is not NOT_WRITTEN:
+                report(self.sink, None, payload)
+
+    def on_custom_event(self, event: Event) -> None:
+        report(self.sink, event["name"], event["data"])
+
+    def on_node_start(self, event: Event) -> None:
+        report_node(self.sink, "start", event, self.root_run_id)
+
+    def on_node_end(self, event: Event) -> None:
+        report_node(self.sink, "end", event, self.root_run_id)
 
     def on_model_start(self, event: Event) -> None:
         self.models_seen = True
@@ -254,4 +285,10 @@ _HANDLERS: dict[str, Callable[[_EventsRun, Event], None]] = {
     "on_tool_error": _EventsRun.on_tool_error,
     "on_retriever_start": _EventsRun.on_retriever_start,
     "on_retriever_end": _EventsRun.on_retriever_end,
+    "on_custom_event": _EventsRun.on_custom_event,
+}
+_WITH_PROGRESS = {
+    **_HANDLERS,
+    "on_chain_start": _EventsRun.on_node_start,
+    "on_chain_end": _EventsRun.on_node_end,
 }

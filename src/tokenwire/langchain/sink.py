@@ -8,9 +8,11 @@ token costs one call, not an await.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-__all__ = ["RunSink"]
+__all__ = ["NodePhase", "RunSink"]
+
+NodePhase = Literal["start", "end"]
 
 
 class RunSink(Protocol):
@@ -32,6 +34,14 @@ class RunSink(Protocol):
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         """Documents a retriever returned: each ``{id, source, title, snippet}``."""
+
+    def custom(self, name: str | None, data: Any, error: str | None = None) -> None:
+        """What the runnable's code streamed itself: ``data`` is JSON-serialisable; ``name``
+        is None for a LangGraph ``get_stream_writer()`` payload; ``error`` says why the data
+        could not be carried (it is then None)."""
+
+    def node(self, phase: NodePhase, name: str, step: int | None) -> None:
+        """A LangGraph node of the route's graph began or finished (``step``: its superstep)."""
 
     def usage(
         self,

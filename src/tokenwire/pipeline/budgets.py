@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tokenwire.events import ErrorCode, RunStatus
+from tokenwire.langchain.sink import NodePhase
 from tokenwire.pipeline.findings import Finding
 from tokenwire.pipeline.stage import RunControl, Stage
 from tokenwire.usage.estimate import Estimator
@@ -125,6 +126,12 @@ class BudgetStage:
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         self._next.retrieval(documents)
+
+    def custom(self, name: str | None, data: Any, error: str | None = None) -> None:
+        self._next.custom(name, data, error)
+
+    def node(self, phase: NodePhase, name: str, step: int | None) -> None:
+        self._next.node(phase, name, step)
 
     def guardrail(self, finding: Finding, *, shown: bool = False) -> None:
         self._next.guardrail(finding, shown=shown)

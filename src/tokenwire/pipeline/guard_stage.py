@@ -3,7 +3,8 @@ its recorder.
 
 Both forms hold the answer and the reasoning in a :class:`HoldbackBuffer` each, forward what
 may be shown to the next stage in order, and end a text segment at any non-token event (a
-tool step, a retrieval), so held text is flushed before it. They differ in where the guards
+tool step, a retrieval, a custom event, a node's progress), so held text is flushed before it:
+events reach the log in the order the runnable produced them. They differ in where the guards
 run, which :func:`tokenwire.runs.launch.run_stages` decides once per run, from
 :attr:`Guardrails.synchronous <tokenwire.pipeline.guardrails.Guardrails.synchronous>`:
 
@@ -26,17 +27,20 @@ from typing import Any
 from tokenwire.broker.base import EventLogFull
 from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, RunStatus
+from tokenwire.langchain.sink import NodePhase
 from tokenwire.pipeline.findings import Finding
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.holdback import HoldbackBuffer, Release
 from tokenwire.pipeline.stage import RunControl, Stage
 
-__all__ = ["CLOSE", "GUARD_ERRORS", "Call", "GuardStage"]
+__all__ = ["CLOSE", "FLUSH", "GUARD_ERRORS", "Call", "GuardStage"]
 
 #: A call for the guards, in arrival order: answer text, or ``(method, args)``.
 Call = tuple[str, tuple[Any, ...]] | str
 #: The stream has ended: release what is held (the last call a stage takes).
 CLOSE: Call = ("close", ())
+#: End the text segment (release what is held) without forwarding anything.
+FLUSH: Call = ("flush", ())
 
 
 class GuardStage(ABC):
@@ -88,13 +92,19 @@ class GuardStage(ABC):
         self._take(("reasoning", (text,)))
 
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
-        self._enqueue(("tool_start", (call_id, name, args)))
+        self._step("tool_start", (call_id, name, args))
 
     def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
-        self._enqueue(("tool_end", (call_id, name, output, error)))
+        self._step("tool_end", (call_id, name, output, error))
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
-        self._enqueue(("retrieval", (documents,)))
+        self._step("retrieval", (documents,))
+
+    def custom(self, name: str | None, data: Any, error: str | None = None) -> None:
+        self._step("custom", (name, data, error))
+
+    def node(self, phase: NodePhase, name: str, step: int | None) -> None:
+        self._step("node", (phase, name, step))
 
     def usage(
         self,
@@ -136,6 +146,17 @@ class GuardStage(ABC):
         self._closed = True
 
     # -- the guards' side -------------------------------------------------------------------
+    def _step(self, method: str, args: tuple[Any, ...]) -> None:
+        """A non-token event: it ends a text segment, so what is held goes before it. In
+        ``stream_first`` mode nothing waits for the guards — the text around it was shown at
+        once — so it is passed on now too (queued behind an async guard's scan, it would
+        land after text the model produced later)."""
+        if self._stream_first and self._stopped is None and not self._closed:
+            getattr(self._next, method)(*args)
+            self._enqueue(FLUSH)
+            return
+        self._enqueue((method, args))
+
     def _enqueue(self, item: Call) -> None:
         if self._stopped is None and not self._closed:
             self._take(item)
@@ -170,7 +191,8 @@ class GuardStage(ABC):
                 return True
             if method == "close":
                 return True
-            getattr(self._next, method)(*args)
+            if method != "flush":
+                getattr(self._next, method)(*args)
         return bool(pending) and await self._push(self._answer, "".join(pending))
 
     async def _flush(self, buffer: HoldbackBuffer) -> bool:

@@ -22,7 +22,9 @@ __all__ = ["AUDIT_INPUTS", "SURFACES", "AuditInput", "Masking", "Surface", "show
 
 #: ``output``: the answer as it streams, and the run's output; ``tool_io``: tool arguments,
 #: outputs and errors, retrieved documents; ``input``: the request input and metadata
-#: wherever the gateway keeps or shows them (run snapshots, the audit trail).
+#: wherever the gateway keeps or shows them (run snapshots, the audit trail). A custom
+#: event's data (``get_stream_writer()``, ``adispatch_custom_event``) may be either the answer
+#: or a step's data, so it is masked when ``output`` or ``tool_io`` is.
 Surface = Literal["output", "tool_io", "input"]
 SURFACES: tuple[Surface, ...] = get_args(Surface)
 #: What the audit trail keeps of a masked input: the masked input, nothing, or the masked
@@ -82,6 +84,10 @@ class Masking:
     def on(self, surface: Surface) -> Callable[[Any], Any] | None:
         """What masks ``surface``'s values, or None when the route leaves it in clear."""
         return self.value if surface in self.surfaces else None
+
+    def on_custom_events(self) -> Callable[[Any], Any] | None:
+        """What masks custom events: masked with the answer or with the tool steps."""
+        return self.value if {"output", "tool_io"} & self.surfaces else None
 
 
 def shown_input(masking: Masking | None, value: Any) -> Any:

@@ -21,6 +21,13 @@ canonical event    UI message stream parts
 ``run.restart``    ``reset-step`` then ``start-step``: the AI SDK drops the step's parts —
                    exactly "discard what you have" — and the fallback's answer follows
 ``guardrail``      ``data-guardrail`` (a data part, so the UI can say what was redacted)
+``custom``         ``data-<name>`` with the event's ``data`` (``data-custom`` when it has no
+                   name: a ``get_stream_writer()`` payload); no ``id``, so each is a part of
+                   its own, in order with the text. A name the gateway uses for its own
+                   parts (``guardrail``, ``node``) goes out as ``data-custom-<name>``, so
+                   those parts stay the gateway's
+``node.start``     ``data-node``, ``transient`` (``useChat``'s ``onData`` sees it, the
+``node.end``       message does not keep it): ``{phase: start|end, name, step}``
 ``error``          ``error`` with the safe message — or, for ``cancelled``, ``abort``
 ``run.end``        ``finish-step``, ``finish`` (``finishReason``: stop / length /
                    content-filter / error / interrupted; ``messageMetadata``: status and
@@ -66,6 +73,19 @@ def messages_from_ui(ui_messages: Sequence[dict[str, Any]]) -> list[dict[str, An
         if text and message.get("role") in {"user", "assistant", "system"}:
             messages.append({"role": message["role"], "content": text})
     return messages
+
+
+#: The data parts the gateway itself sends: a custom event may not pass for one of them.
+_GATEWAY_DATA_PARTS = frozenset({"guardrail", "node"})
+
+
+def _custom_part(data: dict[str, Any]) -> dict[str, Any]:
+    name = data.get("name")
+    if not name:
+        name = "custom"
+    elif name in _GATEWAY_DATA_PARTS:
+        name = f"custom-{name}"
+    return {"type": f"data-{name}", "data": data.get("data")}
 
 
 def _part(obj: dict[str, Any]) -> bytes:
@@ -134,6 +154,12 @@ class UIMessageStreamEncoder:
             return b"".join(_part(_source(d)) for d in data["documents"])
         if kind == EventType.GUARDRAIL:
             return _part({"type": "data-guardrail", "data": data})
+        if kind == EventType.CUSTOM:
+            return _part(_custom_part(data))
+        if kind in (EventType.NODE_START, EventType.NODE_END):
+            phase = "start" if kind == EventType.NODE_START else "end"
+            progress = {"phase": phase, "name": data.get("name"), "step": data.get("step")}
+            return _part({"type": "data-node", "data": progress, "transient": True})
         if kind == EventType.ERROR:
             if data.get("code") == ErrorCode.CANCELLED:
                 return _part({"type": "abort", "reason": data.get("message", "")})

@@ -17,7 +17,9 @@ run failed or was cancelled (the client raises ``httpx.HTTPStatusError``). A run
 guard truncated or blocked ends normally: what was delivered is the answer.
 
 ``stream_events`` is rebuilt from canonical events (:class:`StreamEventsEncoder`); the
-gap to LangChain's own ``astream_events`` is documented there.
+gap to LangChain's own ``astream_events`` is documented there. It is the one LangServe
+endpoint that carries custom events (``on_custom_event``), as LangChain's ``astream`` does
+not either.
 
 ``run.restart`` (a fallback starts the answer over) cannot be retracted from an
 append-only stream: ``stream`` and ``stream_events`` end with an ``error`` event (status

@@ -13,6 +13,12 @@ Canonical events are coarser than LangChain's callback tree, so this is a faithf
 - ``tool.start`` / ``tool.end`` → ``on_tool_start`` / ``on_tool_end`` (``run_id`` derived
   from the tool call id); ``retrieval`` → ``on_retriever_start`` + ``on_retriever_end``
   with the cited ``Document`` s (a snippet as ``page_content``, not the full text);
+- ``custom`` → ``on_custom_event`` with the event's name (``custom`` for a LangGraph
+  ``get_stream_writer()`` payload, which has none) and its ``data``, as LangChain sends
+  it; its ``run_id`` is the root's (the gateway does not know which step dispatched it)
+  and, as in LangChain, its run type for the filters is its name;
+- ``node.start`` / ``node.end`` (routes with ``progress``) → the node's ``on_chain_start``
+  / ``on_chain_end`` (named after the node, run type ``chain``);
 - missing entirely: prompt, parser and other intermediate chain steps, nested chains,
   ``on_*_start`` inputs of nested steps, ``tags`` and ``metadata`` (always empty), and
   models nested inside tools — the gateway never records them. ``run_id`` s are stable
@@ -88,9 +94,7 @@ class StreamEventsEncoder(EventEncoder):
     def _child_id(self, key: str) -> str:
         return str(uuid.uuid5(uuid.UUID(self._root), key))
 
-    def _event(
-        self, event: str, name: str, run_type: str, run_id: str, data: dict[str, Any]
-    ) -> bytes:
+    def _event(self, event: str, name: str, run_type: str, run_id: str, data: Any) -> bytes:
         if not self._filter.allows(name, run_type):
             return b""
         parents = [] if run_id == self._root else [self._root]
@@ -120,6 +124,12 @@ class StreamEventsEncoder(EventEncoder):
             return self._close_segment() + self._tool(kind, data)
         if kind == EventType.RETRIEVAL:
             return self._close_segment() + self._retrieval(event.seq, data["documents"])
+        if kind == EventType.CUSTOM:
+            name = data.get("name") or "custom"
+            custom = self._event("on_custom_event", name, name, self._root, data.get("data"))
+            return self._close_segment() + custom
+        if kind in (EventType.NODE_START, EventType.NODE_END):
+            return self._close_segment() + self._node(kind, data)
         if kind == EventType.RUN_END:
             self.closed = True
             return self._end(data)
@@ -136,6 +146,14 @@ class StreamEventsEncoder(EventEncoder):
             )
         output = data["error"] if data.get("error") is not None else data.get("output")
         return self._event("on_tool_end", data["name"], "tool", run_id, {"output": output})
+
+    def _node(self, kind: str, data: dict[str, Any]) -> bytes:
+        name = str(data.get("name"))
+        run_id = self._child_id(f"node-{name}-{data.get('step')}")
+        if kind == EventType.NODE_START:
+            return self._event("on_chain_start", name, "chain", run_id, {"input": {}})
+        data = {"input": {}, "output": None}  # the node's state is not known to the gateway
+        return self._event("on_chain_end", name, "chain", run_id, data)
 
     def _token(self, text: str) -> bytes:
         self._text.append(text)

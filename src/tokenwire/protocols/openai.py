@@ -11,6 +11,9 @@ Mapping (one choice, index 0; ``model`` is the route name):
   tool calls the run *returns* (a model bound with tools, its output an AI message with
   ``tool_calls``) become ``tool_calls`` with ``finish_reason: "tool_calls"``: those really
   are the client's to execute;
+- ``custom``, ``node.start`` / ``node.end`` are **not** carried: Chat Completions has no
+  place for them (an unknown delta field would be dropped or, worse, read as text); use
+  the native stream, WebSocket, the AI SDK or LangServe ``stream_events`` for them;
 - ``run.end`` → the finish chunk: ``completed`` → ``stop`` (or ``tool_calls``),
   ``truncated`` → ``length``, ``blocked`` → ``content_filter``; then, with
   ``stream_options.include_usage``, a usage chunk (``choices: []``); then ``data: [DONE]``;

@@ -10,6 +10,7 @@ from typing import Any
 from tokenwire import plain_json
 from tokenwire.broker.base import EventLog
 from tokenwire.events import EventType
+from tokenwire.langchain.sink import NodePhase
 from tokenwire.pipeline.findings import Finding
 from tokenwire.plain_json import json_ready, valid_text
 from tokenwire.usage.estimate import Estimator, heuristic_tokens
@@ -36,6 +37,7 @@ class RunRecorder:
         "_append",
         "_estimate",
         "_input",
+        "_mask_custom",
         "_mask_tool_io",
         "_parts",
         "_prices",
@@ -65,10 +67,13 @@ class RunRecorder:
         input: Any = None,
         started_at: float | None = None,
         mask_tool_io: Callable[[Any], Any] | None = None,
+        mask_custom: Callable[[Any], Any] | None = None,
     ) -> None:
         self._append = log.append
         #: The route's PII masking of tool steps and retrieved documents (None: in clear).
         self._mask_tool_io = mask_tool_io
+        #: ... and of custom events' data and errors.
+        self._mask_custom = mask_custom
         self._parts: list[str] = []
         self._prices = prices or PriceTable()
         self._stall_threshold = stall_threshold
@@ -124,6 +129,19 @@ class RunRecorder:
         self._append(
             EventType.RETRIEVAL, json_ready(self._masked({"documents": documents}, "documents"))
         )
+
+    def custom(self, name: str | None, data: Any, error: str | None = None) -> None:
+        event: dict[str, Any] = {"data": data} if name is None else {"name": name, "data": data}
+        if error is not None:
+            event["error"] = error
+        mask = self._mask_custom
+        if mask is not None:
+            event = mask(event)  # the name too: code may build it from what a user said
+        self._append(EventType.CUSTOM, json_ready(event))
+
+    def node(self, phase: NodePhase, name: str, step: int | None) -> None:
+        kind = EventType.NODE_START if phase == "start" else EventType.NODE_END
+        self._append(kind, json_ready({"name": name, "step": step}))
 
     def _masked(self, data: dict[str, Any], *fields: str) -> dict[str, Any]:
         mask = self._mask_tool_io

@@ -64,11 +64,13 @@ class Telemetry:
         input: Any,
         started_at: float,
         mask_tool_io: Callable[[Any], Any] | None = None,
+        mask_custom: Callable[[Any], Any] | None = None,
     ) -> RunRecorder:
         return RunRecorder(
             log,
             started_at=started_at,
             mask_tool_io=mask_tool_io,
+            mask_custom=mask_custom,
             prices=self.prices,
             stall_threshold=self.settings.stall_threshold_seconds,
             estimate=self.estimate,

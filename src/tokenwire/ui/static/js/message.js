@@ -71,6 +71,12 @@ export class AssistantMessage {
       case "retrieval":
         this.#retrieval(data.documents || []);
         break;
+      case "custom":
+        this.#custom(data);
+        break;
+      case "node.start":
+        this.setState(`running ${data.name}…`);
+        break;
       case "guardrail":
         this.notice(
           "guardrail",
@@ -151,6 +157,20 @@ export class AssistantMessage {
     const took = Math.round(performance.now() - item.startedAt);
     item.querySelector(".step-state").textContent = failed ? `failed after ${took} ms` : `done in ${took} ms`;
     item.append(el("pre", { class: "tool-output", text: compact(failed ? data.error : data.output) }));
+  }
+
+  #custom(data) {
+    // What the runnable's code streamed itself: shown in the steps timeline, as sent.
+    this.tools.hidden = false;
+    const shown = data.error ? data.error : compact(data.data);
+    this.timeline.append(
+      el(
+        "li",
+        { class: "step custom" },
+        el("div", { class: "step-head" }, el("span", { class: "tool-name", text: data.name || "custom" })),
+        el("pre", { class: "tool-output", text: shown }),
+      ),
+    );
   }
 
   #retrieval(documents) {

@@ -1,0 +1,110 @@
+"""What a runnable's own code streams beside the model's tokens, in events mode.
+
+Two sources, one sink call (``RunSink.custom``):
+
+- LangChain's ``adispatch_custom_event(name, data)`` (and the sync ``dispatch_custom_event``)
+  is an ``on_custom_event`` stream event, from any runnable: a chain step, a tool, a node.
+  It goes through the callbacks as the code dispatches it, so it is exactly in order with
+  the tokens.
+- LangGraph's ``get_stream_writer()`` payloads are dropped by ``astream_events`` unless the
+  graph streams ``"custom"``. So for a LangGraph graph (possibly bound) the adapter asks for
+  it (:func:`graph_stream_kwargs`): ``astream_events`` hands its keyword arguments to the
+  graph's ``astream``, and each payload arrives as a root ``on_chain_stream`` chunk
+  ``(namespace, "custom", payload)`` — a subgraph's too (``subgraphs=True``). LangGraph
+  queues the payload for its stream loop (``call_soon_threadsafe``), so it reaches the
+  gateway a few event-loop turns after the call: after everything streamed before the call,
+  before the tokens of a model call made after it (which waits for the network), but an
+  ``adispatch_custom_event`` made right after the writer call overtakes it. A graph nested
+  in a chain (``graph | parser``) is streamed by the chain, which does not pass the option
+  on: its writer payloads are dropped, as LangGraph drops them.
+
+Data is converted with :func:`~tokenwire.langchain.output.to_jsonable` now, as the call
+arrives, so the event is a snapshot (a node that mutates the dict after writing it does not
+change what was sent). Data whose conversion raises (a ``__str__`` that raises, say) is not
+carried: the sink gets ``data=None`` and an ``error`` naming its type, and the run goes on.
+
+Node progress (``progress`` on): the ``on_chain_start`` / ``on_chain_end`` of each node of
+the route's own graph — the runs LangGraph tags ``graph:step:<n>`` directly under the
+root — become ``RunSink.node`` calls with the node's name and step.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.runnables import Runnable
+from langchain_core.runnables.base import RunnableBindingBase
+
+from tokenwire.langchain.output import to_jsonable
+from tokenwire.langchain.sink import NodePhase, RunSink
+
+__all__ = [
+    "NOT_WRITTEN",
+    "graph_stream_kwargs",
+    "is_graph",
+    "node_step",
+    "report",
+    "report_node",
+    "writer_payload",
+]
+
+#: What :func:`writer_payload` returns for a chunk that is not a writer payload.
+NOT_WRITTEN: Any = object()
+
+_GRAPH_STEP = "graph:step:"
+
+
+def graph_stream_kwargs(runnable: Runnable[Any, Any]) -> dict[str, Any]:
+    """The ``astream_events`` keyword arguments that make a LangGraph graph stream its
+    writer payloads; none for anything else (a chain would hand them to its steps)."""
+    return {"stream_mode": ["custom"], "subgraphs": True} if is_graph(runnable) else {}
+
+
+def is_graph(runnable: Runnable[Any, Any]) -> bool:
+    """Whether ``runnable`` is a compiled LangGraph graph (``Pregel``), bare or bound.
+    LangGraph is optional: when it was never imported, nothing can be one of its graphs."""
+    pregel = sys.modules.get("langgraph.pregel")
+    if pregel is None:
+        return False
+    while isinstance(runnable, RunnableBindingBase):
+        runnable = runnable.bound
+    return isinstance(runnable, pregel.Pregel)
+
+
+def writer_payload(chunk: Any) -> Any:
+    """The payload of a root chunk ``(namespace, "custom", payload)``, else NOT_WRITTEN."""
+    if isinstance(chunk, tuple) and len(chunk) == 3 and chunk[1] == "custom":
+        return chunk[2]
+    return NOT_WRITTEN
+
+
+def report(sink: RunSink, name: str | None, data: Any) -> None:
+    """``data`` as JSON to ``sink.custom`` — or, when it cannot be converted, the error."""
+    try:
+        plain = to_jsonable(data)
+    except Exception:
+        sink.custom(name, None, f"the data ({type(data).__name__}) is not JSON-serialisable")
+        return
+    sink.custom(name, plain)
+
+
+def node_step(event: Mapping[str, Any], root_run_id: str | None) -> tuple[str, int | None] | None:
+    """``(name, step)`` when ``event`` is a run of one of the root graph's nodes."""
+    if event["parent_ids"] != [root_run_id]:
+        return None
+    for tag in event["tags"]:
+        if tag.startswith(_GRAPH_STEP):
+            step = tag[len(_GRAPH_STEP) :]
+            return event["name"], int(step) if step.isdigit() else None
+    return None
+
+
+def report_node(
+    sink: RunSink, phase: NodePhase, event: Mapping[str, Any], root: str | None
+) -> None:
+    """``sink.node`` when ``event`` starts or ends one of the root graph's nodes."""
+    found = node_step(event, root)
+    if found is not None:
+        sink.node(phase, *found)
