@@ -9,6 +9,7 @@ import time
 from time import perf_counter
 
 import httpx
+import httpx2 as provider_http  # the OpenAI SDK's own HTTP client (a fork of httpx)
 import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -21,8 +22,8 @@ from tokenwire.runs.failures import describe_failure
 
 
 def _status_error(status: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:
-    request = httpx.Request("POST", "http://provider/v1/chat/completions")
-    response = httpx.Response(status, headers=headers or {}, request=request)
+    request = provider_http.Request("POST", "http://provider/v1/chat/completions")
+    response = provider_http.Response(status, headers=headers or {}, request=request)
     return openai.APIStatusError("boom", response=response, body=None)
 
 
@@ -47,11 +48,21 @@ def test_retries_are_bounded_in_count_and_time() -> None:
 def test_what_is_worth_retrying() -> None:
     assert is_transient(_status_error(429)) and is_transient(_status_error(502))
     assert not is_transient(_status_error(400)) and not is_transient(_status_error(401))
-    request = httpx.Request("POST", "http://provider")
+    request = provider_http.Request("POST", "http://provider")
     assert is_transient(openai.APIConnectionError(request=request))
     assert is_transient(httpx.ConnectError("refused"))
     assert not is_transient(ValueError("a bug"))
     assert not is_transient(DeadlineExceeded("first_token", 1.0))
+
+
+def test_a_dropped_stream_is_a_transport_failure_whichever_client_raised_it() -> None:
+    """A provider dropping the connection mid-body reaches us as the HTTP client's own error,
+    unwrapped by the SDK; httpx2's tree is unrelated to httpx's, and was once "internal"."""
+    for client in (httpx, provider_http):
+        dropped = client.RemoteProtocolError("peer closed connection")
+        assert is_transient(dropped) and describe_failure(dropped).retryable
+        assert describe_failure(dropped).code.value == "upstream_error"
+        assert describe_failure(client.ReadTimeout("slow")).code.value == "upstream_timeout"
 
 
 def test_retry_after_in_seconds_milliseconds_or_as_a_date() -> None:
@@ -67,7 +78,7 @@ def test_retry_after_in_seconds_milliseconds_or_as_a_date() -> None:
 def test_failures_map_to_typed_codes() -> None:
     import json
 
-    request = httpx.Request("POST", "http://provider")
+    request = provider_http.Request("POST", "http://provider")
     cases = {
         "upstream_error": [
             _status_error(500),
