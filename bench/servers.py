@@ -114,7 +114,7 @@ def _tokenwire_app() -> Any:
         ),
         max_runs=20_000,  # the 10,000-stream scenario plus what earlier scenarios retain
         # tokenwire-redis and tokenwire-2w: run logs mirrored to Redis, as deployed with workers
-        redis_url=os.environ.get(REDIS_URL_ENV, ""),
+        redis_url=SecretStr(os.environ.get(REDIS_URL_ENV, "")),
         redis_prefix=os.environ.get(REDIS_PREFIX_ENV, "tokenwire-bench"),
         # the gc_freeze A/B scenario turns it off in one of its servers
         gc_freeze=os.environ.get(GC_FREEZE_ENV, "1") != "0",

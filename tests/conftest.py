@@ -10,6 +10,7 @@ import httpx
 import pytest
 import redis
 
+from tests.redis_client import sync_redis
 from tokenwire.config import Settings
 from tokenwire.mock import create_mock_app
 from tokenwire.server.app import create_app
@@ -23,7 +24,7 @@ REDIS_URL = os.environ.get("TOKENWIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        sync_redis(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"Redis at {REDIS_URL} is required on CI: {exc!r}")
@@ -35,7 +36,7 @@ def redis_url() -> str:
 def prefix(redis_url: str) -> Iterator[str]:
     prefix = f"tw-test-{secrets.token_hex(6)}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ class SSE:
     data: Any
 
 
-def iter_sse(response: httpx.Response) -> Iterator[SSE]:
+def iter_sse(response: httpx.Response) -> Generator[SSE]:
     """Events in order; comments (heartbeats) and ``retry:`` are skipped."""
     return parse_lines(response.iter_lines())
 
@@ -27,7 +27,7 @@ def parse_events(body: bytes) -> list[SSE]:
     return list(parse_lines(body.decode().split("\n")))
 
 
-def parse_lines(lines: Iterable[str]) -> Iterator[SSE]:
+def parse_lines(lines: Iterable[str]) -> Generator[SSE]:
     fields: dict[str, str] = {}
     for line in lines:
         if line == "":

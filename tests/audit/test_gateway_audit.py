@@ -33,7 +33,9 @@ def _records(client: httpx.Client, count: int, timeout: float = 10) -> list[dict
     """The trail's records once ``count`` of them are written (writing is asynchronous)."""
     deadline = time.monotonic() + timeout
     while True:
-        records = client.get("/v1/audit/records", params={"limit": 1000}).json()["records"]
+        records: list[dict[str, Any]] = client.get(
+            "/v1/audit/records", params={"limit": 1000}
+        ).json()["records"]
         if len(records) >= count or time.monotonic() > deadline:
             return records
         time.sleep(0.05)

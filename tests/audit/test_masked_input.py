@@ -12,6 +12,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from langchain_core.runnables import RunnableLambda
+from pydantic import SecretStr
 
 from tests.audit.conftest import Backend
 from tests.audit.helpers import audit_cli
@@ -100,5 +101,10 @@ def test_encrypting_inputs_needs_a_valid_key() -> None:
     with pytest.raises(ValueError, match="no audit_input_key"):
         Gateway([_route("sealed", audit_input="encrypted")], Settings())
     with pytest.raises(ValueError, match="not a Fernet key"):
-        Gateway([_route("sealed", audit_input="encrypted")], Settings(audit_input_key="short"))
-    assert "audit_input_key" not in repr(Settings(audit_input_key=Fernet.generate_key().decode()))
+        Gateway(
+            [_route("sealed", audit_input="encrypted")],
+            Settings(audit_input_key=SecretStr("short")),
+        )
+    assert "audit_input_key" not in repr(
+        Settings(audit_input_key=SecretStr(Fernet.generate_key().decode()))
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableLambda
+from pydantic import SecretStr
 
 from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
@@ -41,7 +42,10 @@ async def gateways(prefix: str, redis_url: str, tmp_path: Path) -> AsyncIterator
             gateway = Gateway(
                 ROUTES,
                 Settings(
-                    redis_url=redis_url, redis_prefix=prefix, data_dir=str(tmp_path), **settings
+                    redis_url=SecretStr(redis_url),
+                    redis_prefix=prefix,
+                    data_dir=str(tmp_path),
+                    **settings,
                 ),
                 credentials=credentials,
             )

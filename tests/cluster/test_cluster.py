@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
-import redis
 
 from tests.cluster.conftest import Make
+from tests.redis_client import sync_redis
 from tokenwire.broker.redis import encode_events
 from tokenwire.cluster.remote import RemoteRun
 from tokenwire.events import RunStatus
@@ -18,7 +18,7 @@ from tokenwire.gateway import Gateway
 
 def _fake_run(redis_url: str, prefix: str, replica: str, events: list[tuple[int, str, Any]]) -> str:
     """A run record and log written straight into Redis, as a replica would have."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     run_id = f"{time.time_ns():032x}"[-32:]
     client.hset(
         f"{prefix}:run:{run_id}",
@@ -132,7 +132,7 @@ async def test_a_gap_the_owner_fills_is_followed_through(
     remote = await _remote(b, run_id)  # its first read met the gap: it waits (TTL 10 s)
     remote.attach()
     assert not remote.done and remote.log.last_seq == 0
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     key = f"{prefix}:log:{run_id}"
     client.delete(key)  # what the owner's re-publishing does, in one script
     whole = [("run.start", {}), ("token", {"text": "a"}), ("token", {"text": "c"})]
@@ -166,7 +166,7 @@ async def test_a_followed_log_unpacks_batched_entries_in_order(
     a, b = await gateways(2)
     assert a.cluster is not None
     run_id = _fake_run(redis_url, prefix, a.cluster.replica_id, [])
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     key = f"{prefix}:log:{run_id}"
     batch = [("run.start", {}), ("token", {"text": "a"}), ("token", {"text": "b"})]
     client.xadd(key, {"e": encode_events(batch)}, id="3-0")
@@ -215,7 +215,7 @@ async def test_a_long_redis_outage_never_leaves_a_run_counted_live(
     assert await gateway.broker.flushed(5)
     assert await gateway.live_runs_of("anonymous") == 0
     # Even an end Redis never got is re-sent by the sweeper.
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     client.sadd(f"{prefix}:live", long.id)
     client.sadd(f"{prefix}:owner:anonymous", long.id)
     await gateway.cluster.sweep_orphans()
@@ -277,7 +277,7 @@ async def test_an_unusable_record_is_an_unknown_run_not_an_error(
 ) -> None:
     (gateway,) = await gateways(1)
     run_id = f"{time.time_ns():032x}"[-32:]
-    redis.Redis.from_url(redis_url).hset(f"{prefix}:run:{run_id}", mapping=record)
+    sync_redis(redis_url).hset(f"{prefix}:run:{run_id}", mapping=record)
     assert await gateway.find_run(run_id) is None
 
 
@@ -303,7 +303,7 @@ async def test_a_run_with_metadata_redis_cannot_hold_still_runs_and_ends_there(
     assert run.task is not None
     await run.task
     assert await a.broker.flushed()  # type: ignore[attr-defined]
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     assert not client.sismember(f"{prefix}:live", run.id)
     assert client.hget(f"{prefix}:run:{run.id}", "status") == b"completed"
     remote = await _remote(b, run.id)
@@ -327,7 +327,7 @@ async def test_republishing_rewrites_only_what_redis_lost(
             break
         await asyncio.sleep(0.01)
     assert await a.broker.flushed()  # type: ignore[attr-defined]
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     client.delete(f"{prefix}:run:{lost.id}", f"{prefix}:log:{lost.id}")
     client.srem(f"{prefix}:live", lost.id)
     assert await b.find_run(lost.id) is None

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from tests.cluster.test_workers import _free_port
+from tests.redis_client import sync_redis
 from tests.sse import SSE, iter_sse
 
 CHAINS = """
@@ -105,7 +105,7 @@ def _mirrored_up_to(redis_url: str, prefix: str, run_id: str, seq: int) -> None:
     """Wait until Redis holds the run's events up to ``seq``. What a client received in
     the last moment before a crash (one flush, a few ms) may never reach Redis, and so is
     not part of the run's end; this test kills the replica after what the client saw."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     deadline = time.monotonic() + 5
     while True:
         last = client.xrevrange(f"{prefix}:log:{run_id}", count=1)
@@ -131,6 +131,7 @@ def test_a_killed_replicas_run_ends_once_and_is_audited_once(
         doomed.send_signal(signal.SIGKILL)
     assert doomed.wait(timeout=10) == -signal.SIGKILL
     run_id, cursor = seen[0].data["run_id"], seen[-1].id
+    assert cursor is not None
     # The client rejoins on a survivor from its last event and sees the run end, once.
     with httpx.stream(
         "GET", f"{b}/v1/runs/{run_id}/stream", headers={"Last-Event-ID": str(cursor)}, timeout=30

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-import redis
 
 from tests.cluster.conftest import Make
+from tests.redis_client import sync_redis
 from tokenwire.broker.redis import RedisBroker
 from tokenwire.errors import InvalidRequest
 
@@ -31,7 +31,7 @@ async def test_a_stale_claim_is_taken_over_by_one_replica_only(
     replace it, exactly one starts a run and the other replays it."""
     a, b = await gateways(2)
     stale = f"{prefix}:idem:count:9:anonymous:k1"
-    redis.Redis.from_url(redis_url).set(stale, "f" * 32, px=60_000)
+    sync_redis(redis_url).set(stale, "f" * 32, px=60_000)
     (ra, ca), (rb, cb) = await asyncio.gather(
         a.start_run("count", BODY, idempotency_key="k1"),
         b.start_run("count", BODY, idempotency_key="k1"),

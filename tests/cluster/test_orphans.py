@@ -13,9 +13,10 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
+from pydantic import SecretStr
 
 from tests.cluster.conftest import ROUTES
+from tests.redis_client import sync_redis
 from tokenwire.audit import AuditStore, AuditTrail, verify
 from tokenwire.broker.redis import encode_events
 from tokenwire.config import Settings
@@ -26,7 +27,7 @@ from tokenwire.gateway import Gateway
 async def audited(prefix: str, redis_url: str, tmp_path: Path) -> AsyncIterator[list[Gateway]]:
     """Three replicas that audit into one SQLite file."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
-    settings = Settings(redis_url=redis_url, redis_prefix=prefix, data_dir=str(tmp_path))
+    settings = Settings(redis_url=SecretStr(redis_url), redis_prefix=prefix, data_dir=str(tmp_path))
     gateways = [Gateway(ROUTES, settings, audit=AuditTrail(AuditStore(url))) for _ in range(3)]
     for gateway in gateways:
         await gateway.start()
@@ -37,7 +38,7 @@ async def audited(prefix: str, redis_url: str, tmp_path: Path) -> AsyncIterator[
 
 def _orphan(redis_url: str, prefix: str, input: Any) -> str:
     """A live run of a replica that died mid-stream, as it left Redis."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     run_id = secrets.token_hex(16)
     client.hset(
         f"{prefix}:run:{run_id}",
@@ -84,7 +85,7 @@ async def test_survivors_sweeping_at_once_end_and_audit_an_orphan_once(
     assert record["output"] == "half done"
     assert record["created_at"] < record["ended_at"]
     assert (await verify(store)).ok
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     assert not client.hexists(f"{prefix}:run:{run_id}", "input")  # kept only while live
 
 
@@ -93,7 +94,7 @@ async def test_an_orphan_whose_record_is_gone_is_still_audited(
 ) -> None:
     """Counted live, record lost (it expired, or Redis lost it): ``run.start`` says enough."""
     run_id = _orphan(redis_url, prefix, "hi")
-    redis.Redis.from_url(redis_url).delete(f"{prefix}:run:{run_id}")
+    sync_redis(redis_url).delete(f"{prefix}:run:{run_id}")
     (gateway, *_) = audited
     assert gateway.cluster is not None and gateway.audit is not None
     assert await gateway.cluster.sweep_orphans() == 1
@@ -110,7 +111,7 @@ async def test_a_live_runs_input_is_kept_for_its_audit_only_while_it_runs(
     (gateway, *_) = audited
     run, _ = await gateway.start_run("count", {"n": 3, "delay": 0.05})
     await gateway.broker.flushed()  # type: ignore[attr-defined]
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     key = f"{prefix}:run:{run.id}"
     assert orjson.loads(client.hget(key, "input") or b"null") == {"n": 3, "delay": 0.05}
     assert run.task is not None
@@ -126,5 +127,5 @@ async def test_without_an_audit_trail_no_input_goes_to_redis(
     (gateway,) = await gateways(1)
     run, _ = await gateway.start_run("count", {"n": 100})
     await gateway.broker.flushed()
-    record = redis.Redis.from_url(redis_url).hgetall(f"{prefix}:run:{run.id}")
+    record = sync_redis(redis_url).hgetall(f"{prefix}:run:{run.id}")
     assert record[b"route"] == b"count" and b"input" not in record

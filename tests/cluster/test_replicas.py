@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from langchain_core.runnables import RunnableLambda
+from pydantic import SecretStr
 
+from tests.redis_client import sync_redis
 from tests.sse import SSE, iter_sse, start_stream
 from tokenwire.broker.redis import decode_events
 from tokenwire.routes import Route
@@ -69,6 +70,7 @@ def test_a_run_started_on_one_replica_is_rejoined_on_another(replicas: Any) -> N
                 break
     run_id = seen[0].data["run_id"]
     cursor = seen[-1].id
+    assert cursor is not None
     with b.stream("GET", f"/v1/runs/{run_id}/stream", headers={"Last-Event-ID": str(cursor)}) as r:
         assert r.status_code == 200
         rest = _events(r)
@@ -155,7 +157,7 @@ def test_a_run_whose_replica_died_ends_incomplete_on_the_survivor(
 ) -> None:
     """A replica that crashed stops beating; the survivors' sweeper ends its live runs with
     ``incomplete_stream`` — exactly once, after the last event that reached Redis."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
     run_id = secrets.token_hex(16)
     client.hset(
         f"{prefix}:run:{run_id}",
@@ -199,7 +201,7 @@ def test_a_finished_run_leaves_redis_with_its_retention(
     with start_stream(a, "count", {"input": {"n": 3, "delay": 0}}) as response:
         events = _events(response)
     run_id = events[0].data["run_id"]
-    client = redis.Redis.from_url(redis_url)
+    client = sync_redis(redis_url)
 
     def settled() -> bool:
         return not client.sismember(f"{prefix}:live", run_id)
@@ -233,7 +235,7 @@ def test_a_websocket_resumes_and_cancels_another_replicas_run(replicas: Any) -> 
                     return dict(answer)
 
         assert reply(type="resume", run_id=first["run_id"], after=0)["type"] == "ack"
-        events = []
+        events: list[dict[str, Any]] = []
         while not events or events[-1]["type"] != "run.end":
             message = json.loads(socket.recv(timeout=10))
             if message.get("run_id") == first["run_id"] and "seq" in message:
@@ -287,7 +289,7 @@ def test_rate_limits_count_every_replica(
             ApiKey("thrifty", hash_key(thrifty), token_budget=10),
         ]
     )
-    settings = Settings(redis_url=redis_url, redis_prefix=prefix)
+    settings = Settings(redis_url=SecretStr(redis_url), redis_prefix=prefix)
     headers = {"Authorization": f"Bearer {secret}"}
     apps = [
         create_app(

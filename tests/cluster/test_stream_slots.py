@@ -21,9 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
+from pydantic import SecretStr
 
 from tests.cluster.conftest import ROUTES, Make
+from tests.redis_client import sync_redis
 from tests.server.test_shutdown import _free_port, _wait_ready
 from tokenwire.config import Settings
 from tokenwire.errors import RateLimited, RegistryFull
@@ -111,7 +112,7 @@ async def test_every_start_that_fails_gives_its_slot_back(
     (outcome,) = await asyncio.gather(leaving, return_exceptions=True)
     assert isinstance(outcome, asyncio.CancelledError | RegistryFull), outcome
     assert await _flushed(full)
-    slots = redis.Redis.from_url(redis_url)
+    slots = sync_redis(redis_url)
     assert slots.zcard(f"{prefix}:slots:three") == 1  # ``held``'s lease, and no other
     second, _ = await other.start_run("count", HOLD)
     third, _ = await other.start_run("count", HOLD)
@@ -129,7 +130,7 @@ async def _flushed(replica: Gateway) -> bool:
 def test_bursts_on_two_servers_never_start_more_than_the_limit(
     redis_url: str, prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    settings = Settings(redis_url=redis_url, redis_prefix=prefix)
+    settings = Settings(redis_url=SecretStr(redis_url), redis_prefix=prefix)
     apps = [
         create_app(
             ROUTES,
@@ -138,7 +139,7 @@ def test_bursts_on_two_servers_never_start_more_than_the_limit(
         )
         for _ in range(2)
     ]
-    slots = redis.Redis.from_url(redis_url)
+    slots = sync_redis(redis_url)
     with BackgroundServer(apps[0]) as a, BackgroundServer(apps[1]) as b:
         for burst in range(6):
             replies = asyncio.run(_http_burst([a.url, b.url], 10))
@@ -208,7 +209,10 @@ def test_the_slots_of_a_killed_replica_free_when_its_leases_expire(
             stderr=subprocess.STDOUT,
         )
     settings = Settings(
-        redis_url=redis_url, redis_prefix=prefix, replica_ttl_seconds=ttl, data_dir=str(tmp_path)
+        redis_url=SecretStr(redis_url),
+        redis_prefix=prefix,
+        replica_ttl_seconds=ttl,
+        data_dir=str(tmp_path),
     )
     survivor = BackgroundServer(create_app(ROUTES, settings, credentials=CREDENTIALS))
     try:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-import redis
 
+from tests.redis_client import sync_redis
 from tests.sse import iter_sse
 
 CHAINS = """
@@ -123,7 +123,7 @@ def _exercise(
             text = "".join(e.data["text"] for e in events if e.event == "token")
             assert text == "".join(f"t{i} " for i in range(30))
             assert events[-1].event == "run.end" and events[-1].data["status"] == "completed"
-        owners = redis.Redis.from_url(redis_url)
+        owners = sync_redis(redis_url)
         replicas = {owners.hget(f"{prefix}:run:{r}", "replica") for r in run_ids}
         assert None not in replicas
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from tests.config.conftest import WriteToml
 from tokenwire.config import JwtSettings, Settings, read_config, show
@@ -21,8 +22,8 @@ def _printed(value: object) -> str:
 
 def test_settings_hide_the_passwords_in_their_urls() -> None:
     settings = Settings(
-        redis_url="redis://:redis-password@127.0.0.1:6379/0",
-        audit_url="postgresql+asyncpg://tokenwire:pg-password@db.internal/audit",
+        redis_url=SecretStr("redis://:redis-password@127.0.0.1:6379/0"),
+        audit_url=SecretStr("postgresql+asyncpg://tokenwire:pg-password@db.internal/audit"),
         otlp_endpoint="https://collector:otlp-token@otel.example:4318",
     )
     printed = _printed(settings)
@@ -31,14 +32,16 @@ def test_settings_hide_the_passwords_in_their_urls() -> None:
     assert "db.internal/audit" in printed and "127.0.0.1:6379/0" in printed
     assert "heartbeat_seconds=10.0" in printed  # the rest reads as before
     assert settings.redis_url.get_secret_value().endswith("@127.0.0.1:6379/0")  # intact
-    in_the_query = Settings(redis_url="rediss://127.0.0.1:6379/0?db=0&password=redis-password")
+    in_the_query = Settings(
+        redis_url=SecretStr("rediss://127.0.0.1:6379/0?db=0&password=redis-password")
+    )
     assert "redis-password" not in _printed(in_the_query)
     assert "?db=0&password=***" in repr(in_the_query)
 
 
 def test_the_input_key_and_the_jwt_secret_show_only_as_set() -> None:
-    printed = _printed(Settings(audit_input_key="fernet-key"))
-    printed += _printed(JwtSettings(jwt_secret="hs256-secret"))
+    printed = _printed(Settings(audit_input_key=SecretStr("fernet-key")))
+    printed += _printed(JwtSettings(jwt_secret=SecretStr("hs256-secret")))
     assert "fernet-key" not in printed and "hs256-secret" not in printed
     assert "audit_input_key" not in printed and "jwt_secret=SecretStr('**********')" in printed
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from langchain_core.runnables import RunnableLambda
 
+from tests.redis_client import sync_redis
 from tokenwire.config import Settings
 from tokenwire.errors import InvalidRequest, RateLimited
 from tokenwire.gateway import Gateway, Hooks
@@ -68,7 +68,7 @@ def shared(settings: Settings, redis_url: str, prefix: str) -> Settings:
 
 
 def _claims(redis_url: str, prefix: str) -> list[bytes]:
-    return list(redis.Redis.from_url(redis_url).scan_iter(f"{prefix}:idem:*"))
+    return list(sync_redis(redis_url).scan_iter(f"{prefix}:idem:*"))
 
 
 async def test_a_replay_starts_nothing_and_is_never_refused(

@@ -121,5 +121,8 @@ def test_model_name_from_fields_bindings_properties_extras_and_plain_objects() -
             raise AttributeError(name)
 
     assert model_name(WithProperty(messages=iter([]))) == "from-a-property"
-    assert model_name(WithExtra(messages=iter([]), model="extra-model")) == "extra-model"
+    assert (
+        model_name(WithExtra.model_validate({"messages": iter([]), "model": "extra-model"}))
+        == "extra-model"
+    )
     assert model_name(Plain()) == "computed"  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.documents import Document
 from langchain_core.language_models import LLM
 from langchain_core.messages import AIMessageChunk, HumanMessage
@@ -244,7 +244,13 @@ class CompletionLLM(LLM):
     def _llm_type(self) -> str:
         return "completion"
 
-    def _call(self, prompt: str, stop: list[str] | None = None, **kwargs: Any) -> str:
+    def _call(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> str:
         return "hey you"
 
     async def _astream(

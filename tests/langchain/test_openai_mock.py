@@ -11,6 +11,7 @@ import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from tests.langchain.recording import RecordingSink
 from tokenwire.langchain.adapter import invoke_runnable, stream_runnable
@@ -27,7 +28,7 @@ async def http_client() -> AsyncIterator[httpx.AsyncClient]:
 def chat_model(mock_url: str, model: str, client: httpx.AsyncClient) -> ChatOpenAI:
     return ChatOpenAI(
         base_url=f"{mock_url}/v1",
-        api_key="mock",
+        api_key=SecretStr("mock"),
         model=model,
         stream_usage=True,
         max_retries=0,

@@ -16,7 +16,11 @@ from tokenwire.langchain.output import final_output, to_jsonable, tool_output
 
 def test_messages_become_their_text() -> None:
     assert final_output(AIMessage("hi")) == "hi"
-    blocks = [{"type": "reasoning", "reasoning": "r"}, {"type": "text", "text": "a"}, "b"]
+    blocks: list[str | dict[str, Any]] = [
+        {"type": "reasoning", "reasoning": "r"},
+        {"type": "text", "text": "a"},
+        "b",
+    ]
     assert final_output(AIMessage(content=blocks)) == "ab"
 
 

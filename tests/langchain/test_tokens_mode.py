@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessageChunk
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.prompts import ChatPromptTemplate
@@ -40,7 +41,7 @@ async def test_usage_reported_once_per_model_call(sink: RecordingSink) -> None:
 
 
 async def test_usage_summed_over_chunks_and_model_name_falls_back(sink: RecordingSink) -> None:
-    usage = {"input_tokens": 3, "output_tokens": 1, "total_tokens": 4}
+    usage = UsageMetadata(input_tokens=3, output_tokens=1, total_tokens=4)
     turn = [
         AIMessageChunk(content="x", usage_metadata=usage),
         AIMessageChunk(content="y", usage_metadata=usage),
@@ -161,7 +162,7 @@ async def test_non_text_chunks_are_accumulated_not_streamed(sink: RecordingSink)
 
 
 async def test_string_runnable_output(sink: RecordingSink) -> None:
-    runnable = RunnableLambda(lambda x: f"<{x}>")
+    runnable: RunnableLambda[str, str] = RunnableLambda(lambda x: f"<{x}>")
     assert await stream_runnable(runnable, "x", None, sink, AdapterOptions("tokens")) == "<x>"
     assert sink.text == "<x>"
 

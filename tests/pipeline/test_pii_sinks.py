@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import langsmith.utils
@@ -138,6 +138,11 @@ LANGSMITH_INFO = {
 }
 
 
+def _forget_langsmith_env() -> None:
+    """langsmith caches what it read of the environment (an lru_cache under overloads)."""
+    cast(Any, langsmith.utils.get_env_var).cache_clear()
+
+
 @pytest.fixture
 def langsmith_bodies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     """LangSmith tracing on, to a loopback endpoint: the bodies the client sent it."""
@@ -146,12 +151,12 @@ def langsmith_bodies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
         monkeypatch.setenv("LANGSMITH_TRACING", "true")
         monkeypatch.setenv("LANGSMITH_ENDPOINT", endpoint.url)
         monkeypatch.setenv("LANGSMITH_API_KEY", "x")
-        langsmith.utils.get_env_var.cache_clear()  # langsmith caches what it read
+        _forget_langsmith_env()
         try:
             yield bodies
         finally:
             monkeypatch.undo()
-            langsmith.utils.get_env_var.cache_clear()
+            _forget_langsmith_env()
 
 
 def _wait_for(bodies: list[bytes], needle: bytes) -> str:

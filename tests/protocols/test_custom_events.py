@@ -5,7 +5,7 @@ the token streams of a real ``ChatOpenAI`` (on the mock provider), and a chain d
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ def test_native_sse(client: httpx.Client, texts: tuple[str, str]) -> None:
 
 def _websocket(client: httpx.Client, route: str, input: Any) -> list[tuple[str, dict[str, Any]]]:
     url = str(client.base_url).replace("http://", "ws://").rstrip("/") + "/v1/ws"
-    events = []
+    events: list[tuple[str, dict[str, Any]]] = []
     with connect(url) as socket:
         socket.send(json.dumps({"type": "start", "route": route, "input": input}))
         while not events or events[-1][0] != "run.end":
@@ -179,10 +179,10 @@ def test_the_ai_sdk_keeps_data_parts_in_order_with_the_text(
 
 
 async def test_langserve_stream_events(client: httpx.Client, texts: tuple[str, str]) -> None:
-    def remote(route: str) -> RemoteRunnable:
+    def remote(route: str) -> RemoteRunnable[Any, Any]:
         return RemoteRunnable(f"{str(client.base_url).rstrip('/')}/langserve/{route}/")
 
-    def sequence(events: list[dict[str, Any]]) -> list[Any]:
+    def sequence(events: Sequence[Mapping[str, Any]]) -> list[Any]:
         out: list[Any] = []
         for event in events:
             if event["event"] == "on_chat_model_stream":

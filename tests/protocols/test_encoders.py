@@ -91,7 +91,7 @@ def test_ai_sdk_history_is_text() -> None:
 
 
 def test_langserve_messages_become_role_dicts() -> None:
-    human = {"type": "human", "content": "hi", "additional_kwargs": {}, "id": None}
+    human: dict[str, Any] = {"type": "human", "content": "hi", "additional_kwargs": {}, "id": None}
     ai = {"type": "ai", "content": "", "tool_calls": [{"name": "f", "args": {"x": 1}, "id": "c"}]}
     decoded = decode_input({"messages": [human, ai], "other": {"type": "x"}})
     assert decoded["messages"][0] == {"role": "user", "content": "hi"}

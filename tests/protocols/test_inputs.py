@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
@@ -10,7 +12,7 @@ from tokenwire.demo.routes import demo_routes
 from tokenwire.errors import InvalidRequest
 from tokenwire.runs.inputs import input_from_messages
 
-CONVERSATION = [
+CONVERSATION: list[dict[str, Any]] = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "first"},
     {"role": "assistant", "content": "answer"},

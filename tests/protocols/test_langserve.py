@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -20,7 +20,7 @@ from tokenwire.routes import Route
 Serve = Callable[..., httpx.Client]
 
 
-def remote(client: httpx.Client, route: str) -> RemoteRunnable:
+def remote(client: httpx.Client, route: str) -> RemoteRunnable[Any, Any]:
     return RemoteRunnable(f"{str(client.base_url).rstrip('/')}/langserve/{route}/")
 
 
@@ -31,7 +31,7 @@ def remote_input(route: str) -> Any:
 
 
 def text_of(output: Any) -> str:
-    return output.content if isinstance(output, AIMessage) else output
+    return output.text if isinstance(output, AIMessage) else str(output)
 
 
 @pytest.fixture
@@ -151,7 +151,8 @@ def test_errors(serve: Serve, mock_url: str) -> None:
 def test_a_client_that_disconnects_cancels_upstream(serve: Serve, mock_url: str) -> None:
     route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=200,itl=20"))
     client = serve([route], disconnect_grace_seconds=0.05)
-    stream = remote(client, "chat").stream("x")
+    # a generator (closing it hangs up), though Runnable types it an Iterator
+    stream = cast("Generator[Any, None, None]", remote(client, "chat").stream("x"))
     for _ in range(5):
         next(stream)
     stream.close()
@@ -163,8 +164,9 @@ def test_a_waiting_invoke_that_leaves_cancels_upstream(serve: Serve, mock_url: s
     route = Route("chat", demo_model(f"{mock_url}/v1", "tokens=200,itl=20"))
     client = serve([route], disconnect_grace_seconds=0.05)
     with pytest.raises(httpx.TimeoutException):
-        RemoteRunnable(f"{str(client.base_url).rstrip('/')}/langserve/chat/", timeout=0.5).invoke(
-            "x"
+        runnable: RemoteRunnable[str, Any] = RemoteRunnable(
+            f"{str(client.base_url).rstrip('/')}/langserve/chat/", timeout=0.5
         )
+        runnable.invoke("x")
     record = mock_record(mock_url, lambda r: r["outcome"] == "client_disconnected")
     assert record["tokens_sent"] < 200

@@ -62,7 +62,7 @@ def test_openai_streaming_ends_with_an_error_and_non_streaming_holds_the_answer(
 
 
 def test_langserve_stream_errors_and_invoke_holds_the_answer(client: httpx.Client) -> None:
-    runnable = RemoteRunnable(f"{_base(client)}/langserve/chat/")
+    runnable: RemoteRunnable[str, Any] = RemoteRunnable(f"{_base(client)}/langserve/chat/")
     with pytest.raises(httpx.HTTPStatusError) as restarted:
         list(runnable.stream(PROMPT))
     assert restarted.value.response.status_code == 503

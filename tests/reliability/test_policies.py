@@ -9,6 +9,7 @@ import time
 from time import perf_counter
 
 import httpx
+import httpx2 as provider_http  # the OpenAI SDK's own HTTP client (a fork of httpx)
 import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -21,8 +22,8 @@ from tokenwire.runs.failures import describe_failure
 
 
 def _status_error(status: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:
-    request = httpx.Request("POST", "http://provider/v1/chat/completions")
-    response = httpx.Response(status, headers=headers or {}, request=request)
+    request = provider_http.Request("POST", "http://provider/v1/chat/completions")
+    response = provider_http.Response(status, headers=headers or {}, request=request)
     return openai.APIStatusError("boom", response=response, body=None)
 
 
@@ -47,11 +48,21 @@ def test_retries_are_bounded_in_count_and_time() -> None:
 def test_what_is_worth_retrying() -> None:
     assert is_transient(_status_error(429)) and is_transient(_status_error(502))
     assert not is_transient(_status_error(400)) and not is_transient(_status_error(401))
-    request = httpx.Request("POST", "http://provider")
+    request = provider_http.Request("POST", "http://provider")
     assert is_transient(openai.APIConnectionError(request=request))
     assert is_transient(httpx.ConnectError("refused"))
     assert not is_transient(ValueError("a bug"))
     assert not is_transient(DeadlineExceeded("first_token", 1.0))
+
+
+def test_a_dropped_stream_is_a_transport_failure_whichever_client_raised_it() -> None:
+    """A provider dropping the connection mid-body reaches us as the HTTP client's own error,
+    unwrapped by the SDK; httpx2's tree is unrelated to httpx's, and was once "internal"."""
+    for client in (httpx, provider_http):
+        dropped = client.RemoteProtocolError("peer closed connection")
+        assert is_transient(dropped) and describe_failure(dropped).retryable
+        assert describe_failure(dropped).code.value == "upstream_error"
+        assert describe_failure(client.ReadTimeout("slow")).code.value == "upstream_timeout"
 
 
 def test_retry_after_in_seconds_milliseconds_or_as_a_date() -> None:
@@ -67,8 +78,8 @@ def test_retry_after_in_seconds_milliseconds_or_as_a_date() -> None:
 def test_failures_map_to_typed_codes() -> None:
     import json
 
-    request = httpx.Request("POST", "http://provider")
-    cases = {
+    request = provider_http.Request("POST", "http://provider")
+    cases: dict[str, list[BaseException]] = {
         "upstream_error": [
             _status_error(500),
             openai.APIConnectionError(request=request),
@@ -143,17 +154,22 @@ def test_breaker_opens_after_n_failures_cools_down_and_closes_on_success() -> No
     policy = BreakerPolicy(failure_threshold=2, cooldown_seconds=10)
     breaker = CircuitBreaker("p", policy, lambda: now[0])
     _permit(breaker).failed()
-    assert breaker.state == "closed"
+    assert state(breaker) == "closed"
     _permit(breaker).failed()
-    assert breaker.state == "open" and breaker.allow() is None and breaker.skipped == 1
+    assert state(breaker) == "open" and breaker.allow() is None and breaker.skipped == 1
     now[0] = 10.0
     probe = _permit(breaker)
-    assert breaker.state == "half_open"
+    assert state(breaker) == "half_open"
     probe.failed()  # the probe failing re-opens it
-    assert breaker.state == "open" and breaker.times_opened == 2
+    assert state(breaker) == "open" and breaker.times_opened == 2
     now[0] = 20.0
     _permit(breaker).succeeded()
-    assert breaker.state == "closed" and breaker.consecutive_failures == 0
+    assert state(breaker) == "closed" and breaker.consecutive_failures == 0
+
+
+def state(breaker: CircuitBreaker) -> str:
+    """The breaker's state, read anew (mypy would narrow ``breaker.state`` between reads)."""
+    return breaker.state
 
 
 def _permit(breaker: CircuitBreaker) -> Permit:
@@ -203,7 +219,7 @@ async def test_a_half_open_breaker_lets_one_probe_through_and_others_skip() -> N
     await asyncio.sleep(0)  # the skipped attempts return
     (probe,) = [t for t in first if not t.done()]
     assert [t.result() for t in first if t.done()] == ["skipped"] * 7
-    assert breaker.state == "half_open"
+    assert state(breaker) == "half_open"
 
     probe.cancel()  # the probe's client left: no outcome, so the next attempt probes
     await asyncio.gather(probe, return_exceptions=True)
@@ -211,14 +227,14 @@ async def test_a_half_open_breaker_lets_one_probe_through_and_others_skip() -> N
     failing.set_result(False)
     second = await asyncio.gather(*await _burst(breaker, failing))
     assert sorted(second) == ["failed"] + ["skipped"] * 7
-    assert breaker.state == "open" and breaker.times_opened == 2
+    assert state(breaker) == "open" and breaker.times_opened == 2
 
     now[0] = 20.0
     working: asyncio.Future[bool] = loop.create_future()
     working.set_result(True)
     third = await asyncio.gather(*await _burst(breaker, working))
     assert sorted(third) == ["skipped"] * 7 + ["succeeded"]
-    assert breaker.state == "closed"
+    assert state(breaker) == "closed"
     fourth = await asyncio.gather(*await _burst(breaker, working))
     assert fourth == ["succeeded"] * 8  # closed: every attempt goes through
     assert breaker.skipped == 21
@@ -236,9 +252,9 @@ def test_an_attempt_older_than_the_cool_down_does_not_decide_for_the_probe() -> 
     probe = _permit(breaker)
     slow.failed()
     slow.abandoned()
-    assert breaker.state == "half_open" and breaker.allow() is None  # the probe is still out
+    assert state(breaker) == "half_open" and breaker.allow() is None  # the probe is still out
     probe.succeeded()
-    assert breaker.state == "closed"
+    assert state(breaker) == "closed"
 
 
 def test_continuation_carries_the_conversation_and_the_partial_answer() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fastapi import FastAPI
@@ -25,7 +25,9 @@ def _state(gateway: Gateway) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("auth", ["required", "none"])
-def test_create_app_changes_nothing_of_a_gateway_it_was_handed(tmp_path: Path, auth: str) -> None:
+def test_create_app_changes_nothing_of_a_gateway_it_was_handed(
+    tmp_path: Path, auth: Literal["required", "none"]
+) -> None:
     gateway = Gateway(ROUTES, Settings(auth=auth, data_dir=str(tmp_path)), credentials=CREDENTIALS)
     before, hooks = _state(gateway), gateway.hooks
     for _ in range(2):  # one gateway, two apps: still one set of hooks (one charge per run)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -70,7 +70,7 @@ def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
 
 
 def _stream(
-    url: str, route: str, body: dict[str, object], auth: dict[str, str] | None = None
+    url: str, route: str, body: Mapping[str, object], auth: dict[str, str] | None = None
 ) -> list[SSE]:
     headers = {"Accept": "text/event-stream", **(auth or {})}
     with httpx.stream("POST", f"{url}/v1/routes/{route}/runs", json=body, headers=headers) as r:

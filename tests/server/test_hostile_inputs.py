@@ -168,7 +168,9 @@ def _settle(client: httpx.Client) -> list[dict[str, Any]]:
     while True:
         live = client.get("/v1/runs", params={"status": "running"}).json()["runs"]
         runs = client.get("/v1/runs", params={"status": "all", "limit": 1000}).json()["runs"]
-        records = client.get("/v1/audit/records", params={"limit": 1000}).json()["records"]
+        records: list[dict[str, Any]] = client.get(
+            "/v1/audit/records", params={"limit": 1000}
+        ).json()["records"]
         if not live and len(records) >= len(runs):
             return records
         assert time.monotonic() < deadline, (len(live), len(runs), len(records))

@@ -322,10 +322,11 @@ def test_the_limits_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOKENWIRE_MAX_REQUEST_BYTES")
     monkeypatch.delenv("TOKENWIRE_HEADER_TIMEOUT_SECONDS")
     assert (Settings().max_request_bytes, Settings().max_header_bytes) == (1_048_576, 16_384)
-    for bad in (
+    refused: list[dict[str, Any]] = [
         {"max_request_bytes": 0},
         {"header_timeout_seconds": 0},
         {"keep_alive_seconds": -1},
-    ):
+    ]
+    for bad in refused:
         with pytest.raises(ValueError, match="must be >"):
             Settings(**bad)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.sse import parse_events
 from tokenwire.broker.memory import MemoryEventLog
@@ -210,7 +210,7 @@ async def test_the_fast_path_takes_only_streaming_posts_to_its_path() -> None:
         seen.append(f"fast {request.path_params['route']}")
         return PlainTextResponse("fast")
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(f"app {scope['path']}")
         await PlainTextResponse("app")(scope, receive, send)
 

@@ -51,6 +51,7 @@ async def test_handler_measures_a_chain_stream(mock_url: str, http_client: Any) 
     assert len(timing.gaps) == 14 and itl.stalls == 0
     messages = [{"role": "user", "content": "hi"}]
     assert (timing.input_tokens, timing.output_tokens) == (prompt_tokens(messages), 15)
+    assert timing.input_tokens is not None
     assert timing.cost_usd == pytest.approx((timing.input_tokens + 2 * 15) / 1e6)
     assert timing.model == "mock@ttft=100,itl=10,tokens=15"
     assert len(reply_tokens(messages)) > 0

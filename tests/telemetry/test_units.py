@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from tokenwire.telemetry.pipeline import TelemetryPipeline
 from tokenwire.telemetry.record import RunRecord
@@ -56,7 +57,7 @@ async def test_a_failing_exporter_loses_its_batch_not_the_others() -> None:
     class Good:
         name = "good"
 
-        def export(self, records: list[RunRecord]) -> None:
+        def export(self, records: Sequence[RunRecord]) -> None:
             got.extend(records)
 
         def close(self) -> None:

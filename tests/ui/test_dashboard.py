@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -87,9 +87,10 @@ def test_dashboard_screenshot_with_traffic(page: Page, demo: Demo) -> None:
     with ThreadPoolExecutor(4) as pool:
         for i in range(12):
             route = ("chat", "rag", "agent")[i % 3]
-            body = {"input": f"Status of order_id=A123, question {i}"}
+            question = f"Status of order_id=A123, question {i}"
+            body: dict[str, Any] = {"input": question}
             if route == "agent":
-                body = {"input": {"messages": [{"role": "user", "content": body["input"]}]}}
+                body = {"input": {"messages": [{"role": "user", "content": question}]}}
             pool.submit(collect, gateway, route, body)
             if i % 4 == 3:
                 pool.submit(_cancelled_run, gateway)

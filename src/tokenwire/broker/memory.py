@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, overload
 
 from tokenwire.broker.base import EventLogClosed, EventLogFull
@@ -84,7 +84,7 @@ class MemoryEventLog:
             waiters[:] = [w for w in waiters if not w.done()]
         waiters.append(waiter)
 
-    async def read(self, after: int = 0) -> AsyncIterator[Sequence[Event]]:
+    async def read(self, after: int = 0) -> AsyncGenerator[Sequence[Event]]:
         cursor = max(after, 0)
         loop = asyncio.get_running_loop()
         while True:

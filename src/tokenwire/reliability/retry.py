@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from tokenwire.reliability.transport import is_transport_error
 
 __all__ = ["RetryPolicy", "is_transient", "retry_after"]
 
@@ -69,7 +69,7 @@ def is_transient(exc: BaseException) -> bool:
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         return status in _TRANSIENT_STATUSES or status >= 500
-    if isinstance(exc, httpx.TransportError):
+    if is_transport_error(exc):
         return True
     return any(cls.__name__ in _CONNECTION_ERRORS for cls in type(exc).__mro__)
 

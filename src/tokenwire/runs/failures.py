@@ -11,10 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from tokenwire.events import ErrorCode
 from tokenwire.reliability.timeouts import DeadlineExceeded
+from tokenwire.reliability.transport import is_transport_error, is_transport_timeout
 
 __all__ = ["SHUTDOWN_REASON", "START_FAILED", "Failure", "describe_failure", "shutdown_failure"]
 
@@ -55,9 +54,9 @@ def describe_failure(exc: BaseException, *, expose: bool = False) -> Failure:
     if isinstance(status, int):
         retryable = status == 429 or status >= 500
         return Failure(ErrorCode.UPSTREAM_ERROR, f"the model provider returned {status}", retryable)
-    if isinstance(exc, TimeoutError | httpx.TimeoutException) or "APITimeoutError" in lineage:
+    if isinstance(exc, TimeoutError) or is_transport_timeout(exc) or "APITimeoutError" in lineage:
         return Failure(ErrorCode.UPSTREAM_TIMEOUT, "the model provider timed out", True)
-    if isinstance(exc, httpx.TransportError) or "APIConnectionError" in lineage:
+    if is_transport_error(exc) or "APIConnectionError" in lineage:
         return Failure(
             ErrorCode.UPSTREAM_ERROR, "the connection to the model provider failed", True
         )
