@@ -23,6 +23,7 @@ from tokenwire.mock import prompt_tokens, reply_tokens
 from tokenwire.server.background import BackgroundServer
 from tokenwire.telemetry import StreamTelemetryHandler, StreamTiming
 from tokenwire.usage.pricing import PriceTable
+from tokenwire.usage.timing import Clock
 
 
 @pytest.fixture
@@ -32,11 +33,20 @@ async def http_client() -> Any:
     await client.aclose()
 
 
+def scripted_clock(*times: float) -> Clock:
+    """A clock that returns ``times`` in order: one read too many fails the test."""
+    reads = iter(times)
+    return lambda: next(reads)
+
+
 async def test_handler_measures_a_chain_stream(mock_url: str, http_client: Any) -> None:
     finished: list[StreamTiming] = []
+    # Reads: the start, one per token (the first 100 ms in, then every 10 ms), the end.
+    tokens_at = [0.100 + 0.010 * i for i in range(15)]
     handler = StreamTelemetryHandler(
         prices=PriceTable({"mock": {"input": 1.0, "output": 2.0}}),
         on_finish=finished.append,
+        clock=scripted_clock(0.0, *tokens_at, 0.3),
     )
     model = demo_model(f"{mock_url}/v1", "ttft=100,itl=10,tokens=15", http_client)
     chain = ChatPromptTemplate.from_messages([("user", "{q}")]) | model | StrOutputParser()
@@ -45,10 +55,11 @@ async def test_handler_measures_a_chain_stream(mock_url: str, http_client: Any) 
     assert len(finished) == 1 and list(handler.finished) == finished
     timing = finished[0]
     assert timing.tokens == 15 == len(text.split())
-    assert timing.ttft_s is not None and 0.09 < timing.ttft_s < 0.5
+    assert timing.ttft_s == pytest.approx(0.100) and timing.ended_at == 0.3
     itl = timing.itl(stall_threshold=1.0)
-    assert itl.p50 is not None and abs(itl.p50 - 0.010) < 0.004
+    assert itl.p50 == pytest.approx(0.010) and itl.max == pytest.approx(0.010)
     assert len(timing.gaps) == 14 and itl.stalls == 0
+    assert timing.itl(stall_threshold=0.005).stalls == 14
     messages = [{"role": "user", "content": "hi"}]
     assert (timing.input_tokens, timing.output_tokens) == (prompt_tokens(messages), 15)
     assert timing.input_tokens is not None

@@ -30,14 +30,14 @@ from langchain_core.outputs import LLMResult
 
 from tokenwire.langchain.usage import result_usage
 from tokenwire.usage.pricing import PriceTable
-from tokenwire.usage.timing import GapSummary, summarize_gaps
+from tokenwire.usage.timing import Clock, GapSummary, summarize_gaps
 
 __all__ = ["StreamTelemetryHandler", "StreamTiming"]
 
 
 @dataclass(slots=True)
 class StreamTiming:
-    """One model call's stream, measured (times from ``perf_counter``, in seconds)."""
+    """One model call's stream, measured (times from the handler's clock, in seconds)."""
 
     run_id: UUID
     model: str | None
@@ -69,7 +69,9 @@ class StreamTelemetryHandler(BaseCallbackHandler):
         prices: PriceTable | None = None,
         on_finish: Callable[[StreamTiming], None] | None = None,
         keep: int = 1000,
+        clock: Clock = perf_counter,
     ) -> None:
+        self.clock = clock
         self.stall_threshold = stall_threshold
         self.prices = prices or PriceTable()
         self.on_finish = on_finish
@@ -97,10 +99,10 @@ class StreamTelemetryHandler(BaseCallbackHandler):
     ) -> None:
         if not token:  # a role-only or empty chunk is not a token
             return
-        now = perf_counter()
         timing = self._live.get(run_id)
         if timing is None:
             return
+        now = self.clock()
         last = timing.last_token_at
         if last is None:
             timing.first_token_at = now
@@ -113,7 +115,7 @@ class StreamTelemetryHandler(BaseCallbackHandler):
         timing = self._live.pop(run_id, None)
         if timing is None:
             return
-        timing.ended_at = perf_counter()
+        timing.ended_at = self.clock()
         usage = result_usage(response, timing.model)
         if usage is not None:
             timing.input_tokens, timing.output_tokens = usage.input_tokens, usage.output_tokens
@@ -126,14 +128,14 @@ class StreamTelemetryHandler(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         timing = self._live.pop(run_id, None)
         if timing is not None:
-            timing.ended_at = perf_counter()
+            timing.ended_at = self.clock()
             self._finish(timing)
 
     def _start(self, run_id: UUID, kwargs: dict[str, Any]) -> None:
         metadata = kwargs.get("metadata") or {}
         model = metadata.get("ls_model_name")
         self._live[run_id] = StreamTiming(
-            run_id, model if isinstance(model, str) else None, perf_counter()
+            run_id, model if isinstance(model, str) else None, self.clock()
         )
 
     def _finish(self, timing: StreamTiming) -> None:
