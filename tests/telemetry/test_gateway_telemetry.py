@@ -215,3 +215,27 @@ def test_reliability_and_guardrail_counters_reach_prometheus(serve: Serve, mock_
     upstream = {"upstream": "flaky"}
     assert _sample(families, "tokenwire_circuit_opened_total", **upstream) == 1
     assert _sample(families, "tokenwire_circuit_open", **upstream) == 1
+
+
+def ticking_clock(step: float) -> Callable[[], float]:
+    """A clock that moves ``step`` seconds on every read: timings become exact counts."""
+    reads = itertools.count()
+    return lambda: next(reads) * step
+
+
+def test_run_end_timings_are_read_from_the_gateways_clock(mock_url: str) -> None:
+    # Reads: the request's arrival, one per token, run.end's duration: 10 ms apart each.
+    model = demo_model(f"{mock_url}/v1", "ttft=0,itl=0,tokens=6")
+    gateway = Gateway([Route("chat", model)], NO_AUTH, clock=ticking_clock(0.010))
+    with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:
+        events = collect(c, "chat", {"input": "time me"})
+    assert len([e for e in events if e.event == "token"]) == 6
+    timings = events[-1].data["timings"]
+    assert timings == {
+        "ttft_ms": 10.0,
+        "itl_p50_ms": 10.0,
+        "itl_p95_ms": 10.0,
+        "itl_max_ms": 10.0,
+        "stalls": 0,
+        "duration_ms": 70.0,
+    }

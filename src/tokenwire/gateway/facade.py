@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
+from time import perf_counter
 from typing import Any
 
 from tokenwire.audit.trail import AuditTrail
@@ -30,6 +31,7 @@ from tokenwire.security.key_limits import KeyLimits
 from tokenwire.security.principal import current_principal
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.usage.pricing import PriceTable
+from tokenwire.usage.timing import Clock
 
 __all__ = ["Gateway"]
 
@@ -60,11 +62,12 @@ class Gateway:
         audit: AuditTrail | None = None,
         credentials: Credentials | None = None,
         hooks: Hooks | None = None,
+        clock: Clock = perf_counter,
     ) -> None:
         self.settings = settings or Settings()
         self.routes = route_table(routes)
         services = Services.from_settings(
-            self.settings, broker, prices=prices, exporters=exporters, audit=audit
+            self.settings, broker, prices=prices, exporters=exporters, audit=audit, clock=clock
         )
         self._services = services  # the attributes below are its parts (see Services)
         self.broker = services.broker

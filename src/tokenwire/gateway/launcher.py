@@ -13,7 +13,6 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
-from time import perf_counter
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -71,7 +70,7 @@ class RunLauncher:
     ) -> Run:
         """Register and launch a run of ``route`` for the admitted ``ticket``. Raises
         ``InvalidRequest`` or ``RegistryFull`` before anything runs."""
-        received_at = perf_counter()
+        received_at = self.telemetry.clock()
         value = prepare_input(route.runnable, input)
         run_config = prepare_config(route.runnable, config)
         run_id = ticket.run_uuid.hex
@@ -113,7 +112,9 @@ class RunLauncher:
             body = self._run_body(run, run_uuid, route, value, config, received_at)
         except Exception as exc:
             log.error("run %s could not be started", run.id, exc_info=exc)
-            run.recorder = run.recorder or RunRecorder(run.log, started_at=received_at)
+            run.recorder = run.recorder or RunRecorder(
+                run.log, started_at=received_at, clock=self.telemetry.clock
+            )
             body = end_unstarted(run, run.recorder)
         masking = route.masking
         run.task = asyncio.get_running_loop().create_task(

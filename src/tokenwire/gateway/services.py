@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from time import perf_counter
 
 from tokenwire.audit.metrics import AuditCollector
 from tokenwire.audit.trail import AuditTrail
@@ -29,6 +30,7 @@ from tokenwire.telemetry.collector import Telemetry
 from tokenwire.telemetry.metrics import ReliabilityCollector
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.usage.pricing import PriceTable
+from tokenwire.usage.timing import Clock
 
 __all__ = ["Services"]
 
@@ -58,6 +60,7 @@ class Services:
         prices: PriceTable | None = None,
         exporters: list[Exporter] | None = None,
         audit: AuditTrail | None = None,
+        clock: Clock = perf_counter,
     ) -> Services:
         """The broker is Redis's with ``redis_url`` (unless one is given), else in memory."""
         if broker is None and settings.redis_url:
@@ -66,7 +69,7 @@ class Services:
         registry = RunRegistry(
             broker, max_runs=settings.max_runs, retention_seconds=settings.retention_seconds
         )
-        telemetry = Telemetry(settings, prices, exporters)
+        telemetry = Telemetry(settings, prices, exporters, clock)
         reliability = Reliability()
         telemetry.metrics.registry.register(ReliabilityCollector(reliability))
         cluster = None

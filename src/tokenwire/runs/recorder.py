@@ -15,7 +15,7 @@ from tokenwire.pipeline.findings import Finding
 from tokenwire.plain_json import json_ready, valid_text
 from tokenwire.usage.estimate import Estimator, heuristic_tokens
 from tokenwire.usage.pricing import PriceTable
-from tokenwire.usage.timing import summarize_gaps
+from tokenwire.usage.timing import Clock, summarize_gaps
 
 __all__ = ["RunRecorder"]
 
@@ -35,6 +35,7 @@ class RunRecorder:
 
     __slots__ = (
         "_append",
+        "_clock",
         "_estimate",
         "_input",
         "_mask_custom",
@@ -68,7 +69,9 @@ class RunRecorder:
         started_at: float | None = None,
         mask_tool_io: Callable[[Any], Any] | None = None,
         mask_custom: Callable[[Any], Any] | None = None,
+        clock: Clock = perf_counter,
     ) -> None:
+        self._clock = clock
         self._append = log.append
         #: The route's PII masking of tool steps and retrieved documents (None: in clear).
         self._mask_tool_io = mask_tool_io
@@ -80,7 +83,7 @@ class RunRecorder:
         self._estimate = estimate
         self._input = input
         # TTFT counts from when the request arrived (validation included), as a user sees it.
-        self.started_at = perf_counter() if started_at is None else started_at
+        self.started_at = clock() if started_at is None else started_at
         self.first_token_at: float | None = None
         self.last_token_at: float | None = None
         self.gaps: array[float] = array("d")
@@ -96,7 +99,7 @@ class RunRecorder:
 
     # -- RunSink -------------------------------------------------------------------------
     def token(self, text: str) -> bool:
-        now = perf_counter()
+        now = self._clock()
         last = self.last_token_at
         if last is None:
             self.first_token_at = now
@@ -232,7 +235,7 @@ class RunRecorder:
 
     def timings(self) -> dict[str, Any]:
         """``run.end.timings``: TTFT, inter-token latency, stalls, duration (ms)."""
-        end = perf_counter()
+        end = self._clock()
         ttft = self.first_token_at
         itl = summarize_gaps(self.gaps, self._stall_threshold)
         return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from tokenwire.broker.base import EventLog
@@ -17,7 +18,7 @@ from tokenwire.telemetry.recent import RecentRuns
 from tokenwire.telemetry.record import RunRecord
 from tokenwire.usage.estimate import estimator
 from tokenwire.usage.pricing import PriceTable
-from tokenwire.usage.timing import summarize_gaps
+from tokenwire.usage.timing import Clock, summarize_gaps
 
 if TYPE_CHECKING:
     from tokenwire.routes import Route
@@ -34,8 +35,11 @@ class Telemetry:
         settings: Settings,
         prices: PriceTable | None = None,
         exporters: list[Exporter] | None = None,
+        clock: Clock = perf_counter,
     ) -> None:
         self.settings = settings
+        #: What run timings (TTFT, inter-token gaps, duration) are read from.
+        self.clock = clock
         self.prices = prices or PriceTable()
         self.metrics = GatewayMetrics()
         self.recent = RecentRuns()
@@ -75,6 +79,7 @@ class Telemetry:
             stall_threshold=self.settings.stall_threshold_seconds,
             estimate=self.estimate,
             input=input,
+            clock=self.clock,
         )
 
     def run_started(self, route: Route) -> None:
