@@ -32,7 +32,7 @@ from tokenwire.pipeline.masking import Masking, shown_input
 from tokenwire.reliability.fallbacks import as_fallback
 from tokenwire.routes import DisconnectPolicy, Route
 from tokenwire.runs.execution import execute_run
-from tokenwire.runs.inputs import prepare_config, prepare_input
+from tokenwire.runs.inputs import prepare_config, prepare_input, unbuildable_input_schema
 from tokenwire.runs.launch import end_unstarted, priced, route_budget, run_stages
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
@@ -206,6 +206,11 @@ def route_table(routes: Iterable[Route]) -> dict[str, Route]:
         if route.name in table:
             raise ConfigError(f"duplicate route name {route.name!r}")
         table[route.name] = route
+        reason = unbuildable_input_schema(route.runnable)
+        if reason:
+            log.warning(
+                "route %r: input not validated, its schema cannot be built: %s", route.name, reason
+            )
         for runnable in (route.runnable, *(as_fallback(f).runnable for f in route.fallbacks)):
             prepare_models(runnable)
     return table

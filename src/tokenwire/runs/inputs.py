@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from tokenwire.errors import InvalidRequest
 
-__all__ = ["input_from_messages", "prepare_config", "prepare_input"]
+__all__ = ["input_from_messages", "prepare_config", "prepare_input", "unbuildable_input_schema"]
 
 
 def prepare_input(runnable: Runnable[Any, Any], raw: Any) -> Any:
@@ -21,31 +21,63 @@ def prepare_input(runnable: Runnable[Any, Any], raw: Any) -> Any:
     graphs all accept the shape every client already sends.
     """
     value = _with_messages(raw)
-    schema = _schemas.of(runnable).model
+    schema = _schemas.of(runnable)
+    if schema.model is None:
+        return value  # warned about at startup (:func:`unbuildable_input_schema`)
     try:
-        schema.model_validate(value)
+        schema.model.model_validate(value)
     except ValidationError as exc:
-        raise InvalidRequest([_describe(err) for err in exc.errors()]) from None
+        errors = [e for e in exc.errors() if not (schema.partial and _missing_key(e))]
+        if errors:
+            raise InvalidRequest([_describe(err) for err in errors]) from None
     except (ValueError, TypeError) as exc:
         raise InvalidRequest([f"input: {exc}"]) from None
     return value
+
+
+def unbuildable_input_schema(runnable: Runnable[Any, Any]) -> str | None:
+    """Why pydantic cannot build this runnable's input schema (a ``typing.TypedDict`` state
+    on Python < 3.12), or ``None`` when it can. Such a route takes its input unvalidated."""
+    return _schemas.of(runnable).unbuildable
+
+
+def _is_graph(runnable: Runnable[Any, Any]) -> bool:
+    try:  # LangGraph is optional (the ``demo`` extra); without it no runnable is a graph
+        from langgraph.pregel import Pregel
+    except ImportError:
+        return False
+    return isinstance(runnable, Pregel)
+
+
+def _missing_key(error: Any) -> bool:
+    """A state key left out: ``graph.invoke`` accepts partial state (every key optional)."""
+    return error.get("type") == "missing" and len(error.get("loc", ())) == 1
 
 
 class _InputSchema:
     """A runnable's input schema: LangChain builds a new pydantic model on every
     ``get_input_schema()`` call, far more work than validating a request with it."""
 
-    __slots__ = ("_json", "model", "runnable")
+    __slots__ = ("_json", "model", "partial", "runnable", "unbuildable")
 
     def __init__(self, runnable: Runnable[Any, Any]) -> None:
         self.runnable = runnable
-        self.model: Any = runnable.get_input_schema()
+        #: A LangGraph graph's input is a partial state: top-level keys are all optional.
+        self.partial = _is_graph(runnable)
+        self.unbuildable: str | None = None
+        self.model: Any = None
+        try:
+            self.model = runnable.get_input_schema()
+        except Exception as exc:
+            # The route's own code (pydantic refuses typing.TypedDict before 3.12): a request
+            # must not answer 500 for it, so the input goes unvalidated instead.
+            self.unbuildable = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         self._json: dict[str, Any] | None = None
 
     def json(self) -> dict[str, Any]:
-        """The JSON schema, its top-level ``$ref`` resolved."""
+        """The JSON schema, its top-level ``$ref`` resolved (empty when unbuildable)."""
         if self._json is None:
-            self._json = _resolve(self.model.model_json_schema())
+            self._json = {} if self.model is None else _resolve(self.model.model_json_schema())
         return self._json
 
 
