@@ -40,7 +40,9 @@ class ScriptedChatModel(BaseChatModel):
     ``calls`` counts the model calls made so far.
     """
 
-    turns: list[Turn]
+    # ``Any`` to pydantic: validating the union would try to build an AIMessageChunk
+    # out of an exception (and fail) before trying ``Exception``.
+    turns: list[list[Any]]
     model_name: str = "scripted-1"
     calls: int = 0
 
