@@ -11,6 +11,7 @@ sends are dropped. Errors before anything runs: 404 unknown route, 422 invalid i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -183,25 +184,29 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
         found = _route(gateway, route)
         if isinstance(found, Response):
             return found
-        return _schema(found.runnable.get_input_schema())
+        return _schema(found.runnable.get_input_schema)
 
     @router.get("/output_schema", responses={404: {"model": Detail}})
     async def output_schema(route: str) -> Any:
         found = _route(gateway, route)
         if isinstance(found, Response):
             return found
-        model = found.runnable.get_output_schema()
+        try:
+            model = found.runnable.get_output_schema()
+        except Exception:  # e.g. a typing.TypedDict state before 3.12: see _schema
+            return {}
         if shape_of(found) == "value" and "messages" in getattr(model, "model_fields", {}):
             # The run's output summarizes a messages state to its answer text.
             return {"title": f"{route} output", "type": "string"}
-        return _schema(model)
+        return _schema(lambda: model)
 
     @router.get("/config_schema", responses={404: {"model": Detail}})
     async def config_schema(route: str) -> Any:
         found = _route(gateway, route)
         if isinstance(found, Response):
             return found
-        return _schema(found.runnable.config_schema(include=["configurable"]))
+        runnable = found.runnable
+        return _schema(lambda: runnable.config_schema(include=["configurable"]))
 
     return router
 
@@ -242,5 +247,11 @@ def _route(gateway: Gateway, name: str) -> Route | Response:
     return route
 
 
-def _schema(model: Any) -> dict[str, Any]:
-    return dict(model.model_json_schema())
+def _schema(build: Callable[[], Any]) -> dict[str, Any]:
+    """The JSON schema of the model ``build`` returns; ``{}`` (any value) when pydantic
+    cannot build it — a ``typing.TypedDict`` state before Python 3.12 — since the route's
+    own code must not make the endpoint answer 500 (its runs take input unvalidated)."""
+    try:
+        return dict(build().model_json_schema())
+    except Exception:
+        return {}
