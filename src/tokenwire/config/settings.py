@@ -76,6 +76,12 @@ class Settings(LayeredSettings):
     audit_url: SecretStr = SecretStr("")
     #: PostgreSQL schema of the audit tables (empty: the connection's default schema).
     audit_schema: str = ""
+    #: LangGraph checkpointer for threads, a PostgreSQL URL such as
+    #: ``postgresql://host/db``, shared by every replica (empty: SQLite at
+    #: ``<data_dir>/checkpoints.db``; needs the ``threads`` extra).
+    checkpoint_url: SecretStr = SecretStr("")
+    #: PostgreSQL schema of the checkpoint tables (empty: the connection's default schema).
+    checkpoint_schema: str = ""
     #: Delete audit records older than this many days, oldest first (0: keep forever).
     audit_retention_days: float = Field(default=0.0, ge=0)
     #: Finished runs waiting for the audit writer; past it records are dropped and logged.
@@ -136,7 +142,7 @@ class Settings(LayeredSettings):
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 #: Settings that are URLs, which may carry credentials.
-_URLS = ("redis_url", "audit_url", "otlp_endpoint")
+_URLS = ("redis_url", "audit_url", "checkpoint_url", "otlp_endpoint")
 #: ``scheme://user:password@`` (up to the last ``@`` of the authority) and secret query
 #: parameters (``rediss://host?password=…``).
 _URL_SECRETS = (
