@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test lint typecheck bench clean
+.PHONY: install system-deps demo test test-fast lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,11 @@ test: $(STAMP) system-deps
 	$(VENV)/bin/lint-imports
 	$(PY) -m mypy
 	$(PY) -m pytest -q
+
+# The inner loop: the unit tests only (no servers, Redis, PostgreSQL or browser; the split
+# is made in tests/conftest.py), in about 20 seconds.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m unit
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench

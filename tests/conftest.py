@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,37 @@ from tokenwire.config import Settings
 from tokenwire.mock import create_mock_app
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
+from tokenwire.testing import serve as serve_kit
 
 #: Real Redis for the scale-out tests, each test under a fresh key prefix. Without Redis
 #: those tests skip — except on CI (``CI=true``), where they fail.
+#: Fixtures that start or reach something live (a server, Redis, PostgreSQL): a test using
+#: any of them, directly or through another fixture, is ``integration``.
+LIVE_FIXTURES = frozenset(
+    {
+        *("serve", "live", "gateway_url", "gateways", "start_gateway", "mock_server", "mock_url"),
+        *("redis_url", "prefix", "postgres", "checkpoint_postgres", "browser", "read_ui_stream"),
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is ``unit`` or ``integration``, told from what it uses rather than marked
+    by hand: live fixtures, or a module that starts servers, processes or a browser itself.
+    ``pytest -m unit`` (``make test-fast``) is the inner loop."""
+    for item in items:
+        live = bool(LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+        integration = live or _starts_things(item)
+        item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
+
+
+def _starts_things(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    names = vars(module).values() if module is not None else ()
+    starters = (BackgroundServer, subprocess, serve_kit)
+    return any(any(value is starter for starter in starters) for value in names)
+
+
 REDIS_URL = os.environ.get("TOKENWIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
