@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -240,3 +241,21 @@ def test_run_end_timings_are_read_from_the_gateways_clock(mock_url: str) -> None
         "stalls": 0,
         "duration_ms": 70.0,
     }
+
+
+def test_metrics_are_rendered_off_the_event_loop(mock_url: str) -> None:
+    gateway = Gateway([Route("chat", demo_model(f"{mock_url}/v1"))], NO_AUTH)
+    metrics = gateway.telemetry.metrics
+    render = metrics.exposition
+    rendered_on: list[str] = []
+
+    def recording() -> bytes:
+        rendered_on.append(threading.current_thread().name)
+        return render()
+
+    metrics.exposition = recording  # type: ignore[method-assign]
+    with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:
+        answer = c.get("/metrics")
+    assert answer.status_code == 200 and b"tokenwire_" in answer.content
+    # BackgroundServer runs the gateway's event loop in its "tokenwire-server" thread.
+    assert len(rendered_on) == 1 and rendered_on[0] != "tokenwire-server"

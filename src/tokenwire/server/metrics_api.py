@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
@@ -20,6 +22,10 @@ def create_metrics_router(gateway: Gateway) -> APIRouter:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     )
     async def metrics() -> Response:
-        return Response(gateway.telemetry.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        # Rendering walks every series (seconds for a large registry): in a worker thread,
+        # so a scrape never stalls the streams on the event loop. The metrics lock per
+        # series, so rendering beside the exporters' observations is safe.
+        body = await asyncio.to_thread(gateway.telemetry.metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router
