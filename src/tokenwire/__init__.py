@@ -23,8 +23,10 @@ if TYPE_CHECKING:
         RateLimited,
         RegistryFull,
         RunRefused,
+        ThreadBusy,
         TokenwireError,
         UnknownRoute,
+        UnknownThread,
     )
     from tokenwire.events import ErrorCode, Event, EventType, RunStatus
     from tokenwire.gateway.facade import Gateway
@@ -77,8 +79,10 @@ _EXPORTS = {
     "RunStatus": "tokenwire.events",
     "Settings": "tokenwire.config.settings",
     "StreamTelemetryHandler": "tokenwire.telemetry.handler",
+    "ThreadBusy": "tokenwire.errors",
     "TokenwireError": "tokenwire.errors",
     "UnknownRoute": "tokenwire.errors",
+    "UnknownThread": "tokenwire.errors",
     "create_app": "tokenwire.server.app",
     "create_protocol_routers": "tokenwire.server.protocols_api",
     "create_router": "tokenwire.server.api",
@@ -116,8 +120,10 @@ __all__ = [
     "RunStatus",
     "Settings",
     "StreamTelemetryHandler",
+    "ThreadBusy",
     "TokenwireError",
     "UnknownRoute",
+    "UnknownThread",
     "create_app",
     "create_protocol_routers",
     "create_router",

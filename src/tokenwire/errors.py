@@ -7,6 +7,8 @@
      │    ├── UnknownRoute (LookupError)      404  no route of that name
      │    ├── InvalidRequest (ValueError)     422  input or config the route cannot take
      │    ├── IdempotencyConflict (ValueError) 422  a key reused with another request
+     │    ├── UnknownThread (LookupError)     404  no thread of that id the caller may see
+     │    ├── ThreadBusy                      409  the thread has a live run (``multitask``)
      │    ├── Overloaded                      503  come back in ``retry_after`` seconds
      │    │    ├── RegistryFull                    every retained run is still live
      │    │    └── ClusterUnavailable              Redis, shared by the replicas, is away
@@ -36,8 +38,10 @@ __all__ = [
     "RateLimited",
     "RegistryFull",
     "RunRefused",
+    "ThreadBusy",
     "TokenwireError",
     "UnknownRoute",
+    "UnknownThread",
 ]
 
 
@@ -97,6 +101,33 @@ class IdempotencyConflict(RunRefused, ValueError):
 
     status = 422
     code = "idempotency_conflict"
+
+
+class UnknownThread(RunRefused, LookupError):
+    """No thread of that id — or one the caller may not see, which is told the same way."""
+
+    status = 404
+    code = "unknown_thread"
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"no thread {thread_id!r}")
+        self.thread_id = thread_id
+
+
+class ThreadBusy(RunRefused):
+    """The thread already has a live run, and the start's ``multitask`` strategy is
+    ``reject``: runs of one thread never interleave."""
+
+    status = 409
+    code = "thread_busy"
+
+    def __init__(self, thread_id: str, run_id: str) -> None:
+        super().__init__(
+            f"thread {thread_id!r} has a live run {run_id!r}; wait for it to end, or start "
+            'with multitask = "enqueue", "interrupt" or "rollback"'
+        )
+        self.thread_id = thread_id
+        self.run_id = run_id
 
 
 class Overloaded(RunRefused):

@@ -19,7 +19,10 @@ class EventType(StrEnum):
     REASONING = "reasoning"
     TOOL_START = "tool.start"
     TOOL_END = "tool.end"
+    #: A tool call waits for a human's decision (one per call a HITL interrupt names).
     APPROVAL_REQUIRED = "approval.required"
+    #: A LangGraph ``interrupt()``: the run then ends ``interrupted``; resume on its thread.
+    INTERRUPT = "interrupt"
     RETRIEVAL = "retrieval"
     #: What the runnable's own code streamed: ``get_stream_writer()``, ``adispatch_custom_event``.
     CUSTOM = "custom"
@@ -41,6 +44,8 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
     TRUNCATED = "truncated"
     BLOCKED = "blocked"
+    #: Paused at a LangGraph ``interrupt()``; a run on the same thread resumes it.
+    INTERRUPTED = "interrupted"
 
 
 TERMINAL_STATUSES = frozenset(RunStatus) - {RunStatus.RUNNING}

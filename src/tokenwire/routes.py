@@ -15,10 +15,14 @@ from tokenwire.reliability.breaker import BreakerPolicy
 from tokenwire.reliability.fallbacks import Fallback, MidStreamPolicy, as_fallback
 from tokenwire.reliability.retry import RetryPolicy
 
-__all__ = ["DisconnectPolicy", "MidStreamPolicy", "Route", "StreamMode"]
+__all__ = ["DisconnectPolicy", "MidStreamPolicy", "Multitask", "Route", "StreamMode"]
 
 StreamMode = Literal["auto", "tokens", "events"]
 DisconnectPolicy = Literal["cancel", "continue"]
+#: What a start on a thread with a live run does (LangGraph's multitask strategies):
+#: ``reject`` it (409), ``enqueue`` it after the live run, ``interrupt`` the live run (its
+#: progress is kept) or ``rollback`` the live run (the new run starts from where it began).
+Multitask = Literal["reject", "enqueue", "interrupt", "rollback"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,9 @@ class Route:
 
     Governance: ``guardrails`` on the output stream (hold-back) and the input;
     ``budget`` — per-run ``max_output_tokens`` / ``max_cost_usd``.
+
+    Threads (a LangGraph graph): ``multitask`` — what a start on a thread whose run is
+    still live does, unless the request says (``reject`` by default).
     """
 
     name: str
@@ -60,6 +67,7 @@ class Route:
     circuit_breaker: BreakerPolicy | None = None
     guardrails: Guardrails | None = None
     budget: RunBudget | None = None
+    multitask: Multitask = "reject"
 
     @property
     def masking(self) -> Masking | None:
@@ -71,6 +79,8 @@ class Route:
         object.__setattr__(self, "fallbacks", tuple(as_fallback(f) for f in self.fallbacks))
         if self.mid_stream not in get_args(MidStreamPolicy):
             raise ValueError(f"mid_stream must be one of {get_args(MidStreamPolicy)}")
+        if self.multitask not in get_args(Multitask):
+            raise ValueError(f"multitask must be one of {get_args(Multitask)}")
         for name in ("first_token_timeout", "stall_timeout", "total_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:

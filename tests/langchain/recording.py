@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -31,6 +32,11 @@ class RecordingSink:
 
     def node(self, phase: str, name: str, step: int | None) -> None:
         self.calls.append(("node", (phase, name, step)))
+
+    def interrupt(
+        self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        self.calls.append(("interrupt", (interrupt_id, value, list(approvals))))
 
     def usage(
         self,

@@ -12,7 +12,7 @@ from langgraph.types import Command, interrupt
 from pydantic import SecretStr
 
 from tokenwire.config import Settings
-from tokenwire.threads import checkpoint_target, open_checkpointer
+from tokenwire.threads.checkpointer import checkpoint_target, open_checkpointer
 
 
 class State(TypedDict, total=False):

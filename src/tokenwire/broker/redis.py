@@ -87,6 +87,10 @@ class RedisKeys:
     def idempotency(self, route: str, key: str) -> str:
         return f"{self.prefix}:idem:{route}:{key}"
 
+    def thread(self, scope: str, thread_id: str) -> str:
+        """The run a LangGraph thread is live on (``scope`` is unused: threads are global)."""
+        return f"{self.prefix}:thread:{thread_id}"
+
     @property
     def live(self) -> str:
         return f"{self.prefix}:live"

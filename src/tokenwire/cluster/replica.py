@@ -98,6 +98,10 @@ class Cluster:
         claim_ms = self._retention_ms + int(max_run_seconds * 1000)
         # Held for a live run's whole life: ``closed`` re-arms it for the retention period.
         self.claims = SharedClaims(broker.client, self.keys, claim_ms)
+        #: The runs threads are live on, shared so that two replicas never run one thread.
+        self.thread_claims = SharedClaims(
+            broker.client, self.keys, claim_ms, key_of=self.keys.thread
+        )
         #: This replica's runs as Redis holds them.
         self.published = PublishedRuns(
             broker,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from time import perf_counter
 from typing import Any
 
@@ -18,10 +19,11 @@ from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
 from tokenwire.config import Settings
 from tokenwire.errors import UnknownRoute
-from tokenwire.gateway.admission import AdmissionGate
+from tokenwire.gateway.admission import AdmissionGate, Ticket
 from tokenwire.gateway.hooks import Hooks
 from tokenwire.gateway.launcher import RunLauncher, route_table
 from tokenwire.gateway.services import Services
+from tokenwire.gateway.threads import ThreadGate
 from tokenwire.routes import DisconnectPolicy, Route
 from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.run import Run
@@ -30,6 +32,8 @@ from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
 from tokenwire.security.principal import current_principal
 from tokenwire.telemetry.pipeline import Exporter
+from tokenwire.threads import LocalClaims, ThreadRequest
+from tokenwire.threads.request import split_thread
 from tokenwire.usage.pricing import PriceTable
 from tokenwire.usage.timing import Clock
 
@@ -86,6 +90,9 @@ class Gateway:
         self._gate = AdmissionGate(
             services.registry, services.cluster, self.hooks.admission, self.find_run
         )
+        claims = services.cluster.thread_claims if services.cluster else LocalClaims()
+        #: LangGraph threads: the checkpointer, who holds each thread, thread lookups.
+        self.threads = ThreadGate(self.routes, self.settings, claims, self.find_run)
         self._sweeper: asyncio.Task[None] | None = None
 
     def route(self, name: str) -> Route:
@@ -103,6 +110,7 @@ class Gateway:
         on_disconnect: DisconnectPolicy | None = None,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        thread: ThreadRequest | None = None,
     ) -> tuple[Run, bool]:
         """Start a run — or, for an idempotency key already used, return its run.
 
@@ -111,12 +119,16 @@ class Gateway:
         (the caller's per-key limits), ``InvalidRequest``, ``RegistryFull`` or
         ``ClusterUnavailable``. Keys are the caller's own; with replicas sharing runs the
         same key sent to two replicas starts one run. A replay starts nothing, so no limit
-        refuses it.
+        refuses it. On a ``thread`` (or ``config.configurable.thread_id``) the start also
+        passes the thread gate (:mod:`.threads`): ``UnknownThread``, ``ThreadBusy``.
         """
         route = self.route(route_name)
-        async with self._gate.enter(route.name, input, config, idempotency_key) as ticket:
+        thread, config = split_thread(thread, config)
+        request = input if thread is None else [input, thread.thread_id, thread.command]
+        async with self._gate.enter(route.name, request, config, idempotency_key) as ticket:
             if ticket.replay is None:
-                run = self._launcher.start(
+                start = functools.partial(
+                    self._launcher.start,
                     route,
                     input,
                     ticket,
@@ -124,8 +136,23 @@ class Gateway:
                     on_disconnect=on_disconnect,
                     metadata=metadata,
                 )
-                ticket.started(run)
+                ticket.started(await self._start_on(thread, route, input, ticket, start))
         return ticket.outcome
+
+    async def _start_on(
+        self,
+        thread: ThreadRequest | None,
+        route: Route,
+        input: Any,
+        ticket: Ticket,
+        start: Callable[..., Run],
+    ) -> Run:
+        if thread is None:
+            return start()
+        async with self.threads.enter(route, thread, input, ticket.run_uuid.hex) as admitted:
+            run = start(thread=admitted)
+        self.threads.held_by(admitted.thread_id, run)
+        return run
 
     def get_run(self, run_id: str) -> Run | None:
         """The run, if it exists and the current caller may see it: a client only sees its
@@ -172,6 +199,7 @@ class Gateway:
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
         await self._services.start()
+        await self.threads.start()
 
     async def aclose(self) -> None:
         """Cancel live runs (each still ends with ``run.end``) and stop the sweeper."""
@@ -182,6 +210,7 @@ class Gateway:
             self._sweeper = None
         await self.registry.cancel_all(SHUTDOWN_REASON)
         await asyncio.sleep(0)  # let the cancelled runs' done-callbacks submit their records
+        await self.threads.aclose()
         await self._services.aclose(self.routes.values())
 
     async def drain(self, grace_seconds: float) -> None:

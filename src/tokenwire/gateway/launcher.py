@@ -23,6 +23,7 @@ from tokenwire.events import EventType
 from tokenwire.gateway.admission import Ticket
 from tokenwire.gateway.hooks import Hooks
 from tokenwire.gateway.services import Services
+from tokenwire.gateway.threads import ThreadTicket
 from tokenwire.langchain.adapter import model_name
 from tokenwire.langchain.model_setup import prepare_models
 from tokenwire.pipeline.audit_input import InputSeal, audited_input
@@ -67,12 +68,19 @@ class RunLauncher:
         config: dict[str, Any] | None,
         on_disconnect: DisconnectPolicy | None,
         metadata: dict[str, Any] | None,
+        thread: ThreadTicket | None = None,
     ) -> Run:
-        """Register and launch a run of ``route`` for the admitted ``ticket``. Raises
+        """Register and launch a run of ``route`` for the admitted ``ticket`` — on the
+        admitted ``thread``, whose route and input replace ``route`` and ``input``. Raises
         ``InvalidRequest`` or ``RegistryFull`` before anything runs."""
         received_at = self.telemetry.clock()
-        value = prepare_input(route.runnable, input)
         run_config = prepare_config(route.runnable, config)
+        if thread is None:
+            value = prepare_input(route.runnable, input)
+        else:
+            route, value, run_config = thread.route, thread.input, thread.config(run_config)
+            if thread.command is not None:
+                input = {"command": thread.command}  # what the run was asked to do
         run_id = ticket.run_uuid.hex
         run = Run(
             id=run_id,
@@ -86,6 +94,7 @@ class RunLauncher:
             owner=ticket.owner,
             idempotency_key=ticket.key,
             fingerprint=ticket.fingerprint,
+            thread_id=thread.thread_id if thread is not None else None,
         )
         self.registry.add(run)
         self._launch(run, ticket.run_uuid, route, value, run_config, received_at)
@@ -136,16 +145,16 @@ class RunLauncher:
         received_at: float,
     ) -> Coroutine[Any, Any, None]:
         run.model = model_name(route.runnable)
-        run.log.append(
-            EventType.RUN_START,
-            {
-                "run_id": run.id,
-                "route": route.name,
-                "trace_id": run.trace_id,
-                "cohort": "stream",
-                "model": run.model,
-            },
-        )
+        start = {
+            "run_id": run.id,
+            "route": route.name,
+            "trace_id": run.trace_id,
+            "cohort": "stream",
+            "model": run.model,
+        }
+        if run.thread_id is not None:
+            start["thread_id"] = run.thread_id
+        run.log.append(EventType.RUN_START, start)
         masking = route.masking
         telemetry = self.telemetry
         recorder = telemetry.recorder(

@@ -10,7 +10,10 @@ Two sources, one sink call (``RunSink.custom``):
   graph streams ``"custom"``. So for a LangGraph graph (possibly bound) the adapter asks for
   it (:func:`graph_stream_kwargs`): ``astream_events`` hands its keyword arguments to the
   graph's ``astream``, and each payload arrives as a root ``on_chain_stream`` chunk
-  ``(namespace, "custom", payload)`` — a subgraph's too (``subgraphs=True``). LangGraph
+  ``(namespace, "custom", payload)`` — a subgraph's too (``subgraphs=True``). The graph
+  streams ``"updates"`` as well, only for what it says when it pauses: an ``interrupt()``
+  arrives as the root namespace's ``((), "updates", {"__interrupt__": (Interrupt, ...)})``
+  (a subgraph's interrupt is repeated there, so reading the root alone sees each once). LangGraph
   queues the payload for its stream loop (``call_soon_threadsafe``), so it reaches the
   gateway a few event-loop turns after the call: after everything streamed before the call,
   before the tokens of a model call made after it (which waits for the network), but an
@@ -37,15 +40,18 @@ from typing import Any
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 
+from tokenwire.langchain.approvals import approvals_of
 from tokenwire.langchain.output import to_jsonable
 from tokenwire.langchain.sink import NodePhase, RunSink
 
 __all__ = [
     "NOT_WRITTEN",
+    "graph_interrupts",
     "graph_stream_kwargs",
     "is_graph",
     "node_step",
     "report",
+    "report_interrupt",
     "report_node",
     "writer_payload",
 ]
@@ -54,12 +60,16 @@ __all__ = [
 NOT_WRITTEN: Any = object()
 
 _GRAPH_STEP = "graph:step:"
+#: LangGraph's key for the interrupts of an ``updates`` chunk.
+_INTERRUPT = "__interrupt__"
 
 
 def graph_stream_kwargs(runnable: Runnable[Any, Any]) -> dict[str, Any]:
     """The ``astream_events`` keyword arguments that make a LangGraph graph stream its
     writer payloads; none for anything else (a chain would hand them to its steps)."""
-    return {"stream_mode": ["custom"], "subgraphs": True} if is_graph(runnable) else {}
+    if not is_graph(runnable):
+        return {}
+    return {"stream_mode": ["custom", "updates"], "subgraphs": True}
 
 
 def is_graph(runnable: Runnable[Any, Any]) -> bool:
@@ -78,6 +88,28 @@ def writer_payload(chunk: Any) -> Any:
     if isinstance(chunk, tuple) and len(chunk) == 3 and chunk[1] == "custom":
         return chunk[2]
     return NOT_WRITTEN
+
+
+def graph_interrupts(chunk: Any) -> list[Any]:
+    """The interrupts (``id``, ``value``, ``response_schema``) a root chunk
+    ``((), "updates", {"__interrupt__": ...})`` reports; none for any other chunk."""
+    if not (isinstance(chunk, tuple) and len(chunk) == 3 and chunk[1] == "updates"):
+        return []
+    namespace, _, update = chunk
+    if namespace or not isinstance(update, Mapping):
+        return []
+    return list(update.get(_INTERRUPT) or ())
+
+
+def report_interrupt(sink: RunSink, found: Any) -> None:
+    """One LangGraph ``Interrupt`` to ``sink.interrupt``, with the approvals it asks for."""
+    interrupt_id = str(getattr(found, "id", ""))
+    try:
+        value = to_jsonable(getattr(found, "value", None))
+    except Exception:
+        value = None
+    approvals = approvals_of(interrupt_id, value, getattr(found, "response_schema", None))
+    sink.interrupt(interrupt_id, value, [a.data() for a in approvals])
 
 
 def report(sink: RunSink, name: str | None, data: Any) -> None:

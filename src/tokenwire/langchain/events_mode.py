@@ -39,8 +39,10 @@ from tokenwire.langchain.callbacks import ToolCallIds, with_handler
 from tokenwire.langchain.chunks import emit_blocks, emit_reasoning_kwargs
 from tokenwire.langchain.custom_events import (
     NOT_WRITTEN,
+    graph_interrupts,
     graph_stream_kwargs,
     report,
+    report_interrupt,
     report_node,
     writer_payload,
 )
@@ -144,6 +146,9 @@ class _EventsRun:
             payload = writer_payload(chunk)
             if payload is not NOT_WRITTEN:
                 report(self.sink, None, payload)
+                return
+            for found in graph_interrupts(chunk):
+                report_interrupt(self.sink, found)
 
     def on_custom_event(self, event: Event) -> None:
         report(self.sink, event["name"], event["data"])

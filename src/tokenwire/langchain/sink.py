@@ -8,6 +8,7 @@ token costs one call, not an await.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 __all__ = ["NodePhase", "RunSink"]
@@ -42,6 +43,14 @@ class RunSink(Protocol):
 
     def node(self, phase: NodePhase, name: str, step: int | None) -> None:
         """A LangGraph node of the route's graph began or finished (``step``: its superstep)."""
+
+    def interrupt(
+        self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """The graph paused at a LangGraph ``interrupt(value)`` (``value`` is
+        JSON-serialisable): the run ends ``interrupted`` and resumes with a ``Command``.
+        ``approvals``: the tool calls the value asks a human to decide on
+        (:meth:`tokenwire.langchain.approvals.Approval.data`), none for other values."""
 
     def usage(
         self,

@@ -11,6 +11,7 @@ overspend is not passed on; the run stops upstream generation and ends ``truncat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -132,6 +133,11 @@ class BudgetStage:
 
     def node(self, phase: NodePhase, name: str, step: int | None) -> None:
         self._next.node(phase, name, step)
+
+    def interrupt(
+        self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        self._next.interrupt(interrupt_id, value, approvals)
 
     def guardrail(self, finding: Finding, *, shown: bool = False) -> None:
         self._next.guardrail(finding, shown=shown)

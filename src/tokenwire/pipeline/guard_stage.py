@@ -22,6 +22,7 @@ reported, but the text was already shown; a block or halt still stops the run.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 from tokenwire.broker.base import EventLogFull
@@ -105,6 +106,11 @@ class GuardStage(ABC):
 
     def node(self, phase: NodePhase, name: str, step: int | None) -> None:
         self._step("node", (phase, name, step))
+
+    def interrupt(
+        self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        self._step("interrupt", (interrupt_id, value, approvals))
 
     def usage(
         self,

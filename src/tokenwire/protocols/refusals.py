@@ -46,6 +46,8 @@ _TITLES = {
     "overloaded": "Too many live runs",
     "unavailable": "Runs unavailable",
     "rate_limited": "Too Many Requests",
+    "unknown_thread": "Unknown thread",
+    "thread_busy": "Thread busy",
 }
 #: OpenAI's error type by status (any other: ``invalid_request_error``).
 _OPENAI_TYPES = {404: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}

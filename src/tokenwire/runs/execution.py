@@ -39,7 +39,10 @@ _FINISH_REASONS = {
     RunStatus.CANCELLED: "cancelled",
     RunStatus.TRUNCATED: "length",
     RunStatus.BLOCKED: "content_filter",
+    RunStatus.INTERRUPTED: "interrupt",
 }
+#: Statuses whose ``run.end`` output is the runnable's own (else: the text delivered).
+_OWN_OUTPUT = frozenset({RunStatus.COMPLETED, RunStatus.INTERRUPTED})
 
 
 async def execute_run(
@@ -111,6 +114,8 @@ async def _execute(
         if rails is not None and rails.guards:
             # Only what the guards let through may leave, structured outputs included.
             output = recorder.text
+        if recorder.interrupts:  # the graph paused: its thread waits for a Command
+            status = RunStatus.INTERRUPTED
     except InputRefused as refused:
         # Input moderation: the model is never called.
         recorder.guardrail(refused.finding)
@@ -209,7 +214,7 @@ def _summary(
     summary = {
         "status": status.value,
         # A run that did not complete keeps exactly what was delivered.
-        "output": json_ready(output) if status is RunStatus.COMPLETED else recorder.text,
+        "output": json_ready(output) if status in _OWN_OUTPUT else recorder.text,
         "finish_reason": _FINISH_REASONS[status],
         "usage": usage,
         "timings": recorder.timings(),

@@ -10,6 +10,7 @@ to decide (:mod:`tokenwire.gateway.admission`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -63,10 +64,18 @@ def check_fingerprint(existing: Run, expected: str | None) -> None:
 
 
 class SharedClaims:
-    """Idempotency keys claimed in Redis, each naming the run that holds it."""
+    """Keys claimed in Redis, each naming the run that holds it: idempotency keys (scoped
+    by route), and — with ``key_of=RedisKeys.thread`` — the threads runs are live on
+    (``tokenwire.threads.locks.Claims``)."""
 
-    def __init__(self, client: Redis, keys: RedisKeys, hold_ms: int) -> None:
-        self._keys = keys
+    def __init__(
+        self,
+        client: Redis,
+        keys: RedisKeys,
+        hold_ms: int,
+        key_of: Callable[[str, str], str] | None = None,
+    ) -> None:
+        self._key_of = key_of or keys.idempotency
         #: How long a claim holds (a live run's whole life; the run's end re-arms it).
         self._hold_ms = hold_ms
         self._swap = client.register_script(_SWAP)
@@ -79,10 +88,10 @@ class SharedClaims:
     async def take_over(self, route: str, key: str, holder: str | None, run_id: str) -> str | None:
         """Point ``key`` at ``run_id`` if it is free or still names ``holder``: None when
         done, else whom it names now."""
-        keys = [self._keys.idempotency(route, key)]
+        keys = [self._key_of(route, key)]
         current = await self._swap(keys=keys, args=[holder or "", run_id, self._hold_ms])
         return None if current is None else bytes(current).decode()
 
     async def release(self, route: str, key: str, run_id: str) -> None:
         """Free ``key`` if ``run_id`` still holds it (its run was refused before it started)."""
-        await self._swap(keys=[self._keys.idempotency(route, key)], args=[run_id, "", 0])
+        await self._swap(keys=[self._key_of(route, key)], args=[run_id, "", 0])

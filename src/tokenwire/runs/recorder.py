@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -49,6 +49,7 @@ class RunRecorder:
         "gaps",
         "guardrail_actions",
         "input_tokens",
+        "interrupts",
         "last_token_at",
         "models",
         "output_tokens",
@@ -96,6 +97,8 @@ class RunRecorder:
         self.tool_calls = 0
         self.models: list[str] = []
         self.guardrail_actions: list[dict[str, Any]] = []
+        #: The ids of the interrupts the graph paused at (the run ends ``interrupted``).
+        self.interrupts: list[str] = []
 
     # -- RunSink -------------------------------------------------------------------------
     def token(self, text: str) -> bool:
@@ -145,6 +148,20 @@ class RunRecorder:
     def node(self, phase: NodePhase, name: str, step: int | None) -> None:
         kind = EventType.NODE_START if phase == "start" else EventType.NODE_END
         self._append(kind, json_ready({"name": name, "step": step}))
+
+    def interrupt(
+        self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        self.interrupts.append(interrupt_id)
+        event = {"interrupt_id": interrupt_id, "value": value}
+        mask = self._mask_custom  # a value is what the graph's own code chose to show
+        if mask is not None:
+            event = mask(event)
+        self._append(EventType.INTERRUPT, json_ready(event))
+        for approval in approvals:
+            self._append(
+                EventType.APPROVAL_REQUIRED, json_ready(self._masked(dict(approval), "args"))
+            )
 
     def _masked(self, data: dict[str, Any], *fields: str) -> dict[str, Any]:
         mask = self._mask_tool_io

@@ -39,6 +39,8 @@ class Run:
     owner: str | None = None
     #: Hash of the request that created the run, to refuse a reused idempotency key.
     fingerprint: str | None = None
+    #: The LangGraph thread the run is on (None: a run of its own).
+    thread_id: str | None = None
     #: The route's model as ``run.start`` names it (set at launch; None for chains).
     model: str | None = field(default=None, repr=False)
     created_at: float = field(default_factory=time.time)
@@ -151,6 +153,7 @@ class Run:
         return {
             "run_id": self.id,
             "route": self.route,
+            "thread_id": self.thread_id,
             "status": self.status.value,
             "trace_id": self.trace_id,
             "created_at": self.created_at,

@@ -18,6 +18,7 @@ from tokenwire.gateway import Gateway
 from tokenwire.protocols.client_json import InvalidJSON, loads
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
 from tokenwire.protocols.refusals import native_refusal
+from tokenwire.routes import DisconnectPolicy
 from tokenwire.runs.run import Run
 from tokenwire.server.direct_route import DirectRoute, Endpoint
 from tokenwire.server.guard import guarded
@@ -25,8 +26,9 @@ from tokenwire.server.problems import problem, refused
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
 from tokenwire.server.validation_api import ProblemRoute
+from tokenwire.threads import ThreadRequest
 
-__all__ = ["create_router"]
+__all__ = ["answer_start", "create_router", "read_json"]
 
 _CANCEL_WAIT_SECONDS = 5.0
 _DEFAULT_CANCEL_REASON = "cancelled by request"
@@ -70,7 +72,7 @@ def create_router(gateway: Gateway) -> APIRouter:
         response_model=RunAccepted,
         responses={
             200: {"content": {"text/event-stream": {}}},
-            **{status: {} for status in (404, 422, 429, 503)},
+            **{status: {} for status in (404, 409, 422, 429, 503)},
         },
         openapi_extra={"parameters": _START_RUN_PARAMETERS, "requestBody": _START_RUN_BODY},
         route_class_override=guarded(DirectRoute, gateway),
@@ -139,41 +141,67 @@ def start_run_endpoint(gateway: Gateway) -> Endpoint:
         # Path parameter, headers and body are read here, not declared: FastAPI's
         # per-request dependency solving is a large part of a stream's fixed cost. They are
         # documented through ``openapi_extra`` exactly as declared parameters would be.
-        route: str = request.path_params["route"]
-        headers = request.headers
         body = await _read_run_request(request)
         if isinstance(body, Response):
             return body
-        streaming = "text/event-stream" in headers.get("accept", "")
-        # Everything the request can get wrong is checked before the run starts: a refusal
-        # after it would leave a run that nobody follows holding a slot.
-        after = _parse_cursor(headers.get("last-event-id"), None) if streaming else 0
-        if isinstance(after, Response):
-            return after
-        policy = body.on_disconnect or (None if streaming else "continue")
-        try:
-            run, created = await gateway.start_run(
-                route,
-                body.input,
-                config=body.config,
-                on_disconnect=policy,
-                metadata=body.metadata,
-                idempotency_key=headers.get("idempotency-key"),
-            )
-        except RunRefused as exc:
-            return refused(native_refusal(exc))
-        replayed = {} if created else {"Idempotent-Replayed": "true"}
-        if streaming:
-            return _stream(gateway, run, after, headers=replayed)
-        accepted = {
-            "run_id": run.id,
-            "status": run.status.value,
-            "stream_url": request.url_for("rejoin", run_id=run.id).path,
-            "status_url": request.url_for("get_run", run_id=run.id).path,
-        }
-        return JSONResponse(accepted, status_code=202 if created else 200, headers=replayed)
+        return await answer_start(
+            gateway,
+            request,
+            request.path_params["route"],
+            body.input,
+            config=body.config,
+            on_disconnect=body.on_disconnect,
+            metadata=body.metadata,
+            thread=body.thread(),
+        )
 
     return start_run
+
+
+async def answer_start(
+    gateway: Gateway,
+    request: Request,
+    route: str,
+    input: Any,
+    *,
+    config: dict[str, Any] | None = None,
+    on_disconnect: DisconnectPolicy | None = None,
+    metadata: dict[str, Any] | None = None,
+    thread: ThreadRequest | None = None,
+) -> Response:
+    """Start a run for ``request`` and answer it: its stream (``Accept:
+    text/event-stream``, from ``Last-Event-ID``), else 202 with where to find it (200
+    for an ``Idempotency-Key`` replay)."""
+    headers = request.headers
+    streaming = "text/event-stream" in headers.get("accept", "")
+    # Everything the request can get wrong is checked before the run starts: a refusal
+    # after it would leave a run that nobody follows holding a slot.
+    after = _parse_cursor(headers.get("last-event-id"), None) if streaming else 0
+    if isinstance(after, Response):
+        return after
+    policy = on_disconnect or (None if streaming else "continue")
+    try:
+        run, created = await gateway.start_run(
+            route,
+            input,
+            config=config,
+            on_disconnect=policy,
+            metadata=metadata,
+            idempotency_key=headers.get("idempotency-key"),
+            thread=thread,
+        )
+    except RunRefused as exc:
+        return refused(native_refusal(exc))
+    replayed = {} if created else {"Idempotent-Replayed": "true"}
+    if streaming:
+        return _stream(gateway, run, after, headers=replayed)
+    accepted = {
+        "run_id": run.id,
+        "status": run.status.value,
+        "stream_url": request.url_for("rejoin", run_id=run.id).path,
+        "status_url": request.url_for("get_run", run_id=run.id).path,
+    }
+    return JSONResponse(accepted, status_code=202 if created else 200, headers=replayed)
 
 
 def _stream(
@@ -185,7 +213,7 @@ def _stream(
 
 
 async def _read_run_request(request: Request) -> RunRequest | Response:
-    data = await _read_json(request)
+    data = await read_json(request)
     if isinstance(data, Response):
         return data
     try:
@@ -200,7 +228,7 @@ async def _read_cancel_reason(request: Request) -> str | Response:
     run's ``error`` event (``run cancelled: <reason>``), which every subscriber sees."""
     if not (await request.body()).strip():
         return _DEFAULT_CANCEL_REASON
-    data = await _read_json(request)
+    data = await read_json(request)
     if isinstance(data, Response):
         return data
     if not isinstance(data, dict):
@@ -214,7 +242,7 @@ async def _read_cancel_reason(request: Request) -> str | Response:
     return " ".join(reason.split())[:_MAX_CANCEL_REASON]
 
 
-async def _read_json(request: Request) -> Any:
+async def read_json(request: Request) -> Any:
     try:
         return loads(await request.body())
     except InvalidJSON as exc:

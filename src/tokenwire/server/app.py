@@ -22,6 +22,7 @@ from tokenwire.server.direct_route import FastPath
 from tokenwire.server.metrics_api import create_metrics_router
 from tokenwire.server.protocols_api import create_protocol_routers
 from tokenwire.server.request_body import BodyTooLarge, RequestBodyLimit, too_large_handler
+from tokenwire.server.threads_api import create_threads_router
 from tokenwire.server.ui_api import UiFiles, create_ui_router
 
 __all__ = ["create_app", "install_auth"]
@@ -70,6 +71,7 @@ def create_app(
     app.include_router(create_router(gateway))
     app.include_router(create_metrics_router(gateway))
     app.include_router(create_audit_router(gateway))
+    app.include_router(create_threads_router(gateway))
     for router in create_protocol_routers(gateway):
         app.include_router(router)
     app.include_router(create_console_router(gateway))

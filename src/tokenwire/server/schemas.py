@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tokenwire.threads import ThreadRequest
 
 __all__ = ["RunAccepted", "RunRequest", "RunSnapshot"]
 
@@ -12,7 +14,9 @@ __all__ = ["RunAccepted", "RunRequest", "RunSnapshot"]
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input: Any = Field(description="The runnable's input, as its input schema describes.")
+    input: Any = Field(
+        default=None, description="The runnable's input, as its input schema describes."
+    )
     config: dict[str, Any] | None = Field(
         default=None, description="`tags`, `metadata`, `run_name` and declared `configurable`."
     )
@@ -22,6 +26,37 @@ class RunRequest(BaseModel):
         "in the background. Default: the route's policy for streams, `continue` for 202 runs.",
     )
     metadata: dict[str, Any] | None = None
+    thread_id: str | None = Field(
+        default=None,
+        description="Run on this LangGraph thread (graph routes): its state is checkpointed "
+        "by the gateway, and a run ending `interrupted` resumes on it with `command`. "
+        "`config.configurable.thread_id` says the same.",
+        max_length=256,
+    )
+    command: dict[str, Any] | None = Field(
+        default=None,
+        description='LangGraph\'s `Command` in place of `input`: `{"resume": value}` '
+        "answers the thread's interrupt (also `update`, `goto`). Needs `thread_id`.",
+    )
+    multitask: Literal["reject", "enqueue", "interrupt", "rollback"] | None = Field(
+        default=None,
+        description="When the thread still has a live run: refuse (409), wait for it, or "
+        "cancel it keeping (`interrupt`) or discarding (`rollback`) its progress. "
+        "Default: the route's `multitask`.",
+    )
+
+    @model_validator(mode="after")
+    def _command_needs_a_thread(self) -> RunRequest:
+        if self.command is not None and self.thread_id is None:
+            raise ValueError("command needs thread_id: it resumes a thread")
+        if self.command is None and self.thread_id is None and "input" not in self.model_fields_set:
+            raise ValueError("input: Field required")
+        return self
+
+    def thread(self) -> ThreadRequest | None:
+        if self.thread_id is None:
+            return None
+        return ThreadRequest(self.thread_id, self.command, self.multitask)
 
 
 class RunAccepted(BaseModel):
@@ -34,6 +69,7 @@ class RunAccepted(BaseModel):
 class RunSnapshot(BaseModel):
     run_id: str
     route: str
+    thread_id: str | None = None
     status: str
     trace_id: str
     created_at: float

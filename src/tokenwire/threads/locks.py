@@ -1,45 +1,52 @@
-"""Per-thread run locks: a second run of a live thread is refused, never interleaved."""
+"""Which run holds each thread: runs of one thread never interleave.
+
+A thread is claimed for a run when it starts and released when it ends. In one process the
+claims are a dict (:class:`LocalClaims`); replicas sharing runs through Redis claim threads
+there instead, by compare-and-set (``tokenwire.runs.idempotency.SharedClaims``, which has
+the same three calls), so two replicas never run one thread at once. Whether a start
+waits, replaces the holder or is refused is the thread gate's decision
+(``tokenwire.gateway.threads``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Protocol
 
-__all__ = ["ThreadBusy", "ThreadLocks"]
-
-
-class ThreadBusy(Exception):
-    """The thread already has a live run (HTTP 409 unless a ``multitask`` strategy applies)."""
-
-    def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(f"thread {thread_id!r} has a live run {run_id!r}")
-        self.thread_id = thread_id
-        self.run_id = run_id
+__all__ = ["Claims", "LocalClaims"]
 
 
-class ThreadLocks:
-    """Which run holds each thread, in this process (Redis shares it across replicas later)."""
+class Claims(Protocol):
+    async def claim(self, scope: str, key: str, run_id: str) -> str | None:
+        """Take ``key`` for ``run_id``: None if it was free, else the run that holds it."""
+
+    async def take_over(self, scope: str, key: str, holder: str | None, run_id: str) -> str | None:
+        """Point ``key`` at ``run_id`` if it still names ``holder``: None when done, else
+        whom it names now."""
+
+    async def release(self, scope: str, key: str, run_id: str) -> None:
+        """Free ``key`` if ``run_id`` still holds it."""
+
+
+class LocalClaims:
+    """:class:`Claims` in this process. Check and set happen with no ``await`` between
+    them, so two starts on one event loop cannot both win."""
 
     def __init__(self) -> None:
-        self._holders: dict[str, str] = {}
+        self._holders: dict[tuple[str, str], str] = {}
 
-    def holder(self, thread_id: str) -> str | None:
-        """The run id that holds ``thread_id``, or ``None`` when the thread is idle."""
-        return self._holders.get(thread_id)
+    def holder(self, scope: str, key: str) -> str | None:
+        return self._holders.get((scope, key))
 
-    @asynccontextmanager
-    async def hold(self, thread_id: str, run_id: str) -> AsyncIterator[None]:
-        """Hold ``thread_id`` for ``run_id`` while the block runs; :class:`ThreadBusy` if held.
+    async def claim(self, scope: str, key: str, run_id: str) -> str | None:
+        return await self.take_over(scope, key, None, run_id)
 
-        Check and claim happen with no ``await`` between them, so two starts on one event
-        loop cannot both win.
-        """
-        current = self._holders.get(thread_id)
-        if current is not None:
-            raise ThreadBusy(thread_id, current)
-        self._holders[thread_id] = run_id
-        try:
-            yield
-        finally:
-            if self._holders.get(thread_id) == run_id:
-                del self._holders[thread_id]
+    async def take_over(self, scope: str, key: str, holder: str | None, run_id: str) -> str | None:
+        current = self._holders.get((scope, key))
+        if current is not None and current != holder:
+            return current
+        self._holders[(scope, key)] = run_id
+        return None
+
+    async def release(self, scope: str, key: str, run_id: str) -> None:
+        if self._holders.get((scope, key)) == run_id:
+            del self._holders[(scope, key)]
