@@ -37,7 +37,7 @@ class Gate:
     async def work(self, state: State) -> State:
         if state["log"][-1] == "slow":
             self.entered.set()
-            while not self.release.is_set():
+            while not self.release.is_set():  # noqa: ASYNC110 (a threading event)
                 await asyncio.sleep(0.01)
         return {"log": ["worked"]}
 
