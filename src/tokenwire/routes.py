@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 
 from langchain_core.runnables import Runnable
 
+from tokenwire.langchain.output import Shape
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.masking import Masking
@@ -15,7 +16,7 @@ from tokenwire.reliability.breaker import BreakerPolicy
 from tokenwire.reliability.fallbacks import Fallback, MidStreamPolicy, as_fallback
 from tokenwire.reliability.retry import RetryPolicy
 
-__all__ = ["DisconnectPolicy", "MidStreamPolicy", "Multitask", "Route", "StreamMode"]
+__all__ = ["DisconnectPolicy", "MidStreamPolicy", "Multitask", "OutputShape", "Route", "StreamMode"]
 
 StreamMode = Literal["auto", "tokens", "events"]
 DisconnectPolicy = Literal["cancel", "continue"]
@@ -23,6 +24,10 @@ DisconnectPolicy = Literal["cancel", "continue"]
 #: ``reject`` it (409), ``enqueue`` it after the live run, ``interrupt`` the live run (its
 #: progress is kept) or ``rollback`` the live run (the new run starts from where it began).
 Multitask = Literal["reject", "enqueue", "interrupt", "rollback"]
+#: ``run.end.output``: ``auto`` (a string stays one, a message or a state with messages is
+#: the answer's text, anything else plain JSON), the delivered answer ``text``, a graph's
+#: whole ``state``, or its ``messages`` (as ``{type, content, tool_calls?}``).
+OutputShape = Shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,8 @@ class Route:
     Governance: ``guardrails`` on the output stream (hold-back) and the input;
     ``budget`` — per-run ``max_output_tokens`` / ``max_cost_usd``.
 
+    ``output``: the shape of ``run.end.output`` (:data:`OutputShape`).
+
     Threads (a LangGraph graph): ``multitask`` — what a start on a thread whose run is
     still live does, unless the request says (``reject`` by default).
     """
@@ -68,6 +75,7 @@ class Route:
     guardrails: Guardrails | None = None
     budget: RunBudget | None = None
     multitask: Multitask = "reject"
+    output: OutputShape = "auto"
 
     @property
     def masking(self) -> Masking | None:
@@ -79,6 +87,8 @@ class Route:
         object.__setattr__(self, "fallbacks", tuple(as_fallback(f) for f in self.fallbacks))
         if self.mid_stream not in get_args(MidStreamPolicy):
             raise ValueError(f"mid_stream must be one of {get_args(MidStreamPolicy)}")
+        if self.output not in get_args(OutputShape):
+            raise ValueError(f"output must be one of {get_args(OutputShape)}")
         if self.multitask not in get_args(Multitask):
             raise ValueError(f"multitask must be one of {get_args(Multitask)}")
         for name in ("first_token_timeout", "stall_timeout", "total_timeout"):

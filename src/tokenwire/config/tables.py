@@ -93,6 +93,12 @@ class RouteSpec(Table):
     #: Report a LangGraph graph's nodes starting and ending (``node.start`` / ``node.end``).
     progress: bool | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
+    #: ``run.end.output``: ``auto``, the answer ``text``, the graph's whole ``state``, or its
+    #: ``messages``.
+    output: Literal["auto", "text", "state", "messages"] | None = None
+    #: A start on a thread with a live run: ``reject`` (409), ``enqueue``, ``interrupt``,
+    #: ``rollback``.
+    multitask: Literal["reject", "enqueue", "interrupt", "rollback"] | None = None
     description: str | None = None
     guardrails: GuardrailsSpec | None = None
     budget: BudgetSpec | None = None

@@ -32,7 +32,7 @@ from langchain_core.runnables.base import RunnableBindingBase
 from pydantic import BaseModel
 
 from tokenwire.langchain.events_mode import stream_events
-from tokenwire.langchain.output import final_output
+from tokenwire.langchain.output import Shape, final_output
 from tokenwire.langchain.sink import RunSink
 from tokenwire.langchain.tokens_mode import stream_chat_model, stream_chunks
 
@@ -60,11 +60,13 @@ class AdapterOptions:
     model calls do.
     ``progress``: in events mode, report each node of a LangGraph graph starting and
     ending (``RunSink.node``).
+    ``output``: the output's shape (:func:`~tokenwire.langchain.output.final_output`).
     """
 
     mode: Mode = "auto"
     answer_tag: str | None = None
     progress: bool = False
+    output: Shape = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in get_args(Mode):
@@ -112,11 +114,11 @@ async def stream_runnable(
     input = coerce_input(runnable, input)
     if choose_mode(runnable, options) == "events":
         return await stream_events(
-            runnable, input, config, sink, options.answer_tag, options.progress
+            runnable, input, config, sink, options.answer_tag, options.progress, options.output
         )
     if is_chat_model(runnable):
         return await stream_chat_model(runnable, input, config, sink, model_name(runnable))
-    return await stream_chunks(runnable, input, config, sink)
+    return await stream_chunks(runnable, input, config, sink, options.output)
 
 
 async def invoke_runnable(

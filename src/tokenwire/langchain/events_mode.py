@@ -46,7 +46,13 @@ from tokenwire.langchain.custom_events import (
     report_node,
     writer_payload,
 )
-from tokenwire.langchain.output import final_output, message_text, to_jsonable, tool_output
+from tokenwire.langchain.output import (
+    Shape,
+    final_output,
+    message_text,
+    to_jsonable,
+    tool_output,
+)
 from tokenwire.langchain.sink import RunSink
 from tokenwire.langchain.tokens_mode import aclose
 from tokenwire.langchain.usage import Usage, llm_output_usage, message_usage
@@ -67,6 +73,7 @@ async def stream_events(
     sink: RunSink,
     answer_tag: str | None,
     progress: bool = False,
+    shape: Shape = "auto",
 ) -> Any:
     """Run ``runnable`` through ``astream_events`` and report to ``sink``; return the output.
     ``progress``: report the graph's nodes starting and ending (``RunSink.node``)."""
@@ -97,7 +104,7 @@ async def stream_events(
                 run.output = event["data"].get("output")
     finally:
         await aclose(stream)
-    return None if run.output is _NOTHING else final_output(run.output)
+    return None if run.output is _NOTHING else final_output(run.output, shape)
 
 
 class _EventsRun:

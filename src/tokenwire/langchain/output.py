@@ -28,12 +28,15 @@ import dataclasses
 import datetime
 import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import BaseModel
 
-__all__ = ["final_output", "message_text", "to_jsonable", "tool_output"]
+__all__ = ["Shape", "final_output", "message_text", "to_jsonable", "tool_output"]
+
+#: How :func:`final_output` shapes an output (``"text"`` is the recorder's, not ours).
+Shape = Literal["auto", "text", "state", "messages"]
 
 _MAX_DEPTH = 32
 
@@ -46,8 +49,13 @@ def message_text(message: BaseMessage) -> str:
     return str(message.text)
 
 
-def final_output(value: Any) -> Any:
-    """The JSON-serialisable form of a runnable's final output (see module docstring)."""
+def final_output(value: Any, shape: Shape = "auto") -> Any:
+    """The JSON-serialisable form of a runnable's final output (see module docstring);
+    ``shape`` ``"state"``: all of it as plain JSON, ``"messages"``: only its messages."""
+    if shape == "state":
+        return to_jsonable(value)
+    if shape == "messages":
+        return to_jsonable(_messages(value))
     if isinstance(value, str):
         return value
     if isinstance(value, BaseMessage):
@@ -59,6 +67,15 @@ def final_output(value: Any) -> Any:
         if isinstance(messages, list) and messages and isinstance(messages[-1], BaseMessage):
             return message_text(messages[-1])
     return to_jsonable(value)
+
+
+def _messages(value: Any) -> list[Any]:
+    """The messages of a state (``{"messages": [...]}``), a message list or one message."""
+    if isinstance(value, Mapping):
+        value = value.get("messages", [])
+    if isinstance(value, BaseMessage):
+        return [value]
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 def tool_output(value: Any) -> Any:

@@ -22,7 +22,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from tokenwire.langchain.callbacks import UsageRecorder, with_handler
 from tokenwire.langchain.chunks import TextCallback, emit_blocks, emit_reasoning_kwargs
-from tokenwire.langchain.output import final_output
+from tokenwire.langchain.output import Shape, final_output
 from tokenwire.langchain.sink import RunSink
 from tokenwire.langchain.usage import Usage, message_usage
 
@@ -130,7 +130,11 @@ async def stream_chat_model(
 
 
 async def stream_chunks(
-    runnable: Runnable[Any, Any], input: Any, config: RunnableConfig | None, sink: RunSink
+    runnable: Runnable[Any, Any],
+    input: Any,
+    config: RunnableConfig | None,
+    sink: RunSink,
+    shape: Shape = "auto",
 ) -> Any:
     """Stream any runnable's chunks: ``str`` and message chunks are tokens."""
     recorder = UsageRecorder()
@@ -175,7 +179,7 @@ async def stream_chunks(
         return "".join(texts)
     if kind == "message":
         return parts.output()
-    return None if other is _NOTHING else final_output(other)
+    return None if other is _NOTHING else final_output(other, shape)
 
 
 async def aclose(stream: AsyncIterator[Any]) -> None:

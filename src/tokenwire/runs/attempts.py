@@ -248,10 +248,10 @@ class Attempts:
 
 def plan_upstreams(route: Route) -> list[Upstream]:
     """The route's runnable, then its fallbacks in order."""
-    options = AdapterOptions(route.mode, route.answer_tag, route.progress)
+    options = AdapterOptions(route.mode, route.answer_tag, route.progress, route.output)
     plan = [Upstream(0, route.name, route.runnable, True, options)]
     for n, fallback in enumerate(map(as_fallback, route.fallbacks), start=1):
         name = fallback.name or model_name(fallback.runnable) or f"fallback-{n}"
-        options = AdapterOptions(fallback.mode, fallback.answer_tag, route.progress)
+        options = AdapterOptions(fallback.mode, fallback.answer_tag, route.progress, route.output)
         plan.append(Upstream(n, name, fallback.runnable, fallback.streaming, options))
     return plan

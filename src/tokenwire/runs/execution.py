@@ -111,7 +111,7 @@ async def _execute(
         if run.stopped:
             # The stop's cancellation may not have landed yet: end as it says, now.
             raise asyncio.CancelledError
-        if rails is not None and rails.guards:
+        if (rails is not None and rails.guards) or route.output == "text":
             # Only what the guards let through may leave, structured outputs included.
             output = recorder.text
         if recorder.interrupts:  # the graph paused: its thread waits for a Command
