@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from langchain_core.messages import AnyMessage
 from langgraph.graph import StateGraph
+from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
 from tokenwire.routes import Route
+from tokenwire.testing import ScriptedChatModel, text_turn
 
 
 class State(TypedDict):
@@ -64,3 +67,32 @@ def test_unbuildable_schema_is_an_open_schema_over_langserve(
     assert answer.json() == {}  # any value: the runs take it unvalidated
     for kind in ("output", "config"):
         assert client.get(f"/langserve/graph/{kind}_schema").status_code == 200
+
+
+class LegacyChatState(typing.TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def _chat_graph() -> Any:
+    model = ScriptedChatModel(turns=[text_turn("hello", " there")])
+
+    async def reply(state: LegacyChatState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    graph = StateGraph(LegacyChatState)
+    graph.add_node("reply", reply)
+    graph.set_entry_point("reply")
+    return graph.compile()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="pydantic builds it on 3.12+")
+def test_openai_drives_a_messages_state_whose_schema_cannot_be_built(
+    serve: Callable[..., httpx.Client],
+) -> None:
+    client = serve([Route("chat", _chat_graph()), Route("graph", _graph(LegacyState))])
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+    answered = client.post("/v1/chat/completions", json=body)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["choices"][0]["message"]["content"] == "hello there"
+    refused = client.post("/v1/chat/completions", json={**body, "model": "graph"})
+    assert refused.status_code == 400 and "no 'messages'" in refused.text

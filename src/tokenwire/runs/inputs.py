@@ -6,6 +6,7 @@ from typing import Any
 
 from langchain_core.messages import convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.base import RunnableBindingBase
 from pydantic import BaseModel, ValidationError
 
 from tokenwire.errors import InvalidRequest
@@ -195,7 +196,20 @@ def input_from_messages(runnable: Runnable[Any, Any], messages: list[dict[str, A
     string input — or an object whose only required field is a string — gets the text of
     the last user message. Anything else cannot be driven by a chat and is a 422.
     """
-    schema = _schemas.of(runnable).json()
+    found = _schemas.of(runnable)
+    if found.unbuildable is not None:
+        # No schema to read (a typing.TypedDict state on 3.11): a graph's channels still
+        # say whether its state has messages.
+        if "messages" in _graph_channels(runnable):
+            return {"messages": messages}
+        raise InvalidRequest(
+            [
+                "messages: this route's input schema cannot be built "
+                f"({found.unbuildable}) and its state has no 'messages'; use the native "
+                "API with an explicit 'input'"
+            ]
+        )
+    schema = found.json()
     if _accepts_message_list(schema):
         return messages
     properties = schema.get("properties") or {}
@@ -215,6 +229,13 @@ def input_from_messages(runnable: Runnable[Any, Any], messages: list[dict[str, A
             "with an explicit 'input'"
         ]
     )
+
+
+def _graph_channels(runnable: Runnable[Any, Any]) -> Any:
+    """A LangGraph graph's state channels by name; empty for anything else."""
+    while isinstance(runnable, RunnableBindingBase):
+        runnable = runnable.bound
+    return getattr(runnable, "channels", {}) if _is_graph(runnable) else {}
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any] | None = None) -> dict[str, Any]:
