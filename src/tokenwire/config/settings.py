@@ -82,6 +82,9 @@ class Settings(LayeredSettings):
     checkpoint_url: SecretStr = SecretStr("")
     #: PostgreSQL schema of the checkpoint tables (empty: the connection's default schema).
     checkpoint_schema: str = ""
+    #: A thread's pending tool-call approvals are rejected after this many seconds (0:
+    #: they wait forever). Timed by the replica whose run paused, while it runs.
+    approval_timeout_seconds: float = Field(default=3600.0, ge=0)
     #: Delete audit records older than this many days, oldest first (0: keep forever).
     audit_retention_days: float = Field(default=0.0, ge=0)
     #: Finished runs waiting for the audit writer; past it records are dropped and logged.

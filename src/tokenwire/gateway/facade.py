@@ -92,7 +92,9 @@ class Gateway:
         )
         claims = services.cluster.thread_claims if services.cluster else LocalClaims()
         #: LangGraph threads: the checkpointer, who holds each thread, thread lookups.
-        self.threads = ThreadGate(self.routes, self.settings, claims, self.find_run)
+        self.threads = ThreadGate(
+            self.routes, self.settings, claims, self.find_run, resume=self._resume_expired
+        )
         self._sweeper: asyncio.Task[None] | None = None
 
     def route(self, name: str) -> Route:
@@ -152,6 +154,11 @@ class Gateway:
         async with self.threads.enter(route, thread, input, ticket.run_uuid.hex) as admitted:
             run = start(thread=admitted)
         self.threads.held_by(admitted.thread_id, run)
+        return run
+
+    async def _resume_expired(self, route: str, thread_id: str, command: dict[str, Any]) -> Run:
+        thread = ThreadRequest(thread_id, command)
+        run, _ = await self.start_run(route, None, thread=thread, metadata={"approval": "expired"})
         return run
 
     def get_run(self, run_id: str) -> Run | None:

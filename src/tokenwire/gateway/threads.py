@@ -31,7 +31,8 @@ from langchain_core.runnables import RunnableConfig
 
 from tokenwire.config import Settings
 from tokenwire.errors import InvalidRequest, ThreadBusy, UnknownThread
-from tokenwire.langchain.approvals import approvals_of, resume_value
+from tokenwire.gateway.approval_expiry import ApprovalExpiry, Resume
+from tokenwire.langchain.approvals import Approval, approvals_of, resume_value
 from tokenwire.langchain.custom_events import is_graph
 from tokenwire.langchain.output import to_jsonable
 from tokenwire.routes import Multitask, Route
@@ -88,8 +89,15 @@ class ThreadGate:
     """Threads of the graph ``routes``, checkpointed with ``settings``' checkpointer."""
 
     def __init__(
-        self, routes: Mapping[str, Route], settings: Settings, claims: Claims, find_run: FindRun
+        self,
+        routes: Mapping[str, Route],
+        settings: Settings,
+        claims: Claims,
+        find_run: FindRun,
+        resume: Resume | None = None,
     ) -> None:
+        """``resume``: starts a run answering a thread's expired approvals (none: they
+        never expire)."""
         self._routes = routes
         self._settings = settings
         self._claims = claims
@@ -98,6 +106,10 @@ class ThreadGate:
         self._saver: Any = None
         self._stack = contextlib.AsyncExitStack()
         self._releases: set[asyncio.Task[None]] = set()
+        timeout = settings.approval_timeout_seconds
+        self._expiry = (
+            ApprovalExpiry(timeout, self.pending, self.approvals, resume) if resume else None
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,6 +131,8 @@ class ThreadGate:
                 self._threaded[name] = dataclasses.replace(route, runnable=threaded)
 
     async def aclose(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self._releases:
             await asyncio.gather(*self._releases, return_exceptions=True)
         await self._stack.aclose()
@@ -154,7 +168,12 @@ class ThreadGate:
         if task is None or task.done():
             self._release_soon(thread_id, run.id)
             return
-        task.add_done_callback(lambda _: self._release_soon(thread_id, run.id))
+        task.add_done_callback(lambda _: self._ended(thread_id, run))
+
+    def _ended(self, thread_id: str, run: Run) -> None:
+        self._release_soon(thread_id, run.id)
+        if self._expiry is not None:
+            self._expiry.run_ended(thread_id, run)
 
     def _release_soon(self, thread_id: str, run_id: str) -> None:
         release = asyncio.get_running_loop().create_task(
@@ -188,20 +207,28 @@ class ThreadGate:
         """``POST /v1/threads/{id}/approvals``: the route and the ``command`` that answer
         the thread's pending approvals with ``decisions``; ``InvalidRequest`` when they do
         not answer each pending call exactly once, as its review allows."""
+        route, pending = await self._pending_approvals(thread_id)
+        try:
+            resume = resume_value(pending, decisions)
+        except ValueError as exc:
+            raise InvalidRequest([str(exc)]) from None
+        return route.name, {"resume": resume}
+
+    async def pending(self, thread_id: str) -> list[tuple[str, str]]:
+        """``(call_id, interrupt_id)`` of each approval the thread waits for."""
+        _, approvals = await self._pending_approvals(thread_id)
+        return [(a.call_id, a.interrupt_id) for a in approvals]
+
+    async def _pending_approvals(self, thread_id: str) -> tuple[Route, list[Approval]]:
         route, config = await self._visible(thread_id)
         state = await route.runnable.aget_state(config)  # type: ignore[attr-defined]
-        pending = [
+        return route, [
             approval
             for found in state.interrupts
             for approval in approvals_of(
                 found.id, to_jsonable(found.value), getattr(found, "response_schema", None)
             )
         ]
-        try:
-            resume = resume_value(pending, decisions)
-        except ValueError as exc:
-            raise InvalidRequest([str(exc)]) from None
-        return route.name, {"resume": resume}
 
     async def _visible(self, thread_id: str) -> tuple[Route, RunnableConfig]:
         meta = await self._meta(thread_id)
