@@ -114,3 +114,20 @@ def _echo() -> Any:
     from langchain_core.runnables import RunnableLambda
 
     return RunnableLambda(lambda text: f"echo {text}")
+
+
+def test_a_run_on_a_thread_by_its_own_path(tmp_path: Any) -> None:
+    with serve([Route("ask", graph())], data_dir=str(tmp_path)) as client:
+        assert client.post("/v1/threads/t-9/runs", json={"input": {}}).status_code == 404
+        collect(client, "ask", {"input": {"question": "q"}, "thread_id": "t-9"})
+        with client.stream(
+            "POST",
+            "/v1/threads/t-9/runs",
+            json={"command": {"resume": "later"}},
+            headers={"Accept": "text/event-stream"},
+        ) as response:
+            assert response.status_code == 200
+            response.read()
+        assert _thread(client, "t-9")["values"]["answer"] == "LATER"
+        carried_on = client.post("/v1/threads/t-9/runs", json={"command": {"resume": None}})
+        assert carried_on.status_code == 202, carried_on.text

@@ -203,6 +203,11 @@ class ThreadGate:
             views.append(_masked(route, thread_view(state, thread_id, route.name)))
         return views
 
+    async def route_of(self, thread_id: str) -> str:
+        """The route of a thread the caller may see (``UnknownThread`` otherwise)."""
+        route, _ = await self._visible(thread_id)
+        return route.name
+
     async def approvals(self, thread_id: str, decisions: Any) -> tuple[str, dict[str, Any]]:
         """``POST /v1/threads/{id}/approvals``: the route and the ``command`` that answer
         the thread's pending approvals with ``decisions``; ``InvalidRequest`` when they do

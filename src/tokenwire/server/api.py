@@ -28,7 +28,7 @@ from tokenwire.server.sse import EventStreamResponse, run_stream
 from tokenwire.server.validation_api import ProblemRoute
 from tokenwire.threads import ThreadRequest
 
-__all__ = ["answer_start", "create_router", "read_json"]
+__all__ = ["answer_start", "create_router", "parse_run_request", "read_json"]
 
 _CANCEL_WAIT_SECONDS = 5.0
 _DEFAULT_CANCEL_REASON = "cancelled by request"
@@ -216,6 +216,11 @@ async def _read_run_request(request: Request) -> RunRequest | Response:
     data = await read_json(request)
     if isinstance(data, Response):
         return data
+    return parse_run_request(data)
+
+
+def parse_run_request(data: Any) -> RunRequest | Response:
+    """A start's JSON body as a :class:`RunRequest`, or the 422 saying what is wrong."""
     try:
         return RunRequest.model_validate(data)
     except ValidationError as exc:

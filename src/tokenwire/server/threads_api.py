@@ -3,6 +3,10 @@
 - ``GET /v1/threads/{thread_id}`` — ``{thread_id, route, values, next, interrupts,
   checkpoint_id, parent_checkpoint_id, step, updated_at}``;
 - ``GET /v1/threads/{thread_id}/history?limit=`` — ``{"states": [...]}``, newest first;
+- ``POST /v1/threads/{thread_id}/runs`` — a run on an existing thread, its route the
+  thread's: the native start body (``input`` or ``command``, ``multitask``, ``config``,
+  ``metadata``). ``{"command": {"resume": null}}`` carries on from the last checkpoint —
+  how a run whose replica died is restarted;
 - ``POST /v1/threads/{thread_id}/approvals`` — ``{"decisions": [{call_id, type, args?,
   name?, message?}]}`` answers the tool calls the thread waits for (``approval.required``)
   and resumes it: a run, streamed or 202, exactly as ``POST /v1/routes/{route}/runs``
@@ -22,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from tokenwire.errors import RunRefused
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.refusals import native_refusal
-from tokenwire.server.api import answer_start, read_json
+from tokenwire.server.api import answer_start, parse_run_request, read_json
 from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem, refused
 from tokenwire.server.validation_api import ProblemRoute
@@ -50,6 +54,35 @@ def create_threads_router(gateway: Gateway) -> APIRouter:
         except RunRefused as exc:
             return refused(native_refusal(exc))
         return JSONResponse({"states": states})
+
+    @router.post(
+        "/{thread_id}/runs",
+        status_code=202,
+        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 409: {}, 422: {}},
+    )
+    async def run_on_thread(thread_id: str, request: Request) -> Response:
+        data = await read_json(request)
+        if isinstance(data, Response):
+            return data
+        if isinstance(data, dict):
+            data = {**data, "thread_id": thread_id}
+        body = parse_run_request(data)
+        if isinstance(body, Response):
+            return body
+        try:
+            route = await gateway.threads.route_of(thread_id)
+        except RunRefused as exc:
+            return refused(native_refusal(exc))
+        return await answer_start(
+            gateway,
+            request,
+            route,
+            body.input,
+            config=body.config,
+            on_disconnect=body.on_disconnect,
+            metadata=body.metadata,
+            thread=body.thread(),
+        )
 
     @router.post(
         "/{thread_id}/approvals",
