@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import redis
+from psycopg import sql
 
+from tests.postgres import POSTGRES_URL, pg_admin
 from tests.redis_client import sync_redis
 from tokenwire.config import Settings
 from tokenwire.mock import create_mock_app
@@ -26,6 +29,7 @@ LIVE_FIXTURES = frozenset(
     {
         *("serve", "live", "gateway_url", "gateways", "start_gateway", "mock_server", "mock_url"),
         *("redis_url", "prefix", "postgres", "checkpoint_postgres", "browser", "read_ui_stream"),
+        "ledger",
     }
 )
 
@@ -45,6 +49,18 @@ def _starts_things(item: pytest.Item) -> bool:
     names = vars(module).values() if module is not None else ()
     starters = (BackgroundServer, subprocess, serve_kit)
     return any(any(value is starter for starter in starters) for value in names)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_postgres() -> str:
+    """The PostgreSQL URL (``tests.postgres``), or a skip — a failure on CI — without one."""
+    try:
+        pg_admin(sql.SQL("SELECT 1"))
+    except psycopg.Error as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required on CI: {exc!r}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc!r}")
+    return POSTGRES_URL
 
 
 REDIS_URL = os.environ.get("TOKENWIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

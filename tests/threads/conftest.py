@@ -6,33 +6,15 @@ Without PostgreSQL the PostgreSQL cases skip — except on CI (``CI=true``), whe
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import sql
 
-POSTGRES_URL = os.environ.get("TOKENWIRE_TEST_CHECKPOINT_URL", "postgresql://127.0.0.1:5432/test")
-
-
-def _admin(statement: sql.SQL | sql.Composed) -> None:
-    with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(statement)
-
-
-@pytest.fixture(scope="session")
-def checkpoint_postgres() -> str:
-    try:
-        _admin(sql.SQL("SELECT 1"))
-    except psycopg.Error as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required on CI: {exc!r}")
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc!r}")
-    return POSTGRES_URL
+from tests.postgres import pg_admin
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -44,4 +26,4 @@ def checkpoint_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     url = request.getfixturevalue("checkpoint_postgres")
     schema = f"tw_threads_{secrets.token_hex(6)}"
     yield {"checkpoint_url": url, "checkpoint_schema": schema}
-    _admin(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    pg_admin(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

@@ -16,7 +16,7 @@ from psycopg import sql
 from pydantic import SecretStr
 from typing_extensions import TypedDict
 
-from tests.threads.conftest import _admin
+from tests.postgres import pg_admin
 from tokenwire import Gateway, Route, RunStatus, Settings, ThreadBusy
 from tokenwire.threads import ThreadRequest
 
@@ -67,7 +67,7 @@ async def replicas(
     release.set()
     for gateway in made:
         await gateway.aclose()
-    _admin(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    pg_admin(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 async def _ended(run: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.actions.scope import ActionScope, action_scope
 from tokenwire.config import Settings
 from tokenwire.errors import ConfigError
 from tokenwire.events import EventType
@@ -54,6 +55,7 @@ class RunLauncher:
         self.audit = services.audit
         self.telemetry = services.telemetry
         self.reliability = services.reliability
+        self.actions = services.actions
         self.key_budget = hooks.key_budget
         self.run_end_hooks = hooks.run_end
         #: Encrypts the raw input of runs on routes with ``audit_input = "encrypted"``.
@@ -175,7 +177,7 @@ class RunLauncher:
         if masking is not None:
             config = masking.tracing.config(config)
         run.recorder = recorder
-        return execute_run(
+        body = execute_run(
             run,
             route,
             value,
@@ -185,6 +187,19 @@ class RunLauncher:
             reliability=self.reliability,
             sink=stages,
         )
+        return _with_actions(body, self._action_scope(run))
+
+    def _action_scope(self, run: Run) -> ActionScope:
+        """What the run's ``@action`` calls key on: its thread, else the request's
+        idempotency key, else the run — what stays the same when the work is redone."""
+        if run.thread_id is not None:
+            lineage = f"thread:{run.thread_id}"
+        elif run.idempotency_key is not None:
+            lineage = f"key:{run.route}:{run.idempotency_key}"
+        else:
+            lineage = f"run:{run.id}"
+        loop = asyncio.get_running_loop()
+        return ActionScope(lineage, run.id, self.actions, loop, run.thread_id)
 
     def _run_budget(self, run: Run, route: Route) -> RunBudget | None:
         """The route's budget, tightened by what the caller's key may still spend."""
@@ -206,6 +221,11 @@ class RunLauncher:
                 step()
             except Exception:
                 log.exception("run %s: a run-end step failed", run.id)
+
+
+async def _with_actions(body: Coroutine[Any, Any, None], scope: ActionScope) -> None:
+    with action_scope(scope):
+        await body
 
 
 def route_table(routes: Iterable[Route]) -> dict[str, Route]:

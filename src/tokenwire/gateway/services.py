@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 
+from tokenwire.actions.ledger import Ledger, MemoryLedger, SqlLedger
 from tokenwire.audit.metrics import AuditCollector
 from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
@@ -50,6 +51,8 @@ class Services:
     audit: AuditTrail | None = None
     #: With a Redis broker: how this replica shares its runs with the others.
     cluster: Cluster | None = None
+    #: What ``@action`` calls did (the audit database's, else this process's).
+    actions: Ledger = field(default_factory=MemoryLedger)
 
     @classmethod
     def from_settings(
@@ -92,6 +95,7 @@ class Services:
             reliability=reliability,
             audit=audit,
             cluster=cluster,
+            actions=_ledger(audit),
         )
 
     def key_limits(self, credentials: Credentials) -> KeyLimits:
@@ -108,7 +112,8 @@ class Services:
     async def start(self) -> None:
         self.telemetry.pipeline.start()
         if self.audit is not None:
-            await self.audit.start()
+            await self.audit.start()  # creates the database the action ledger shares
+        await self.actions.setup()
         if self.cluster is not None:
             await self.cluster.start()
 
@@ -125,6 +130,14 @@ class Services:
             await self.audit.aclose()
         if self.cluster is not None:
             await self.cluster.aclose()
+        await self.actions.aclose()
+
+
+def _ledger(audit: AuditTrail | None) -> Ledger:
+    """The action ledger beside the audit records (one database to keep), else in memory."""
+    if audit is None:
+        return MemoryLedger()
+    return SqlLedger(audit.store.url, schema=audit.store.schema)
 
 
 def _audited(audit: AuditTrail) -> Callable[[EndedOrphan], None]:

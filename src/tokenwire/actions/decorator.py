@@ -1,0 +1,194 @@
+"""``@action``: a function or LangChain tool that runs once per key (see :mod:`.keys`).
+
+The first call of a key executes and records its result (as plain JSON); a repeat —
+a resumed LangGraph node, a retried request, a replica taking over — returns the recorded
+result without executing. A call made while another with the same key is still running
+waits for it. A failed call is recorded; a repeat raises :class:`ActionFailed` unless the
+action is ``retryable``, when it executes again. The key is :func:`current_key` while the
+function runs, to hand on to the system of record (an ``Idempotency-Key`` header).
+
+Sync functions run where LangChain runs them (a worker thread); the ledger is consulted on
+the run's event loop. Outside a gateway run (no :class:`~.scope.ActionScope`) the wrapper
+only calls the function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar, overload
+
+from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.tools import BaseTool
+
+from tokenwire.actions.keys import call_identity, idempotency_key
+from tokenwire.actions.ledger import ActionEntry
+from tokenwire.actions.scope import ActionScope, current_scope
+from tokenwire.langchain.output import to_jsonable
+
+__all__ = ["ActionFailed", "action", "current_key"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: How long a call waits for an identical one still running elsewhere.
+_WAIT_SECONDS = 300.0
+_POLL_SECONDS = 0.05
+
+_current_key: ContextVar[str | None] = ContextVar("tokenwire_action_key", default=None)
+
+
+class ActionFailed(Exception):
+    """The action already ran for this key and failed; it is not ``retryable``."""
+
+
+def current_key() -> str | None:
+    """The idempotency key of the action running now (None outside one)."""
+    return _current_key.get()
+
+
+@overload
+def action(fn: F, /) -> F: ...
+@overload
+def action(*, name: str | None = None, retryable: bool = False) -> Callable[[F], F]: ...
+def action(fn: Any = None, /, *, name: str | None = None, retryable: bool = False) -> Any:
+    """Make ``fn`` (a function, an async function or a LangChain tool) idempotent."""
+
+    def wrap(target: Any) -> Any:
+        if isinstance(target, BaseTool):
+            return _wrap_tool(target, name or target.name, retryable)
+        return _wrap_function(target, name or target.__name__, retryable)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _wrap_tool(tool: BaseTool, name: str, retryable: bool) -> BaseTool:
+    update: dict[str, Any] = {}
+    for field in ("func", "coroutine"):
+        inner = getattr(tool, field, None)
+        if inner is not None:
+            update[field] = _wrap_function(inner, name, retryable)
+    return tool.model_copy(update=update)
+
+
+def _wrap_function(fn: Callable[..., Any], name: str, retryable: bool) -> Callable[..., Any]:
+    signature = inspect.signature(fn)
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            scope = current_scope.get()
+            if scope is None:
+                return await fn(*args, **kwargs)
+            call = _Call(scope, name, retryable, _arguments(signature, args, kwargs))
+            recorded = await call.claim()
+            if recorded is not None:
+                return call.replayed(recorded)
+            return await call.execute_async(lambda: fn(*args, **kwargs))
+
+        return run_async
+
+    @functools.wraps(fn)
+    def run_sync(*args: Any, **kwargs: Any) -> Any:
+        scope = current_scope.get()
+        if scope is None:
+            return fn(*args, **kwargs)
+        call = _Call(scope, name, retryable, _arguments(signature, args, kwargs))
+        recorded = call.on_loop(call.claim())
+        if recorded is not None:
+            return call.replayed(recorded)
+        return call.execute_sync(lambda: fn(*args, **kwargs))
+
+    return run_sync
+
+
+def _arguments(signature: inspect.Signature, args: Any, kwargs: Any) -> Any:
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return to_jsonable([args, kwargs])
+    bound.apply_defaults()
+    return to_jsonable(
+        {k: v for k, v in bound.arguments.items() if k not in ("self", "cls", "config")}
+    )
+
+
+class _Call:
+    """One call of an action inside a run."""
+
+    def __init__(self, scope: ActionScope, name: str, retryable: bool, args: Any) -> None:
+        self.scope = scope
+        self.retryable = retryable
+        config = var_child_runnable_config.get() or {}
+        step = str(config.get("configurable", {}).get("checkpoint_ns", ""))
+        identity = call_identity(step, name, args)
+        self.key = idempotency_key(scope.lineage, identity, scope.occurrence(identity))
+        self.entry = ActionEntry(self.key, name, args, scope.run_id, scope.thread_id)
+
+    async def claim(self) -> ActionEntry | None:
+        """None: this call executes. Else the finished entry to replay."""
+        ledger = self.scope.ledger
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while True:
+            existing = await ledger.begin(self.entry)
+            if existing is None:
+                return None
+            if existing.status == "failed" and self.retryable:
+                if await ledger.retry(self.entry):
+                    return None
+                continue
+            if existing.status != "running":
+                return existing
+            if time.monotonic() > deadline:
+                raise ActionFailed(f"action {self.entry.action!r} is still running elsewhere")
+            await asyncio.sleep(_POLL_SECONDS)
+
+    def replayed(self, entry: ActionEntry) -> Any:
+        if entry.status == "failed":
+            raise ActionFailed(f"action {entry.action!r} already failed: {entry.error}")
+        return entry.result
+
+    async def execute_async(self, run: Callable[[], Awaitable[Any]]) -> Any:
+        token = _current_key.set(self.key)
+        try:
+            result = await run()
+        except BaseException as exc:
+            await self.scope.ledger.finish(self.key, "failed", error=_describe(exc))
+            raise
+        finally:
+            _current_key.reset(token)
+        await self.scope.ledger.finish(self.key, "succeeded", to_jsonable(result))
+        return result
+
+    def execute_sync(self, run: Callable[[], Any]) -> Any:
+        token = _current_key.set(self.key)
+        try:
+            result = run()
+        except BaseException as exc:
+            self.on_loop(self.scope.ledger.finish(self.key, "failed", error=_describe(exc)))
+            raise
+        finally:
+            _current_key.reset(token)
+        self.on_loop(self.scope.ledger.finish(self.key, "succeeded", to_jsonable(result)))
+        return result
+
+    def on_loop(self, coro: Awaitable[Any]) -> Any:
+        """Run ``coro`` on the run's event loop from a worker thread, and wait for it."""
+        loop = self.scope.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise RuntimeError(
+                "a sync @action called on the event loop would block it: make it async, "
+                "or let LangChain run it in a worker thread (ainvoke does)"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()  # type: ignore[arg-type]
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,204 @@
+"""The action ledger: what each keyed action call did, shared by every run that redoes it.
+
+:class:`MemoryLedger` lives in one process; :class:`SqlLedger` is durable and shared by
+replicas (SQLAlchemy on SQLite or PostgreSQL — by default the audit database). The first
+call of a key begins it (``running``) and finishes it (``succeeded`` with
+its result, or ``failed``); every later call of the key reads what it did.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+import orjson
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tokenwire import plain_json
+
+__all__ = ["ActionEntry", "ActionStatus", "Ledger", "MemoryLedger", "SqlLedger"]
+
+ActionStatus = Literal["running", "succeeded", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionEntry:
+    key: str
+    action: str
+    #: As recorded: masked by the route's PII masking when it masks tool steps.
+    args: Any
+    run_id: str
+    thread_id: str | None = None
+    status: ActionStatus = "running"
+    result: Any = None
+    error: str | None = None
+    started_at: float = 0.0
+    finished_at: float | None = None
+
+
+class Ledger(Protocol):
+    async def begin(self, entry: ActionEntry) -> ActionEntry | None:
+        """Record ``entry`` as ``running``: None when this call is the key's first, else
+        the entry already holding the key."""
+
+    async def retry(self, entry: ActionEntry) -> bool:
+        """Take over a ``failed`` key for ``entry`` (a retryable action): False if another
+        call took it first."""
+
+    async def finish(
+        self, key: str, status: ActionStatus, result: Any = None, error: str | None = None
+    ) -> None: ...
+
+    async def get(self, key: str) -> ActionEntry | None: ...
+
+    async def setup(self) -> None:
+        """Create what the ledger needs (its table); called once at gateway start."""
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryLedger:
+    """A ledger in this process (a gateway without a database, and tests)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, ActionEntry] = {}
+
+    async def begin(self, entry: ActionEntry) -> ActionEntry | None:
+        existing = self.entries.get(entry.key)
+        if existing is not None:
+            return existing
+        self.entries[entry.key] = replace(entry, started_at=time.time())
+        return None
+
+    async def retry(self, entry: ActionEntry) -> bool:
+        existing = self.entries.get(entry.key)
+        if existing is None or existing.status != "failed":
+            return False
+        self.entries[entry.key] = replace(entry, started_at=time.time())
+        return True
+
+    async def finish(
+        self, key: str, status: ActionStatus, result: Any = None, error: str | None = None
+    ) -> None:
+        entry = self.entries[key]
+        self.entries[key] = replace(
+            entry, status=status, result=result, error=error, finished_at=time.time()
+        )
+
+    async def get(self, key: str) -> ActionEntry | None:
+        return self.entries.get(key)
+
+    async def setup(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+_metadata = MetaData()
+actions = Table(
+    "tokenwire_actions",
+    _metadata,
+    Column("key", String(64), primary_key=True),
+    Column("action", String(), nullable=False),
+    Column("args", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("result", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", Float, nullable=False, index=True),
+    Column("finished_at", Float, nullable=True),
+    Column("run_id", String(), nullable=False, index=True),
+    Column("thread_id", String(), nullable=True, index=True),
+)
+
+
+class SqlLedger:
+    """The ledger in a database (``url``: a SQLAlchemy async URL; ``schema`` on
+    PostgreSQL). A key is claimed by inserting its row: the primary key lets one insert
+    win, on every replica."""
+
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        options = {"schema_translate_map": {None: schema}} if schema else {}
+        self.engine: AsyncEngine = create_async_engine(url, execution_options=options)
+
+    async def setup(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_metadata.create_all)
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+    async def begin(self, entry: ActionEntry) -> ActionEntry | None:
+        row = _row(replace(entry, status="running", started_at=time.time()))
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(actions).values(**row))
+        except IntegrityError:
+            return await self.get(entry.key)
+        return None
+
+    async def retry(self, entry: ActionEntry) -> bool:
+        values = _row(replace(entry, status="running", started_at=time.time()))
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                update(actions)
+                .where(actions.c.key == entry.key, actions.c.status == "failed")
+                .values(**values)
+            )
+        return bool(done.rowcount)
+
+    async def finish(
+        self, key: str, status: ActionStatus, result: Any = None, error: str | None = None
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(actions)
+                .where(actions.c.key == key)
+                .values(
+                    status=status,
+                    result=_json(result),
+                    error=error,
+                    finished_at=time.time(),
+                )
+            )
+
+    async def get(self, key: str) -> ActionEntry | None:
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(actions).where(actions.c.key == key))).first()
+        if found is None:
+            return None
+        row = found._mapping
+        return ActionEntry(
+            key=row["key"],
+            action=row["action"],
+            args=orjson.loads(row["args"]),
+            run_id=row["run_id"],
+            thread_id=row["thread_id"],
+            status=row["status"],
+            result=orjson.loads(row["result"]) if row["result"] is not None else None,
+            error=row["error"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+        )
+
+
+def _json(value: Any) -> str:
+    return plain_json.dumps(value).decode()
+
+
+def _row(entry: ActionEntry) -> dict[str, Any]:
+    return {
+        "key": entry.key,
+        "action": entry.action,
+        "args": _json(entry.args),
+        "status": entry.status,
+        "result": None if entry.result is None else _json(entry.result),
+        "error": entry.error,
+        "started_at": entry.started_at,
+        "finished_at": entry.finished_at,
+        "run_id": entry.run_id,
+        "thread_id": entry.thread_id,
+    }

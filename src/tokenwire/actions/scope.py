@@ -1,0 +1,49 @@
+"""The run an action is called in: what its key derives from, and where it is recorded.
+
+The gateway sets an :class:`ActionScope` for each run's task (a context variable, so every
+step of the run — LangGraph nodes, tools in worker threads — sees it). Its ``lineage`` is
+what stays the same when the same work is redone: the LangGraph thread, else the request's
+``Idempotency-Key``, else the run itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from tokenwire.actions.ledger import Ledger
+
+__all__ = ["ActionScope", "action_scope", "current_scope"]
+
+
+@dataclass(slots=True)
+class ActionScope:
+    lineage: str
+    run_id: str
+    ledger: Ledger
+    loop: asyncio.AbstractEventLoop
+    thread_id: str | None = None
+    #: Calls seen in this run per (step, action, arguments): the nth identical call is the
+    #: nth occurrence — a repeat of the same step replays them in the same order.
+    _seen: Counter[str] = field(default_factory=Counter)
+
+    def occurrence(self, call: str) -> int:
+        self._seen[call] += 1
+        return self._seen[call]
+
+
+current_scope: ContextVar[ActionScope | None] = ContextVar("tokenwire_action_scope", default=None)
+
+
+@contextmanager
+def action_scope(scope: ActionScope) -> Iterator[ActionScope]:
+    """Run the block (a run's task) with ``scope`` as its actions' scope."""
+    token = current_scope.set(scope)
+    try:
+        yield scope
+    finally:
+        current_scope.reset(token)

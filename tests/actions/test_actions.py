@@ -1,0 +1,128 @@
+"""``@action`` against a counting system of record (a real HTTP server on 127.0.0.1):
+work redone — a LangGraph node resumed after ``interrupt()``, a request retried with its
+``Idempotency-Key`` after its run was forgotten — creates exactly one ticket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from typing_extensions import TypedDict
+
+from tokenwire import Route
+from tokenwire.actions import action, current_key
+from tokenwire.testing import BackgroundServer, collect, poll_until, serve
+
+
+class Crm:
+    """A system of record that counts the tickets it was asked to create."""
+
+    def __init__(self) -> None:
+        self.tickets: list[dict[str, Any]] = []
+        app = FastAPI()
+
+        @app.post("/tickets")
+        async def create(request: Request) -> dict[str, Any]:
+            body = await request.json()
+            self.tickets.append({**body, "key": request.headers.get("idempotency-key")})
+            return {"id": len(self.tickets)}
+
+        self.app = app
+
+
+@pytest.fixture
+def crm() -> Iterator[tuple[Crm, str]]:
+    crm = Crm()
+    with BackgroundServer(crm.app) as server:
+        yield crm, server.url
+
+
+def _ticket_graph(url: str) -> Any:
+    @action
+    async def create_ticket(title: str) -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            headers = {"Idempotency-Key": current_key() or ""}
+            response = await client.post(f"{url}/tickets", json={"title": title}, headers=headers)
+        created: dict[str, Any] = response.json()
+        return created
+
+    class State(TypedDict, total=False):
+        title: str
+        ticket: Any
+        approved: Any
+
+    async def file(state: State) -> State:
+        ticket = await create_ticket(state["title"])  # before the pause: redone on resume
+        return {"ticket": ticket, "approved": interrupt({"ticket": ticket})}
+
+    builder = StateGraph(State)
+    builder.add_node("file", file)
+    builder.add_edge(START, "file")
+    builder.add_edge("file", END)
+    return builder.compile()
+
+
+def test_a_node_resumed_after_interrupt_creates_one_ticket(
+    crm: tuple[Crm, str], tmp_path: Any
+) -> None:
+    records, url = crm
+    with serve([Route("file", _ticket_graph(url))], data_dir=str(tmp_path)) as client:
+        body = {"input": {"title": "refund"}, "thread_id": "t"}
+        assert collect(client, "file", body)[-1].data["status"] == "interrupted"
+        resumed = collect(client, "file", {"thread_id": "t", "command": {"resume": True}})
+        end = resumed[-1].data
+        assert end["status"] == "completed"
+        assert end["output"]["ticket"] == {"id": 1}  # the recorded result, replayed
+    assert len(records.tickets) == 1
+    assert records.tickets[0]["key"]  # the key was handed on to the system of record
+
+
+def _sync_ticket_chain(url: str) -> Any:
+    from langchain_core.runnables import RunnableLambda
+
+    @action(name="create_ticket")
+    def create_ticket(title: str) -> dict[str, Any]:
+        created: dict[str, Any] = httpx.post(f"{url}/tickets", json={"title": title}).json()
+        return created
+
+    return RunnableLambda(lambda payload: create_ticket(payload["title"]))
+
+
+def test_a_retried_request_whose_run_was_forgotten_creates_one_ticket(
+    crm: tuple[Crm, str], tmp_path: Any
+) -> None:
+    records, url = crm
+    routes = [Route("file", _sync_ticket_chain(url), mode="events")]
+    with serve(
+        routes, data_dir=str(tmp_path), retention_seconds=0, sweep_interval_seconds=0.05
+    ) as client:
+        headers = {"Idempotency-Key": "order-42"}
+        body = {"input": {"title": "refund"}}
+        first = client.post("/v1/routes/file/runs", json=body, headers=headers).json()
+        poll_until(lambda: client.get(f"/v1/runs/{first['run_id']}").status_code == 404, timeout=30)
+        again = client.post("/v1/routes/file/runs", json=body, headers=headers)
+        assert again.status_code == 202 and again.json()["run_id"] != first["run_id"]
+        poll_until(
+            lambda: (
+                client.get(f"/v1/runs/{again.json()['run_id']}").json()["status"] == "completed"
+            ),
+            timeout=30,
+        )
+    assert len(records.tickets) == 1
+
+
+async def test_outside_a_run_the_action_just_runs() -> None:
+    calls: list[int] = []
+
+    @action
+    async def bump(n: int) -> int:
+        calls.append(n)
+        return n
+
+    assert [await bump(1), await bump(1)] == [1, 1]
+    assert calls == [1, 1]

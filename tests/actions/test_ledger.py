@@ -1,0 +1,61 @@
+"""The action ledger on every backend: one ``begin`` of a key wins, later ones read what
+it did; a failed key may be retried by exactly one call."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg import sql
+
+from tests.postgres import POSTGRES_URL, pg_admin
+from tokenwire.actions import ActionEntry, MemoryLedger
+from tokenwire.actions.ledger import Ledger, SqlLedger
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
+    if request.param == "memory":
+        yield MemoryLedger()
+        return
+    if request.param == "sqlite":
+        found: Ledger = SqlLedger(f"sqlite+aiosqlite:///{tmp_path / 'actions.db'}")
+        await found.setup()
+        yield found
+        await found.aclose()
+        return
+    request.getfixturevalue("checkpoint_postgres")
+    schema = f"tw_actions_{secrets.token_hex(6)}"
+    pg_admin(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://")
+    found = SqlLedger(url, schema=schema)
+    await found.setup()
+    yield found
+    await found.aclose()
+    pg_admin(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _entry(key: str = "k", run_id: str = "r1") -> ActionEntry:
+    return ActionEntry(key, "create_ticket", {"title": "x"}, run_id, "t")
+
+
+async def test_the_first_begin_wins_and_later_ones_read_it(ledger: Ledger) -> None:
+    assert await ledger.begin(_entry()) is None
+    running = await ledger.begin(_entry(run_id="r2"))
+    assert running is not None and (running.status, running.run_id) == ("running", "r1")
+    await ledger.finish("k", "succeeded", {"id": 7})
+    done: Any = await ledger.get("k")
+    assert (done.status, done.result, done.args) == ("succeeded", {"id": 7}, {"title": "x"})
+    assert done.finished_at is not None and done.thread_id == "t"
+
+
+async def test_a_failed_key_is_retried_once(ledger: Ledger) -> None:
+    await ledger.begin(_entry())
+    await ledger.finish("k", "failed", error="boom")
+    assert await ledger.retry(_entry(run_id="r2")) is True
+    assert await ledger.retry(_entry(run_id="r3")) is False  # r2 holds it now
+    again: Any = await ledger.get("k")
+    assert (again.status, again.run_id) == ("running", "r2")
