@@ -57,7 +57,8 @@ class Telemetry:
                 OtlpExporter(
                     settings.otlp_endpoint,
                     stall_threshold=settings.stall_threshold_seconds,
-                    timeout=max(settings.shutdown_grace_seconds, 1.0),
+                    # A span flush then a metric flush at close: both inside the grace.
+                    timeout=max(settings.shutdown_grace_seconds / 3, 0.5),
                     on_drop=self._count_drop,
                 )
             )

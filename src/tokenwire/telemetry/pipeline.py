@@ -55,6 +55,9 @@ class TelemetryPipeline:
         self.dropped = 0
         #: Records still queued when ``aclose`` ran out of grace (also counted in ``dropped``).
         self.abandoned = 0
+        #: Exporters whose ``close`` had not returned when the grace ran out.
+        self.unclosed: list[str] = []
+        self._closed: set[str] = set()
 
     def submit(self, record: RunRecord) -> None:
         if self._worker is None:  # a gateway used without its lifespan still exports
@@ -87,6 +90,7 @@ class TelemetryPipeline:
                 self._queue.get_nowait()
             log.warning("telemetry shutdown grace over; %d queued records abandoned", left)
             self.abandoned += left
+            self.unclosed = [e.name for e in self.exporters if e.name not in self._closed]
             if left:
                 self._drop("shutdown", left)
         finally:
@@ -102,6 +106,7 @@ class TelemetryPipeline:
                         await result
                 else:
                     await asyncio.shield(self._thread.run(exporter.close))
+            self._closed.add(exporter.name)
 
     async def _drain_forever(self) -> None:
         while True:

@@ -7,6 +7,7 @@ it, but never the process's exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -58,10 +59,9 @@ class ExportThread:
                 job()
             except BaseException as exc:  # handed back to the awaiting task
                 error = exc
-            try:
+            # A closed loop: nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, done, error)
-            except RuntimeError:  # that loop is closed: nobody is waiting any more
-                pass
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
