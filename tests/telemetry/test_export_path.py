@@ -78,8 +78,7 @@ async def test_a_blocked_exporter_leaves_the_loop_running() -> None:
 
     pipeline = TelemetryPipeline([Blocking()])
     pipeline.submit(_record())
-    while not entered.is_set():  # the loop keeps turning while the exporter is held
-        await asyncio.sleep(0.01)
+    assert await asyncio.to_thread(entered.wait, 10)  # the loop turns while export() is held
     release.set()  # the loop runs this while export() is still blocked
     await pipeline.aclose()
     assert released == [True]
