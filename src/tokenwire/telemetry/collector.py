@@ -55,11 +55,18 @@ class Telemetry:
 
             chosen.append(
                 OtlpExporter(
-                    settings.otlp_endpoint, stall_threshold=settings.stall_threshold_seconds
+                    settings.otlp_endpoint,
+                    stall_threshold=settings.stall_threshold_seconds,
+                    # A span flush then a metric flush at close: both inside the grace.
+                    timeout=max(settings.shutdown_grace_seconds / 3, 0.5),
+                    on_drop=self._count_drop,
                 )
             )
         self.pipeline = TelemetryPipeline(
-            chosen, max_queue=settings.telemetry_queue_size, on_drop=self._count_drop
+            chosen,
+            max_queue=settings.telemetry_queue_size,
+            on_drop=self._count_drop,
+            grace=settings.shutdown_grace_seconds,
         )
 
     def recorder(

@@ -1,8 +1,7 @@
-"""A JSONL sink: one line per finished run, appended off the event loop."""
+"""A JSONL sink: one line per finished run, appended on the pipeline's export thread."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,11 +19,8 @@ class JsonlExporter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    async def export(self, records: Sequence[RunRecord]) -> None:
+    def export(self, records: Sequence[RunRecord]) -> None:
         lines = b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records)
-        await asyncio.to_thread(self._append, lines)
-
-    def _append(self, lines: bytes) -> None:
         with self.path.open("ab") as fh:
             fh.write(lines)
 

@@ -5,13 +5,18 @@ One span per run, named ``chat {model}``, carrying the GenAI attributes
 ``gen_ai.request.stream``, ``gen_ai.response.time_to_first_chunk``, ``gen_ai.usage.*``,
 ``error.type``), with span events for stalls and fallbacks. Its trace id is the run's
 ``trace_id`` — the one clients see in ``run.start`` — so a user can quote it.
+
+``export`` and ``close`` run on the telemetry pipeline's export thread, never the loop. Every
+batch the collector refuses or never answers is counted in ``dropped`` (and ``on_drop``);
+``timeout`` bounds each OTLP request and the metric shutdown, so a dead collector cannot
+hold ``close`` much beyond it (the pipeline stops waiting at its own grace anyway).
 """
 
 from __future__ import annotations
 
 import contextvars
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -26,6 +31,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tokenwire.telemetry.metrics import TIME_BUCKETS, TOKEN_BUCKETS
+from tokenwire.telemetry.otlp_delivery import CountingMetricExporter, CountingSpanExporter
 from tokenwire.telemetry.record import RunRecord
 
 __all__ = ["OtlpExporter"]
@@ -53,17 +59,32 @@ class OtlpExporter:
         service_name: str = "tokenwire",
         stall_threshold: float = 1.0,
         metric_interval_ms: int = 10_000,
+        timeout: float = 10.0,
+        on_drop: Callable[[str, int], None] | None = None,
     ) -> None:
         endpoint = endpoint.rstrip("/")
+        self._on_drop = on_drop
+        self._timeout = timeout
+        #: Spans and metric data points the collector did not take, by OTLP signal.
+        self.dropped: dict[str, int] = {}
         resource = Resource.create({"service.name": service_name})
         self._tracer_provider = TracerProvider(resource=resource, id_generator=_RunTraceIds())
         self._tracer_provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces"))
+            BatchSpanProcessor(
+                CountingSpanExporter(
+                    OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", timeout=timeout),
+                    self._count_drop,
+                )
+            )
         )
         self._tracer = self._tracer_provider.get_tracer("tokenwire")
         reader = PeriodicExportingMetricReader(
-            OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics"),
+            CountingMetricExporter(
+                OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", timeout=timeout),
+                self._count_drop,
+            ),
             export_interval_millis=metric_interval_ms,
+            export_timeout_millis=timeout * 1000,
         )
         self._meter_provider = MeterProvider(
             resource=resource, metric_readers=[reader], views=_views()
@@ -129,7 +150,12 @@ class OtlpExporter:
 
     def close(self) -> None:
         self._tracer_provider.shutdown()
-        self._meter_provider.shutdown()
+        self._meter_provider.shutdown(timeout_millis=self._timeout * 1000)
+
+    def _count_drop(self, signal: str, count: int) -> None:
+        self.dropped[signal] = self.dropped.get(signal, 0) + count
+        if self._on_drop is not None and count:
+            self._on_drop(signal, count)
 
 
 def span_attributes(record: RunRecord) -> dict[str, Any]:

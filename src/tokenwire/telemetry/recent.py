@@ -14,6 +14,8 @@ class RecentRuns:
     """An exporter that keeps the last ``size`` records; read ``records`` for a snapshot."""
 
     name = "recent"
+    #: A deque append, read by the loop: stays on the loop (no iteration races).
+    in_loop = True
 
     def __init__(self, size: int = 2000) -> None:
         self._records: deque[RunRecord] = deque(maxlen=size)
