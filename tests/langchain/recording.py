@@ -38,6 +38,10 @@ class RecordingSink:
     ) -> None:
         self.calls.append(("interrupt", (interrupt_id, value, list(approvals))))
 
+    def model(self, name: str, provider: str | None) -> None:
+        # Kept apart from ``calls``: it is bookkeeping, not part of the streamed sequence.
+        self.models = [*getattr(self, "models", []), (name, provider)]
+
     def usage(
         self,
         input_tokens: int,

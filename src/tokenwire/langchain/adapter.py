@@ -31,7 +31,9 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.base import RunnableBindingBase
 from pydantic import BaseModel
 
+from tokenwire.langchain.callbacks import ModelNames, with_handler
 from tokenwire.langchain.events_mode import stream_events
+from tokenwire.langchain.model_setup import requesting_usage
 from tokenwire.langchain.output import Shape, final_output
 from tokenwire.langchain.sink import RunSink
 from tokenwire.langchain.tokens_mode import stream_chat_model, stream_chunks
@@ -112,13 +114,28 @@ async def stream_runnable(
     """Stream ``runnable`` into ``sink``; return its final output, JSON-serialisable."""
     options = options or AdapterOptions()
     input = coerce_input(runnable, input)
-    if choose_mode(runnable, options) == "events":
-        return await stream_events(
-            runnable, input, config, sink, options.answer_tag, options.progress, options.output
-        )
-    if is_chat_model(runnable):
-        return await stream_chat_model(runnable, input, config, sink, model_name(runnable))
-    return await stream_chunks(runnable, input, config, sink, options.output)
+    if choose_mode(runnable, options) == "tokens" and is_chat_model(runnable):
+        with requesting_usage():
+            return await stream_chat_model(runnable, input, config, sink, model_name(runnable))
+    # Chains, agents and graphs: models nested anywhere ask for usage and are named.
+    names = ModelNames()
+    config = with_handler(config, names)
+    try:
+        with requesting_usage():
+            if choose_mode(runnable, options) == "events":
+                return await stream_events(
+                    runnable,
+                    input,
+                    config,
+                    sink,
+                    options.answer_tag,
+                    options.progress,
+                    options.output,
+                )
+            return await stream_chunks(runnable, input, config, sink, options.output)
+    finally:
+        for name, provider in names.seen.items():
+            sink.model(name, provider)
 
 
 async def invoke_runnable(

@@ -26,7 +26,7 @@ from langchain_core.runnables import RunnableConfig, ensure_config
 
 from tokenwire.langchain.usage import Usage, result_usage
 
-__all__ = ["ToolCallIds", "UsageRecorder", "with_handler"]
+__all__ = ["ModelNames", "ToolCallIds", "UsageRecorder", "with_handler"]
 
 
 class _SharedState:
@@ -121,6 +121,39 @@ class ToolCallIds(_SharedState, AsyncCallbackHandler):
         tool_call_id = kwargs.get("tool_call_id")
         if isinstance(tool_call_id, str) and tool_call_id:
             self.by_run_id[str(run_id)] = tool_call_id
+
+
+class ModelNames(_SharedState, AsyncCallbackHandler):
+    """The chat models a run called, however deeply nested: ``ls_model_name`` →
+    ``ls_provider`` from each ``on_chat_model_start``'s metadata.
+
+    Async and not inline for the reason :class:`ToolCallIds` is; it ignores everything
+    but chat model starts (``ignore_llm`` also spares it every ``on_llm_new_token``).
+    """
+
+    ignore_llm = True
+    ignore_chain = True
+    ignore_agent = True
+    ignore_retriever = True
+    ignore_custom_event = True
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str | None] = {}
+
+    async def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        metadata = metadata or {}
+        name = metadata.get("ls_model_name")
+        if isinstance(name, str) and name and self.seen.get(name) is None:
+            provider = metadata.get("ls_provider")
+            self.seen[name] = provider if isinstance(provider, str) and provider else None
 
 
 def with_handler(config: RunnableConfig | None, handler: BaseCallbackHandler) -> RunnableConfig:

@@ -11,18 +11,28 @@
   the wrapper is turned off (``None``) for the models of a route.
 
 Models are found through the runnable's graph and bindings; a model hidden inside a
-LangGraph node's closure cannot be reached — configure it yourself.
+LangGraph node's closure or a ``create_agent`` agent cannot be reached that way. For
+those, :func:`requesting_usage` applies the ``stream_usage`` rule at call time: while a
+gateway run streams, any ``ChatOpenAI`` (any ``BaseChatOpenAI``) whose ``stream_usage`` is
+still ``None`` is switched on the moment it decides whether to ask for usage — however
+deep it sits and whenever it was built. A callback cannot do this: ``on_chat_model_start``
+sees a copy of the invocation params, never the model or the request it is about to send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 
-__all__ = ["prepare_models"]
+__all__ = ["prepare_models", "requesting_usage"]
+
+_SERVING: contextvars.ContextVar[bool] = contextvars.ContextVar("tokenwire_serving", default=False)
+_installed = False
 
 
 def prepare_models(runnable: Runnable[Any, Any]) -> list[str]:
@@ -63,3 +73,43 @@ def _reachable(runnable: Runnable[Any, Any]) -> Iterator[Any]:
     for node in graph.nodes.values():
         if isinstance(node.data, Runnable):
             yield node.data
+
+
+@contextlib.contextmanager
+def requesting_usage() -> Iterator[None]:
+    """Within this block (and the tasks and threads LangChain starts from it), chat models
+    of langchain-openai left at ``stream_usage=None`` ask the provider for stream usage."""
+    _install()
+    token = _SERVING.set(True)
+    try:
+        yield
+    finally:
+        _SERVING.reset(token)
+
+
+def _install() -> None:
+    """Wrap ``BaseChatOpenAI._should_stream_usage`` once (when langchain-openai is there)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    try:
+        from langchain_openai.chat_models.base import BaseChatOpenAI
+    except ImportError:  # langchain-openai is optional
+        return
+    original = getattr(BaseChatOpenAI, "_should_stream_usage", None)
+    if not callable(original):  # renamed upstream: top-level models are still set up
+        return
+    BaseChatOpenAI._should_stream_usage = _wrapped(original)  # type: ignore[method-assign]
+
+
+def _wrapped(original: Callable[..., bool]) -> Callable[..., bool]:
+    def should_stream_usage(self: Any, *args: Any, **kwargs: Any) -> bool:
+        # The same rule as prepare_models: only a model nobody decided for. An explicit
+        # per-call ``stream_usage``/``stream_options`` still wins inside ``original``.
+        if _SERVING.get() and getattr(self, "stream_usage", False) is None:
+            self.stream_usage = True
+        return original(self, *args, **kwargs)
+
+    should_stream_usage.__wrapped__ = original  # type: ignore[attr-defined]
+    return should_stream_usage

@@ -52,6 +52,11 @@ class RunSink(Protocol):
         ``approvals``: the tool calls the value asks a human to decide on
         (:meth:`tokenwire.langchain.approvals.Approval.data`), none for other values."""
 
+    def model(self, name: str, provider: str | None) -> None:
+        """A chat model ran, named as LangChain's run metadata names it (``ls_model_name``,
+        ``ls_provider``): once per distinct model of the run, nested ones included, whether
+        or not it reported usage."""
+
     def usage(
         self,
         input_tokens: int,

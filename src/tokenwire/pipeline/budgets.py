@@ -96,6 +96,9 @@ class BudgetStage:
             return False
         return self._next.token(text)
 
+    def model(self, name: str, provider: str | None) -> None:
+        self._next.model(name, provider)
+
     def usage(
         self,
         input_tokens: int,

@@ -112,6 +112,9 @@ class GuardStage(ABC):
     ) -> None:
         self._step("interrupt", (interrupt_id, value, approvals))
 
+    def model(self, name: str, provider: str | None) -> None:
+        self._next.model(name, provider)
+
     def usage(
         self,
         input_tokens: int,

@@ -54,6 +54,7 @@ class RunRecorder:
         "models",
         "output_tokens",
         "priced",
+        "providers",
         "started_at",
         "tool_calls",
         "usage_reports",
@@ -96,6 +97,8 @@ class RunRecorder:
         self.usage_reports = 0
         self.tool_calls = 0
         self.models: list[str] = []
+        #: Model name → provider, as the run's chat models declared them (``ls_provider``).
+        self.providers: dict[str, str] = {}
         self.guardrail_actions: list[dict[str, Any]] = []
         #: The ids of the interrupts the graph paused at (the run ends ``interrupted``).
         self.interrupts: list[str] = []
@@ -170,6 +173,12 @@ class RunRecorder:
                 if name in data:
                     data[name] = mask(data[name])
         return data
+
+    def model(self, name: str, provider: str | None) -> None:
+        if name not in self.models:
+            self.models.append(name)
+        if provider:
+            self.providers.setdefault(name, provider)
 
     def usage(
         self,

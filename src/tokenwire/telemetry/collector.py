@@ -110,7 +110,7 @@ class Telemetry:
             trace_id=run.trace_id,
             route=route.name,
             model=model,
-            provider=provider_of(model, route.runnable),
+            provider=recorder.providers.get(model or "") or provider_of(model, route.runnable),
             key_alias=str(run.metadata.get("key_alias", "anonymous")),
             cohort="stream",
             status=run.status.value,
