@@ -14,11 +14,13 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from tokenwire import Route
 from tokenwire.security.credentials import ApiKey, Credentials, hash_key
+from tokenwire.security.principal import Role
 from tokenwire.testing import collect, poll_until, serve, test_settings
 
 
@@ -33,9 +35,11 @@ class Gate:
     def __init__(self) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.entries = 0
 
     async def work(self, state: State) -> State:
         if state["log"][-1] == "slow":
+            self.entries += 1
             self.entered.set()
             while not self.release.is_set():  # noqa: ASYNC110 (a threading event)
                 await asyncio.sleep(0.01)
@@ -111,6 +115,28 @@ def test_rollback_starts_from_where_the_live_run_began(gate: Gate, tmp_path: Any
         assert _log(c) == ["zero", "worked", "fast", "worked"]  # "slow" never happened
 
 
+def test_rollback_after_rollback_starts_where_the_first_rolled_back_run_began(
+    gate: Gate, tmp_path: Any
+) -> None:
+    """The second rollback must not land on the branch the first one abandoned."""
+    with serve([Route("work", _graph(gate), multitask="rollback")], data_dir=str(tmp_path)) as c:
+        collect(c, "work", {"input": {"log": ["zero"]}, "thread_id": "t"})
+        first = _background_slow(c, gate)
+        second = _start(c, "slow")
+        assert second.status_code == 202, second.text
+        poll_until(lambda: gate.entries >= 2, timeout=30)
+        assert collect(c, "work", {"input": {"log": ["fast"]}, "thread_id": "t"})
+        assert _status(c, first) == _status(c, second.json()["run_id"]) == "cancelled"
+        assert _log(c) == ["zero", "worked", "fast", "worked"]
+
+
+def test_rollback_of_a_threads_first_run_starts_it_over(gate: Gate, tmp_path: Any) -> None:
+    with serve([Route("work", _graph(gate), multitask="rollback")], data_dir=str(tmp_path)) as c:
+        _background_slow(c, gate)
+        assert collect(c, "work", {"input": {"log": ["fast"]}, "thread_id": "t"})
+        assert _log(c) == ["fast", "worked"]
+
+
 def test_enqueue_waits_for_the_live_run(gate: Gate, tmp_path: Any) -> None:
     with (
         serve([Route("work", _graph(gate))], data_dir=str(tmp_path)) as client,
@@ -126,12 +152,25 @@ def test_enqueue_waits_for_the_live_run(gate: Gate, tmp_path: Any) -> None:
         assert _log(client) == ["slow", "worked", "fast", "worked"]
 
 
-def test_a_thread_is_its_owners_alone(gate: Gate, tmp_path: Any) -> None:
-    keys = Credentials(keys=[ApiKey(n, hash_key(f"sk-{n}")) for n in ("alice", "bob")])
+KEYS = Credentials(
+    keys=[
+        *(ApiKey(n, hash_key(f"sk-{n}")) for n in ("alice", "bob")),
+        ApiKey("mod", hash_key("sk-mod"), roles=frozenset({Role.CLIENT, Role.MODERATOR})),
+    ]
+)
+ALICE = {"Authorization": "Bearer sk-alice"}
+MODERATOR = {"Authorization": "Bearer sk-mod"}
+
+
+@pytest.mark.parametrize("own_checkpointer", [False, True])
+def test_a_thread_is_its_owners_alone(gate: Gate, tmp_path: Any, own_checkpointer: bool) -> None:
     settings = test_settings(data_dir=str(tmp_path), auth="required")
-    alice = {"Authorization": "Bearer sk-alice"}
+    alice = ALICE
     bob = {"Authorization": "Bearer sk-bob"}
-    with serve([Route("work", _graph(gate))], settings, credentials=keys) as client:
+    graph = _graph(gate)
+    if own_checkpointer:  # the gateway's replaces it: ownership holds all the same
+        graph = graph.copy(update={"checkpointer": InMemorySaver()})
+    with serve([Route("work", graph)], settings, credentials=KEYS) as client:
         body = {"input": {"log": ["zero"]}, "thread_id": "t"}
         started = client.post("/v1/routes/work/runs", json=body, headers=alice)
         assert started.status_code == 202
@@ -148,3 +187,26 @@ def test_a_thread_is_its_owners_alone(gate: Gate, tmp_path: Any) -> None:
         taken = client.post("/v1/routes/work/runs", json=body, headers=bob)
         assert taken.status_code == 404, taken.text
         assert client.post("/v1/routes/work/runs", json=body, headers=alice).status_code == 202
+
+
+def test_another_callers_live_run_still_holds_the_thread(gate: Gate, tmp_path: Any) -> None:
+    """A moderator's run on a client's thread is invisible to the client — and still
+    holds the thread: the client's start is refused, never run beside it."""
+    settings = test_settings(data_dir=str(tmp_path), auth="required")
+    with serve([Route("work", _graph(gate))], settings, credentials=KEYS) as client:
+        assert collect_as(client, ALICE, {"input": {"log": ["zero"]}, "thread_id": "t"})
+        slow = {"input": {"log": ["slow"]}, "thread_id": "t"}
+        started = client.post("/v1/routes/work/runs", json=slow, headers=MODERATOR)
+        assert started.status_code == 202, started.text
+        assert gate.entered.wait(30)
+        body = {"input": {"log": ["fast"]}, "thread_id": "t"}
+        refused = client.post("/v1/routes/work/runs", json=body, headers=ALICE)
+        assert refused.status_code == 409, refused.text
+
+
+def collect_as(client: httpx.Client, headers: dict[str, str], body: dict[str, Any]) -> bool:
+    response = client.post(
+        "/v1/routes/work/runs", json=body, headers={**headers, "Accept": "text/event-stream"}
+    )
+    assert response.status_code == 200, response.text
+    return "run.end" in response.text

@@ -131,3 +131,11 @@ def test_a_run_on_a_thread_by_its_own_path(tmp_path: Any) -> None:
         assert _thread(client, "t-9")["values"]["answer"] == "LATER"
         carried_on = client.post("/v1/threads/t-9/runs", json={"command": {"resume": None}})
         assert carried_on.status_code == 202, carried_on.text
+
+
+def test_a_command_on_a_thread_named_in_config(tmp_path: Any) -> None:
+    with serve([Route("ask", graph())], data_dir=str(tmp_path)) as client:
+        config = {"configurable": {"thread_id": "cfg"}}
+        collect(client, "ask", {"input": {"question": "q"}, "config": config})
+        body = {"command": {"resume": "x"}, "config": config}
+        assert _end(collect(client, "ask", body))["status"] == "completed"

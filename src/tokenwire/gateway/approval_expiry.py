@@ -41,8 +41,8 @@ class ApprovalExpiry:
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def run_ended(self, thread_id: str, run: Run) -> None:
-        """Start the timer if ``run`` paused for approvals."""
+    def run_ended(self, thread_id: str, owner: str, run: Run) -> None:
+        """Start the timer if ``run`` paused for approvals on ``owner``'s thread."""
         if self._timeout <= 0 or run.status is not RunStatus.INTERRUPTED:
             return
         waiting = {
@@ -52,7 +52,6 @@ class ApprovalExpiry:
         }
         if not waiting:
             return
-        owner = run.owner or "anonymous"
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None
 

@@ -93,7 +93,7 @@ class Gateway:
         claims = services.cluster.thread_claims if services.cluster else LocalClaims()
         #: LangGraph threads: the checkpointer, who holds each thread, thread lookups.
         self.threads = ThreadGate(
-            self.routes, self.settings, claims, self.find_run, resume=self._resume_expired
+            self.routes, self.settings, claims, self._any_run, resume=self._resume_expired
         )
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -153,13 +153,20 @@ class Gateway:
             return start()
         async with self.threads.enter(route, thread, input, ticket.run_uuid.hex) as admitted:
             run = start(thread=admitted)
-        self.threads.held_by(admitted.thread_id, run)
+        self.threads.held_by(admitted, run)
         return run
 
     async def _resume_expired(self, route: str, thread_id: str, command: dict[str, Any]) -> Run:
-        thread = ThreadRequest(thread_id, command)
+        thread = ThreadRequest(thread_id, command, multitask="reject")  # never a human's run
         run, _ = await self.start_run(route, None, thread=thread, metadata={"approval": "expired"})
         return run
+
+    async def _any_run(self, run_id: str) -> Run | None:
+        """A run by id on any replica, whoever owns it (not for answering callers)."""
+        run = self.registry.get(run_id)
+        if run is not None or self.cluster is None:
+            return run
+        return await self.cluster.lookup(run_id)
 
     def get_run(self, run_id: str) -> Run | None:
         """The run, if it exists and the current caller may see it: a client only sees its

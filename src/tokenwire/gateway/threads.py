@@ -54,6 +54,8 @@ _SCOPE = ""
 _CANCEL_WAIT_SECONDS = 10.0
 #: How often ``enqueue`` looks again at the run it waits for.
 _ENQUEUE_POLL_SECONDS = 1.0
+#: ``rollback`` of a thread's first run: the thread starts over, empty.
+_FRESH: Any = object()
 #: At most this many holders are replaced (enqueued starts racing) before refusing.
 _CLAIM_ROUNDS = 20
 
@@ -93,15 +95,15 @@ class ThreadGate:
         routes: Mapping[str, Route],
         settings: Settings,
         claims: Claims,
-        find_run: FindRun,
+        any_run: FindRun,
         resume: Resume | None = None,
     ) -> None:
-        """``resume``: starts a run answering a thread's expired approvals (none: they
-        never expire)."""
+        """``any_run``: a run by id on any replica, whoever owns it; ``resume``: starts a
+        run answering a thread's expired approvals (none: they never expire)."""
         self._routes = routes
         self._settings = settings
         self._claims = claims
-        self._find_run = find_run
+        self._any_run = any_run
         self._threaded: dict[str, Route] = {}
         self._saver: Any = None
         self._stack = contextlib.AsyncExitStack()
@@ -128,7 +130,8 @@ class ThreadGate:
         for name, route in graphs.items():
             threaded = with_checkpointer(route.runnable, self._saver)
             if threaded is not None:
-                self._threaded[name] = dataclasses.replace(route, runnable=threaded)
+                # Interrupts are seen in events mode only.
+                self._threaded[name] = dataclasses.replace(route, runnable=threaded, mode="events")
 
     async def aclose(self) -> None:
         if self._expiry is not None:
@@ -154,6 +157,16 @@ class ThreadGate:
         self._check_access(thread_id, route, request, meta)
         strategy = request.multitask or route.multitask
         start_from = await self._hold(thread_id, run_id, strategy)
+        try:
+            if start_from is _FRESH:
+                await self._saver.adelete_thread(thread_id)  # rolled back its first run
+                start_from = None
+            # What the holder wrote while this start waited (its first checkpoint) counts.
+            meta = await self._meta(thread_id)
+            self._check_access(thread_id, route, request, meta)
+        except BaseException:
+            await self._claims.release(_SCOPE, thread_id, run_id)
+            raise
         owner = meta.owner if meta is not None and meta.owner else current_principal.get().alias
         ticket = ThreadTicket(threaded, thread_id, value, owner, request.command, start_from)
         try:
@@ -162,18 +175,18 @@ class ThreadGate:
             await self._claims.release(_SCOPE, thread_id, run_id)
             raise
 
-    def held_by(self, thread_id: str, run: Run) -> None:
-        """``run`` started on ``thread_id``: the thread is free again once it ends."""
+    def held_by(self, ticket: ThreadTicket, run: Run) -> None:
+        """``run`` started on the ticket's thread: it is free again once the run ends."""
         task = run.task
         if task is None or task.done():
-            self._release_soon(thread_id, run.id)
+            self._release_soon(ticket.thread_id, run.id)
             return
-        task.add_done_callback(lambda _: self._ended(thread_id, run))
+        task.add_done_callback(lambda _: self._ended(ticket, run))
 
-    def _ended(self, thread_id: str, run: Run) -> None:
-        self._release_soon(thread_id, run.id)
+    def _ended(self, ticket: ThreadTicket, run: Run) -> None:
+        self._release_soon(ticket.thread_id, run.id)
         if self._expiry is not None:
-            self._expiry.run_ended(thread_id, run)
+            self._expiry.run_ended(ticket.thread_id, ticket.owner, run)
 
     def _release_soon(self, thread_id: str, run_id: str) -> None:
         release = asyncio.get_running_loop().create_task(
@@ -280,15 +293,16 @@ class ThreadGate:
         if meta.route is not None and meta.route != route.name:
             raise InvalidRequest([f"thread_id: thread {thread_id!r} belongs to another route"])
 
-    async def _hold(self, thread_id: str, run_id: str, strategy: Multitask) -> str | None:
+    async def _hold(self, thread_id: str, run_id: str, strategy: Multitask) -> Any:
         """Claim the thread for ``run_id`` as ``strategy`` says; returns the checkpoint to
-        start from when rolling back."""
-        start_from = None
+        start from when rolling back (``_FRESH``: the thread had none before its holder).
+        The holder is looked up whoever owns it: another caller's live run still holds."""
+        start_from: Any = None
         holder = await self._claims.claim(_SCOPE, thread_id, run_id)
         for _ in range(_CLAIM_ROUNDS):
             if holder is None:
                 return start_from
-            run = await self._find_run(holder)
+            run = await self._any_run(holder)
             if run is not None and not run.done:
                 if strategy == "reject":
                     raise ThreadBusy(thread_id, holder)
@@ -305,16 +319,23 @@ class ThreadGate:
             return
         run.cancel(f"{strategy}: a new run started on its thread")
         await run.settle(_CANCEL_WAIT_SECONDS)
+        if not run.done:  # never two writers on one thread
+            raise ThreadBusy(run.thread_id or "", run.id)
 
-    async def _checkpoint_before(self, thread_id: str, run_id: str) -> str | None:
-        """The newest checkpoint not written by ``run_id``: where its thread was before it
-        (each checkpoint's metadata names the run that wrote it)."""
+    async def _checkpoint_before(self, thread_id: str, run_id: str) -> Any:
+        """Where the thread was before ``run_id``: the parent of the oldest checkpoint it
+        wrote (each checkpoint's metadata names the run that wrote it) — whatever branches
+        earlier rollbacks left. None: it wrote none yet (the latest is where it began);
+        ``_FRESH``: it began the thread."""
         config: Any = {"configurable": {"thread_id": thread_id}}
+        oldest = None
         async for saved in self._saver.alist(config):
-            if (saved.metadata or {}).get("tokenwire_run_id") != run_id:
-                found: str | None = saved.config["configurable"].get("checkpoint_id")
-                return found
-        return None
+            if (saved.metadata or {}).get("tokenwire_run_id") == run_id:
+                oldest = saved
+        if oldest is None:
+            return None
+        parent = (oldest.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+        return parent or _FRESH
 
 
 def _valid_thread_id(thread_id: Any) -> str:
@@ -324,10 +345,10 @@ def _valid_thread_id(thread_id: Any) -> str:
 
 
 def _masked(route: Route, view: dict[str, Any]) -> dict[str, Any]:
-    """A thread's values are what its graph's users and tools said: masked as the route
-    masks tool steps and custom events."""
+    """A thread's values hold what its users, models and tools said — the input included:
+    masked whenever the route masks anything."""
     masking = route.masking
-    mask = masking.on_custom_events() if masking is not None else None
-    if mask is None:
+    if masking is None:
         return view
+    mask = masking.value
     return {**view, "values": mask(view["values"]), "interrupts": mask(view["interrupts"])}

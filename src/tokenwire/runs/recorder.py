@@ -163,7 +163,8 @@ class RunRecorder:
         self._append(EventType.INTERRUPT, json_ready(event))
         for approval in approvals:
             self._append(
-                EventType.APPROVAL_REQUIRED, json_ready(self._masked(dict(approval), "args"))
+                EventType.APPROVAL_REQUIRED,
+                json_ready(self._masked(dict(approval), "args", "description")),
             )
 
     def _masked(self, data: dict[str, Any], *fields: str) -> dict[str, Any]:

@@ -47,16 +47,25 @@ class RunRequest(BaseModel):
 
     @model_validator(mode="after")
     def _command_needs_a_thread(self) -> RunRequest:
-        if self.command is not None and self.thread_id is None:
+        thread_id = self._thread_id()
+        if self.command is not None and thread_id is None:
             raise ValueError("command needs thread_id: it resumes a thread")
-        if self.command is None and self.thread_id is None and "input" not in self.model_fields_set:
+        if self.command is None and thread_id is None and "input" not in self.model_fields_set:
             raise ValueError("input: Field required")
         return self
 
+    def _thread_id(self) -> Any:
+        """``thread_id``, or LangGraph's spelling ``config.configurable.thread_id``."""
+        if self.thread_id is not None:
+            return self.thread_id
+        configurable = (self.config or {}).get("configurable")
+        return configurable.get("thread_id") if isinstance(configurable, dict) else None
+
     def thread(self) -> ThreadRequest | None:
-        if self.thread_id is None:
+        thread_id = self._thread_id()
+        if thread_id is None:
             return None
-        return ThreadRequest(self.thread_id, self.command, self.multitask)
+        return ThreadRequest(thread_id, self.command, self.multitask)
 
 
 class RunAccepted(BaseModel):

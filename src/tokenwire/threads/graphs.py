@@ -9,6 +9,7 @@ replica and across restarts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,8 @@ __all__ = [
     "with_checkpointer",
 ]
 
+log = logging.getLogger("tokenwire.threads")
+
 #: Checkpoint metadata: the key alias that owns the thread, and its route.
 OWNER_KEY = "tokenwire_owner"
 ROUTE_KEY = "tokenwire_route"
@@ -38,8 +41,9 @@ _COMMAND_FIELDS = frozenset({"resume", "update", "goto"})
 def with_checkpointer(
     runnable: Runnable[Any, Any], saver: BaseCheckpointSaver[Any]
 ) -> Runnable[Any, Any] | None:
-    """``runnable`` with ``saver`` as its checkpointer — itself if its graph has one of its
-    own; None when it is no LangGraph graph (bindings are looked through and kept)."""
+    """``runnable`` with ``saver`` as its checkpointer — in place of one of its own too, so
+    every thread is owned, shared by replicas and kept where the gateway keeps threads;
+    None when it is no LangGraph graph (bindings are looked through and kept)."""
     if isinstance(runnable, RunnableBindingBase):
         inner = with_checkpointer(runnable.bound, saver)
         if inner is None or inner is runnable.bound:
@@ -47,8 +51,8 @@ def with_checkpointer(
         return runnable.model_copy(update={"bound": inner})
     if not isinstance(runnable, Pregel):
         return None
-    if runnable.checkpointer not in (None, False):
-        return runnable
+    if runnable.checkpointer not in (None, False, True):
+        log.warning("a graph's own checkpointer is replaced by the gateway's for its threads")
     return runnable.copy(update={"checkpointer": saver})
 
 
