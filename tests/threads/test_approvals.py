@@ -13,12 +13,17 @@ arguments read from ``name=value`` in the text, and a tool message with
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware.human_in_the_loop import (
+    DecisionType,
+    InterruptMode,
+    InterruptOnConfig,
+)
 from langchain_core.messages import AIMessageChunk
 from langchain_core.tools import BaseTool, tool
 
@@ -27,7 +32,7 @@ from tokenwire.demo.routes import demo_model
 from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.testing import SSE, ScriptedChatModel, collect, iter_sse, serve, text_turn
 
-ALL = ["approve", "edit", "reject"]
+ALL: list[DecisionType] = ["approve", "edit", "reject"]
 
 
 class Outbox:
@@ -50,7 +55,13 @@ class Outbox:
             self.deleted.append(path)
             return f"deleted {path}"
 
-        return [send_email, delete_file]
+        @tool
+        def review_pr(type: Literal["approve", "comment"], body: str) -> str:
+            """Review a pull request."""
+            self.sent.append(f"{type}: {body}")
+            return f"reviewed: {type}"
+
+        return [send_email, delete_file, review_pr]
 
 
 @pytest.fixture
@@ -59,20 +70,32 @@ def outbox() -> Outbox:
 
 
 def _agent(
-    model: Any, outbox: Outbox, allowed: list[str] | None = None, mode: str = "batched"
+    model: Any,
+    outbox: Outbox,
+    allowed: list[DecisionType] | None = None,
+    mode: InterruptMode = "batched",
 ) -> Any:
-    review = {"allowed_decisions": allowed or ALL}
-    hitl: Any = HumanInTheLoopMiddleware(
-        interrupt_on={"send_email": review, "delete_file": review}, interrupt_mode=mode
-    )
+    review: InterruptOnConfig = {"allowed_decisions": allowed or ALL}
+    gated: dict[str, bool | InterruptOnConfig] = {
+        "send_email": review,
+        "delete_file": review,
+        "review_pr": review,
+    }
+    hitl: Any = HumanInTheLoopMiddleware(interrupt_on=gated, interrupt_mode=mode)
     return create_agent(model, tools=outbox.tools(), middleware=[hitl])
 
 
 @pytest.fixture
 def mail(mock_url: str, outbox: Outbox) -> Iterator[httpx.Client]:
-    """A gateway serving ``mail`` (batched) and ``mail_per_call`` (approve/reject only)."""
+    """A gateway serving ``mail`` (batched), ``mail_per_call`` (approve/reject only),
+    ``mail_edits`` (per call, every decision) and ``reviews`` (per call, edit/reject)."""
     routes = [
         Route("mail", _agent(demo_model(f"{mock_url}/v1"), outbox)),
+        Route("mail_edits", _agent(demo_model(f"{mock_url}/v1"), outbox, mode="per_call")),
+        Route(
+            "reviews",
+            _agent(demo_model(f"{mock_url}/v1"), outbox, ["edit", "reject"], "per_call"),
+        ),
         Route(
             "mail_per_call",
             _agent(demo_model(f"{mock_url}/v1"), outbox, ["approve", "reject"], "per_call"),
@@ -237,6 +260,44 @@ def test_per_call_uses_the_tool_call_id_and_the_schema_decisions(
     end = _end(_decide(mail, "p-1", [{"call_id": call_id, "type": "approve"}]))
     assert (end["status"], end["output"]) == ("completed", "The tool returned: mail sent to ada")
     assert outbox.sent == ["ada"]
+
+
+def test_per_call_edits_are_checked_against_the_response_schema(
+    mail: httpx.Client, outbox: Outbox
+) -> None:
+    """LangGraph checks a per-call answer only when the graph resumes: one that does not
+    match would fail the resumed run. The gateway refuses it first."""
+    (approval,) = _paused(_start(mail, "mail_edits", "p-3", "send_email to=ada"))
+    before = _thread(mail, "p-3")
+    call_id = approval["call_id"]
+    wrong: list[tuple[dict[str, Any], str]] = [
+        ({"args": {"to": 5}}, "to: must be string"),
+        ({"args": {"cc": "bob"}}, "to: required"),
+        ({"name": "delete_file", "args": {"path": "/x"}}, "must keep the tool 'send_email'"),
+    ]
+    for fields, reason in wrong:
+        response = _decide(mail, "p-3", [{"call_id": call_id, "type": "edit", **fields}])
+        assert isinstance(response, httpx.Response), fields
+        assert response.status_code == 422 and reason in response.text, response.text
+    assert _thread(mail, "p-3")["checkpoint_id"] == before["checkpoint_id"]
+    edit = {"call_id": call_id, "type": "edit", "args": {"to": "grace", "note": "extra"}}
+    assert _end(_decide(mail, "p-3", [edit]))["status"] == "completed"
+    assert outbox.sent == ["grace"]
+
+
+def test_a_tool_argument_named_type_is_not_a_decision(mail: httpx.Client, outbox: Outbox) -> None:
+    """``review_pr(type: Literal["approve", "comment"])``, gated with edit and reject: its
+    argument schema (in the edit branch) holds "approve", which is still not allowed."""
+    (approval,) = _paused(_start(mail, "reviews", "p-4", "review_pr body=lgtm"))
+    assert approval["args"] == {"type": "approve", "body": "lgtm"}
+    assert approval["allowed_decisions"] == ["edit", "reject"]
+    response = _decide(mail, "p-4", [{"call_id": approval["call_id"], "type": "approve"}])
+    assert response.status_code == 422, response
+    edit = {"type": "edit", "args": {"type": "comment", "body": "nit"}}
+    assert _end(_decide(mail, "p-4", [{"call_id": approval["call_id"], **edit}]))["status"] == (
+        "completed"
+    )
+    assert outbox.sent == ["comment: nit"]
 
 
 def test_per_call_two_calls_pause_together_and_resume_together(outbox: Outbox) -> None:
