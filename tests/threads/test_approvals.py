@@ -30,7 +30,16 @@ from langchain_core.tools import BaseTool, tool
 from tokenwire import Route
 from tokenwire.demo.routes import demo_model
 from tokenwire.security.credentials import ApiKey, Credentials
-from tokenwire.testing import SSE, ScriptedChatModel, collect, iter_sse, serve, text_turn
+from tokenwire.testing import (
+    SSE,
+    ScriptedChatModel,
+    collect,
+    iter_sse,
+    serve,
+    test_settings,
+    text_turn,
+    tool_call_turn,
+)
 
 ALL: list[DecisionType] = ["approve", "edit", "reject"]
 
@@ -86,9 +95,12 @@ def _agent(
 
 
 @pytest.fixture
-def mail(mock_url: str, outbox: Outbox) -> Iterator[httpx.Client]:
+def mail(
+    mock_url: str, outbox: Outbox, checkpoint_settings: dict[str, Any]
+) -> Iterator[httpx.Client]:
     """A gateway serving ``mail`` (batched), ``mail_per_call`` (approve/reject only),
-    ``mail_edits`` (per call, every decision) and ``reviews`` (per call, edit/reject)."""
+    ``mail_edits`` (per call, every decision) and ``reviews`` (per call, edit/reject),
+    its threads on SQLite and on PostgreSQL."""
     routes = [
         Route("mail", _agent(demo_model(f"{mock_url}/v1"), outbox)),
         Route("mail_edits", _agent(demo_model(f"{mock_url}/v1"), outbox, mode="per_call")),
@@ -101,7 +113,7 @@ def mail(mock_url: str, outbox: Outbox) -> Iterator[httpx.Client]:
             _agent(demo_model(f"{mock_url}/v1"), outbox, ["approve", "reject"], "per_call"),
         ),
     ]
-    with serve(routes) as client:
+    with serve(routes, test_settings(**checkpoint_settings)) as client:
         yield client
 
 
@@ -354,6 +366,23 @@ def test_every_pending_call_needs_a_decision(outbox: Outbox) -> None:
         assert outbox.sent == []
 
 
+def test_a_later_pause_has_new_call_ids(outbox: Outbox) -> None:
+    """Approved, the agent asks for another gated call: the first pause's call id is
+    stale, the new one answers."""
+    first = tool_call_turn("send_email", '{"to": "ada"}', "call-1")
+    second = tool_call_turn("send_email", '{"to": "bob"}', "call-2")
+    model = ScriptedChatModel(turns=[first, second, text_turn("Both sent.")])
+    with serve([Route("mail", _agent(model, outbox))]) as client:
+        (one,) = _paused(_start(client, "mail", "r-4", "mail twice"))
+        (two,) = _paused(_decide(client, "r-4", [{"call_id": one["call_id"], "type": "approve"}]))
+        assert two["args"] == {"to": "bob"} and two["call_id"] != one["call_id"]
+        stale = _decide(client, "r-4", [{"call_id": one["call_id"], "type": "approve"}])
+        assert stale.status_code == 422 and "no pending approval" in stale.text
+        end = _end(_decide(client, "r-4", [{"call_id": two["call_id"], "type": "approve"}]))
+        assert (end["status"], end["output"]) == ("completed", "Both sent.")
+        assert outbox.sent == ["ada", "bob"]
+
+
 def test_a_thread_waiting_for_nothing_has_nothing_to_approve(
     mail: httpx.Client, outbox: Outbox
 ) -> None:
@@ -366,11 +395,12 @@ def test_a_thread_waiting_for_nothing_has_nothing_to_approve(
     assert outbox.sent == ["ada"]
 
 
-def test_another_clients_thread_is_not_found(mock_url: str, outbox: Outbox) -> None:
+def test_another_clients_thread_is_not_found_a_moderators_is(mock_url: str, outbox: Outbox) -> None:
     credentials = Credentials(
         [
             ApiKey.from_config({"alias": "alice", "key": "sk-alice"}),
             ApiKey.from_config({"alias": "bob", "key": "sk-bob"}),
+            ApiKey.from_config({"alias": "mo", "key": "sk-mo", "roles": ["moderator"]}),
         ]
     )
     route = Route("mail", _agent(demo_model(f"{mock_url}/v1"), outbox))
@@ -392,8 +422,12 @@ def test_another_clients_thread_is_not_found(mock_url: str, outbox: Outbox) -> N
         assert client.get("/v1/threads/a-1", headers=bob).status_code == 404
         assert _thread(client, "a-1", **alice)["interrupts"]  # still waiting
         assert outbox.sent == []
-        assert _end(_decide(client, "a-1", decision, **alice))["status"] == "completed"
+        # A moderator may decide for anyone; the thread stays alice's.
+        moderator = {"Authorization": "Bearer sk-mo"}
+        assert _end(_decide(client, "a-1", decision, **moderator))["status"] == "completed"
         assert outbox.sent == ["ada"]
+        assert _thread(client, "a-1", **alice)["interrupts"] == []
+        assert client.get("/v1/threads/a-1", headers=bob).status_code == 404
 
 
 # -- the same resume as a plain command ----------------------------------------------------------
