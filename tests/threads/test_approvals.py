@@ -39,6 +39,7 @@ from tokenwire.testing import (
     test_settings,
     text_turn,
     tool_call_turn,
+    wait_for_status,
 )
 
 ALL: list[DecisionType] = ["approve", "edit", "reject"]
@@ -199,6 +200,16 @@ def test_approve_runs_the_tool_and_completes(mail: httpx.Client, outbox: Outbox)
     assert (after["next"], after["interrupts"]) == ([], [])
 
 
+def test_approvals_without_a_stream_answer_202(mail: httpx.Client, outbox: Outbox) -> None:
+    (approval,) = _paused(_start(mail, "mail", "b-8", "send_email to=ada"))
+    body = {"decisions": [{"call_id": approval["call_id"], "type": "approve"}]}
+    response = mail.post("/v1/threads/b-8/approvals", json={**body, "metadata": {"by": "qa"}})
+    assert response.status_code == 202, response.text
+    run = wait_for_status(mail, response.json()["run_id"], "completed")
+    assert run["thread_id"] == "b-8"
+    assert outbox.sent == ["ada"]
+
+
 def test_edit_runs_the_tool_with_the_new_args(mail: httpx.Client, outbox: Outbox) -> None:
     (approval,) = _paused(_start(mail, "mail", "b-3", "send_email to=ada"))
     decision = {"call_id": approval["call_id"], "type": "edit", "args": {"to": "grace"}}
@@ -224,6 +235,22 @@ def test_reject_tells_the_model_and_runs_nothing(mail: httpx.Client, outbox: Out
     messages = _thread(mail, "b-4")["values"]["messages"]
     (tool_message,) = [m for m in messages if m["type"] == "tool"]
     assert tool_message["content"] == rejection
+
+
+def test_respond_answers_for_the_tool_and_a_batched_edit_may_switch_tools(
+    mock_url: str, outbox: Outbox
+) -> None:
+    agent = _agent(demo_model(f"{mock_url}/v1"), outbox, ["edit", "respond"])
+    with serve([Route("mail", agent)]) as client:
+        (approval,) = _paused(_start(client, "mail", "b-6", "send_email to=ada"))
+        respond = {"call_id": approval["call_id"], "type": "respond", "message": "ada is away"}
+        end = _end(_decide(client, "b-6", [respond]))
+        assert end["output"] == "The tool returned: ada is away"
+        (approval,) = _paused(_start(client, "mail", "b-7", "send_email to=ada"))
+        switch = {"type": "edit", "name": "delete_file", "args": {"path": "/tmp/ada"}}
+        end = _end(_decide(client, "b-7", [{"call_id": approval["call_id"], **switch}]))
+        assert end["status"] == "completed"
+        assert (outbox.sent, outbox.deleted) == ([], ["/tmp/ada"])
 
 
 def _two_calls_model() -> ScriptedChatModel:
