@@ -26,6 +26,7 @@ from langchain.agents.middleware.human_in_the_loop import (
 )
 from langchain_core.messages import AIMessageChunk
 from langchain_core.tools import BaseTool, tool
+from langgraph.graph import END, START, MessagesState, StateGraph
 
 from tokenwire import Route
 from tokenwire.demo.routes import demo_model
@@ -282,6 +283,22 @@ def test_two_gated_calls_in_one_turn_are_answered_in_one_request(outbox: Outbox)
         end = _end(_decide(client, "b-5", decisions))
         assert (end["status"], end["output"]) == ("completed", "Done.")
         assert (outbox.sent, outbox.deleted) == (["ada"], [])
+
+
+def test_an_agent_inside_a_graph_is_approved_through_its_thread(
+    mock_url: str, outbox: Outbox
+) -> None:
+    """The agent as a node of a bigger graph: its pause reaches the outer thread."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", _agent(demo_model(f"{mock_url}/v1"), outbox))
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", END)
+    with serve([Route("outer", builder.compile())]) as client:
+        (approval,) = _paused(_start(client, "outer", "s-1", "send_email to=ada"))
+        assert _thread(client, "s-1")["next"] == ["agent"]
+        events = _decide(client, "s-1", [{"call_id": approval["call_id"], "type": "approve"}])
+        assert _end(events)["output"] == "The tool returned: mail sent to ada"
+        assert outbox.sent == ["ada"]
 
 
 # -- per call -----------------------------------------------------------------------------------
