@@ -54,7 +54,10 @@ def edit_args_schema(schema: Mapping[str, Any]) -> tuple[str | None, Mapping[str
     for branch in _branches(schema):
         if _const_type(branch) != "edit":
             continue
-        action = _resolve(schema, branch.get("properties", {}).get("edited_action"))
+        fields = branch.get("properties")
+        action = (
+            _resolve(schema, fields.get("edited_action")) if isinstance(fields, Mapping) else None
+        )
         properties = action.get("properties", {}) if action else {}
         name = properties.get("name", {}).get("const") if isinstance(properties, Mapping) else None
         args = _resolve(schema, properties.get("args")) if isinstance(properties, Mapping) else None
@@ -86,7 +89,8 @@ def _branches(schema: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _const_type(branch: Mapping[str, Any]) -> str | None:
-    kind = branch.get("properties", {}).get("type")
+    properties = branch.get("properties")
+    kind = properties.get("type") if isinstance(properties, Mapping) else None
     const = kind.get("const") if isinstance(kind, Mapping) else None
     return const if isinstance(const, str) else None
 
