@@ -18,8 +18,15 @@ Each becomes an :class:`Approval`: what ``approval.required`` events carry and w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from tokenwire.langchain.decision_schema import (
+    args_problems,
+    decision_types,
+    edit_args_schema,
+    json_schema,
+)
 
 __all__ = ["DECISIONS", "Approval", "approvals_of", "batched_call_id", "resume_value"]
 
@@ -40,6 +47,9 @@ class Approval:
     #: Batched requests are answered together, in order; a per-call one alone.
     mode: Mode
     index: int = 0
+    #: A per-call interrupt's response schema (JSON schema): what LangGraph will check
+    #: the answer against when the graph resumes.
+    schema: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def data(self) -> dict[str, Any]:
         """The ``approval.required`` event's data."""
@@ -62,6 +72,7 @@ def approvals_of(interrupt_id: str, value: Any, response_schema: Any = None) -> 
     if not isinstance(value, Mapping):
         return []
     if value.get("type") == "tool_approval" and isinstance(value.get("tool_call_id"), str):
+        schema = json_schema(response_schema)
         return [
             Approval(
                 call_id=value["tool_call_id"],
@@ -69,8 +80,9 @@ def approvals_of(interrupt_id: str, value: Any, response_schema: Any = None) -> 
                 name=str(value.get("name", "")),
                 args=value.get("args"),
                 description=str(value.get("description", "")),
-                allowed_decisions=_schema_decisions(response_schema),
+                allowed_decisions=_schema_decisions(schema),
                 mode="per_call",
+                schema=schema,
             )
         ]
     requests = value.get("action_requests")
@@ -107,39 +119,10 @@ def _allowed_by_action(configs: Any) -> dict[str, tuple[str, ...]]:
     return allowed
 
 
-def _schema_decisions(response_schema: Any) -> tuple[str, ...]:
-    """The decision types a per-call interrupt's response schema admits (a Python
-    type LangGraph publishes as JSON schema); all of them when it cannot be read."""
-    if response_schema is None:
-        return DECISIONS
-    try:
-        if isinstance(response_schema, Mapping):
-            schema: Any = response_schema
-        else:
-            from pydantic import TypeAdapter
-
-            schema = TypeAdapter(response_schema).json_schema()
-    except Exception:
-        return DECISIONS
-    found = [d for d in DECISIONS if d in _type_consts(schema)]
-    return tuple(found) or DECISIONS
-
-
-def _type_consts(schema: Any) -> set[str]:
-    """Every ``properties.type.const`` (or ``enum``) anywhere in a JSON schema."""
-    found: set[str] = set()
-    if isinstance(schema, Mapping):
-        kind = schema.get("properties", {}).get("type") if "properties" in schema else None
-        if isinstance(kind, Mapping):
-            if isinstance(kind.get("const"), str):
-                found.add(kind["const"])
-            found.update(v for v in kind.get("enum", ()) if isinstance(v, str))
-        for child in schema.values():
-            found |= _type_consts(child)
-    elif isinstance(schema, list):
-        for child in schema:
-            found |= _type_consts(child)
-    return found
+def _schema_decisions(schema: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The decision types a per-call interrupt's response schema admits; all of them when
+    it cannot be read."""
+    return (decision_types(schema, DECISIONS) if schema is not None else ()) or DECISIONS
 
 
 def resume_value(approvals: list[Approval], decisions: Any) -> dict[str, Any]:
@@ -193,10 +176,24 @@ def _decision(approval: Approval, decision: Mapping[str, Any], where: str) -> di
         args = decision.get("args")
         if not isinstance(args, Mapping):
             raise ValueError(f"{where}.args: an edit needs the call's new args (an object)")
-        name = decision.get("name") or approval.name
-        return {"type": "edit", "edited_action": {"name": str(name), "args": dict(args)}}
+        name = str(decision.get("name") or approval.name)
+        _check_edit(approval, name, args, where)
+        return {"type": "edit", "edited_action": {"name": name, "args": dict(args)}}
     if kind == "respond":
         if not message:
             raise ValueError(f"{where}.message: a respond decision needs the message")
         return {"type": "respond", "message": message}
     return {"type": "reject", "message": message} if message else {"type": "reject"}
+
+
+def _check_edit(approval: Approval, name: str, args: Mapping[str, Any], where: str) -> None:
+    """A per-call edit as its response schema takes it: the resumed graph would fail on
+    anything else (a batched edit is checked by the tool, which tells the model)."""
+    if approval.schema is None:
+        return
+    pinned, args_schema = edit_args_schema(approval.schema)
+    if pinned is not None and name != pinned:
+        raise ValueError(f"{where}.name: an edit of this call must keep the tool {pinned!r}")
+    problems = args_problems(approval.schema, args_schema, args) if args_schema else []
+    if problems:
+        raise ValueError(f"{where}.args: " + "; ".join(problems))
