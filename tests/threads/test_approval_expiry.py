@@ -10,7 +10,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
-from tokenwire import Route
+from tokenwire import Guardrails, Route
 from tokenwire.testing import collect, poll_until, serve
 
 REQUEST = {
@@ -55,7 +55,8 @@ def test_a_decided_approval_does_not_expire(
 ) -> None:
     caplog.set_level("INFO", logger="tokenwire.threads")
     routes = [Route("review", graph())]
-    with serve(routes, data_dir=str(tmp_path), approval_timeout_seconds=0.2) as client:
+    # Long enough for the approval to arrive first even on a loaded machine.
+    with serve(routes, data_dir=str(tmp_path), approval_timeout_seconds=3) as client:
         events = collect(client, "review", {"input": {}, "thread_id": "t"})
         (approval,) = [e.data for e in events if e.event == "approval.required"]
         decisions = {"decisions": [{"call_id": approval["call_id"], "type": "approve"}]}
@@ -76,3 +77,39 @@ def test_a_decided_approval_does_not_expire(
         )
         # One resume only: the expiry found nothing left to reject.
         assert client.get("/v1/threads/t/history").json()["states"] == history
+
+
+def _mailing_graph() -> Any:
+    def review(state: State) -> State:
+        request = {
+            "action_requests": [
+                {
+                    "name": "send_email",
+                    "args": {"to": "jane.doe@example.com"},
+                    "description": "Send to jane.doe@example.com?",
+                }
+            ],
+            "review_configs": [{"action_name": "send_email", "allowed_decisions": ["reject"]}],
+        }
+        return {"decisions": interrupt(request)["decisions"]}
+
+    builder = StateGraph(State)
+    builder.add_node("review", review)
+    builder.add_edge(START, "review")
+    builder.add_edge("review", END)
+    return builder.compile()
+
+
+@pytest.mark.parametrize("mask", [["tool_io"], ["input"]])
+def test_pii_in_approvals_and_thread_state_is_masked(mask: list[str], tmp_path: Any) -> None:
+    rails = Guardrails.from_config({"pii": True, "mask": mask})
+    routes = [Route("review", _mailing_graph(), guardrails=rails)]
+    with serve(routes, data_dir=str(tmp_path)) as client:
+        body = {"input": {"decisions": ["from jane.doe@example.com"]}, "thread_id": "t"}
+        events = collect(client, "review", body)
+        state = client.get("/v1/threads/t").text
+        history = client.get("/v1/threads/t/history").text
+    assert "jane.doe@example.com" not in state + history
+    if mask == ["tool_io"]:
+        (approval,) = [e.data for e in events if e.event == "approval.required"]
+        assert "jane.doe@example.com" not in str(approval)
