@@ -113,3 +113,21 @@ def test_pii_in_approvals_and_thread_state_is_masked(mask: list[str], tmp_path: 
     if mask == ["tool_io"]:
         (approval,) = [e.data for e in events if e.event == "approval.required"]
         assert "jane.doe@example.com" not in str(approval)
+
+
+def test_approvals_retried_with_their_idempotency_key_replay(tmp_path: Any) -> None:
+    with serve([Route("review", graph())], data_dir=str(tmp_path)) as client:
+        events = collect(client, "review", {"input": {}, "thread_id": "t"})
+        (approval,) = [e.data for e in events if e.event == "approval.required"]
+        body = {"decisions": [{"call_id": approval["call_id"], "type": "approve"}]}
+        headers = {"Idempotency-Key": "decide-1"}
+        first = client.post("/v1/threads/t/approvals", json=body, headers=headers)
+        assert first.status_code == 202, first.text
+        run_id = first.json()["run_id"]
+        poll_until(
+            lambda: client.get(f"/v1/runs/{run_id}").json()["status"] == "completed", timeout=30
+        )
+        again = client.post("/v1/threads/t/approvals", json=body, headers=headers)
+        assert again.status_code == 200, again.text  # not "the thread waits for no approval"
+        assert again.json()["run_id"] == run_id
+        assert again.headers["Idempotent-Replayed"] == "true"

@@ -126,7 +126,10 @@ class Gateway:
         """
         route = self.route(route_name)
         thread, config = split_thread(thread, config)
+        # Decisions, not the command they become: a retry replays, whatever ran since.
         request = input if thread is None else [input, thread.thread_id, thread.command]
+        if thread is not None and thread.decisions is not None:
+            request.append(thread.decisions)
         async with self._gate.enter(route.name, request, config, idempotency_key) as ticket:
             if ticket.replay is None:
                 start = functools.partial(

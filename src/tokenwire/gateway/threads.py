@@ -152,6 +152,9 @@ class ThreadGate:
         gives the thread back; a run it started holds it until it ends (:meth:`held_by`)."""
         threaded = self._threaded_route(route)
         thread_id = _valid_thread_id(request.thread_id)
+        if request.decisions is not None:  # what the approvals resume with, read now
+            _, command = await self.approvals(thread_id, request.decisions)
+            request = dataclasses.replace(request, command=command, decisions=None)
         value = self._input(threaded, request, input)
         meta = await self._meta(thread_id)
         self._check_access(thread_id, route, request, meta)

@@ -95,8 +95,11 @@ def create_threads_router(gateway: Gateway) -> APIRouter:
             return body
         if not isinstance(body, dict) or set(body) - {"decisions", "metadata"}:
             return problem(422, "Invalid approvals", 'the body must be {"decisions": [...]}')
+        decisions = body.get("decisions")
+        if not isinstance(decisions, list) or not decisions:
+            return problem(422, "Invalid approvals", "decisions: must be a non-empty list")
         try:
-            route, command = await gateway.threads.approvals(thread_id, body.get("decisions"))
+            route = await gateway.threads.route_of(thread_id)
         except RunRefused as exc:
             return refused(native_refusal(exc))
         return await answer_start(
@@ -104,7 +107,7 @@ def create_threads_router(gateway: Gateway) -> APIRouter:
             request,
             route,
             None,
-            thread=ThreadRequest(thread_id, command),
+            thread=ThreadRequest(thread_id, decisions=decisions),
             metadata=_metadata(body),
         )
 

@@ -14,12 +14,14 @@ __all__ = ["ThreadRequest", "split_thread"]
 @dataclass(frozen=True, slots=True)
 class ThreadRequest:
     """Run on ``thread_id`` — with ``command`` (``{"resume": ...}``, LangGraph's
-    ``Command``) in place of an input to resume it; ``multitask`` overrides the route's
+    ``Command``) in place of an input to resume it, or ``decisions`` answering its pending
+    approvals (``POST /v1/threads/{id}/approvals``); ``multitask`` overrides the route's
     strategy for a thread that still has a live run."""
 
     thread_id: str
     command: dict[str, Any] | None = None
     multitask: Multitask | None = None
+    decisions: list[Any] | None = None
 
 
 def split_thread(
