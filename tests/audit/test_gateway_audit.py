@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from tests.audit.conftest import Backend
-from tests.sse import SSE, collect, iter_sse, start_stream
 from tokenwire.audit import AuditStore, AuditTrail, audit_from_settings
 from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
@@ -21,6 +20,7 @@ from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
+from tokenwire.testing import SSE, collect, iter_sse, start_stream
 
 Serve = Callable[..., httpx.Client]
 

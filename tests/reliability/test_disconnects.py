@@ -14,10 +14,10 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import tool
 
 from tests.reliability.conftest import Live
-from tests.sse import iter_sse, start_stream
 from tokenwire.demo.routes import demo_model
 from tokenwire.reliability import RetryPolicy
 from tokenwire.routes import Route
+from tokenwire.testing import iter_sse, start_stream
 
 PROMPT = "Tell me about reliable streaming"
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from tests.reliability.conftest import Live
-from tests.sse import iter_sse, rejoin, start_stream
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
+from tokenwire.testing import free_port, iter_sse, rejoin, start_stream
 
 DOCS_CONF = Path(__file__).parents[2] / "docs" / "nginx.conf"
 PROMPT = "Tell me about reliable streaming"
@@ -34,12 +34,6 @@ def _nginx_binary() -> str:
             pytest.fail(message)  # on CI this test must run, never skip
         pytest.skip(message)
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _site_config(upstream_port: int, listen_port: int, read_timeout: str) -> str:
@@ -63,7 +57,7 @@ def nginx(tmp_path: Path) -> Iterator[Callable[[int], str]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(upstream_port: int) -> str:
-        port = _free_port()
+        port = free_port()
         (tmp_path / "tokenwire.conf").write_text(_site_config(upstream_port, port, "1s"))
         user = "user root;\n" if os.geteuid() == 0 else ""
         (tmp_path / "nginx.conf").write_text(

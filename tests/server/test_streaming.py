@@ -11,10 +11,18 @@ import httpx
 import pytest
 from langchain_core.runnables import RunnableLambda
 
-from tests.polling import mock_record, wait_for_status
-from tests.sse import SSE, collect, iter_sse, rejoin, start_stream, text_of
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
+from tokenwire.testing import (
+    SSE,
+    collect,
+    iter_sse,
+    mock_record,
+    rejoin,
+    start_stream,
+    text_of,
+    wait_for_status,
+)
 
 Serve = Callable[..., httpx.Client]
 PROMPT = "Hello there, streaming world of tokens"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.sse import collect, iter_sse
+from tokenwire.testing import collect, iter_sse
 
 Demo = Callable[..., httpx.Client]
 
