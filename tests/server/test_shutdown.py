@@ -98,7 +98,9 @@ def test_sigterm_drains_live_streams(mock_server: BackgroundServer, tmp_path: Pa
         assert end.data["output"] == "".join(
             e.data["text"] for e in [first[2], *rest_endless] if e.event == "token"
         )
-        assert 1.4 <= ended < 10
+        # The grace period was waited out (a lower bound: load only lengthens it); the cut
+        # itself is proven by incomplete_stream above, not by a wall-clock ceiling.
+        assert ended >= 1.4
         # uvicorn re-raises the captured SIGTERM once shut down cleanly.
         assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
         assert "Application shutdown complete" in log.read_text()
