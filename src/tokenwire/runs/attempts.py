@@ -151,7 +151,8 @@ class Attempts:
 
     async def _retrying(self, upstream: Upstream, input: Any, permit: Permit | None) -> Any:
         policy = self._route.retry
-        started = self._clock()
+        # The budget's start, read only when a retry can happen (no clock read otherwise).
+        started = self._clock() if policy.max_retries else 0.0
         retry = 0
         while True:
             seq = self._log.last_seq
