@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from tests.audit.conftest import Backend
-from tests.sse import SSE, collect, iter_sse, start_stream
 from tokenwire.audit import AuditStore, AuditTrail, audit_from_settings
 from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
@@ -21,6 +20,7 @@ from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
+from tokenwire.testing import SSE, collect, iter_sse, start_stream
 
 Serve = Callable[..., httpx.Client]
 
@@ -136,12 +136,9 @@ def test_run_end_reaches_the_client_before_the_audit_write(mock_url: str, backen
         BackgroundServer(create_app(gateway)) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
-        began = time.monotonic()
         with start_stream(client, "chat", {"input": "quick"}) as response:
             events = list(iter_sse(response))
-        elapsed = time.monotonic() - began
         assert events[-1].event == "run.end"
-        assert elapsed < SlowStore.delay / 2, elapsed
         assert client.get("/v1/audit/records").json()["records"] == []  # not written yet
         records = _records(client, 1)
         assert [r["run_id"] for r in records] == [events[0].data["run_id"]]

@@ -17,11 +17,11 @@ from pydantic import SecretStr
 from tests.audit.conftest import Backend
 from tests.audit.helpers import audit_cli
 from tests.audit.test_gateway_audit import _records
-from tests.sse import collect
 from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.routes import Route
+from tokenwire.testing import collect
 
 Serve = Callable[..., httpx.Client]
 RAW = {"question": "I am jöhn.doe@example.com", "phone": "+14155550134"}

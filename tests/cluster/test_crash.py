@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.test_workers import _free_port
 from tests.redis_client import sync_redis
-from tests.sse import SSE, iter_sse
+from tokenwire.testing import SSE, free_port, iter_sse, wait_ready
 
 CHAINS = """
 import asyncio
@@ -58,7 +57,7 @@ def replicas(
     def start(n: int) -> list[Replica]:
         launched = []
         for _ in range(n):  # all at once: starting is most of this test's time
-            port = _free_port()
+            port = free_port()
             log = tmp_path / f"serve-{port}.log"
             with log.open("wb") as out:
                 command = ["serve", "chains.py:count", "--no-auth", "--mode", "tokens"]
@@ -72,7 +71,7 @@ def replicas(
             started.append((proc, log))
             launched.append((proc, f"http://127.0.0.1:{port}", log))
         for proc, url, log in launched:
-            _wait_ready(url, proc, log)
+            wait_ready(url, proc, log)
         return [(proc, url) for proc, url, _ in launched]
 
     yield start
@@ -81,19 +80,6 @@ def replicas(
             proc.send_signal(signal.SIGTERM)
             if proc.wait(timeout=30) not in (0, -signal.SIGTERM):
                 print(log.read_text())
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("tokenwire did not start")
 
 
 def _records_of(url: str, run_id: str) -> list[dict[str, Any]]:

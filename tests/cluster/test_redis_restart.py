@@ -20,8 +20,8 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 
 from tests.cluster.private_redis import PrivateRedis, redis_server_binary
-from tests.sse import iter_sse
 from tokenwire.routes import Route
+from tokenwire.testing import iter_sse
 
 Serve = Callable[..., httpx.Client]
 

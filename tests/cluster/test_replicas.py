@@ -20,9 +20,9 @@ from langchain_core.runnables import RunnableLambda
 from pydantic import SecretStr
 
 from tests.redis_client import sync_redis
-from tests.sse import SSE, iter_sse, start_stream
 from tokenwire.broker.redis import decode_events
 from tokenwire.routes import Route
+from tokenwire.testing import SSE, iter_sse, start_stream
 
 Serve = Callable[..., httpx.Client]
 

@@ -25,7 +25,6 @@ from pydantic import SecretStr
 
 from tests.cluster.conftest import ROUTES, Make
 from tests.redis_client import sync_redis
-from tests.server.test_shutdown import _free_port, _wait_ready
 from tokenwire.config import Settings
 from tokenwire.errors import RateLimited, RegistryFull
 from tokenwire.gateway import Gateway
@@ -34,6 +33,7 @@ from tokenwire.security.credentials import ApiKey, Credentials, hash_key
 from tokenwire.security.principal import Principal, Role, current_principal
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
+from tokenwire.testing import free_port, wait_ready
 
 LIMIT = 3
 CREDENTIALS = Credentials(keys=[ApiKey("three", hash_key("sk-three"), concurrent_streams=LIMIT)])
@@ -198,7 +198,7 @@ def test_the_slots_of_a_killed_replica_free_when_its_leases_expire(
         '[auth]\nkeys = [{ alias = "three", key = "sk-three", concurrent_streams = 3 }]\n\n'
         '[routes.count]\ntarget = "chains.py:count"\n'
     )
-    port = _free_port()
+    port = free_port()
     doomed_url, log = f"http://127.0.0.1:{port}", tmp_path / "serve.log"
     with log.open("wb") as out:
         doomed = subprocess.Popen(
@@ -216,7 +216,7 @@ def test_the_slots_of_a_killed_replica_free_when_its_leases_expire(
     )
     survivor = BackgroundServer(create_app(ROUTES, settings, credentials=CREDENTIALS))
     try:
-        _wait_ready(doomed_url, doomed, log)
+        wait_ready(doomed_url, doomed, log)
         with survivor, httpx.Client(headers=THREE, timeout=30) as client:
             for _ in range(LIMIT):
                 started = client.post(f"{doomed_url}/v1/routes/count/runs", json={"input": "x"})

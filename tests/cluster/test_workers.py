@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import IO
 import httpx
 
 from tests.redis_client import sync_redis
-from tests.sse import iter_sse
+from tokenwire.testing import free_port, iter_sse
 
 CHAINS = """
 import asyncio
@@ -28,12 +27,6 @@ async def _count(n):
 
 count = RunnableLambda(_count)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -87,7 +80,7 @@ def test_workers_without_redis_are_refused_with_a_reason(tmp_path: Path) -> None
 def test_two_workers_share_runs_and_stop_on_sigterm(
     tmp_path: Path, redis_url: str, prefix: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {"TOKENWIRE_REDIS_URL": redis_url, "TOKENWIRE_REDIS_PREFIX": prefix}
     with (tmp_path / "serve.log").open("wb") as log:

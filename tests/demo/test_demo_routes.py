@@ -7,8 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.sse import collect, text_of
 from tokenwire.demo.routes import demo_routes
+from tokenwire.testing import collect, text_of
 
 Serve = Callable[..., httpx.Client]
 

@@ -9,7 +9,6 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda
 
-from tests.langchain.fakes import ScriptedChatModel, text_turn
 from tokenwire.langchain.adapter import (
     AdapterOptions,
     choose_mode,
@@ -17,6 +16,7 @@ from tokenwire.langchain.adapter import (
     invoke_runnable,
     is_chat_model,
 )
+from tokenwire.testing import ScriptedChatModel, text_turn
 
 AUTO = AdapterOptions()
 

@@ -20,9 +20,9 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import Runnable, RunnableGenerator
 
-from tests.langchain.fakes import ScriptedChatModel
 from tests.langchain.recording import RecordingSink
 from tokenwire.langchain.adapter import AdapterOptions, stream_runnable
+from tokenwire.testing import ScriptedChatModel
 
 
 class Upstream:

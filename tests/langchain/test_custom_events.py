@@ -13,9 +13,9 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
 
-from tests.langchain.fakes import ScriptedChatModel, text_turn
 from tests.langchain.recording import RecordingSink
 from tokenwire.langchain.adapter import AdapterOptions, stream_runnable
+from tokenwire.testing import ScriptedChatModel, text_turn
 
 
 class State(TypedDict, total=False):

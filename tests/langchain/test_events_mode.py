@@ -16,16 +16,10 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 from langchain_core.tools import BaseTool, ToolException, tool
 from langgraph.prebuilt import ToolNode, create_react_agent
 
-from tests.langchain.fakes import (
-    ListRetriever,
-    RecordingTool,
-    RewritingRetriever,
-    ScriptedChatModel,
-    text_turn,
-    tool_call_turn,
-)
+from tests.langchain.fakes import ListRetriever, RecordingTool, RewritingRetriever
 from tests.langchain.recording import RecordingSink
 from tokenwire.langchain.adapter import AdapterOptions, choose_mode, stream_runnable
+from tokenwire.testing import ScriptedChatModel, text_turn, tool_call_turn
 
 EVENTS = AdapterOptions("events")
 

@@ -11,9 +11,9 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableGenerator, RunnableLambda
 
-from tests.langchain.fakes import ScriptedChatModel, text_turn, tool_call_turn
 from tests.langchain.recording import RecordingSink
 from tokenwire.langchain.adapter import AdapterOptions, choose_mode, stream_runnable
+from tokenwire.testing import ScriptedChatModel, text_turn, tool_call_turn
 
 
 async def test_chat_model_tokens_join_to_the_output(sink: RecordingSink) -> None:

@@ -12,7 +12,6 @@ import pytest
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from tests.pipeline.test_holdback import EMAIL, REDACTED, TEXT
-from tests.sse import collect, text_of
 from tokenwire.demo.routes import demo_model
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.findings import Action, Finding
@@ -20,6 +19,7 @@ from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.pipeline.rules import DenyRule
 from tokenwire.routes import Route
+from tokenwire.testing import collect, text_of
 from tokenwire.usage.estimate import heuristic_tokens
 
 Serve = Callable[..., httpx.Client]

@@ -33,14 +33,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 from websockets.sync.client import connect
 
-from tests.langchain.fakes import ScriptedChatModel, text_turn
-from tests.sse import parse_events, rejoin
 from tokenwire.config import Settings
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.routes import Route
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
 from tokenwire.server.cli import main as cli
+from tokenwire.testing import ScriptedChatModel, parse_events, rejoin, text_turn
 
 EMAIL, PHONE, CARD, NATIONAL = (
     "jöhn.doe@example.com",

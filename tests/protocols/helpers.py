@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.sse import collect, text_of
+from tokenwire.testing import collect, text_of
 
 #: One prompt per demo route, in the native API's input shape and as OpenAI messages.
 PROMPTS = {

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from langchain_core.runnables import RunnableLambda
 
-from tests.polling import mock_record
 from tests.protocols.conftest import ReadUIStream
 from tests.protocols.helpers import PROMPTS, native_text
 from tokenwire.demo.routes import demo_model, demo_routes
 from tokenwire.routes import Route
+from tokenwire.testing import mock_record
 
 Serve = Callable[..., httpx.Client]
 

@@ -13,11 +13,10 @@ from langchain_core.runnables import RunnableLambda
 from websockets.sync.client import connect
 
 from tests.pipeline.test_holdback import EMAIL, REDACTED, TEXT
-from tests.polling import wait_for_status
-from tests.sse import collect, text_of
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.routes import Route
+from tokenwire.testing import collect, text_of, wait_for_status
 
 Serve = Callable[..., httpx.Client]
 USER = [{"role": "user", "content": "x"}]

@@ -23,12 +23,12 @@ from websockets.sync.client import connect
 from tests.pipeline.test_governed_streams import _audit_record
 from tests.pipeline.test_holdback import EMAIL
 from tests.protocols.conftest import ReadUIStream
-from tests.sse import collect
 from tokenwire.demo.routes import demo_model
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.routes import Route
 from tokenwire.server.config import load_config
+from tokenwire.testing import collect
 
 Serve = Callable[..., httpx.Client]
 QUESTION = "hi there"

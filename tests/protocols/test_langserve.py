@@ -12,10 +12,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.runnables import RunnableLambda
 from langserve import RemoteRunnable
 
-from tests.polling import mock_record
 from tests.protocols.helpers import PROMPTS, native_text
 from tokenwire.demo.routes import demo_model, demo_routes
 from tokenwire.routes import Route
+from tokenwire.testing import mock_record
 
 Serve = Callable[..., httpx.Client]
 

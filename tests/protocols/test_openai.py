@@ -10,10 +10,10 @@ import openai
 import pytest
 from langchain_core.runnables import RunnableLambda
 
-from tests.polling import mock_record, wait_for_status
 from tests.protocols.helpers import PROMPTS, native_text
 from tokenwire.demo.routes import demo_model, demo_routes, get_order_status
 from tokenwire.routes import Route
+from tokenwire.testing import mock_record, wait_for_status
 
 Serve = Callable[..., httpx.Client]
 

@@ -13,9 +13,9 @@ import pytest
 from langserve import RemoteRunnable
 
 from tests.protocols.conftest import ReadUIStream
-from tests.sse import collect, text_of
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
+from tokenwire.testing import collect, text_of
 
 Serve = Callable[..., httpx.Client]
 PROMPT = "one two three four five six seven eight nine ten"

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.polling import mock_record, wait_for_status
 from tests.protocols.helpers import PROMPTS, native_input, native_text
 from tokenwire.broker.memory import MemoryEventLog
 from tokenwire.demo.routes import demo_model, demo_routes
@@ -20,6 +19,7 @@ from tokenwire.protocols.websocket import Outbox
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
 from tokenwire.server.ws_api import SocketSession
+from tokenwire.testing import mock_record, wait_for_status
 
 Serve = Callable[..., httpx.Client]
 

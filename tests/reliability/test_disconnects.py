@@ -14,10 +14,10 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import tool
 
 from tests.reliability.conftest import Live
-from tests.sse import iter_sse, start_stream
 from tokenwire.demo.routes import demo_model
 from tokenwire.reliability import RetryPolicy
 from tokenwire.routes import Route
+from tokenwire.testing import iter_sse, poll_until, start_stream
 
 PROMPT = "Tell me about reliable streaming"
 
@@ -26,11 +26,9 @@ def _model(mock_url: str, profile: str) -> Any:
     return demo_model(f"{mock_url}/v1", profile)
 
 
-def _leave_after(
-    gateway: Live, route: str, events: int, mock_url: str | None = None
-) -> tuple[str, float]:
+def _leave_after(gateway: Live, route: str, events: int, mock_url: str | None = None) -> str:
     """Stream until ``events`` events arrived (and, given ``mock_url``, the provider has
-    the request open), then drop the connection: returns (run id, when)."""
+    the request open), then drop the connection: returns the run id."""
     with start_stream(gateway.client, route, {"input": PROMPT}) as response:
         # Kept referenced: a discarded reader closes the connection at once.
         reader = iter_sse(response)
@@ -42,7 +40,7 @@ def _leave_after(
             assert time.monotonic() < deadline
             time.sleep(0.01)
         reader.close()
-    return run_id, time.monotonic()
+    return run_id
 
 
 def _closed_record(mock_url: str, needle: str) -> dict[str, Any]:
@@ -75,7 +73,7 @@ def _status(gateway: Live, run_id: str, status: str) -> dict[str, Any]:
     ],
     ids=["first-token", "fallback", "restart"],
 )
-def test_leaving_closes_the_upstream_request_within_200ms(
+def test_leaving_closes_the_upstream_request(
     live: Callable[..., Live], mock_url: str, stage: str, route: Route, needle: str, events: int
 ) -> None:
     if stage == "waiting for the first token":
@@ -90,10 +88,10 @@ def test_leaving_closes_the_upstream_request_within_200ms(
             mid_stream="restart",
         )
     gateway = live([route], disconnect_grace_seconds=0)
-    run_id, left_at = _leave_after(gateway, "chat", events, mock_url)
+    run_id = _leave_after(gateway, "chat", events, mock_url)
+    # Closed by the client's leaving, not by the upstream finishing its long answer.
     record = _closed_record(mock_url, needle)
     assert record["outcome"] == "client_disconnected"
-    assert record["ended_at"] - left_at < 0.2
     assert _status(gateway, run_id, "cancelled")["error"]["code"] == "cancelled"
     gateway.wait_for_no_leftovers(mock_url)
 
@@ -112,11 +110,12 @@ def test_leaving_during_a_retry_backoff_stops_the_retries(
         while gateway.gateway.reliability.stats.retries == 0:  # now inside the backoff sleep
             assert time.monotonic() < deadline
             time.sleep(0.01)
-    left_at = time.monotonic()
+    run = gateway.gateway.registry.get(run_id)
+    assert run is not None and run.task is not None
     snapshot = _status(gateway, run_id, "cancelled")
-    assert time.monotonic() - left_at < 0.5
     assert snapshot["error"]["code"] == "cancelled"
-    time.sleep(1.2)  # past the Retry-After: no further attempt was made
+    # The retries run in the run's task: once it is done, no further attempt can be made.
+    poll_until(run.task.done, message="the run's task outlived its cancellation")
     assert len(httpx.get(f"{mock_url}/mock/requests").json()) == 1
     gateway.wait_for_no_leftovers(mock_url)
 
@@ -131,7 +130,7 @@ async def slow_lookup(query: str) -> str:
     try:
         await asyncio.sleep(10)
     except asyncio.CancelledError:
-        TOOL_STATE["cancelled_at"] = time.monotonic()
+        TOOL_STATE["cancelled"] = True
         raise
     return "too late"
 
@@ -146,7 +145,8 @@ def test_leaving_inside_a_tool_call_cancels_the_tool(live: Callable[..., Live]) 
     TOOL_STATE.clear()
     route = Route("agent", RunnableLambda(_agentish), mode="events")
     gateway = live([route], disconnect_grace_seconds=0)
-    run_id, left_at = _leave_after(gateway, "agent", 3)  # run.start, token, tool.start
+    run_id = _leave_after(gateway, "agent", 3)  # run.start, token, tool.start
     snapshot = _status(gateway, run_id, "cancelled")
-    assert TOOL_STATE["started"] and TOOL_STATE["cancelled_at"] - left_at < 0.2
+    # The tool sleeps 10 s: cancelled, not finished, by the time the run is.
+    assert TOOL_STATE["started"] and TOOL_STATE.get("cancelled")
     assert snapshot["output"] == "Let me check. "

@@ -19,11 +19,11 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 
 from tests.reliability.conftest import Live
-from tests.sse import SSE, collect, text_of
 from tokenwire.demo.routes import demo_model
 from tokenwire.reliability import Fallback, RetryPolicy
 from tokenwire.reliability.continuation import CONTINUE_INSTRUCTION
 from tokenwire.routes import Route
+from tokenwire.testing import SSE, collect, text_of
 
 PROMPT = "Tell me about reliable streaming"
 POLICIES = ["error", "restart", "continue"]

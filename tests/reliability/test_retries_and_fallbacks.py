@@ -12,11 +12,11 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import tool
 
 from tests.reliability.conftest import Live
-from tests.sse import collect, text_of
 from tokenwire.demo.routes import demo_model
 from tokenwire.gateway import Gateway
 from tokenwire.reliability import BreakerPolicy, Fallback, RetryPolicy
 from tokenwire.routes import Route
+from tokenwire.testing import collect, text_of
 
 PROMPT = "Tell me about reliable streaming"
 

@@ -48,9 +48,8 @@ def test_gateway_turns_off_the_chunk_timeout_that_loses_cancellations(
         run_id = client.post("/v1/routes/chat/runs", json={"input": "x"}).json()["run_id"]
         while not client.get(f"/v1/runs/{run_id}").json()["output"]:
             time.sleep(0.01)
-        began = time.monotonic()
+        # A lost cancellation leaves the run "running" when the endpoint stops waiting.
         assert client.post(f"/v1/runs/{run_id}/cancel").json()["status"] == "cancelled"
-        assert time.monotonic() - began < 1.0
 
 
 async def test_a_run_that_stops_itself_ends_blocked_not_cancelled(tmp_path: Any) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 from langchain_core.runnables import RunnableLambda
 
-from tests.sse import collect, text_of
 from tokenwire.plain_json import valid_text
 from tokenwire.routes import Route
+from tokenwire.testing import collect, text_of
 
 Serve = Callable[..., httpx.Client]
 

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from langchain_core.runnables import RunnableLambda
 
-from tests.sse import collect
 from tokenwire.broker.memory import MemoryEventLog
 from tokenwire.config import Settings
 from tokenwire.events import EventType, RunStatus
@@ -23,6 +22,7 @@ from tokenwire.routes import Route
 from tokenwire.runs.execution import end_run
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
+from tokenwire.testing import collect
 
 Serve = Callable[..., httpx.Client]
 

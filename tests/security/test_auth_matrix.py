@@ -11,13 +11,13 @@ import httpx
 import jwt
 import pytest
 
-from tests.sse import collect, text_of
 from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials, hash_key
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
+from tokenwire.testing import collect, text_of
 from tokenwire.usage.estimate import heuristic_tokens
 
 KEYS = {"alice": "sk-alice-secret", "bob": "sk-bob-secret", "mod": "sk-mod", "aud": "sk-aud"}

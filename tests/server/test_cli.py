@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -15,18 +14,12 @@ from typing import IO
 import httpx
 import pytest
 
-from tests.sse import SSE, iter_sse, text_of
 from tokenwire.server.background import BackgroundServer
 from tokenwire.server.cli import main
+from tokenwire.testing import SSE, free_port, iter_sse, text_of
 
 TOKENWIRE = [sys.executable, "-m", "tokenwire"]
 Launch = Callable[..., str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
     logs = tmp_path_factory.mktemp("logs")
 
     def start(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-        port = _free_port()
+        port = free_port()
         log = logs / f"{port}.log"
         outputs.append(log.open("w"))
         proc = subprocess.Popen(

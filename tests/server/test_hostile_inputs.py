@@ -22,13 +22,13 @@ from hypothesis import strategies as st
 from langchain_core.runnables import RunnableLambda
 from websockets.sync.client import connect
 
-from tests.sse import iter_sse
 from tokenwire.demo.routes import demo_model
 from tokenwire.events import TERMINAL_STATUSES
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.pipeline.rules import DenyRule
 from tokenwire.routes import Route
+from tokenwire.testing import iter_sse
 
 Serve = Callable[..., httpx.Client]
 

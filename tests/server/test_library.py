@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from tests.sse import collect, text_of
 from tokenwire import Gateway, Route, Settings, create_router
 from tokenwire.demo.routes import demo_model
 from tokenwire.server.background import BackgroundServer
+from tokenwire.testing import collect, text_of
 
 
 def test_router_mounted_in_a_user_app(mock_url: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,29 +17,11 @@ from typing import Any
 import httpx
 from langchain_core.runnables import RunnableLambda
 
-from tests.sse import iter_sse
 from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.server.background import BackgroundServer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("tokenwire did not start")
+from tokenwire.testing import free_port, iter_sse, wait_ready
 
 
 def test_sigterm_drains_live_streams(mock_server: BackgroundServer, tmp_path: Path) -> None:
@@ -57,7 +38,7 @@ def test_sigterm_drains_live_streams(mock_server: BackgroundServer, tmp_path: Pa
         '[routes.quick]\ntarget = "chains.py:quick"\n\n'
         '[routes.endless]\ntarget = "chains.py:endless"\n'
     )
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -83,7 +64,7 @@ def test_sigterm_drains_live_streams(mock_server: BackgroundServer, tmp_path: Pa
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_ready(url, proc, log)
+        wait_ready(url, proc, log)
         headers = {"Accept": "text/event-stream"}
         with (
             httpx.Client(base_url=url, timeout=30) as client,
@@ -117,7 +98,9 @@ def test_sigterm_drains_live_streams(mock_server: BackgroundServer, tmp_path: Pa
         assert end.data["output"] == "".join(
             e.data["text"] for e in [first[2], *rest_endless] if e.event == "token"
         )
-        assert 1.4 <= ended < 10
+        # The grace period was waited out (a lower bound: load only lengthens it); the cut
+        # itself is proven by incomplete_stream above, not by a wall-clock ceiling.
+        assert ended >= 1.4
         # uvicorn re-raises the captured SIGTERM once shut down cleanly.
         assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
         assert "Application shutdown complete" in log.read_text()

@@ -8,11 +8,11 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from tests.sse import parse_events
 from tokenwire.broker.memory import MemoryEventLog
 from tokenwire.protocols.native_sse import NativeEncoder
 from tokenwire.protocols.subscription import LogFeed
 from tokenwire.server.sse import EventStreamResponse, IteratorFeed
+from tokenwire.testing import parse_events
 
 
 class Connection:

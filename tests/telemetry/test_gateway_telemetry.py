@@ -13,7 +13,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.sse import collect, iter_sse, start_stream, text_of
 from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.gateway import Gateway
@@ -22,6 +21,7 @@ from tokenwire.routes import Route
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
 from tokenwire.server.cli import main
+from tokenwire.testing import collect, iter_sse, start_stream, text_of
 from tokenwire.usage.pricing import PriceTable
 
 Serve = Callable[..., httpx.Client]

@@ -13,13 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HttpRoute
 
-from tests.sse import collect
 from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
+from tokenwire.testing import collect
 
 
 def _receiver() -> tuple[Starlette, list[ExportTraceServiceRequest], list[bytes]]:

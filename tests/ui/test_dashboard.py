@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tests.sse import collect
 from tests.ui.conftest import screenshot
+from tokenwire.testing import collect
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

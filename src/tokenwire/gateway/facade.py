@@ -195,9 +195,8 @@ class Gateway:
         own runs are counted from its registry, which is never behind (Redis may lag by a
         flush), and only after the Redis answer, so the count is current when returned."""
         shared = await self.cluster.live_runs_of(owner) if self.cluster is not None else set()
-        registry = self.registry
-        live = {run.id for run in registry.live() if run.owner == owner}
-        return len(live) + sum(1 for run_id in shared if registry.get(run_id) is None)
+        live = {run.id for run in self.registry.live() if run.owner == owner}
+        return len(live) + sum(1 for run_id in shared if self.registry.get(run_id) is None)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -214,7 +213,8 @@ class Gateway:
         if self.settings.gc_freeze:
             freeze_startup_heap()
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+            sweeping = self.registry.sweep_forever(self.settings.sweep_interval_seconds)
+            self._sweeper = asyncio.get_running_loop().create_task(sweeping)
         await self._services.start()
         await self.threads.start()
 
@@ -243,8 +243,3 @@ class Gateway:
         await self.registry.cancel_all(SHUTDOWN_REASON)
         if self.cluster is not None:
             self.cluster.release_followers()
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval_seconds)
-            self.registry.sweep()

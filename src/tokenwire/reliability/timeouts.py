@@ -15,6 +15,8 @@ from time import perf_counter
 from types import TracebackType
 from typing import Literal, Protocol
 
+from tokenwire.usage.timing import Clock
+
 __all__ = ["DeadlineExceeded", "DeadlineKind", "TokenClock", "Watchdog"]
 
 DeadlineKind = Literal["first_token", "stall", "total"]
@@ -27,7 +29,8 @@ _INSIST_SECONDS = 0.05
 
 
 class TokenClock(Protocol):
-    """What the watchdog reads: the ``perf_counter()`` time of the newest token, if any."""
+    """What the watchdog reads: the time of the newest token, if any, on the watchdog's
+    ``now`` clock (the recorder's, which stamps it)."""
 
     @property
     def last_token_at(self) -> float | None: ...
@@ -51,6 +54,8 @@ class Watchdog:
     ``first_token``: seconds from entering until the first token of this attempt.
     ``stall``: the largest allowed gap after a token (measured from this attempt's newest token).
     ``total``: seconds from entering until the block must be done, tokens or not.
+    ``now``: the clock deadlines are measured on (default ``perf_counter``; a test scripts
+    it); the event loop's timer only decides when to look again.
     """
 
     __slots__ = (
@@ -60,6 +65,7 @@ class Watchdog:
         "_first_token",
         "_handle",
         "_loop",
+        "_now",
         "_stall",
         "_started",
         "_task",
@@ -74,8 +80,10 @@ class Watchdog:
         first_token: float | None = None,
         stall: float | None = None,
         total: float | None = None,
+        now: Clock = perf_counter,
     ) -> None:
         self._clock = clock
+        self._now = now
         self._first_token = first_token
         self._stall = stall
         self._total = total
@@ -92,7 +100,7 @@ class Watchdog:
         self._task = task
         self._loop = asyncio.get_running_loop()
         self._cancelling = task.cancelling()
-        self._started = perf_counter()
+        self._started = self._now()
         self._arm()
         return self
 
@@ -122,7 +130,7 @@ class Watchdog:
         return limits[kind] or 0.0
 
     def _next_deadline(self) -> tuple[float, DeadlineKind] | None:
-        """The earliest deadline as a ``perf_counter()`` time, and which one it is."""
+        """The earliest deadline as a ``now()`` time, and which one it is."""
         candidates: list[tuple[float, DeadlineKind]] = []
         if self._total is not None:
             candidates.append((self._started + self._total, "total"))
@@ -138,7 +146,7 @@ class Watchdog:
         deadline = self._next_deadline()
         if deadline is None:
             return
-        delay = deadline[0] - perf_counter()
+        delay = deadline[0] - self._now()
         self._handle = self._loop.call_at(self._loop.time() + delay, self._check)
 
     def _check(self) -> None:
@@ -147,7 +155,7 @@ class Watchdog:
         if deadline is None:
             return
         due, kind = deadline
-        if perf_counter() + _SLACK >= due:
+        if self._now() + _SLACK >= due:
             self.expired = kind
             self._cancel()
             return

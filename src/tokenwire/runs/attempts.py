@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from time import perf_counter
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
@@ -37,6 +36,7 @@ from tokenwire.reliability.fallbacks import (
 from tokenwire.reliability.stats import Reliability
 from tokenwire.reliability.timeouts import DeadlineExceeded, Watchdog
 from tokenwire.runs.failures import Failure, describe_failure
+from tokenwire.usage.timing import Clock
 
 if TYPE_CHECKING:
     from tokenwire.routes import Route
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["Attempts", "AttemptsFailed"]
 
 log = logging.getLogger("tokenwire.reliability")
+
+#: How the retry backoff waits (``asyncio.sleep``; a test records the delays instead).
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class AttemptsFailed(Exception):
@@ -64,7 +67,11 @@ class _Failed(Exception):
 
 
 class Attempts:
-    """Runs the attempt plan of one run into its recorder; ``await attempts.run()``."""
+    """Runs the attempt plan of one run into its recorder; ``await attempts.run()``.
+
+    Time is read on the recorder's clock (the retry budget, the per-attempt watchdog) and
+    the backoff waits with ``sleep``, so a test can script both.
+    """
 
     def __init__(
         self,
@@ -78,8 +85,11 @@ class Attempts:
         expose_errors: bool = False,
         sink: Stage | None = None,
         stopped: Callable[[], bool] = lambda: False,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._route = route
+        self._clock: Clock = recorder.clock
+        self._sleep = sleep
         #: Whether the run stopped itself (a guardrail, a budget) — its cancellation lands at
         #: the task's next await, which a failing attempt may never reach.
         self._stopped = stopped
@@ -141,7 +151,8 @@ class Attempts:
 
     async def _retrying(self, upstream: Upstream, input: Any, permit: Permit | None) -> Any:
         policy = self._route.retry
-        started = perf_counter()
+        # The budget's start, read only when a retry can happen (no clock read otherwise).
+        started = self._clock() if policy.max_retries else 0.0
         retry = 0
         while True:
             seq = self._log.last_seq
@@ -164,7 +175,7 @@ class Attempts:
                 permit.failed()
             failure = describe_failure(error, expose=self._expose)
             delivered = self._log.last_seq != seq
-            delay = None if delivered else policy.next_delay(retry, error, perf_counter() - started)
+            delay = None if delivered else policy.next_delay(retry, error, self._clock() - started)
             if delay is None:
                 raise _Failed(failure, delivered)
             log.info(
@@ -172,7 +183,7 @@ class Attempts:
             )
             self._reliability.stats.retries += 1
             retry += 1
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     async def _attempt(self, upstream: Upstream, input: Any) -> Any:
         self.number += 1
@@ -183,7 +194,10 @@ class Attempts:
             if route.first_token_timeout is None and route.stall_timeout is None:
                 return await self._call(upstream, input, config)
             async with Watchdog(
-                self._recorder, first_token=route.first_token_timeout, stall=route.stall_timeout
+                self._recorder,
+                first_token=route.first_token_timeout,
+                stall=route.stall_timeout,
+                now=self._clock,
             ):
                 return await self._call(upstream, input, config)
         finally:

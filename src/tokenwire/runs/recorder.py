@@ -233,6 +233,11 @@ class RunRecorder:
         self._parts.clear()
 
     @property
+    def clock(self) -> Clock:
+        """The clock the recorder stamps tokens with (what a watchdog must read too)."""
+        return self._clock
+
+    @property
     def text(self) -> str:
         return "".join(self._parts)
 

@@ -53,6 +53,12 @@ class RunRegistry:
             self._forget(run)
         return len(expired)
 
+    async def sweep_forever(self, interval_seconds: float) -> None:
+        """:meth:`sweep` every ``interval_seconds`` until cancelled (the gateway's sweeper)."""
+        while True:
+            await asyncio.sleep(interval_seconds)
+            self.sweep()
+
     def live(self) -> list[Run]:
         return [r for r in self._runs.values() if not r.done]
 
