@@ -233,8 +233,12 @@ export class AssistantMessage {
       this.notice("error", this.#errorText(data.error));
     }
     // A graph's answer may be its final state rather than streamed text: show that.
-    if (!this.text && data.output !== undefined && data.output !== null && typeof data.output !== "string") {
-      this.output.textContent = JSON.stringify(data.output, null, 2);
+    const output = data.output;
+    if (!this.text && data.status === "completed" && typeof output === "string") {
+      this.text = output;
+      this.#render();
+    } else if (!this.text && output !== undefined && output !== null && typeof output !== "string") {
+      this.output.textContent = JSON.stringify(output, null, 2);
       this.output.hidden = false;
     }
     if (data.status === "interrupted") this.#paused();
