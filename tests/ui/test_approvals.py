@@ -13,6 +13,7 @@ from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
 from tokenwire import Route
+from tokenwire.testing import collect
 from tests.ui.conftest import screenshot
 from tests.ui.pages import last_answer, open_playground, send, wait_until_ended
 
@@ -126,3 +127,29 @@ def test_playground_resumes_a_plain_interrupt_with_an_answer(
     page.wait_for_function("() => document.querySelectorAll('.msg.assistant').length === 2")
     assert wait_until_ended(page) == "completed"
     assert client.get(f"/v1/threads/{thread}").json()["values"]["decisions"] == ["red"]
+
+
+def test_console_lists_a_waiting_run_and_deciding_there_resumes_it(
+    page: Page, serve: Callable[..., httpx.Client]
+) -> None:
+    client = serve(graph_routes())
+    events = collect(client, "review", {"input": {"messages": []}, "thread_id": "t-console"})
+    assert events[-1].data["status"] == "interrupted"
+    paused = events[0].data["run_id"]
+
+    page.goto(f"{client.base_url}/ui/console.html")
+    row = page.locator("#approvals tr[data-thread-id='t-console']")
+    row.wait_for()
+    assert row.get_attribute("data-run-id") == paused
+    assert 'send_email({"to":"ops"})' in (row.locator("pre").text_content() or "")
+    row.locator("button.review").click()
+    page.click("#watch-message button[data-decision=reject]")
+    page.fill("#watch-message input.decision-message", "not today")
+    screenshot(page, "console-approval")
+    page.click("#watch-message button.submit-decisions")
+    page.wait_for_selector("#watch-message .msg.assistant[data-status=completed]")
+    assert "decided: reject" in (page.text_content("#watch-message .answer") or "")
+    row.wait_for(state="detached")
+    assert page.is_visible("#no-approvals")
+    decisions = client.get("/v1/threads/t-console").json()["values"]["decisions"]
+    assert decisions == [{"type": "reject", "message": "not today"}]
