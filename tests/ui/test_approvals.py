@@ -12,10 +12,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
-from tokenwire import Route
-from tokenwire.testing import collect
 from tests.ui.conftest import screenshot
 from tests.ui.pages import last_answer, open_playground, send, wait_until_ended
+from tokenwire import Route
+from tokenwire.testing import collect
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -43,7 +43,7 @@ def _ask(state: State) -> State:
     return {"decisions": [interrupt({"question": "which colour?"})]}
 
 
-def _graph(node: Callable[[State], State]) -> Any:
+def _graph(node: Any) -> Any:
     builder = StateGraph(State)
     builder.add_node("node", node)
     builder.add_edge(START, "node")
@@ -107,7 +107,9 @@ def test_playground_edits_args_and_starts_a_new_thread(
     page.wait_for_function("() => document.querySelectorAll('.msg.assistant').length === 2")
     assert wait_until_ended(page) == "completed"
     decisions = client.get(f"/v1/threads/{first}").json()["values"]["decisions"]
-    assert decisions == [{"type": "edit", "edited_action": {"name": "send_email", "args": {"to": "dev"}}}]
+    assert decisions == [
+        {"type": "edit", "edited_action": {"name": "send_email", "args": {"to": "dev"}}}
+    ]
     page.click("#new-thread")
     assert page.text_content("#info-thread") not in (first, "—")
 

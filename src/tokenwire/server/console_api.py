@@ -126,9 +126,7 @@ def waiting_for_approval(runs: Iterable[Run]) -> list[Run]:
         seen = newest.get(run.thread_id)
         if seen is None or run.created_at > seen.created_at:
             newest[run.thread_id] = run
-    waiting = [
-        r for r in newest.values() if r.status == RunStatus.INTERRUPTED and _approvals(r)
-    ]
+    waiting = [r for r in newest.values() if r.status == RunStatus.INTERRUPTED and _approvals(r)]
     return sorted(waiting, key=lambda r: r.created_at, reverse=True)
 
 
