@@ -20,6 +20,12 @@ ALICE = {"Authorization": "Bearer k-alice"}
 MOD = {"Authorization": "Bearer k-mod"}
 
 
+def test_graph_routes_are_listed_as_running_on_threads(tmp_path: Path) -> None:
+    with serve(graph_routes(), data_dir=str(tmp_path)) as client:
+        routes = client.get("/v1/routes").json()["routes"]
+        assert {r["name"]: r["threads"] for r in routes} == {"review": True, "ask": True}
+
+
 def test_only_runs_still_waiting_for_a_decision_are_listed(tmp_path: Path) -> None:
     with serve(graph_routes(), data_dir=str(tmp_path)) as client:
         collect(client, "review", {"input": {}, "thread_id": "t-old"})
