@@ -193,6 +193,8 @@ def test_route_list_says_how_to_shape_input(demo: Demo) -> None:
         "agent": "messages",
     }
     assert all(r["description"] for r in routes)
+    # The agent is a LangGraph graph: the playground runs it on a thread.
+    assert {r["name"]: r["threads"] for r in routes} == {"chat": False, "rag": False, "agent": True}
 
 
 def test_summary_json_is_plain(demo: Demo) -> None:

@@ -129,3 +129,49 @@ def test_the_answer_shows_custom_events_as_steps_and_nodes_as_its_state(modules:
         "steps": [["weather", '{"html":"<img src=x>"}'], ["custom", "not JSON"]],
         "images": 0,
     }
+
+
+APPROVAL_CARD = """async () => {
+  const { ApprovalCard, plainInterrupts } = await import('/ui/js/approvals.js');
+  const box = document.createElement('div');
+  const sent = [];
+  const calls = [
+    {call_id: 'i:0', interrupt_id: 'i', name: 'a', args: {x: 1}, allowed_decisions: ['edit']},
+    {call_id: 'i:1', interrupt_id: 'i', name: 'b', args: {}, allowed_decisions: ['respond']},
+  ];
+  const card = new ApprovalCard(box, calls, async (d) => { sent.push(d); return true; });
+  const submit = box.querySelector('.submit-decisions');
+  const out = {disabledAtFirst: submit.disabled};
+  box.querySelector('[data-decision=edit]').click();
+  out.disabledWithOne = submit.disabled;
+  box.querySelector('[data-decision=respond]').click();
+  box.querySelector('.edit-args').value = '{not json';
+  submit.click();
+  await new Promise((r) => setTimeout(r, 0));
+  out.badJson = box.querySelector('.notice.error').textContent;
+  box.querySelector('.edit-args').value = '{"x": 2}';
+  submit.click();
+  await new Promise((r) => setTimeout(r, 0));
+  out.noMessage = box.querySelector('.notice.error').textContent;
+  box.querySelector('[data-call-id="i:1"] .decision-message').value = ' done ';
+  submit.click();
+  await new Promise((r) => setTimeout(r, 0));
+  out.sent = sent;
+  out.plain = plainInterrupts([{interrupt_id: 'i'}, {interrupt_id: 'j'}], calls);
+  return out;
+}"""
+
+
+def test_approval_card_sends_each_decision_once_its_inputs_are_valid(modules: Page) -> None:
+    out = modules.evaluate(APPROVAL_CARD)
+    assert out["disabledAtFirst"] and out["disabledWithOne"]
+    assert out["badJson"].startswith("a: the new arguments are not JSON")
+    assert out["noMessage"] == "b: a response needs a message"
+    assert out["sent"] == [
+        [
+            {"call_id": "i:0", "type": "edit", "args": {"x": 2}},
+            {"call_id": "i:1", "type": "respond", "message": "done"},
+        ]
+    ]
+    # An interrupt with a HITL request gets the approval card, not a resume field.
+    assert out["plain"] == [{"interrupt_id": "j"}]

@@ -4,6 +4,9 @@
   first, with age, tokens so far, subscribers and key alias. Halting is the native
   ``POST /v1/runs/{id}/cancel`` with ``{"reason": ...}``; watching is the native rejoin
   ``GET /v1/runs/{id}/stream?after=0``.
+- ``GET /v1/moderation/approvals`` — the runs waiting for a human: ended ``interrupted``,
+  the newest run on their thread, with the tool calls their ``approval.required`` events
+  ask about. Deciding is the threads API's ``POST /v1/threads/{id}/approvals``.
 - ``GET /v1/telemetry/summary`` — time-bucketed TTFT, inter-token latency, tokens/s, error
   rate by code and cost by route and model (see :mod:`tokenwire.ui.summary`).
 - ``GET /v1/telemetry/stream`` — the same summary pushed over SSE every ``interval``
@@ -17,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
-from tokenwire.events import RunStatus
+from tokenwire.events import EventType, RunStatus
 from tokenwire.gateway import Gateway
 from tokenwire.runs.run import Run
 from tokenwire.server.guard import guarded
@@ -56,6 +59,14 @@ def create_console_router(gateway: Gateway) -> APIRouter:
         runs = [r for r in gateway.registry if status == "all" or r.status == status]
         runs.sort(key=lambda r: r.created_at, reverse=True)
         return JSONResponse({"runs": [run_row(r, now) for r in runs[:limit]]})
+
+    @router.get("/v1/moderation/approvals")
+    async def list_approvals(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> Response:
+        waiting = waiting_for_approval(gateway.registry)
+        now = time.time()
+        return JSONResponse({"runs": [approval_row(r, now) for r in waiting[:limit]]})
 
     @router.get("/v1/telemetry/summary", responses={422: {}})
     async def telemetry_summary(
@@ -103,6 +114,29 @@ def run_row(run: Run, now: float) -> dict[str, Any]:
         "on_disconnect": run.on_disconnect,
         "trace_id": run.trace_id,
     }
+
+
+def waiting_for_approval(runs: Iterable[Run]) -> list[Run]:
+    """Interrupted runs still pending, newest first: a later run on the same thread has
+    resumed (or replaced) an earlier one, whose approvals are then no longer open."""
+    newest: dict[str, Run] = {}
+    for run in runs:
+        if run.thread_id is None:
+            continue
+        seen = newest.get(run.thread_id)
+        if seen is None or run.created_at > seen.created_at:
+            newest[run.thread_id] = run
+    waiting = [r for r in newest.values() if r.status == RunStatus.INTERRUPTED and _approvals(r)]
+    return sorted(waiting, key=lambda r: r.created_at, reverse=True)
+
+
+def approval_row(run: Run, now: float) -> dict[str, Any]:
+    """One run of the approvals list: its runs-table row, thread and pending calls."""
+    return {**run_row(run, now), "thread_id": run.thread_id, "approvals": _approvals(run)}
+
+
+def _approvals(run: Run) -> list[dict[str, Any]]:
+    return [e.data for e in run.log.since(0) if e.type == EventType.APPROVAL_REQUIRED]
 
 
 def current_summary(gateway: Gateway, window: Window) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from tokenwire.gateway import Gateway
+from tokenwire.langchain.custom_events import is_graph
 from tokenwire.server.guard import guarded
 from tokenwire.ui import STATIC_DIR
 
@@ -77,6 +78,8 @@ def create_ui_router(gateway: Gateway) -> APIRouter:
             "description": route.description,
             "mode": route.mode,
             "input": input_kind(route.runnable),
+            # A LangGraph graph runs on threads: the playground sends one per conversation.
+            "threads": is_graph(route.runnable),
         }
         for route in gateway.routes.values()
     ]

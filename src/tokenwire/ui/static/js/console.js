@@ -1,7 +1,10 @@
 // The moderator console: live runs (GET /v1/runs), halt (POST /v1/runs/{id}/cancel with a
-// reason every subscriber will see) and watch (the run's stream replayed from its first event).
+// reason every subscriber will see), watch (the run's stream replayed from its first event)
+// and the runs paused for approval (GET /v1/moderation/approvals), decided for their owner
+// with the thread's own POST /v1/threads/{id}/approvals.
 
 import { apiFetch, getJson, httpError, mountKeyField } from "./api.js";
+import { ApprovalCard } from "./approvals.js";
 import { el, seconds, shortId } from "./format.js";
 import { AssistantMessage } from "./message.js";
 import { RunStream } from "./runstream.js";
@@ -27,15 +30,23 @@ async function halt(runId, button) {
   refresh();
 }
 
-function watch(runId, route) {
+/** Clear the watch panel for `title`; returns its message box. */
+function openPanel(title) {
   watching?.stream.close();
-  $("watch-id").textContent = runId;
+  watching = null;
+  $("watch-id").textContent = title;
   $("watch-hint").hidden = true;
   const box = $("watch-message");
   box.replaceChildren();
   const log = $("watch-events");
   log.replaceChildren();
   log.hidden = false;
+  return box;
+}
+
+/** A RunStream that shows its run in `box` and the event log. */
+function follow(box, route) {
+  const log = $("watch-events");
   const message = new AssistantMessage(box, { route });
   const stream = new RunStream({
     onEvent: (event) => {
@@ -47,12 +58,60 @@ function watch(runId, route) {
     },
     onState: ({ state, error }) => {
       if (state !== "ended") message.setState(state === "streaming" ? "streaming…" : state);
-      if (state === "failed") message.notice("error", error.message);
+      if (state === "failed") {
+        message.notice("error", error.message);
+        message.node.dataset.status = "failed";
+      }
     },
   });
+  return { stream, message };
+}
+
+function watch(runId, route) {
+  const box = openPanel(runId);
+  const { stream } = follow(box, route);
   watching = { runId, stream };
   stream.watch(runId);
   refresh();
+}
+
+/** Decide a paused run's calls from the console: the resumed run streams into the panel. */
+function review(run) {
+  const box = openPanel(`${run.run_id} (thread ${run.thread_id})`);
+  new ApprovalCard(box, run.approvals, async (decisions) => {
+    const { stream, message } = follow(box, run.route);
+    watching = { runId: null, stream };
+    const path = `/v1/threads/${encodeURIComponent(run.thread_id)}/approvals`;
+    await stream.post(path, { decisions });
+    refresh();
+    return message.node.dataset.status !== "failed";
+  });
+}
+
+function approvalRow(run) {
+  const calls = run.approvals.map((call) => `${call.name}(${JSON.stringify(call.args)})`).join("\n");
+  return el(
+    "tr",
+    { "data-run-id": run.run_id, "data-thread-id": run.thread_id },
+    el("td", { class: "mono", title: run.run_id, text: shortId(run.run_id) }),
+    el("td", { text: run.route }),
+    el("td", { class: "mono", text: run.thread_id }),
+    el("td", {}, el("pre", { text: calls })),
+    el("td", { class: "num", text: seconds(run.age_s) }),
+    el("td", { text: run.key_alias ?? "—" }),
+    el("td", {}, el("button", { type: "button", class: "small review", text: "Review", onclick: () => review(run) })),
+  );
+}
+
+// Kept until the set of waiting runs changes, so a click never lands on a rebuilt row.
+let approvalsShown = "";
+
+function renderApprovals(runs) {
+  const key = runs.map((run) => run.run_id).join(",");
+  $("no-approvals").hidden = runs.length > 0;
+  if (key === approvalsShown) return;
+  approvalsShown = key;
+  $("approvals").tBodies[0].replaceChildren(...runs.map(approvalRow));
 }
 
 // Rows are kept per run and updated in place: rebuilding the table every second would
@@ -129,6 +188,7 @@ async function refresh() {
     const status = $("show-ended").checked ? "all" : "running";
     const body = await getJson(`/v1/runs?status=${status}&limit=100`);
     render(body.runs);
+    renderApprovals((await getJson("/v1/moderation/approvals?limit=100")).runs);
     $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
     $("refreshed").dataset.state = "live";
   } catch (error) {

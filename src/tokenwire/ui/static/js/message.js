@@ -3,6 +3,7 @@
 // guardrail actions and errors, and badges with the run's latency, tokens and cost.
 // Used by the playground for its own runs and by the console to watch someone else's.
 
+import { ApprovalCard, ResumeCard, plainInterrupts } from "./approvals.js";
 import { DASH, el, ms, rate, safeLink, usd } from "./format.js";
 import { renderMarkdown } from "./markdown.js";
 
@@ -14,8 +15,16 @@ function compact(value) {
 }
 
 export class AssistantMessage {
-  constructor(container, { route, sentAt = performance.now() }) {
+  /**
+   * `onDecide(decisions)` and `onResume(value)`, when given, answer a run that pauses
+   * (`interrupted`): its approval or interrupt card is shown with them as the submit.
+   */
+  constructor(container, { route, sentAt = performance.now(), onDecide = null, onResume = null }) {
     this.sentAt = sentAt;
+    this.onDecide = onDecide;
+    this.onResume = onResume;
+    this.approvals = [];
+    this.interrupts = [];
     this.text = "";
     this.tokens = 0;
     this.firstTokenAt = null;
@@ -33,8 +42,10 @@ export class AssistantMessage {
     this.notices = el("div", { class: "notices" });
     this.sources = el("ol");
     this.citations = el("section", { class: "citations", hidden: "" }, el("h4", { text: "Sources" }), this.sources);
+    this.output = el("pre", { class: "output", hidden: "" });
+    this.pause = el("div", { class: "pause" });
     this.badges = el("footer", { class: "badges" });
-    this.node.append(this.head, this.tools, this.reasoning, this.answer, this.citations, this.notices, this.badges);
+    this.node.append(this.head, this.tools, this.reasoning, this.answer, this.output, this.citations, this.notices, this.pause, this.badges);
     container.append(this.node);
     this.#liveBadges();
   }
@@ -66,7 +77,11 @@ export class AssistantMessage {
         this.#toolEnd(data);
         break;
       case "approval.required":
+        this.approvals.push(data);
         this.notice("info", `Waiting for approval: ${data.name}(${compact(data.args)})`);
+        break;
+      case "interrupt":
+        this.interrupts.push(data);
         break;
       case "retrieval":
         this.#retrieval(data.documents || []);
@@ -189,6 +204,12 @@ export class AssistantMessage {
     }
   }
 
+  #paused() {
+    if (this.approvals.length && this.onDecide) new ApprovalCard(this.pause, this.approvals, this.onDecide);
+    const plain = plainInterrupts(this.interrupts, this.approvals);
+    if (plain.length && this.onResume) new ResumeCard(this.pause, plain, this.onResume);
+  }
+
   #badge(kind, label, value, title) {
     const parts = label ? [el("b", { text: label }), ` ${value}`] : [value];
     return el("span", { class: `badge ${kind}`, "data-kind": kind, title }, ...parts);
@@ -211,6 +232,16 @@ export class AssistantMessage {
     if (data.status !== "completed" && data.error && !this.notices.childElementCount) {
       this.notice("error", this.#errorText(data.error));
     }
+    // A graph's answer may be its final state rather than streamed text: show that.
+    const output = data.output;
+    if (!this.text && data.status === "completed" && typeof output === "string") {
+      this.text = output;
+      this.#render();
+    } else if (!this.text && output !== undefined && output !== null && typeof output !== "string") {
+      this.output.textContent = JSON.stringify(output, null, 2);
+      this.output.hidden = false;
+    }
+    if (data.status === "interrupted") this.#paused();
     const timings = data.timings || {};
     const usage = data.usage || this.usage || {};
     const generating = (timings.duration_ms ?? 0) - (timings.ttft_ms ?? 0);

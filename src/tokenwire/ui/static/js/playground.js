@@ -1,6 +1,6 @@
 // The chat playground: pick a route, send a message, watch the answer stream.
 
-import { getJson, mountKeyField } from "./api.js";
+import { getJson, mountKeyField, newIdempotencyKey } from "./api.js";
 import { el } from "./format.js";
 import { AssistantMessage } from "./message.js";
 import { RunStream } from "./runstream.js";
@@ -17,12 +17,39 @@ const routes = new Map();
 const history = []; // [{route, role, content}] of finished turns
 let current = null; // {stream, message}
 
+const threads = new Map(); // route → thread id, for routes served on threads (graphs)
+
+function threaded(route) {
+  return Boolean(routes.get(route)?.threads);
+}
+
+function threadOf(route) {
+  if (!threads.has(route)) threads.set(route, `pg-${newIdempotencyKey().slice(0, 12)}`);
+  return threads.get(route);
+}
+
+function newThread() {
+  const route = $("route").value;
+  threads.set(route, `pg-${newIdempotencyKey().slice(0, 12)}`);
+  showThread(route);
+  $("empty")?.remove();
+  const text = `New thread ${threads.get(route)}`;
+  $("transcript").append(el("div", { class: "notice info thread-divider", text }));
+}
+
+function showThread(route) {
+  const on = threaded(route);
+  $("thread").hidden = !on;
+  $("info-thread").textContent = on ? threadOf(route) : "—";
+}
+
 function shapeInput(route, text) {
   const kind = routes.get(route)?.input ?? "text";
   if (kind === "text") return text;
-  const messages = history
-    .filter((turn) => turn.route === route)
-    .map(({ role, content }) => ({ role, content }));
+  // On a thread the graph keeps the conversation itself: send the new message only.
+  const messages = threaded(route)
+    ? []
+    : history.filter((turn) => turn.route === route).map(({ role, content }) => ({ role, content }));
   messages.push({ role: "user", content: text });
   return kind === "messages" ? { messages } : messages;
 }
@@ -30,6 +57,7 @@ function shapeInput(route, text) {
 function showRoute(name) {
   const route = routes.get(name);
   $("route-description").textContent = route?.description || "";
+  showThread(name);
   const box = $("suggestions");
   box.replaceChildren(
     ...(SUGGESTIONS[name] || []).map((text) =>
@@ -51,16 +79,20 @@ function setBusy(busy) {
   $("stop").disabled = !busy;
 }
 
-async function send(event) {
-  event.preventDefault();
-  const route = $("route").value;
-  const text = $("prompt").value.trim();
-  if (!text || current) return;
+function userTurn(text, kind = "user") {
   $("empty")?.remove();
+  $("transcript").append(el("article", { class: `msg ${kind}` }, el("div", { class: "answer", text })));
+}
+
+/** One assistant turn: `begin(stream)` starts the run; resolves with the message at its end. */
+async function runTurn(route, begin) {
   const transcript = $("transcript");
-  transcript.append(el("article", { class: "msg user" }, el("div", { class: "answer", text })));
-  $("prompt").value = "";
-  const message = new AssistantMessage(transcript, { route });
+  const thread = threaded(route) ? threadOf(route) : null;
+  const message = new AssistantMessage(transcript, {
+    route,
+    onDecide: thread && ((decisions) => decide(route, thread, decisions)),
+    onResume: thread && ((value) => resume(route, thread, value)),
+  });
   const stream = new RunStream({
     onEvent: (ev) => {
       message.apply(ev);
@@ -83,14 +115,44 @@ async function send(event) {
   current = { stream, message };
   setBusy(true);
   try {
-    await stream.start(route, { input: shapeInput(route, text) });
+    await begin(stream);
   } finally {
     setBusy(false);
     current = null;
-    if (message.status === "completed") {
-      history.push({ route, role: "user", content: text }, { route, role: "assistant", content: message.text });
-    }
   }
+  return message;
+}
+
+async function send(event) {
+  event.preventDefault();
+  const route = $("route").value;
+  const text = $("prompt").value.trim();
+  if (!text || current) return;
+  userTurn(text);
+  $("prompt").value = "";
+  const body = { input: shapeInput(route, text) };
+  if (threaded(route)) body.thread_id = threadOf(route);
+  const message = await runTurn(route, (stream) => stream.start(route, body));
+  if (message.status === "completed") {
+    history.push({ route, role: "user", content: text }, { route, role: "assistant", content: message.text });
+  }
+}
+
+/** Answer a paused run's approvals; the resumed run streams in as the next turn. */
+async function decide(route, thread, decisions) {
+  if (current) return false;
+  userTurn(decisions.map((d) => `${d.type} ${d.call_id}`).join(", "), "user decision");
+  const path = `/v1/threads/${encodeURIComponent(thread)}/approvals`;
+  const message = await runTurn(route, (stream) => stream.post(path, { decisions }));
+  return message.node.dataset.status !== "failed";
+}
+
+async function resume(route, thread, value) {
+  if (current) return false;
+  userTurn(typeof value === "string" ? value : JSON.stringify(value), "user decision");
+  const body = { thread_id: thread, command: { resume: value } };
+  const message = await runTurn(route, (stream) => stream.start(route, body));
+  return message.node.dataset.status !== "failed";
 }
 
 async function stop() {
@@ -108,6 +170,7 @@ async function main() {
   mountKeyField($("api-key"));
   $("composer").addEventListener("submit", send);
   $("stop").addEventListener("click", stop);
+  $("new-thread").addEventListener("click", newThread);
   $("prompt").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();

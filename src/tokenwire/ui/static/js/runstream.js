@@ -36,8 +36,12 @@ export class RunStream {
 
   /** Start a run of `route` and follow it. Resolves when the run ended (or we gave up). */
   start(route, body) {
+    return this.post(`/v1/routes/${encodeURIComponent(route)}/runs`, body);
+  }
+
+  /** Start a run by any endpoint that answers with one (a thread's approvals, say). */
+  post(path, body) {
     const key = newIdempotencyKey();
-    const path = `/v1/routes/${encodeURIComponent(route)}/runs`;
     return this.#follow(() =>
       fetch(path, {
         method: "POST",
