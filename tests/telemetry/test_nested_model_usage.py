@@ -21,13 +21,12 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import SecretStr
 from typing_extensions import TypedDict
 
-from tests.sse import collect
 from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
-from tokenwire.testing import poll_until
+from tokenwire.testing import collect, poll_until
 from tokenwire.usage.pricing import PriceTable
 
 MODEL = "mock-agent-model"
