@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from time import perf_counter
 from typing import Any
 
@@ -19,7 +18,7 @@ from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
 from tokenwire.config import Settings
 from tokenwire.errors import UnknownRoute
-from tokenwire.gateway.admission import AdmissionGate, Ticket
+from tokenwire.gateway.admission import AdmissionGate
 from tokenwire.gateway.hooks import Hooks
 from tokenwire.gateway.launcher import RunLauncher, route_table
 from tokenwire.gateway.services import Services
@@ -32,14 +31,12 @@ from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
 from tokenwire.security.principal import current_principal
 from tokenwire.telemetry.pipeline import Exporter
-from tokenwire.threads import LocalClaims, ThreadRequest
-from tokenwire.threads.request import split_thread
+from tokenwire.threads import ThreadRequest
+from tokenwire.threads.request import split_thread, start_request
 from tokenwire.usage.pricing import PriceTable
 from tokenwire.usage.timing import Clock
 
 __all__ = ["Gateway"]
-
-log = logging.getLogger("tokenwire")
 
 
 class Gateway:
@@ -90,11 +87,8 @@ class Gateway:
         self._gate = AdmissionGate(
             services.registry, services.cluster, self.hooks.admission, self.find_run
         )
-        claims = services.cluster.thread_claims if services.cluster else LocalClaims()
         #: LangGraph threads: the checkpointer, who holds each thread, thread lookups.
-        self.threads = ThreadGate(
-            self.routes, self.settings, claims, self._any_run, resume=self._resume_expired
-        )
+        self.threads = ThreadGate(self.routes, services, resume=self._resume_expired)
         self._sweeper: asyncio.Task[None] | None = None
 
     def route(self, name: str) -> Route:
@@ -126,10 +120,7 @@ class Gateway:
         """
         route = self.route(route_name)
         thread, config = split_thread(thread, config)
-        # Decisions, not the command they become: a retry replays, whatever ran since.
-        request = input if thread is None else [input, thread.thread_id, thread.command]
-        if thread is not None and thread.decisions is not None:
-            request.append(thread.decisions)
+        request = start_request(input, thread)
         async with self._gate.enter(route.name, request, config, idempotency_key) as ticket:
             if ticket.replay is None:
                 start = functools.partial(
@@ -141,35 +132,19 @@ class Gateway:
                     on_disconnect=on_disconnect,
                     metadata=metadata,
                 )
-                ticket.started(await self._start_on(thread, route, input, ticket, start))
+                if thread is None:
+                    ticket.started(start())
+                else:
+                    run_id = ticket.run_uuid.hex
+                    ticket.started(
+                        await self.threads.start_run(route, thread, input, run_id, start)
+                    )
         return ticket.outcome
-
-    async def _start_on(
-        self,
-        thread: ThreadRequest | None,
-        route: Route,
-        input: Any,
-        ticket: Ticket,
-        start: Callable[..., Run],
-    ) -> Run:
-        if thread is None:
-            return start()
-        async with self.threads.enter(route, thread, input, ticket.run_uuid.hex) as admitted:
-            run = start(thread=admitted)
-        self.threads.held_by(admitted, run)
-        return run
 
     async def _resume_expired(self, route: str, thread_id: str, command: dict[str, Any]) -> Run:
         thread = ThreadRequest(thread_id, command, multitask="reject")  # never a human's run
         run, _ = await self.start_run(route, None, thread=thread, metadata={"approval": "expired"})
         return run
-
-    async def _any_run(self, run_id: str) -> Run | None:
-        """A run by id on any replica, whoever owns it (not for answering callers)."""
-        run = self.registry.get(run_id)
-        if run is not None or self.cluster is None:
-            return run
-        return await self.cluster.lookup(run_id)
 
     def get_run(self, run_id: str) -> Run | None:
         """The run, if it exists and the current caller may see it: a client only sees its
@@ -182,29 +157,21 @@ class Gateway:
     async def find_run(self, run_id: str) -> Run | None:
         """:meth:`get_run`, or with Redis the run wherever it runs (a ``RemoteRun``).
         Raises ``ClusterUnavailable`` (a 503) while Redis cannot be reached."""
-        run = self.get_run(run_id)
-        if run is not None or self.cluster is None:
-            return run
-        remote = await self.cluster.lookup(run_id)
-        if remote is None or not current_principal.get().owns(remote.owner):
-            return None
-        return remote
+        run = await self._services.any_run(run_id)
+        return run if run is not None and current_principal.get().owns(run.owner) else None
 
     async def live_runs_of(self, owner: str) -> int:
-        """How many runs ``owner`` has live — on every replica, with Redis. This replica's
-        own runs are counted from its registry, which is never behind (Redis may lag by a
-        flush), and only after the Redis answer, so the count is current when returned."""
-        shared = await self.cluster.live_runs_of(owner) if self.cluster is not None else set()
-        live = {run.id for run in self.registry.live() if run.owner == owner}
-        return len(live) + sum(1 for run_id in shared if self.registry.get(run_id) is None)
+        """How many runs ``owner`` has live — on every replica, with Redis."""
+        return await self._services.live_runs_of(owner)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         """Sweep expired runs while open; cancel live runs (each ends with ``run.end``)
-        on exit. Usable directly as ``FastAPI(lifespan=lambda app: gateway.lifespan())``."""
-        await self.start()
+        on exit. Usable directly as ``FastAPI(lifespan=lambda app: gateway.lifespan())``.
+        A start that fails half-way (a checkpoint database away) closes what it opened."""
         try:
+            await self.start()
             yield
         finally:
             await self.aclose()
@@ -233,13 +200,4 @@ class Gateway:
     async def drain(self, grace_seconds: float) -> None:
         """Let live runs finish for up to ``grace_seconds``, then end the rest with
         ``incomplete_stream`` (and ``run.end``), so their clients can rejoin elsewhere."""
-        tasks = [r.task for r in self.registry.live() if r.task is not None]
-        log.info("draining %d live run(s) for up to %g s", len(tasks), grace_seconds)
-        if tasks and grace_seconds > 0:
-            await asyncio.wait(tasks, timeout=grace_seconds)
-        left = len(self.registry.live())
-        if left:
-            log.warning("ending %d run(s) still live after the grace period", left)
-        await self.registry.cancel_all(SHUTDOWN_REASON)
-        if self.cluster is not None:
-            self.cluster.release_followers()
+        await self._services.drain(grace_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -24,7 +25,9 @@ from tokenwire.cluster.replica import Cluster, redis_broker
 from tokenwire.config import Settings
 from tokenwire.reliability.stats import Reliability
 from tokenwire.routes import Route
+from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.registry import RunRegistry
+from tokenwire.runs.run import Run
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
 from tokenwire.telemetry.collector import Telemetry
@@ -34,6 +37,8 @@ from tokenwire.usage.pricing import PriceTable
 from tokenwire.usage.timing import Clock
 
 __all__ = ["Services"]
+
+log = logging.getLogger("tokenwire")
 
 #: How long shutdown waits for a masked route's LangSmith client to send what it holds.
 _TRACE_FLUSH_SECONDS = 5.0
@@ -97,6 +102,37 @@ class Services:
             cluster=cluster,
             actions=_ledger(audit),
         )
+
+    async def any_run(self, run_id: str) -> Run | None:
+        """A run by id — this replica's, else with Redis wherever it runs (a ``RemoteRun``)
+        — whoever owns it: callers are answered through ``Gateway.find_run``. Raises
+        ``ClusterUnavailable`` while Redis cannot be reached."""
+        run = self.registry.get(run_id)
+        if run is not None or self.cluster is None:
+            return run
+        return await self.cluster.lookup(run_id)
+
+    async def live_runs_of(self, owner: str) -> int:
+        """How many runs ``owner`` has live — on every replica, with Redis. This replica's
+        own runs are counted from its registry, which is never behind (Redis may lag by a
+        flush), and only after the Redis answer, so the count is current when returned."""
+        shared = await self.cluster.live_runs_of(owner) if self.cluster is not None else set()
+        live = {run.id for run in self.registry.live() if run.owner == owner}
+        return len(live) + sum(1 for run_id in shared if self.registry.get(run_id) is None)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Let live runs finish for up to ``grace_seconds``, then end the rest with
+        ``incomplete_stream`` (and ``run.end``), so their clients can rejoin elsewhere."""
+        tasks = [r.task for r in self.registry.live() if r.task is not None]
+        log.info("draining %d live run(s) for up to %g s", len(tasks), grace_seconds)
+        if tasks and grace_seconds > 0:
+            await asyncio.wait(tasks, timeout=grace_seconds)
+        left = len(self.registry.live())
+        if left:
+            log.warning("ending %d run(s) still live after the grace period", left)
+        await self.registry.cancel_all(SHUTDOWN_REASON)
+        if self.cluster is not None:
+            self.cluster.release_followers()
 
     def key_limits(self, credentials: Credentials) -> KeyLimits:
         """``credentials``' per-key limits, counted for every replica with Redis (over the

@@ -29,9 +29,9 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from tokenwire.config import Settings
 from tokenwire.errors import InvalidRequest, ThreadBusy, UnknownThread
 from tokenwire.gateway.approval_expiry import ApprovalExpiry, Resume
+from tokenwire.gateway.services import Services
 from tokenwire.langchain.approvals import Approval, approvals_of, resume_value
 from tokenwire.langchain.custom_events import is_graph
 from tokenwire.langchain.output import to_jsonable
@@ -39,7 +39,7 @@ from tokenwire.routes import Multitask, Route
 from tokenwire.runs.inputs import prepare_input
 from tokenwire.runs.run import Run
 from tokenwire.security.principal import current_principal
-from tokenwire.threads.locks import Claims
+from tokenwire.threads.locks import Claims, LocalClaims
 from tokenwire.threads.request import ThreadRequest
 
 __all__ = ["ThreadGate", "ThreadTicket"]
@@ -91,19 +91,16 @@ class ThreadGate:
     """Threads of the graph ``routes``, checkpointed with ``settings``' checkpointer."""
 
     def __init__(
-        self,
-        routes: Mapping[str, Route],
-        settings: Settings,
-        claims: Claims,
-        any_run: FindRun,
-        resume: Resume | None = None,
+        self, routes: Mapping[str, Route], services: Services, resume: Resume | None = None
     ) -> None:
-        """``any_run``: a run by id on any replica, whoever owns it; ``resume``: starts a
-        run answering a thread's expired approvals (none: they never expire)."""
+        """``resume``: starts a run answering a thread's expired approvals (none: they
+        never expire). With replicas, threads are claimed in Redis."""
         self._routes = routes
-        self._settings = settings
-        self._claims = claims
-        self._any_run = any_run
+        self._settings = settings = services.settings
+        cluster = services.cluster
+        self._claims: Claims = cluster.thread_claims if cluster is not None else LocalClaims()
+        #: Holders are looked up whoever owns them: another caller's live run still holds.
+        self._any_run: FindRun = services.any_run
         self._threaded: dict[str, Route] = {}
         self._saver: Any = None
         self._stack = contextlib.AsyncExitStack()
@@ -143,6 +140,21 @@ class ThreadGate:
         self._threaded.clear()
 
     # -- starts ------------------------------------------------------------------------------
+    async def start_run(
+        self,
+        route: Route,
+        request: ThreadRequest,
+        input: Any,
+        run_id: str,
+        launch: Callable[..., Run],
+    ) -> Run:
+        """Admit the start (:meth:`enter`), ``launch(thread=ticket)`` its run, and hold the
+        thread for the run until it ends."""
+        async with self.enter(route, request, input, run_id) as ticket:
+            run = launch(thread=ticket)
+        self.held_by(ticket, run)
+        return run
+
     @contextlib.asynccontextmanager
     async def enter(
         self, route: Route, request: ThreadRequest, input: Any, run_id: str

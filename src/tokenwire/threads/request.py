@@ -8,7 +8,7 @@ from typing import Any
 from tokenwire.errors import InvalidRequest
 from tokenwire.routes import Multitask
 
-__all__ = ["ThreadRequest", "split_thread"]
+__all__ = ["ThreadRequest", "split_thread", "start_request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,15 @@ class ThreadRequest:
     command: dict[str, Any] | None = None
     multitask: Multitask | None = None
     decisions: list[Any] | None = None
+
+
+def start_request(input: Any, thread: ThreadRequest | None) -> Any:
+    """What identifies a start for its ``Idempotency-Key``: the input and, on a thread, the
+    thread and what it is asked — decisions as sent, not the command they become, so a
+    retry replays whatever ran since."""
+    if thread is None:
+        return input
+    return [input, thread.thread_id, thread.command, thread.decisions]
 
 
 def split_thread(
