@@ -21,7 +21,9 @@ from tokenwire.errors import (
     RateLimited,
     RegistryFull,
     RunRefused,
+    ThreadBusy,
     UnknownRoute,
+    UnknownThread,
 )
 from tokenwire.gateway import Gateway, Hooks
 from tokenwire.protocols.refusals import (
@@ -44,6 +46,8 @@ REFUSALS: dict[type[RunRefused], tuple[RunRefused, int]] = {
     RegistryFull: (RegistryFull(2), 503),
     ClusterUnavailable: (ClusterUnavailable("Redis is unreachable: refused"), 503),
     RateLimited: (RateLimited("more than 1 concurrent streams", 7), 429),
+    UnknownThread: (UnknownThread("t-1"), 404),
+    ThreadBusy: (ThreadBusy("t-1", "r-1"), 409),
 }
 #: The statuses OpenAI answers with instead (422 is not in its vocabulary).
 OPENAI = {422: 400}
