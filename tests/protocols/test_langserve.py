@@ -185,7 +185,10 @@ async def test_an_interrupted_run_ends_well_and_stream_events_say_why(serve: Ser
     assert (kinds[0], kinds[-1]) == ("on_chain_start", "on_chain_end")
     paused = [e for e in events if e["event"] == "on_custom_event"]
     assert [e["name"] for e in paused] == ["interrupt", "approval.required"]
-    assert paused[0]["data"]["value"] == REQUEST
-    assert paused[1]["data"]["interrupt_id"] == paused[0]["data"]["interrupt_id"]
-    assert paused[1]["data"]["args"] == {"to": "ada"}
+    interrupt, approval = (cast(dict[str, Any], e["data"]) for e in paused)
+    assert interrupt["value"] == REQUEST
+    assert (approval["interrupt_id"], approval["args"]) == (
+        interrupt["interrupt_id"],
+        {"to": "ada"},
+    )
     assert all(e["run_id"] == events[0]["run_id"] for e in paused)
