@@ -16,11 +16,21 @@ ReadUIStream = Callable[..., Any]
 
 
 @pytest.fixture(scope="session")
-def read_ui_stream() -> ReadUIStream:
-    """``read_ui_stream("send", api, chat_id, text)`` / ``("resume", api, chat_id)``: the
-    message the real ``ai`` package reads from the stream (see node/read_ui_stream.mjs).
+def node_script() -> Callable[..., Any]:
+    """``node_script(script, *args)``: the JSON line a script in node/ prints, run with the
+    real ``ai`` package (see :func:`read_ui_stream` for the install and skip rules)."""
+    return _node_runner()
 
-    Installs the pinned package with ``npm ci`` on first use. Without node the tests skip
+
+@pytest.fixture(scope="session")
+def read_ui_stream(node_script: Callable[..., Any]) -> ReadUIStream:
+    """``read_ui_stream("send", api, chat_id, text)`` / ``("resume", api, chat_id)``: the
+    message the real ``ai`` package reads from the stream (see node/read_ui_stream.mjs)."""
+    return lambda *args: node_script("read_ui_stream.mjs", *args)
+
+
+def _node_runner() -> Callable[..., Any]:
+    """Installs the pinned package with ``npm ci`` on first use. Without node the tests skip
     — except on CI (``CI=true``), where they must run.
     """
     node, npm = shutil.which("node"), shutil.which("npm")
@@ -37,9 +47,9 @@ def read_ui_stream() -> ReadUIStream:
             timeout=300,
         )
 
-    def read(*args: str) -> Any:
+    def read(script: str, *args: str) -> Any:
         done = subprocess.run(
-            [node, "read_ui_stream.mjs", *args],
+            [node, script, *args],
             cwd=NODE_DIR,
             capture_output=True,
             text=True,

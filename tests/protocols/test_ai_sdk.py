@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableLambda
 
 from tests.protocols.conftest import ReadUIStream
 from tests.protocols.helpers import PROMPTS, native_text
+from tests.protocols.hitl import approval_graph, question_graph
 from tokenwire.demo.routes import demo_model, demo_routes
 from tokenwire.routes import Route
 from tokenwire.testing import mock_record
@@ -150,3 +151,54 @@ def test_a_client_that_disconnects_cancels_upstream(serve: Serve, mock_url: str)
             deltas += "text-delta" in next(lines)
     record = mock_record(mock_url, lambda r: r["outcome"] == "client_disconnected")
     assert record["tokens_sent"] < 200
+
+
+@pytest.mark.parametrize(("approved", "outcome"), [("true", "approve"), ("false", "reject: no")])
+def test_a_tool_approval_round_trip_with_the_real_chat(
+    serve: Serve, node_script: Callable[..., Any], approved: str, outcome: str
+) -> None:
+    client = serve([Route("review", approval_graph())])
+    chat = f"approval-{approved}"
+    result = node_script(
+        "chat_approval.mjs", api(client, "review"), chat, "mail ada", approved, "no"
+    )
+    assert result["error"] is None
+    (tool,) = [p for p in result["requested"]["parts"] if p["type"] == "dynamic-tool"]
+    assert (tool["state"], tool["toolName"], tool["input"]) == (
+        "approval-requested",
+        "send_email",
+        {"to": "ada"},
+    )
+    assert tool["approval"]["id"] == tool["toolCallId"]
+    assert result["requested"]["metadata"]["status"] == "interrupted"
+    # The follow-up request carried the answer; the thread resumed and completed.
+    assert len(result["bodies"]) == 2 and result["bodies"][1]["id"] == chat
+    (answered,) = [p for p in result["messages"][-1]["parts"] if p["type"] == "dynamic-tool"]
+    assert answered["state"] == "approval-responded"
+    assert result["messages"][-1]["metadata"]["status"] == "completed"
+    state = client.get(f"/v1/threads/{chat}").json()
+    assert (state["values"]["outcome"], state["next"]) == (outcome, [])
+
+
+def test_a_plain_interrupt_is_a_data_part_and_the_chat_is_the_thread(
+    serve: Serve, read_ui_stream: ReadUIStream
+) -> None:
+    client = serve([Route("ask", question_graph())])
+    result = read_ui_stream("send", api(client, "ask"), "c-ask", "paint it")
+    assert result["errors"] == []
+    (part,) = [p for p in result["message"]["parts"] if p["type"] == "data-interrupt"]
+    assert part["data"]["value"] == {"question": "which colour?"}
+    assert result["chunks"][-1]["finishReason"] == "other"
+    assert client.get("/v1/threads/c-ask").json()["next"] == ["pause"]
+    # Answering without an approval is refused as the thread waits for none.
+    answer = body("x", "c-ask")
+    answer["messages"].append(
+        {
+            "id": "a1",
+            "role": "assistant",
+            "parts": [{"type": "dynamic-tool", "state": "approval-responded",
+                       "approval": {"id": "nope", "approved": True}}],
+        }
+    )  # fmt: skip
+    refused = client.post("/v1/routes/ask/ui-chat", json=answer)
+    assert refused.status_code == 422, refused.text

@@ -186,3 +186,57 @@ def test_langserve_stream_events_filters_custom_events_by_name() -> None:
     encoder = StreamEventsEncoder("0" * 32, "graph", "value", {}, only)
     raw = encoder.encode(run(*CUSTOM_RUN)).decode()
     assert raw.count("on_custom_event") == 1 and "on_chat_model" not in raw
+
+
+def test_ai_sdk_approvals_are_tool_approval_requests() -> None:
+    interrupt_value = {
+        "action_requests": [{"name": "send", "args": {"to": "ada"}}],
+        "review_configs": [],
+    }
+    approval = {
+        "call_id": "i-1:0",
+        "interrupt_id": "i-1",
+        "name": "send",
+        "args": {"to": "ada"},
+        "description": "",
+        "allowed_decisions": ["approve", "reject"],
+    }
+    events = run(
+        ("tool.start", {"call_id": "c-0", "name": "look", "args": {}}),
+        ("approval.required", {**approval, "call_id": "c-0"}),  # its input went out already
+        ("interrupt", {"interrupt_id": "i-1", "value": interrupt_value}),
+        ("approval.required", approval),
+        end("interrupted"),
+    )
+    parts = sse_data(UIMessageStreamEncoder().encode(events))
+    assert [p["type"] for p in parts] == [
+        "start", "start-step",
+        "tool-input-available", "tool-approval-request",
+        "tool-input-available", "tool-approval-request",
+        "finish-step", "finish",
+    ]  # fmt: skip
+    assert parts[3] == {"type": "tool-approval-request", "approvalId": "c-0", "toolCallId": "c-0"}
+    assert parts[4] == {
+        "type": "tool-input-available",
+        "toolCallId": "i-1:0",
+        "toolName": "send",
+        "input": {"to": "ada"},
+        "dynamic": True,
+    }
+    assert parts[-1]["finishReason"] == "tool-calls"
+    assert parts[-1]["messageMetadata"]["status"] == "interrupted"
+
+
+def test_ai_sdk_a_plain_interrupt_is_a_data_part() -> None:
+    events = run(
+        ("interrupt", {"interrupt_id": "i-2", "value": {"question": "colour?"}}),
+        ("custom", {"name": "interrupt", "data": 1}),  # a graph's own cannot pass for it
+        end("interrupted"),
+    )
+    parts = sse_data(UIMessageStreamEncoder().encode(events))
+    assert parts[2] == {
+        "type": "data-interrupt",
+        "data": {"interrupt_id": "i-2", "value": {"question": "colour?"}},
+    }
+    assert parts[3]["type"] == "data-custom-interrupt"
+    assert parts[-1]["finishReason"] == "other"

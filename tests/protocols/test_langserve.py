@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableLambda
 from langserve import RemoteRunnable
 
 from tests.protocols.helpers import PROMPTS, native_text
+from tests.protocols.hitl import REQUEST, approval_graph
 from tokenwire.demo.routes import demo_model, demo_routes
 from tokenwire.routes import Route
 from tokenwire.testing import mock_record
@@ -170,3 +171,24 @@ def test_a_waiting_invoke_that_leaves_cancels_upstream(serve: Serve, mock_url: s
         runnable.invoke("x")
     record = mock_record(mock_url, lambda r: r["outcome"] == "client_disconnected")
     assert record["tokens_sent"] < 200
+
+
+async def test_an_interrupted_run_ends_well_and_stream_events_say_why(serve: Serve) -> None:
+    client = serve([Route("review", approval_graph())])
+    runnable = remote(client, "review")
+    graph_input = {"messages": [HumanMessage("mail ada")]}
+    # No failure: the output so far (a graph state summarized to its last message's text).
+    assert await runnable.ainvoke(graph_input) == "mail ada"
+    assert [chunk async for chunk in runnable.astream(graph_input)] == []
+    events = [e async for e in runnable.astream_events(graph_input)]
+    kinds = [e["event"] for e in events]
+    assert (kinds[0], kinds[-1]) == ("on_chain_start", "on_chain_end")
+    paused = [e for e in events if e["event"] == "on_custom_event"]
+    assert [e["name"] for e in paused] == ["interrupt", "approval.required"]
+    interrupt, approval = (cast(dict[str, Any], e["data"]) for e in paused)
+    assert interrupt["value"] == REQUEST
+    assert (approval["interrupt_id"], approval["args"]) == (
+        interrupt["interrupt_id"],
+        {"to": "ada"},
+    )
+    assert all(e["run_id"] == events[0]["run_id"] for e in paused)

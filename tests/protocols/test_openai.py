@@ -11,6 +11,7 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 
 from tests.protocols.helpers import PROMPTS, native_text
+from tests.protocols.hitl import approval_graph
 from tokenwire.demo.routes import demo_model, demo_routes, get_order_status
 from tokenwire.routes import Route
 from tokenwire.testing import mock_record, wait_for_status
@@ -238,3 +239,24 @@ def test_a_waiting_non_streaming_client_that_leaves_cancels_upstream(
         ).chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
     record = mock_record(mock_url, lambda r: r["outcome"] == "client_disconnected")
     assert record["tokens_sent"] < 200
+
+
+def test_an_interrupted_run_stops_with_an_interrupt_field(serve: Serve) -> None:
+    client = serve([Route("review", approval_graph())])
+    messages: Any = [{"role": "user", "content": "mail ada"}]
+    stream = sdk(client).chat.completions.create(model="review", messages=messages, stream=True)
+    chunks = list(stream)
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert last.model_extra is not None
+    pause = last.model_extra["interrupt"]
+    (interrupt,) = pause["interrupts"]
+    (approval,) = pause["approvals"]
+    assert interrupt["value"]["action_requests"][0]["name"] == "send_email"
+    assert (approval["interrupt_id"], approval["name"]) == (interrupt["interrupt_id"], "send_email")
+    assert all("interrupt" not in (c.model_extra or {}) for c in chunks[:-1])
+    completion = sdk(client).chat.completions.create(model="review", messages=messages)
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.choices[0].message.content == ""
+    assert completion.model_extra is not None
+    assert completion.model_extra["interrupt"]["approvals"][0]["name"] == "send_email"

@@ -12,6 +12,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.protocols.helpers import PROMPTS, native_input, native_text
+from tests.protocols.hitl import approval_graph, question_graph
 from tokenwire.broker.memory import MemoryEventLog
 from tokenwire.demo.routes import demo_model, demo_routes
 from tokenwire.gateway import Gateway
@@ -161,8 +162,8 @@ def test_requests_that_cannot_work_get_a_nack_and_the_socket_stays_open(
         assert (bad["type"], bad["status"], bad["id"]) == ("nack", 400, "x")
         assert "unknown message type 'fly'" in bad["message"]
         approve = reply(socket, type="approve", run_id="r", call_id="c", id=1)
-        assert (approve["status"], approve["code"]) == (501, "not_supported")
-        assert "approvals are not available yet" in approve["message"]
+        assert (approve["status"], approve["code"]) == (400, "invalid_message")
+        assert "'approve' needs a 'thread_id' string" in approve["message"]
         missing = reply(socket, type="start", route="nope", input="x")
         assert (missing["status"], missing["code"]) == (404, "unknown_route")
         invalid = reply(socket, type="start", route="rag", input={"x": 1})
@@ -215,3 +216,57 @@ async def test_a_socket_that_falls_behind_stops_reading_the_log() -> None:
     sender.cancel()
     await asyncio.gather(sender, *session.feeds.values(), return_exceptions=True)
     assert run.subscribers == 0
+
+
+def _run(socket: ClientConnection, op: str, **message: Any) -> list[dict[str, Any]]:
+    """Start (or approve) one run on the socket and return its events."""
+    ack = reply(socket, type=op, id=op, **message)
+    assert (ack["type"], ack["op"]) == ("ack", op), ack
+    (events,) = until_end(socket, 1).values()
+    assert all(e["run_id"] == ack["run_id"] for e in events)
+    return events
+
+
+def test_a_thread_pauses_for_approval_and_approve_resumes_it(serve: Serve) -> None:
+    client = serve([Route("review", approval_graph())])
+    with ws(client) as socket:
+        first = _run(socket, "start", route="review", input={"messages": []}, thread_id="w-1")
+        (paused,) = [e["data"] for e in first if e["type"] == "interrupt"]
+        (approval,) = [e["data"] for e in first if e["type"] == "approval.required"]
+        assert approval["interrupt_id"] == paused["interrupt_id"]
+        assert (approval["name"], approval["args"]) == ("send_email", {"to": "ada"})
+        assert approval["allowed_decisions"] == ["approve", "reject"]
+        assert first[-1]["data"]["status"] == "interrupted"
+        assert first[-1]["data"]["finish_reason"] == "interrupt"
+        decision = {"call_id": approval["call_id"], "type": "reject", "message": "not now"}
+        second = _run(socket, "approve", thread_id="w-1", decisions=[decision])
+        end = second[-1]["data"]
+        assert (end["status"], end["output"]) == ("completed", "reject: not now")
+        # Nothing waits any more: a second answer is refused, the socket stays open.
+        again = reply(socket, type="approve", id=2, thread_id="w-1", decisions=[decision])
+        assert (again["type"], again["status"], again["code"]) == ("nack", 422, "invalid_request")
+        assert reply(socket, type="ping", id=3)["type"] == "pong"
+
+
+def test_start_carries_thread_id_and_a_resume_command(serve: Serve) -> None:
+    client = serve([Route("ask", question_graph())])
+    with ws(client) as socket:
+        first = _run(socket, "start", route="ask", input={"messages": []}, thread_id="w-2")
+        assert first[0]["data"]["thread_id"] == "w-2"
+        assert [e["data"]["value"] for e in first if e["type"] == "interrupt"] == [
+            {"question": "which colour?"}
+        ]
+        assert not [e for e in first if e["type"] == "approval.required"]
+        busy = dict(route="ask", thread_id="w-2", command={"resume": "teal"}, multitask="reject")
+        second = _run(socket, "start", **busy)
+        assert second[-1]["data"]["output"] == "teal"
+        unknown = reply(socket, type="approve", id=4, thread_id="never", decisions=[])
+        assert (unknown["status"], unknown["code"]) == (404, "unknown_thread")
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"command": {"resume": 1}}, "'command' needs a 'thread_id'"),
+            ({"thread_id": "w-2", "command": {"resume": 1}, "input": {}}, "takes the place"),
+            ({"thread_id": "w-2", "input": {}, "multitask": "queue"}, "'multitask' must be"),
+        ]
+        for bad, detail in cases:
+            refused = reply(socket, type="start", route="ask", id=5, **bad)
+            assert (refused["code"], detail in refused["message"]) == ("invalid_message", True)

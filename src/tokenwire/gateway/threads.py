@@ -139,6 +139,10 @@ class ThreadGate:
         self._saver = None
         self._threaded.clear()
 
+    def threaded(self, route: str) -> bool:
+        """Whether runs of ``route`` can be on threads (a graph, with the checkpointer open)."""
+        return route in self._threaded
+
     # -- starts ------------------------------------------------------------------------------
     async def start_run(
         self,

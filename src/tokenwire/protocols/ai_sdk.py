@@ -28,10 +28,18 @@ canonical event    UI message stream parts
                    those parts stay the gateway's
 ``node.start``     ``data-node``, ``transient`` (``useChat``'s ``onData`` sees it, the
 ``node.end``       message does not keep it): ``{phase: start|end, name, step}``
+``approval.``     ``tool-input-available`` ``{toolCallId: call_id, toolName: name, input:
+``required``       args, dynamic: true}`` (unless that call's input went out already), then
+                   ``tool-approval-request`` ``{approvalId: call_id, toolCallId: call_id}``:
+                   ``useChat`` shows the call as ``approval-requested`` and
+                   ``addToolApprovalResponse`` answers it (see :mod:`.ai_sdk_api`)
+``interrupt``      ``data-interrupt`` ``{interrupt_id, value}`` — only for an interrupt that
+                   asks no tool approval (a HITL request is its ``approval.required`` parts)
 ``error``          ``error`` with the safe message — or, for ``cancelled``, ``abort``
 ``run.end``        ``finish-step``, ``finish`` (``finishReason``: stop / length /
-                   content-filter / error / interrupted; ``messageMetadata``: status and
-                   usage), ``[DONE]``
+                   content-filter / error / interrupted (cancelled) / tool-calls (paused
+                   for approvals) / other (paused at another interrupt); ``messageMetadata``:
+                   status — ``interrupted`` for a paused thread — and usage), ``[DONE]``
 =================  ==========================================================================
 """
 
@@ -43,8 +51,16 @@ from typing import Any
 import orjson
 
 from tokenwire.events import ErrorCode, Event, EventType
+from tokenwire.langchain.approvals import approvals_of
 
-__all__ = ["DONE", "HEADERS", "UIMessageStreamEncoder", "messages_from_ui"]
+__all__ = [
+    "DONE",
+    "HEADERS",
+    "UIMessageStreamEncoder",
+    "approval_decisions",
+    "messages_from_ui",
+    "new_turn",
+]
 
 DONE = b"data: [DONE]\n\n"
 HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
@@ -75,8 +91,44 @@ def messages_from_ui(ui_messages: Sequence[dict[str, Any]]) -> list[dict[str, An
     return messages
 
 
+def approval_decisions(ui_messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The approvals ``useChat`` answered (``addToolApprovalResponse``), as the decisions
+    of ``POST /v1/threads/{id}/approvals``: the tool parts of the *last* message — an
+    assistant's, as the AI SDK sends it back — in state ``approval-responded`` (``approval:
+    {id, approved, reason?}``; ``id`` is the ``approvalId`` sent, the call id). Approved is
+    ``approve``, not approved ``reject`` with the reason as its message. Empty when the
+    request is no approval answer."""
+    if not ui_messages or ui_messages[-1].get("role") != "assistant":
+        return []
+    decisions = []
+    for part in ui_messages[-1].get("parts") or []:
+        if not isinstance(part, dict) or part.get("state") != "approval-responded":
+            continue
+        approval = part.get("approval")
+        if not isinstance(approval, dict) or not isinstance(approval.get("id"), str):
+            continue
+        decision: dict[str, Any] = {"call_id": approval["id"]}
+        if approval.get("approved") is True:
+            decision["type"] = "approve"
+        else:
+            decision["type"] = "reject"
+            if isinstance(approval.get("reason"), str) and approval["reason"]:
+                decision["message"] = approval["reason"]
+        decisions.append(decision)
+    return decisions
+
+
+def new_turn(ui_messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages after the last assistant message: what a chat on a LangGraph thread
+    sends (the thread's checkpoint holds the conversation before them)."""
+    for index in range(len(ui_messages) - 1, -1, -1):
+        if ui_messages[index].get("role") == "assistant":
+            return list(ui_messages[index + 1 :])
+    return list(ui_messages)
+
+
 #: The data parts the gateway itself sends: a custom event may not pass for one of them.
-_GATEWAY_DATA_PARTS = frozenset({"guardrail", "node"})
+_GATEWAY_DATA_PARTS = frozenset({"guardrail", "node", "interrupt"})
 
 
 def _custom_part(data: dict[str, Any]) -> dict[str, Any]:
@@ -96,13 +148,17 @@ class UIMessageStreamEncoder:
     """One run's events as UI message stream parts; keeps which text/reasoning block is
     open, so it must see every event of the run in order (one instance per response)."""
 
-    __slots__ = ("_open", "_usage", "closed")
+    __slots__ = ("_approvals", "_calls", "_open", "_usage", "closed")
 
     def __init__(self) -> None:
         self.closed = False
         #: (kind, id) of the text or reasoning block being streamed, if any.
         self._open: tuple[str, str] | None = None
         self._usage: dict[str, Any] | None = None
+        #: Tool calls whose input part went out (an approval must not repeat it).
+        self._calls: set[str] = set()
+        #: Interrupt ids whose approvals went out.
+        self._approvals: set[str] = set()
 
     def encode(self, events: Sequence[Event]) -> bytes:
         return b"".join([self._encode(event) for event in events])
@@ -138,6 +194,7 @@ class UIMessageStreamEncoder:
             start = {"type": "start", "messageId": data["run_id"], "messageMetadata": metadata}
             return _part(start) + _part({"type": "start-step"})
         if kind == EventType.TOOL_START:
+            self._calls.add(data["call_id"])
             return _part(
                 {
                     "type": "tool-input-available",
@@ -148,6 +205,13 @@ class UIMessageStreamEncoder:
                     "providerExecuted": True,
                 }
             )
+        if kind == EventType.APPROVAL_REQUIRED:
+            return self._approval(data)
+        if kind == EventType.INTERRUPT:
+            if approvals_of(str(data.get("interrupt_id")), data.get("value")):
+                return b""  # its approval.required events follow: they are the parts
+            value = {"interrupt_id": data.get("interrupt_id"), "value": data.get("value")}
+            return _part({"type": "data-interrupt", "data": value})
         if kind == EventType.TOOL_END:
             return _part(_tool_output(data))
         if kind == EventType.RETRIEVAL:
@@ -170,13 +234,33 @@ class UIMessageStreamEncoder:
             self.closed = True
             status = data.get("status", "failed")
             metadata = {"status": status, "usage": self._usage or data.get("usage")}
+            reason = _FINISH.get(status, "other")
+            if status == "interrupted":  # a paused thread, not a cancelled run
+                reason = "tool-calls" if self._approvals else "other"
             finish = {
                 "type": "finish",
-                "finishReason": _FINISH.get(status, "other"),
+                "finishReason": reason,
                 "messageMetadata": metadata,
             }
             return _part({"type": "finish-step"}) + _part(finish) + DONE
         return b""
+
+    def _approval(self, data: dict[str, Any]) -> bytes:
+        call_id = str(data["call_id"])
+        self._approvals.add(str(data.get("interrupt_id")))
+        parts = b""
+        if call_id not in self._calls:
+            self._calls.add(call_id)
+            tool = {
+                "type": "tool-input-available",
+                "toolCallId": call_id,
+                "toolName": data.get("name", ""),
+                "input": data.get("args"),
+                "dynamic": True,
+            }
+            parts = _part(tool)
+        request = {"type": "tool-approval-request", "approvalId": call_id, "toolCallId": call_id}
+        return parts + _part(request)
 
 
 def _tool_output(data: dict[str, Any]) -> dict[str, Any]:

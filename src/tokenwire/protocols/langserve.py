@@ -16,6 +16,14 @@ Streams are SSE with LangServe's event names: ``metadata`` (``{"run_id"}``) firs
 run failed or was cancelled (the client raises ``httpx.HTTPStatusError``). A run that a
 guard truncated or blocked ends normally: what was delivered is the answer.
 
+A LangGraph graph that pauses at ``interrupt()`` (run status ``interrupted``) ends
+normally too — it is no failure: ``invoke`` returns the output so far, ``stream`` ends
+with ``end``. Only ``stream_events`` says *why* it stopped: the ``interrupt`` and
+``approval.required`` events are ``on_custom_event`` s of those names (see
+:mod:`.langserve_events`). A LangServe request has no thread, so the pause cannot be
+resumed here: run on a thread with the native API (``thread_id``), the WebSocket or the
+AI SDK endpoint.
+
 ``stream_events`` is rebuilt from canonical events (:class:`StreamEventsEncoder`); the
 gap to LangChain's own ``astream_events`` is documented there. It is the one LangServe
 endpoint that carries custom events (``on_custom_event``), as LangChain's ``astream`` does
@@ -64,7 +72,7 @@ _ROLES = {
     "tool": "tool",
     "ToolMessageChunk": "tool",
 }
-_OK = frozenset({"completed", "truncated", "blocked"})
+_OK = frozenset({"completed", "truncated", "blocked", "interrupted"})
 RESTARTED = {
     "status_code": 503,
     "message": "the answer restarted on a fallback, which a stream cannot retract; retry",

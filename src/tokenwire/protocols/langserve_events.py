@@ -17,6 +17,11 @@ Canonical events are coarser than LangChain's callback tree, so this is a faithf
   ``get_stream_writer()`` payload, which has none) and its ``data``, as LangChain sends
   it; its ``run_id`` is the root's (the gateway does not know which step dispatched it)
   and, as in LangChain, its run type for the filters is its name;
+- ``interrupt`` / ``approval.required`` (a LangGraph graph paused) → ``on_custom_event``
+  named ``interrupt`` (``data``: ``{interrupt_id, value}``) / ``approval.required``
+  (``data``: ``{call_id, interrupt_id, name, args, description, allowed_decisions}``),
+  from the root like any custom event; the run then ends normally (``on_chain_end``
+  with the state so far);
 - ``node.start`` / ``node.end`` (routes with ``progress``) → the node's ``on_chain_start``
   / ``on_chain_end`` (named after the node, run type ``chain``);
 - missing entirely: prompt, parser and other intermediate chain steps, nested chains,
@@ -128,6 +133,9 @@ class StreamEventsEncoder(EventEncoder):
             name = data.get("name") or "custom"
             custom = self._event("on_custom_event", name, name, self._root, data.get("data"))
             return self._close_segment() + custom
+        if kind in (EventType.INTERRUPT, EventType.APPROVAL_REQUIRED):
+            pause = self._event("on_custom_event", kind, kind, self._root, data)
+            return self._close_segment() + pause
         if kind in (EventType.NODE_START, EventType.NODE_END):
             return self._close_segment() + self._node(kind, data)
         if kind == EventType.RUN_END:

@@ -15,7 +15,13 @@ Mapping (one choice, index 0; ``model`` is the route name):
   place for them (an unknown delta field would be dropped or, worse, read as text); use
   the native stream, WebSocket, the AI SDK or LangServe ``stream_events`` for them;
 - ``run.end`` → the finish chunk: ``completed`` → ``stop`` (or ``tool_calls``),
-  ``truncated`` → ``length``, ``blocked`` → ``content_filter``; then, with
+  ``truncated`` → ``length``, ``blocked`` → ``content_filter``, ``interrupted`` (a
+  LangGraph graph paused at ``interrupt()``) → ``stop`` with an extension field
+  ``interrupt: {thread_id, interrupts: [{interrupt_id, value}], approvals: [...]}`` on
+  that chunk (``approvals``: the ``approval.required`` events' data); a non-streaming
+  completion carries the same field at its top level. The OpenAI SDK keeps unknown
+  fields (``chunk.model_extra["interrupt"]``); resume the thread on the native API
+  (``POST /v1/threads/{thread_id}/approvals`` or a start with ``command``); then, with
   ``stream_options.include_usage``, a usage chunk (``choices: []``); then ``data: [DONE]``;
 - ``run.restart`` (a fallback starts the answer over) cannot be expressed: chunks are
   append-only and clients would show the discarded text glued to the new one. The stream
@@ -52,7 +58,12 @@ RESTARTED = (
     "the answer restarted on a fallback, which an OpenAI stream cannot retract; retry the request"
 )
 
-_FINISH = {"completed": "stop", "truncated": "length", "blocked": "content_filter"}
+_FINISH = {
+    "completed": "stop",
+    "truncated": "length",
+    "blocked": "content_filter",
+    "interrupted": "stop",
+}
 _ERROR_TYPES = {
     ErrorCode.RATE_LIMITED.value: "rate_limit_error",
     ErrorCode.POLICY_VIOLATION.value: "invalid_request_error",
@@ -102,6 +113,31 @@ def _run_error(end: dict[str, Any]) -> dict[str, Any]:
     return error_body(str(error.get("message", "")), _ERROR_TYPES.get(code, "server_error"), code)
 
 
+class _Pause:
+    """What a run that pauses says about it: the ``interrupt`` extension field."""
+
+    __slots__ = ("approvals", "interrupts", "thread_id")
+
+    def __init__(self) -> None:
+        self.thread_id: str | None = None
+        self.interrupts: list[dict[str, Any]] = []
+        self.approvals: list[dict[str, Any]] = []
+
+    def see(self, event: Event) -> None:
+        if event.type == EventType.RUN_START:
+            self.thread_id = event.data.get("thread_id")
+        elif event.type == EventType.INTERRUPT:
+            self.interrupts.append(event.data)
+        elif event.type == EventType.APPROVAL_REQUIRED:
+            self.approvals.append(event.data)
+
+    def field(self, status: Any) -> dict[str, Any]:
+        if status != "interrupted":
+            return {}
+        pause = {"thread_id": self.thread_id, "interrupts": self.interrupts}
+        return {"interrupt": {**pause, "approvals": self.approvals}}
+
+
 class ChatCompletionEncoder(EventEncoder):
     """Encodes one run's events as a ``chat.completion.chunk`` SSE stream.
 
@@ -109,7 +145,7 @@ class ChatCompletionEncoder(EventEncoder):
     here, one instance per response.
     """
 
-    __slots__ = ("_base", "_include_usage", "_usage")
+    __slots__ = ("_base", "_include_usage", "_pause", "_usage")
 
     def __init__(self, run_id: str, model: str, *, include_usage: bool = False) -> None:
         super().__init__()
@@ -122,13 +158,17 @@ class ChatCompletionEncoder(EventEncoder):
         }
         self._include_usage = include_usage
         self._usage: dict[str, int] | None = None
+        self._pause = _Pause()
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    def _chunk(
+        self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any
+    ) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return _data({**self._base, "choices": [choice]})
+        return _data({**self._base, "choices": [choice], **extra})
 
     def _encode(self, event: Event) -> bytes:
         kind, data = event.type, event.data
+        self._pause.see(event)
         if kind == EventType.TOKEN:
             return self._chunk({"content": data["text"]})
         if kind == EventType.REASONING:
@@ -154,7 +194,8 @@ class ChatCompletionEncoder(EventEncoder):
         calls = _tool_calls(end.get("output")) if status == "completed" else []
         if calls:
             parts.append(self._chunk({"tool_calls": calls}))
-        parts.append(self._chunk({}, "tool_calls" if calls else _FINISH[status]))
+        reason = "tool_calls" if calls else _FINISH[status]
+        parts.append(self._chunk({}, reason, **self._pause.field(status)))
         if self._include_usage:
             parts.append(_data({**self._base, "choices": [], "usage": self._usage}))
         parts.append(DONE)
@@ -171,7 +212,9 @@ def chat_completion(run_id: str, model: str, events: Sequence[Event]) -> tuple[i
     reasoning: list[str] = []
     usage = usage_of({})
     end: dict[str, Any] = {}
+    pause = _Pause()
     for event in events:
+        pause.see(event)
         if event.type == EventType.RESTART:
             text, reasoning = [], []
         elif event.type == EventType.TOKEN:
@@ -207,6 +250,7 @@ def chat_completion(run_id: str, model: str, events: Sequence[Event]) -> tuple[i
         "system_fingerprint": None,
         "choices": [choice],
         "usage": usage,
+        **pause.field(status),
     }
 
 

@@ -3,18 +3,27 @@
 Client → server (``id`` is an optional correlation id echoed in the reply):
 
 - ``{"type": "start", "route", "input" | "messages", "config"?, "on_disconnect"?,
-  "metadata"?, "idempotency_key"?, "id"?}`` — start a run and follow it;
+  "metadata"?, "idempotency_key"?, "thread_id"?, "command"?, "multitask"?, "id"?}`` —
+  start a run and follow it; ``thread_id`` runs it on a LangGraph thread, ``command``
+  (``{"resume": value}``, in place of ``input``) resumes that thread, ``multitask`` is
+  what to do when the thread still has a live run — as on the native HTTP API;
 - ``{"type": "resume", "run_id", "after"?, "id"?}`` — follow a run from a cursor (replays
   events with ``seq > after``, then live); replaces this socket's feed of that run;
 - ``{"type": "cancel", "run_id", "id"?}`` — stop generation now;
 - ``{"type": "detach", "run_id", "id"?}`` — stop following a run (its policy applies);
-- ``{"type": "approve", ...}`` — refused: no route pauses for approval yet;
+- ``{"type": "approve", "thread_id", "decisions": [{call_id, type, args?, name?,
+  message?}], "metadata"?, "on_disconnect"?, "id"?}`` — answer the tool calls a thread
+  waits for (its ``approval.required`` events) and resume it: the resumed run is acked
+  and followed exactly as a ``start`` (``{"type": "ack", "op": "approve", "run_id",
+  "created"}``), as ``POST /v1/threads/{thread_id}/approvals`` starts it;
 - ``{"type": "ping", "id"?}`` → ``{"type": "pong", "id"}``.
 
 Server → client:
 
 - run events: ``{"run_id", "seq", "type", "data"}`` — ``type`` is the canonical event
-  type (``run.start`` … ``run.end``), exactly the native protocol's events;
+  type (``run.start`` … ``run.end``), exactly the native protocol's events — so a run
+  that pauses sends ``interrupt`` and ``approval.required`` events and ends with
+  ``run.end`` ``{"status": "interrupted", "finish_reason": "interrupt"}``;
 - ``{"type": "ack", "op", "id", "run_id", ...}`` for a request that worked;
 - ``{"type": "nack", "op", "id", "status", "code", "message"}`` for one that did not
   (``status`` is the HTTP status the same request gets on the HTTP API).
@@ -83,6 +92,8 @@ def parse_message(raw: str | bytes) -> dict[str, Any]:
         raise ProtocolError(f"'{op}' needs a 'run_id' string", op, id)
     if op == "start":
         _check_start(message, id)
+    if op == "approve":
+        _check_approve(message, id)
     after = message.get("after", 0)
     if op == "resume" and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
         raise ProtocolError("'after' must be an event seq (an integer >= 0)", op, id)
@@ -92,8 +103,12 @@ def parse_message(raw: str | bytes) -> dict[str, Any]:
 def _check_start(message: dict[str, Any], id: Any) -> None:
     if not isinstance(message.get("route"), str):
         raise ProtocolError("'start' needs a 'route' string", "start", id)
+    _check_thread(message, id)
     messages = message.get("messages")
-    if "input" not in message and not (
+    if message.get("command") is not None:
+        if "input" in message or "messages" in message:
+            raise ProtocolError("'command' takes the place of 'input'", "start", id)
+    elif "input" not in message and not (
         isinstance(messages, list)
         and messages
         and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
@@ -112,6 +127,34 @@ def _check_start(message: dict[str, Any], id: Any) -> None:
         message["idempotency_key"], str
     ):
         raise ProtocolError("'idempotency_key' must be a string", "start", id)
+
+
+_MULTITASK = (None, "reject", "enqueue", "interrupt", "rollback")
+
+
+def _check_thread(message: dict[str, Any], id: Any) -> None:
+    thread_id = message.get("thread_id")
+    if thread_id is not None and not isinstance(thread_id, str):
+        raise ProtocolError("'thread_id' must be a string", "start", id)
+    if message.get("command") is not None:
+        if not isinstance(message["command"], dict):
+            raise ProtocolError("'command' must be an object", "start", id)
+        if thread_id is None:
+            raise ProtocolError("'command' needs a 'thread_id': it resumes a thread", "start", id)
+    if message.get("multitask") not in _MULTITASK:
+        allowed = "', '".join(m for m in _MULTITASK if m)
+        raise ProtocolError(f"'multitask' must be one of '{allowed}'", "start", id)
+
+
+def _check_approve(message: dict[str, Any], id: Any) -> None:
+    if not isinstance(message.get("thread_id"), str):
+        raise ProtocolError("'approve' needs a 'thread_id' string", "approve", id)
+    if not isinstance(message.get("decisions"), list):
+        raise ProtocolError("'approve' needs 'decisions' as a list", "approve", id)
+    if message.get("metadata") is not None and not isinstance(message["metadata"], dict):
+        raise ProtocolError("'metadata' must be an object", "approve", id)
+    if message.get("on_disconnect") not in (None, "cancel", "continue"):
+        raise ProtocolError("'on_disconnect' must be 'cancel' or 'continue'", "approve", id)
 
 
 def event_message(run_id: str, event: Event) -> str:

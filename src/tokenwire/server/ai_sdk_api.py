@@ -4,6 +4,15 @@
   sends (``{id, messages: [{id, role, parts}], trigger, messageId}``); the messages' text
   becomes the route's input via ``input_from_messages``; the response streams the run as
   UI message parts (:mod:`tokenwire.protocols.ai_sdk`).
+
+  On a LangGraph graph route the chat is a thread: ``thread_id`` is the chat ``id``, the
+  thread's checkpoint holds the conversation, so only the new turn (the messages after
+  the last assistant message) is the input. A graph pausing for approval streams
+  ``tool-approval-request`` parts; when ``useChat`` sends the answers back (the last
+  message is the assistant's, with tool parts in state ``approval-responded``), they
+  become the thread's approval decisions — approved → ``approve``, denied → ``reject``
+  with the reason — and the thread resumes (as ``POST /v1/threads/{id}/approvals``); the
+  resumed run streams as the continuation of that message.
 - ``GET /v1/routes/{route}/ui-chat/{chat_id}/stream`` — the transport's
   ``reconnectToStream``: while the chat's latest run is live, replays it from its first
   event and follows it (the AI SDK treats a resumed stream as a replay of the whole
@@ -26,7 +35,13 @@ from starlette.responses import Response
 from tokenwire.cluster.replica import Cluster
 from tokenwire.errors import ClusterUnavailable, RunRefused
 from tokenwire.gateway import Gateway
-from tokenwire.protocols.ai_sdk import HEADERS, UIMessageStreamEncoder, messages_from_ui
+from tokenwire.protocols.ai_sdk import (
+    HEADERS,
+    UIMessageStreamEncoder,
+    approval_decisions,
+    messages_from_ui,
+    new_turn,
+)
 from tokenwire.protocols.refusals import ai_sdk_refusal, native_refusal
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
@@ -35,6 +50,7 @@ from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem, refused
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
+from tokenwire.threads import ThreadRequest
 
 __all__ = ["ActiveChats", "create_ai_sdk_router"]
 
@@ -50,7 +66,11 @@ class UIMessage(BaseModel):
 class UIChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    id: str = Field(max_length=200, description="The chat id (resume key).")
+    id: str = Field(
+        max_length=200,
+        pattern=r"\S",
+        description="The chat id (resume key; a graph route's thread id).",
+    )
     messages: list[UIMessage] = Field(min_length=1)
     trigger: str | None = None
     messageId: str | None = None
@@ -111,13 +131,23 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
         responses={**_SSE, **{status: {} for status in (404, 422, 429, 503)}},
     )
     async def ui_chat(route: str, body: UIChatRequest) -> Response:
-        messages = messages_from_ui([m.model_dump() for m in body.messages])
+        ui = [m.model_dump() for m in body.messages]
         try:
             runnable = gateway.route(route).runnable
+            value: Any = None
+            thread = None
+            if not gateway.threads.threaded(route):
+                value = input_from_messages(runnable, messages_from_ui(ui))
+            elif decisions := approval_decisions(ui):
+                thread = ThreadRequest(body.id, decisions=decisions)
+            else:
+                value = input_from_messages(runnable, messages_from_ui(new_turn(ui)))
+                thread = ThreadRequest(body.id)
             run, _ = await gateway.start_run(
                 route,
-                input_from_messages(runnable, messages),
+                value,
                 metadata={"protocol": "ai-sdk", "chat_id": body.id},
+                thread=thread,
             )
         except RunRefused as exc:
             return refused(ai_sdk_refusal(exc))

@@ -32,15 +32,11 @@ from tokenwire.protocols.websocket import (
 from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.server.guard import unauthenticated
+from tokenwire.threads import ThreadRequest
 
 __all__ = ["SocketSession", "create_ws_router"]
 
 log = logging.getLogger("tokenwire.ws")
-
-_APPROVALS_MISSING = (
-    "approvals are not available yet: no route in this version of tokenwire pauses for "
-    "approval, so there is nothing to approve"
-)
 
 
 def create_ws_router(gateway: Gateway, *, max_queued_events: int = 256) -> APIRouter:
@@ -122,37 +118,44 @@ class SocketSession:
     def _dispatch(self, op: str, message: dict[str, Any], id: Any) -> None:
         if op == "ping":
             self.outbox.put_control(pong(id))
-        elif op == "approve":
-            self.outbox.put_control(nack(op, id, 501, "not_supported", _APPROVALS_MISSING))
-        elif op == "start":
-            self._start(message, id)
+        elif op in ("start", "approve"):
+            self._start(op, message, id)
         else:
             self._on_run(op, message["run_id"], message, id)
 
-    def _start(self, message: dict[str, Any], id: Any) -> None:
+    def _start(self, op: str, message: dict[str, Any], id: Any) -> None:
         # The start may wait (the caller's limits, perhaps in Redis, or a key held by
         # another replica's run): the socket's other requests are answered meanwhile.
-        task = asyncio.ensure_future(self._start_admitted(message, id))
+        task = asyncio.ensure_future(self._start_admitted(op, message, id))
         self.lookups.add(task)
         task.add_done_callback(self.lookups.discard)
 
-    async def _start_admitted(self, message: dict[str, Any], id: Any) -> None:
+    async def _start_admitted(self, op: str, message: dict[str, Any], id: Any) -> None:
         try:
-            run, created = await self.gateway.start_run(**self._start_arguments(message))
+            if op == "approve":
+                arguments = await self._approve_arguments(message)
+            else:
+                arguments = self._start_arguments(message)
+            run, created = await self.gateway.start_run(**arguments)
         except RunRefused as exc:
-            self.outbox.put_control(websocket_refusal("start", id, exc))
+            self.outbox.put_control(websocket_refusal(op, id, exc))
             return
         except Exception:
-            log.exception("websocket start failed")
-            self.outbox.put_control(nack("start", id, 500, "internal", "the request failed"))
+            log.exception("websocket %s failed", op)
+            self.outbox.put_control(nack(op, id, 500, "internal", "the request failed"))
             return
-        self._started(run, created, id)
+        self._started(op, run, created, id)
 
     def _start_arguments(self, message: dict[str, Any]) -> dict[str, Any]:
         route = self.gateway.route(message["route"])
         value = message.get("input")
-        if "input" not in message:
+        if "input" not in message and message.get("command") is None:
             value = input_from_messages(route.runnable, message["messages"])
+        thread = None
+        if message.get("thread_id") is not None:
+            thread = ThreadRequest(
+                message["thread_id"], message.get("command"), message.get("multitask")
+            )
         return {
             "route_name": route.name,
             "input": value,
@@ -160,10 +163,23 @@ class SocketSession:
             "on_disconnect": message.get("on_disconnect"),
             "metadata": {"protocol": "websocket", **(message.get("metadata") or {})},
             "idempotency_key": message.get("idempotency_key"),
+            "thread": thread,
         }
 
-    def _started(self, run: Run, created: bool, id: Any) -> None:
-        self.outbox.put_control(ack("start", id, run_id=run.id, created=created))
+    async def _approve_arguments(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The resumed run of ``POST /v1/threads/{id}/approvals``, as start arguments."""
+        thread_id = message["thread_id"]
+        return {
+            "route_name": await self.gateway.threads.route_of(thread_id),
+            "input": None,
+            "on_disconnect": message.get("on_disconnect"),
+            "metadata": {"protocol": "websocket", **(message.get("metadata") or {})},
+            "idempotency_key": message.get("idempotency_key"),
+            "thread": ThreadRequest(thread_id, decisions=message["decisions"]),
+        }
+
+    def _started(self, op: str, run: Run, created: bool, id: Any) -> None:
+        self.outbox.put_control(ack(op, id, run_id=run.id, created=created))
         self.follow(run, 0)
 
     def _on_run(self, op: str, run_id: str, message: dict[str, Any], id: Any) -> None:

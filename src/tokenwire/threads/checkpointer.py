@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,6 +39,9 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
 async def _sqlite(path: Path) -> AsyncIterator[BaseCheckpointSaver[str]]:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+    # aiosqlite logs each statement with its parameters at DEBUG: a checkpoint's state
+    # (a conversation, unmasked) would be in the gateway's logs.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         await saver.setup()
