@@ -105,7 +105,7 @@ async def _execute(
         if route.total_timeout is None:
             output = await attempts.run()
         else:
-            async with Watchdog(total=route.total_timeout):
+            async with Watchdog(total=route.total_timeout, now=recorder.clock):
                 output = await attempts.run()
         await head.drain()  # the answer is complete: release what the stages held back
         if run.stopped:
