@@ -183,6 +183,7 @@ class Attempts:
             )
             self._reliability.stats.retries += 1
             retry += 1
+            input = redo_input(input, self._config)
             await self._sleep(delay)
 
     async def _attempt(self, upstream: Upstream, input: Any) -> Any:
@@ -258,6 +259,17 @@ class Attempts:
                 stats.first_token_timeouts += 1
             elif error.kind == "stall":
                 stats.stall_timeouts += 1
+
+
+def redo_input(input: Any, config: RunnableConfig) -> Any:
+    """The input a retry sends. On a LangGraph thread the failed attempt already
+    checkpointed its input: the retry carries on from there (``None``) instead of sending
+    it again, which would add it to the state twice. A ``Command`` (a resume) is sent
+    again: LangGraph applies it to the interrupt it answers, once."""
+    on_thread = "thread_id" in config.get("configurable", {})
+    if not on_thread or input is None or type(input).__module__.startswith("langgraph"):
+        return input
+    return None
 
 
 def plan_upstreams(route: Route) -> list[Upstream]:
