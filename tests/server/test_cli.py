@@ -184,3 +184,43 @@ def test_the_jwt_secret_alone_secures_serve(launch: Launch, tmp_path: Path) -> N
     assert refused.status_code == 401
     events = _stream(url, "echo", body, {"Authorization": f"Bearer {token()}"})
     assert text_of(events) == "echo hi"
+
+
+def test_serve_a_graph_that_interrupts_and_resume_it_after_a_restart(
+    launch: Launch, tmp_path: Path
+) -> None:
+    """``tokenwire serve`` a graph compiled without a checkpointer: the first run pauses,
+    the gateway restarts, and the thread resumes where it paused."""
+    (tmp_path / "graph.py").write_text(
+        textwrap.dedent(
+            """
+            from langgraph.graph import END, START, StateGraph
+            from langgraph.types import interrupt
+            from typing_extensions import TypedDict
+
+            class State(TypedDict, total=False):
+                question: str
+                answer: str
+
+            def ask(state):
+                return {"answer": str(interrupt({"question": state["question"]}))}
+
+            builder = StateGraph(State)
+            builder.add_node("ask", ask)
+            builder.add_edge(START, "ask")
+            builder.add_edge("ask", END)
+            graph = builder.compile()
+            """
+        )
+    )
+    env = {"TOKENWIRE_DATA_DIR": str(tmp_path / "data")}
+    args = ("serve", "graph.py:graph", "--name", "ask", "--no-auth")
+    url = launch(*args, cwd=tmp_path, env=env)
+    events = _stream(url, "ask", {"input": {"question": "name?"}, "thread_id": "t"})
+    assert [e.data["status"] for e in events if e.event == "run.end"] == ["interrupted"]
+    assert httpx.get(f"{url}/v1/threads/t").json()["next"] == ["ask"]
+    url = launch(*args, cwd=tmp_path, env=env)  # another process on the same data_dir
+    events = _stream(url, "ask", {"thread_id": "t", "command": {"resume": "ada"}})
+    (end,) = [e.data for e in events if e.event == "run.end"]
+    assert (end["status"], end["output"]) == ("completed", {"question": "name?", "answer": "ada"})
+    assert httpx.get(f"{url}/v1/threads/t").json()["values"]["answer"] == "ada"
