@@ -62,3 +62,14 @@ async def test_a_run_that_never_started_is_still_recorded() -> None:
     run, _ = _run()  # no run.end, log open: reading it must not wait forever
     record = await audit_entry(run, "q")
     assert record["status"] == "running" and record["guardrail_actions"] == []
+
+
+async def test_a_graphs_model_is_named_from_the_models_that_ran() -> None:
+    """run.start cannot name the models inside a graph; the record takes them from run.end."""
+    log = MemoryEventLog("r2", 1000)
+    run = Run("r2", "graph", log, "cancel", 0, "t" * 32)
+    run.recorder = recorder = RunRecorder(log)
+    log.append(EventType.RUN_START, {"run_id": "r2", "route": "graph", "model": None})
+    recorder.usage(3, 2, "mock-agent-model")
+    end_run(run, recorder, RunStatus.COMPLETED, "ok", None)
+    assert (await audit_entry(run, "q"))["model"] == "mock-agent-model"

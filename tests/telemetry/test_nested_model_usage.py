@@ -117,6 +117,7 @@ async def test_nested_models_report_exact_usage_model_and_cost(
     assert usage["cost_usd"] == pytest.approx((expected_in * 3.0 + expected_out * 5.0) / 1e6)
     (record,) = records
     assert record.model == MODEL
+    assert end["models"] == [MODEL]  # run.start cannot name a graph's model; run.end does
     # From the model's run metadata (``ls_provider``), not guessed from the name's prefix.
     assert record.provider == "openai"
     assert (record.input_tokens, record.estimated) == (expected_in, False)

@@ -18,6 +18,7 @@ from tokenwire.runs.run import Run
 
 __all__ = ["audit_entry", "delivered_output", "identity", "minimal_entry", "plain_entry"]
 
+_END = EventType.RUN_END.value
 _START = EventType.RUN_START.value
 _GUARDRAIL = EventType.GUARDRAIL.value
 _CUSTOM = EventType.CUSTOM.value
@@ -138,4 +139,8 @@ async def _scan(run: Run) -> _Scanned:
                 custom.append({"seq": event.seq, **event.data})
             elif event.type == _START:
                 model = event.data.get("model")
+            elif event.type == _END and model is None:
+                # A graph's or an agent's models are named once they ran.
+                ran = event.data.get("models") or [None]
+                model = ran[0]
     return model, guardrails, custom

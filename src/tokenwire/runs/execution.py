@@ -219,6 +219,8 @@ def _summary(
         "usage": usage,
         "timings": recorder.timings(),
         "fallback_used": fallback_used,
+        # Every model that ran: a graph's are known only once they ran, not at run.start.
+        "models": list(recorder.models),
     }
     if failure is not None:
         summary["error"] = failure.data()
