@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from typing_extensions import TypedDict
 
 from tests.postgres import pg_admin
+from tests.redis_client import sync_redis
 from tokenwire import Gateway, Route, RunStatus, Settings, ThreadBusy
 from tokenwire.threads import ThreadRequest
 
@@ -101,3 +102,22 @@ async def test_a_live_thread_on_one_replica_is_busy_on_another(
     assert (await _ended(slow)).status is RunStatus.INTERRUPTED
     after, _ = await b.start_run("ask", None, thread=ThreadRequest("t", {"resume": "ok"}))
     assert (await _ended(after)).status is RunStatus.COMPLETED
+
+
+async def test_the_heartbeat_keeps_a_long_runs_thread_claimed(
+    replicas: tuple[Make, asyncio.Event], redis_url: str, prefix: str
+) -> None:
+    """A claim lapsing under a run that outlives it would let another replica run the
+    thread beside it: each heartbeat holds the claims of the replica's live threads."""
+    make, release = replicas
+    a = await make()
+    slow, _ = await a.start_run("ask", {"question": "slow"}, thread=ThreadRequest("t"))
+    redis = sync_redis(redis_url)
+    key = f"{prefix}:thread:t"
+    assert redis.get(key) == slow.id.encode()
+    redis.pexpire(key, 1000)  # about to lapse
+    assert a.cluster is not None
+    await a.cluster._beat()
+    assert redis.pttl(key) > 60_000
+    release.set()
+    await _ended(slow)

@@ -282,6 +282,7 @@ class Cluster:
         last = self._beaten_at
         try:
             held = await self.client.set(key, b"1", px=ttl, get=True)
+            await self.thread_claims.renew("", self._live_threads())
             if last is not None and (held is None or self._beat_failed):
                 # A run that ended just before the last good beat may have had its end
                 # still queued: a TTL's margin.
@@ -290,6 +291,9 @@ class Cluster:
             self._beat_failed = True  # until a beat re-publishes, from the last good one
             raise
         self._beaten_at, self._beat_failed = now, False
+
+    def _live_threads(self) -> list[str]:
+        return [run.thread_id for run in self.registry.live() if run.thread_id]
 
     @staticmethod
     async def _every(seconds: float, job: Callable[[], Awaitable[Any]], what: str) -> None:

@@ -75,6 +75,7 @@ class SharedClaims:
         hold_ms: int,
         key_of: Callable[[str, str], str] | None = None,
     ) -> None:
+        self._client = client
         self._key_of = key_of or keys.idempotency
         #: How long a claim holds (a live run's whole life; the run's end re-arms it).
         self._hold_ms = hold_ms
@@ -91,6 +92,16 @@ class SharedClaims:
         keys = [self._key_of(route, key)]
         current = await self._swap(keys=keys, args=[holder or "", run_id, self._hold_ms])
         return None if current is None else bytes(current).decode()
+
+    async def renew(self, route: str, keys: list[str]) -> None:
+        """Hold ``keys`` (claimed by live runs) for another ``hold_ms``: a claim must not
+        lapse under a run that outlives it (a thread's run of several hours)."""
+        if not keys:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.pexpire(self._key_of(route, key), self._hold_ms)
+            await pipe.execute()
 
     async def release(self, route: str, key: str, run_id: str) -> None:
         """Free ``key`` if ``run_id`` still holds it (its run was refused before it started)."""
