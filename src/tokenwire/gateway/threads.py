@@ -333,7 +333,12 @@ class ThreadGate:
 
     async def _make_way(self, run: Run, strategy: Multitask) -> None:
         if strategy == "enqueue":
+            # At most as long as a stream may last: the waiting client is a stream too.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._settings.max_stream_seconds
             while not run.done:
+                if loop.time() > deadline:
+                    raise ThreadBusy(run.thread_id or "", run.id)
                 await run.settle(_ENQUEUE_POLL_SECONDS)
             return
         run.cancel(f"{strategy}: a new run started on its thread")
