@@ -7,6 +7,7 @@ a LangGraph node or a ``create_agent`` agent used to be estimated, unnamed and u
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import httpx
@@ -30,6 +31,11 @@ from tokenwire.testing import collect, poll_until
 from tokenwire.usage.pricing import PriceTable
 
 MODEL = "mock-agent-model"
+
+# The ChatOpenAI clients this test builds (the reference call on the test's loop, the
+# route's on the server's) keep pooled connections to the mock after their loops end; the
+# sockets are closed when garbage-collected, in whatever test runs then.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 PRICES = PriceTable({MODEL: {"input": 3.0, "output": 5.0}})
 
 
@@ -109,6 +115,7 @@ async def test_nested_models_report_exact_usage_model_and_cost(
         events = collect(c, "nested", {"input": body})
         end = events[-1].data
         records = poll_until(lambda: gateway.telemetry.recent.records() or None)
+    gc.collect()  # the pooled sockets close here, where the warning is filtered
 
     assert events[-1].event == "run.end" and end["status"] == "completed", end
     usage = end["usage"]
