@@ -78,8 +78,16 @@ def test_a_node_resumed_after_interrupt_creates_one_ticket(
         end = resumed[-1].data
         assert end["status"] == "completed"
         assert end["output"]["ticket"] == {"id": 1}  # the recorded result, replayed
+        listed = client.get("/v1/actions", params={"thread_id": "t"}).json()["actions"]
     assert len(records.tickets) == 1
     assert records.tickets[0]["key"]  # the key was handed on to the system of record
+    (entry,) = listed  # one action, executed once, replayed on resume
+    assert (entry["action"], entry["status"], entry["result"]) == (
+        "create_ticket",
+        "succeeded",
+        {"id": 1},
+    )
+    assert entry["key"] == records.tickets[0]["key"] and entry["args"] == {"title": "refund"}
 
 
 def _sync_ticket_chain(url: str) -> Any:

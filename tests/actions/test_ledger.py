@@ -59,3 +59,15 @@ async def test_a_failed_key_is_retried_once(ledger: Ledger) -> None:
     assert await ledger.retry(_entry(run_id="r3")) is False  # r2 holds it now
     again: Any = await ledger.get("k")
     assert (again.status, again.run_id) == ("running", "r2")
+
+
+async def test_entries_filter_newest_first(ledger: Ledger) -> None:
+    await ledger.begin(_entry("a", "r1"))
+    await ledger.finish("a", "succeeded", 1)
+    await ledger.begin(ActionEntry("b", "refund", {}, "r2", None))
+    await ledger.finish("b", "failed", error="no")
+    assert [e.key for e in await ledger.entries()] == ["b", "a"]
+    assert [e.key for e in await ledger.entries(thread_id="t")] == ["a"]
+    assert [e.key for e in await ledger.entries(status="failed")] == ["b"]
+    assert [e.key for e in await ledger.entries(run_id="r1", status="failed")] == []
+    assert len(await ledger.entries(limit=1)) == 1

@@ -54,6 +54,16 @@ class Ledger(Protocol):
 
     async def get(self, key: str) -> ActionEntry | None: ...
 
+    async def entries(
+        self,
+        *,
+        thread_id: str | None = None,
+        run_id: str | None = None,
+        status: ActionStatus | None = None,
+        limit: int = 100,
+    ) -> list[ActionEntry]:
+        """Entries matching every filter given, newest first."""
+
     async def setup(self) -> None:
         """Create what the ledger needs (its table); called once at gateway start."""
 
@@ -64,32 +74,48 @@ class MemoryLedger:
     """A ledger in this process (a gateway without a database, and tests)."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, ActionEntry] = {}
+        self.entries_by_key: dict[str, ActionEntry] = {}
 
     async def begin(self, entry: ActionEntry) -> ActionEntry | None:
-        existing = self.entries.get(entry.key)
+        existing = self.entries_by_key.get(entry.key)
         if existing is not None:
             return existing
-        self.entries[entry.key] = replace(entry, started_at=time.time())
+        self.entries_by_key[entry.key] = replace(entry, started_at=time.time())
         return None
 
     async def retry(self, entry: ActionEntry) -> bool:
-        existing = self.entries.get(entry.key)
+        existing = self.entries_by_key.get(entry.key)
         if existing is None or existing.status != "failed":
             return False
-        self.entries[entry.key] = replace(entry, started_at=time.time())
+        self.entries_by_key[entry.key] = replace(entry, started_at=time.time())
         return True
 
     async def finish(
         self, key: str, status: ActionStatus, result: Any = None, error: str | None = None
     ) -> None:
-        entry = self.entries[key]
-        self.entries[key] = replace(
+        entry = self.entries_by_key[key]
+        self.entries_by_key[key] = replace(
             entry, status=status, result=result, error=error, finished_at=time.time()
         )
 
     async def get(self, key: str) -> ActionEntry | None:
-        return self.entries.get(key)
+        return self.entries_by_key.get(key)
+
+    async def entries(
+        self,
+        *,
+        thread_id: str | None = None,
+        run_id: str | None = None,
+        status: ActionStatus | None = None,
+        limit: int = 100,
+    ) -> list[ActionEntry]:
+        wanted = {"thread_id": thread_id, "run_id": run_id, "status": status}
+        found = [
+            e
+            for e in self.entries_by_key.values()
+            if all(v is None or getattr(e, k) == v for k, v in wanted.items())
+        ]
+        return sorted(found, key=lambda e: e.started_at, reverse=True)[:limit]
 
     async def setup(self) -> None:
         return None
@@ -168,21 +194,38 @@ class SqlLedger:
     async def get(self, key: str) -> ActionEntry | None:
         async with self.engine.connect() as conn:
             found = (await conn.execute(select(actions).where(actions.c.key == key))).first()
-        if found is None:
-            return None
-        row = found._mapping
-        return ActionEntry(
-            key=row["key"],
-            action=row["action"],
-            args=orjson.loads(row["args"]),
-            run_id=row["run_id"],
-            thread_id=row["thread_id"],
-            status=row["status"],
-            result=orjson.loads(row["result"]) if row["result"] is not None else None,
-            error=row["error"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-        )
+        return None if found is None else _entry(found._mapping)
+
+    async def entries(
+        self,
+        *,
+        thread_id: str | None = None,
+        run_id: str | None = None,
+        status: ActionStatus | None = None,
+        limit: int = 100,
+    ) -> list[ActionEntry]:
+        query = select(actions).order_by(actions.c.started_at.desc()).limit(limit)
+        for column, value in (("thread_id", thread_id), ("run_id", run_id), ("status", status)):
+            if value is not None:
+                query = query.where(actions.c[column] == value)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_entry(row._mapping) for row in rows]
+
+
+def _entry(row: Any) -> ActionEntry:
+    return ActionEntry(
+        key=row["key"],
+        action=row["action"],
+        args=orjson.loads(row["args"]),
+        run_id=row["run_id"],
+        thread_id=row["thread_id"],
+        status=row["status"],
+        result=orjson.loads(row["result"]) if row["result"] is not None else None,
+        error=row["error"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
 
 
 def _json(value: Any) -> str:

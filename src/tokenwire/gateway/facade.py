@@ -77,6 +77,7 @@ class Gateway:
         self.telemetry = services.telemetry
         self.reliability = services.reliability
         self.audit = services.audit
+        self.actions = services.actions  # the action ledger (``tokenwire.actions``)
         #: The keys' limits, and the keys the auth middleware checks; None with auth off.
         self.key_limits: KeyLimits | None = None
         if self.settings.auth != "none":

@@ -18,6 +18,7 @@ RUN_PATH = re.compile(r"^/v1/runs/(?P<run_id>[^/]+)(/.*)?$")
 
 _RULES: list[tuple[re.Pattern[str], Role]] = [
     (re.compile(r"^/v1/audit(/.*)?$"), Role.AUDITOR),
+    (re.compile(r"^/v1/actions/?$"), Role.AUDITOR),  # what actions did, beside the records
     (re.compile(r"^/v1/runs/?$"), Role.MODERATOR),  # the live runs list
     (re.compile(r"^/v1/telemetry(/.*)?$"), Role.MODERATOR),
     (re.compile(r"^/v1/moderation(/.*)?$"), Role.MODERATOR),

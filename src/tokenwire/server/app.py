@@ -15,6 +15,7 @@ from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.middleware import AuthMiddleware
+from tokenwire.server.actions_api import create_actions_router
 from tokenwire.server.api import START_PATH, create_router, start_run_endpoint
 from tokenwire.server.audit_api import create_audit_router
 from tokenwire.server.console_api import create_console_router
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(create_metrics_router(gateway))
     app.include_router(create_audit_router(gateway))
     app.include_router(create_threads_router(gateway))
+    app.include_router(create_actions_router(gateway))
     for router in create_protocol_routers(gateway):
         app.include_router(router)
     app.include_router(create_console_router(gateway))
