@@ -134,3 +134,18 @@ async def test_outside_a_run_the_action_just_runs() -> None:
 
     assert [await bump(1), await bump(1)] == [1, 1]
     assert calls == [1, 1]
+
+
+def test_the_ledger_keeps_arguments_masked_on_a_masked_route(
+    crm: tuple[Crm, str], tmp_path: Any
+) -> None:
+    from tokenwire import Guardrails
+
+    _, url = crm
+    rails = Guardrails.from_config({"pii": True, "mask": ["tool_io"]})
+    route = Route("file", _ticket_graph(url), guardrails=rails)
+    with serve([route], data_dir=str(tmp_path)) as client:
+        body = {"input": {"title": "call jane.doe@example.com"}, "thread_id": "t"}
+        collect(client, "file", body)
+        listed = client.get("/v1/actions").text
+    assert "jane.doe@example.com" not in listed and "call " in listed

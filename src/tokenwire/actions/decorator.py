@@ -126,7 +126,8 @@ class _Call:
         step = str(config.get("configurable", {}).get("checkpoint_ns", ""))
         identity = call_identity(step, name, args)
         self.key = idempotency_key(scope.lineage, identity, scope.occurrence(identity))
-        self.entry = ActionEntry(self.key, name, args, scope.run_id, scope.thread_id)
+        shown = scope.mask(args) if scope.mask is not None else args
+        self.entry = ActionEntry(self.key, name, shown, scope.run_id, scope.thread_id)
 
     async def claim(self) -> ActionEntry | None:
         """None: this call executes. Else the finished entry to replay."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from tokenwire.actions.ledger import Ledger
 
@@ -27,6 +28,9 @@ class ActionScope:
     ledger: Ledger
     loop: asyncio.AbstractEventLoop
     thread_id: str | None = None
+    #: The route's PII masking of tool steps: the ledger keeps arguments masked (the key
+    #: is a hash of them in clear; a replayed result is the one recorded, unmasked).
+    mask: Callable[[Any], Any] | None = None
     #: Calls seen in this run per (step, action, arguments): the nth identical call is the
     #: nth occurrence — a repeat of the same step replays them in the same order.
     _seen: Counter[str] = field(default_factory=Counter)

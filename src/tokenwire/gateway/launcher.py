@@ -187,9 +187,9 @@ class RunLauncher:
             reliability=self.reliability,
             sink=stages,
         )
-        return _with_actions(body, self._action_scope(run))
+        return _with_actions(body, self._action_scope(run, masking))
 
-    def _action_scope(self, run: Run) -> ActionScope:
+    def _action_scope(self, run: Run, masking: Masking | None) -> ActionScope:
         """What the run's ``@action`` calls key on: its thread, else the request's
         idempotency key, else the run — what stays the same when the work is redone."""
         if run.thread_id is not None:
@@ -199,7 +199,8 @@ class RunLauncher:
         else:
             lineage = f"run:{run.id}"
         loop = asyncio.get_running_loop()
-        return ActionScope(lineage, run.id, self.actions, loop, run.thread_id)
+        mask = masking.on("tool_io") if masking is not None else None
+        return ActionScope(lineage, run.id, self.actions, loop, run.thread_id, mask)
 
     def _run_budget(self, run: Run, route: Route) -> RunBudget | None:
         """The route's budget, tightened by what the caller's key may still spend."""
