@@ -79,6 +79,13 @@ def test_a_node_resumed_after_interrupt_creates_one_ticket(
         assert end["status"] == "completed"
         assert end["output"]["ticket"] == {"id": 1}  # the recorded result, replayed
         listed = client.get("/v1/actions", params={"thread_id": "t"}).json()["actions"]
+        series = 'tokenwire_actions_total{action="create_ticket",route="file",status="%s"} 1.0'
+        poll_until(
+            lambda: all(
+                series % o in client.get("/metrics").text for o in ("succeeded", "replayed")
+            ),
+            timeout=30,
+        )
     assert len(records.tickets) == 1
     assert records.tickets[0]["key"]  # the key was handed on to the system of record
     (entry,) = listed  # one action, executed once, replayed on resume

@@ -26,7 +26,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
 
 from tokenwire.actions.keys import call_identity, idempotency_key
-from tokenwire.actions.ledger import ActionEntry
+from tokenwire.actions.ledger import ActionEntry, ActionStatus
 from tokenwire.actions.scope import ActionScope, current_scope
 from tokenwire.langchain.output import to_jsonable
 
@@ -142,6 +142,7 @@ class _Call:
                     return None
                 continue
             if existing.status != "running":
+                self.scope.outcomes[(self.entry.action, "replayed")] += 1
                 return existing
             if time.monotonic() > deadline:
                 raise ActionFailed(f"action {self.entry.action!r} is still running elsewhere")
@@ -157,11 +158,11 @@ class _Call:
         try:
             result = await run()
         except BaseException as exc:
-            await self.scope.ledger.finish(self.key, "failed", error=_describe(exc))
+            await self.finished("failed", error=_describe(exc))
             raise
         finally:
             _current_key.reset(token)
-        await self.scope.ledger.finish(self.key, "succeeded", to_jsonable(result))
+        await self.finished("succeeded", to_jsonable(result))
         return result
 
     def execute_sync(self, run: Callable[[], Any]) -> Any:
@@ -169,12 +170,19 @@ class _Call:
         try:
             result = run()
         except BaseException as exc:
-            self.on_loop(self.scope.ledger.finish(self.key, "failed", error=_describe(exc)))
+            self.on_loop(self.finished("failed", error=_describe(exc)))
             raise
         finally:
             _current_key.reset(token)
-        self.on_loop(self.scope.ledger.finish(self.key, "succeeded", to_jsonable(result)))
+        self.on_loop(self.finished("succeeded", to_jsonable(result)))
         return result
+
+    async def finished(
+        self, status: ActionStatus, result: Any = None, error: str | None = None
+    ) -> None:
+        """Record how the execution ended (on the run's loop, whichever thread ran it)."""
+        self.scope.outcomes[(self.entry.action, status)] += 1
+        await self.scope.ledger.finish(self.key, status, result, error)
 
     def on_loop(self, coro: Awaitable[Any]) -> Any:
         """Run ``coro`` on the run's event loop from a worker thread, and wait for it."""

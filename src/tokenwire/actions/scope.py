@@ -31,6 +31,9 @@ class ActionScope:
     #: The route's PII masking of tool steps: the ledger keeps arguments masked (the key
     #: is a hash of them in clear; a replayed result is the one recorded, unmasked).
     mask: Callable[[Any], Any] | None = None
+    #: (action, outcome) → calls: ``succeeded``, ``failed`` (executed) or ``replayed``;
+    #: counted on the run's loop, read by telemetry when the run ends.
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: Calls seen in this run per (step, action, arguments): the nth identical call is the
     #: nth occurrence — a repeat of the same step replays them in the same order.
     _seen: Counter[str] = field(default_factory=Counter)

@@ -187,7 +187,8 @@ class RunLauncher:
             reliability=self.reliability,
             sink=stages,
         )
-        return _with_actions(body, self._action_scope(run, masking))
+        run.actions = self._action_scope(run, masking)
+        return _with_actions(body, run.actions)
 
     def _action_scope(self, run: Run, masking: Masking | None) -> ActionScope:
         """What the run's ``@action`` calls key on: its thread, else the request's

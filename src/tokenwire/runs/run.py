@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokenwire.actions.scope import ActionScope
 from tokenwire.broker.base import EventLog
 from tokenwire.events import ErrorCode, RunStatus
 from tokenwire.routes import DisconnectPolicy
@@ -50,6 +51,8 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     recorder: RunRecorder | None = field(default=None, repr=False)
+    #: What its ``@action`` calls key on and how they went (set at launch).
+    actions: ActionScope | None = field(default=None, repr=False)
     cancel_reason: str | None = None
     #: Set by ``stop``: the status, error code and message the run ends with.
     stop_outcome: tuple[RunStatus, ErrorCode, str] | None = None

@@ -131,6 +131,7 @@ class Telemetry:
             tokens_after_disconnect=run.tokens_after_disconnect(),
             fallback_used=run.summary.get("fallback_used"),
             guardrail_actions=tuple((g["action"], g["rule"]) for g in recorder.guardrail_actions),
+            actions=_action_outcomes(run),
             gaps=recorder.gaps,
         )
 
@@ -142,3 +143,8 @@ class Telemetry:
 
     def _count_drop(self, exporter: str, count: int) -> None:
         self.metrics.dropped.labels(exporter).inc(count)
+
+
+def _action_outcomes(run: Run) -> tuple[tuple[str, str, int], ...]:
+    outcomes = run.actions.outcomes if run.actions is not None else {}
+    return tuple((name, outcome, calls) for (name, outcome), calls in outcomes.items())

@@ -111,6 +111,12 @@ class GatewayMetrics:
             ("route", "action", "rule"),
             registry=r,
         )
+        self.actions = Counter(
+            "tokenwire_actions",
+            "@action calls: succeeded or failed (executed), or replayed from the ledger.",
+            ("route", "action", "status"),
+            registry=r,
+        )
         self.tokens_after_disconnect = Counter(
             "tokenwire_tokens_after_disconnect",
             "Token chunks generated while no client was subscribed (paid for, unread).",
@@ -158,6 +164,8 @@ class GatewayMetrics:
             self.fallbacks.labels(record.route, str(record.fallback_used)).inc()
         for action, rule in record.guardrail_actions:
             self.guardrail_actions.labels(record.route, action, rule).inc()
+        for name, outcome, calls in record.actions:
+            self.actions.labels(record.route, name, outcome).inc(calls)
         if record.tokens_after_disconnect:
             self.tokens_after_disconnect.labels(record.route, record.model or "unknown").inc(
                 record.tokens_after_disconnect

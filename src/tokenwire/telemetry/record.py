@@ -43,6 +43,8 @@ class RunRecord:
     fallback_used: Any = None
     #: (action, rule) of every guardrail decision, in order.
     guardrail_actions: tuple[tuple[str, str], ...] = ()
+    #: (action, outcome, calls) of the run's ``@action`` calls: succeeded, failed, replayed.
+    actions: tuple[tuple[str, str, int], ...] = ()
     gaps: array[float] = field(default_factory=lambda: array("d"), repr=False)
 
     def to_json(self) -> dict[str, Any]:
