@@ -156,3 +156,44 @@ def test_the_ledger_keeps_arguments_masked_on_a_masked_route(
         collect(client, "file", body)
         listed = client.get("/v1/actions").text
     assert "jane.doe@example.com" not in listed and "call " in listed
+
+
+def test_a_tool_redone_on_resume_says_its_action_was_replayed(
+    crm: tuple[Crm, str], tmp_path: Any
+) -> None:
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import tool
+    from langgraph.graph import MessagesState
+    from langgraph.prebuilt import ToolNode
+
+    records, url = crm
+
+    @action
+    def create(title: str) -> dict[str, Any]:
+        created: dict[str, Any] = httpx.post(f"{url}/tickets", json={"title": title}).json()
+        return created
+
+    @tool
+    def file_ticket(title: str) -> str:
+        """File a ticket, then ask a human to confirm it."""
+        ticket = create(title)
+        confirmed = interrupt({"ticket": ticket})
+        return f"ticket {ticket['id']} confirmed: {confirmed}"
+
+    def ask(state: MessagesState) -> dict[str, Any]:
+        call = {"name": "file_ticket", "args": {"title": "refund"}, "id": "call-1"}
+        return {"messages": [AIMessage("", tool_calls=[call])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("ask", ask)
+    builder.add_node("tools", ToolNode([file_ticket]))
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "tools")
+    builder.add_edge("tools", END)
+    with serve([Route("file", builder.compile())], data_dir=str(tmp_path)) as client:
+        body = {"input": {"messages": [{"role": "user", "content": "hi"}]}, "thread_id": "t"}
+        assert collect(client, "file", body)[-1].data["status"] == "interrupted"
+        resumed = collect(client, "file", {"thread_id": "t", "command": {"resume": "yes"}})
+    (end,) = [e.data for e in resumed if e.event == "tool.end"]
+    assert end["replayed"] is True and "ticket 1 confirmed: yes" in str(end["output"])
+    assert len(records.tickets) == 1

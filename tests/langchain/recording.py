@@ -21,7 +21,14 @@ class RecordingSink:
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         self.calls.append(("tool_start", (call_id, name, args)))
 
-    def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
+    def tool_end(
+        self,
+        call_id: str,
+        name: str,
+        output: Any,
+        error: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.calls.append(("tool_end", (call_id, name, output, error)))
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:

@@ -124,6 +124,9 @@ class _Call:
         self.retryable = retryable
         config = var_child_runnable_config.get() or {}
         step = str(config.get("configurable", {}).get("checkpoint_ns", ""))
+        # The LangChain run (a tool's) this call runs in: its tool.end says "replayed".
+        parent = getattr(config.get("callbacks"), "parent_run_id", None)
+        self.within = str(parent) if parent is not None else None
         identity = call_identity(step, name, args)
         self.key = idempotency_key(scope.lineage, identity, scope.occurrence(identity))
         shown = scope.mask(args) if scope.mask is not None else args
@@ -143,6 +146,8 @@ class _Call:
                 continue
             if existing.status != "running":
                 self.scope.outcomes[(self.entry.action, "replayed")] += 1
+                if self.within is not None:
+                    self.scope.replayed_in.add(self.within)
                 return existing
             if time.monotonic() > deadline:
                 raise ActionFailed(f"action {self.entry.action!r} is still running elsewhere")

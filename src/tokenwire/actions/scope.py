@@ -34,6 +34,8 @@ class ActionScope:
     #: (action, outcome) → calls: ``succeeded``, ``failed`` (executed) or ``replayed``;
     #: counted on the run's loop, read by telemetry when the run ends.
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: LangChain runs (tools) in which an action returned its recorded result.
+    replayed_in: set[str] = field(default_factory=set)
     #: Calls seen in this run per (step, action, arguments): the nth identical call is the
     #: nth occurrence — a repeat of the same step replays them in the same order.
     _seen: Counter[str] = field(default_factory=Counter)

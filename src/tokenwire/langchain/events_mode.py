@@ -227,7 +227,7 @@ class _EventsRun:
         error = None
         if isinstance(output, ToolMessage) and output.status == "error":
             error = message_text(output) or "tool error"
-        self.sink.tool_end(call_id, name, tool_output(output), error)
+        self.sink.tool_end(call_id, name, tool_output(output), error, str(run_id))
 
     def on_tool_error(self, event: Event) -> None:
         run_id = event["run_id"]

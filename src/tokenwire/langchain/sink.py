@@ -30,8 +30,16 @@ class RunSink(Protocol):
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         """An agent step began: ``args`` is JSON-serialisable."""
 
-    def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
-        """An agent step finished (``error`` set when the tool raised)."""
+    def tool_end(
+        self,
+        call_id: str,
+        name: str,
+        output: Any,
+        error: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """An agent step finished (``error`` set when the tool raised); ``run_id``: its
+        LangChain run, by which an ``@action`` replayed inside it is told apart."""
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         """Documents a retriever returned: each ``{id, source, title, snippet}``."""

@@ -125,8 +125,15 @@ class BudgetStage:
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         self._next.tool_start(call_id, name, args)
 
-    def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
-        self._next.tool_end(call_id, name, output, error)
+    def tool_end(
+        self,
+        call_id: str,
+        name: str,
+        output: Any,
+        error: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self._next.tool_end(call_id, name, output, error, run_id)
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         self._next.retrieval(documents)

@@ -95,8 +95,15 @@ class GuardStage(ABC):
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         self._step("tool_start", (call_id, name, args))
 
-    def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
-        self._step("tool_end", (call_id, name, output, error))
+    def tool_end(
+        self,
+        call_id: str,
+        name: str,
+        output: Any,
+        error: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self._step("tool_end", (call_id, name, output, error, run_id))
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         self._step("retrieval", (documents,))

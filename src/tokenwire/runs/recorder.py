@@ -8,6 +8,7 @@ from time import perf_counter
 from typing import Any
 
 from tokenwire import plain_json
+from tokenwire.actions.scope import current_scope
 from tokenwire.broker.base import EventLog
 from tokenwire.events import EventType
 from tokenwire.langchain.sink import NodePhase
@@ -128,10 +129,20 @@ class RunRecorder:
         data = {"call_id": call_id, "name": name, "args": args}
         self._append(EventType.TOOL_START, json_ready(self._masked(data, "args")))
 
-    def tool_end(self, call_id: str, name: str, output: Any, error: str | None = None) -> None:
+    def tool_end(
+        self,
+        call_id: str,
+        name: str,
+        output: Any,
+        error: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
         data: dict[str, Any] = {"call_id": call_id, "name": name, "output": output}
         if error is not None:
             data["error"] = error
+        scope = current_scope.get()
+        if run_id is not None and scope is not None and run_id in scope.replayed_in:
+            data["replayed"] = True  # an @action inside it returned its recorded result
         self._append(EventType.TOOL_END, json_ready(self._masked(data, "output", "error")))
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
