@@ -36,3 +36,36 @@ async def test_twenty_concurrent_identical_calls_execute_once() -> None:
     assert results == [{"id": "T-1"}] * 20
     (entry,) = await ledger.entries()
     assert (entry.status, entry.run_id) == ("succeeded", "run-0")
+
+
+async def test_a_call_left_running_by_a_dead_run_is_taken_over() -> None:
+    """A replica killed mid-call leaves its entry ``running``: a run redoing the work
+    executes it again (the key it hands downstream keeps that single) instead of waiting."""
+    ledger = MemoryLedger()
+    executions: list[str] = []
+
+    @action
+    async def create_ticket(title: str) -> str:
+        executions.append(title)
+        return "T-2"
+
+    async def run_in(run_id: str, alive: set[str]) -> str:
+        async def is_alive(other: str) -> bool:
+            return other in alive
+
+        loop = asyncio.get_running_loop()
+        scope = ActionScope("thread:t", run_id, ledger, loop, "t", alive=is_alive)
+        with action_scope(scope):
+            return await create_ticket("refund")
+
+    # The dead run's entry, as its replica left it.
+    scope = ActionScope("thread:t", "dead", ledger, asyncio.get_running_loop(), "t")
+    with action_scope(scope):
+        from tokenwire.actions.decorator import _Call
+
+        call = _Call(scope, "create_ticket", False, {"title": "refund"})
+        assert await call.claim() is None  # "dead" began it, and never finished
+    assert await run_in("resumed", alive=set()) == "T-2"
+    assert executions == ["refund"]
+    (entry,) = await ledger.entries()
+    assert (entry.status, entry.run_id) == ("succeeded", "resumed")

@@ -71,3 +71,14 @@ async def test_entries_filter_newest_first(ledger: Ledger) -> None:
     assert [e.key for e in await ledger.entries(status="failed")] == ["b"]
     assert [e.key for e in await ledger.entries(run_id="r1", status="failed")] == []
     assert len(await ledger.entries(limit=1)) == 1
+
+
+async def test_a_running_key_is_taken_over_only_from_its_holder(ledger: Ledger) -> None:
+    await ledger.begin(_entry(run_id="dead"))
+    stale: Any = await ledger.get("k")
+    other = ActionEntry("k", "create_ticket", {}, "someone-else")
+    assert await ledger.retry(_entry(run_id="r2"), holder=other) is False
+    assert await ledger.retry(_entry(run_id="r2"), holder=stale) is True
+    assert await ledger.retry(_entry(run_id="r3"), holder=stale) is False  # r2 holds it
+    now: Any = await ledger.get("k")
+    assert (now.status, now.run_id) == ("running", "r2")

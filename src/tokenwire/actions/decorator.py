@@ -149,9 +149,21 @@ class _Call:
                 if self.within is not None:
                     self.scope.replayed_in.add(self.within)
                 return existing
+            if await self._orphaned(existing):
+                # Its run died mid-call: execute again, the key (handed to the system of
+                # record) keeping the downstream call single.
+                if await ledger.retry(self.entry, holder=existing):
+                    return None
+                continue
             if time.monotonic() > deadline:
                 raise ActionFailed(f"action {self.entry.action!r} is still running elsewhere")
             await asyncio.sleep(_POLL_SECONDS)
+
+    async def _orphaned(self, existing: ActionEntry) -> bool:
+        alive = self.scope.alive
+        if alive is None or existing.run_id == self.scope.run_id:
+            return False
+        return not await alive(existing.run_id)
 
     def replayed(self, entry: ActionEntry) -> Any:
         if entry.status == "failed":

@@ -44,9 +44,10 @@ class Ledger(Protocol):
         """Record ``entry`` as ``running``: None when this call is the key's first, else
         the entry already holding the key."""
 
-    async def retry(self, entry: ActionEntry) -> bool:
-        """Take over a ``failed`` key for ``entry`` (a retryable action): False if another
-        call took it first."""
+    async def retry(self, entry: ActionEntry, holder: ActionEntry | None = None) -> bool:
+        """Take over a ``failed`` key for ``entry`` (a retryable action) — or, given the
+        ``holder``, a ``running`` one whose run is gone (its replica died mid-call): False
+        if another call took it first."""
 
     async def finish(
         self, key: str, status: ActionStatus, result: Any = None, error: str | None = None
@@ -83,9 +84,9 @@ class MemoryLedger:
         self.entries_by_key[entry.key] = replace(entry, started_at=time.time())
         return None
 
-    async def retry(self, entry: ActionEntry) -> bool:
+    async def retry(self, entry: ActionEntry, holder: ActionEntry | None = None) -> bool:
         existing = self.entries_by_key.get(entry.key)
-        if existing is None or existing.status != "failed":
+        if existing is None or not _takes_over(existing, holder):
             return False
         self.entries_by_key[entry.key] = replace(entry, started_at=time.time())
         return True
@@ -166,13 +167,14 @@ class SqlLedger:
             return await self.get(entry.key)
         return None
 
-    async def retry(self, entry: ActionEntry) -> bool:
+    async def retry(self, entry: ActionEntry, holder: ActionEntry | None = None) -> bool:
         values = _row(replace(entry, status="running", started_at=time.time()))
+        held = actions.c.status == "failed"
+        if holder is not None:
+            held = (actions.c.status == "running") & (actions.c.run_id == holder.run_id)
         async with self.engine.begin() as conn:
             done = await conn.execute(
-                update(actions)
-                .where(actions.c.key == entry.key, actions.c.status == "failed")
-                .values(**values)
+                update(actions).where(actions.c.key == entry.key, held).values(**values)
             )
         return bool(done.rowcount)
 
@@ -226,6 +228,12 @@ def _entry(row: Any) -> ActionEntry:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
     )
+
+
+def _takes_over(existing: ActionEntry, holder: ActionEntry | None) -> bool:
+    if holder is None:
+        return existing.status == "failed"
+    return existing.status == "running" and existing.run_id == holder.run_id
 
 
 def _json(value: Any) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -31,6 +31,9 @@ class ActionScope:
     #: The route's PII masking of tool steps: the ledger keeps arguments masked (the key
     #: is a hash of them in clear; a replayed result is the one recorded, unmasked).
     mask: Callable[[Any], Any] | None = None
+    #: Whether a run is still live anywhere (on any replica): a call ``running`` in a run
+    #: that is not is taken over, not waited for. None: never taken over.
+    alive: Callable[[str], Awaitable[bool]] | None = None
     #: (action, outcome) → calls: ``succeeded``, ``failed`` (executed) or ``replayed``;
     #: counted on the run's loop, read by telemetry when the run ends.
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)

@@ -56,6 +56,7 @@ class RunLauncher:
         self.telemetry = services.telemetry
         self.reliability = services.reliability
         self.actions = services.actions
+        self._any_run = services.any_run
         self.key_budget = hooks.key_budget
         self.run_end_hooks = hooks.run_end
         #: Encrypts the raw input of runs on routes with ``audit_input = "encrypted"``.
@@ -201,7 +202,14 @@ class RunLauncher:
             lineage = f"run:{run.id}"
         loop = asyncio.get_running_loop()
         mask = masking.on("tool_io") if masking is not None else None
-        return ActionScope(lineage, run.id, self.actions, loop, run.thread_id, mask)
+        return ActionScope(
+            lineage, run.id, self.actions, loop, run.thread_id, mask, alive=self._run_alive
+        )
+
+    async def _run_alive(self, run_id: str) -> bool:
+        """Whether ``run_id`` is live on any replica (an action it holds may still end)."""
+        found = await self._any_run(run_id)
+        return found is not None and not found.done
 
     def _run_budget(self, run: Run, route: Route) -> RunBudget | None:
         """The route's budget, tightened by what the caller's key may still spend."""
