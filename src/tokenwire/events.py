@@ -21,6 +21,11 @@ class EventType(StrEnum):
     TOOL_END = "tool.end"
     #: A tool call waits for a human's decision (one per call a HITL interrupt names).
     APPROVAL_REQUIRED = "approval.required"
+    #: A deferred ``@action`` (``commit = "after_validation"``) at its run's end: executed,
+    #: failed, or discarded because the run did not complete.
+    ACTION_COMMITTED = "action.committed"
+    ACTION_FAILED = "action.failed"
+    ACTION_DISCARDED = "action.discarded"
     #: A LangGraph ``interrupt()``: the run then ends ``interrupted``; resume on its thread.
     INTERRUPT = "interrupt"
     RETRIEVAL = "retrieval"

@@ -20,17 +20,19 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar, overload
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, overload
 
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
 
+from tokenwire.actions.commit import Deferred, placeholder
 from tokenwire.actions.keys import call_identity, idempotency_key
 from tokenwire.actions.ledger import ActionEntry, ActionStatus
 from tokenwire.actions.scope import ActionScope, current_scope
 from tokenwire.langchain.output import to_jsonable
 
-__all__ = ["ActionFailed", "action", "current_key"]
+__all__ = ["ActionFailed", "Commit", "action", "current_key"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,32 +52,56 @@ def current_key() -> str | None:
     return _current_key.get()
 
 
+Commit = Literal["immediate", "after_validation"]
+
+
 @overload
 def action(fn: F, /) -> F: ...
 @overload
-def action(*, name: str | None = None, retryable: bool = False) -> Callable[[F], F]: ...
-def action(fn: Any = None, /, *, name: str | None = None, retryable: bool = False) -> Any:
-    """Make ``fn`` (a function, an async function or a LangChain tool) idempotent."""
+def action(
+    *, name: str | None = None, retryable: bool = False, commit: Commit = "immediate"
+) -> Callable[[F], F]: ...
+def action(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    retryable: bool = False,
+    commit: Commit = "immediate",
+) -> Any:
+    """Make ``fn`` (a function, an async function or a LangChain tool) idempotent.
+    ``commit = "after_validation"``: execute only once the run has completed (see
+    :mod:`.commit`); the agent gets a placeholder result meanwhile."""
+    if commit not in ("immediate", "after_validation"):
+        raise ValueError('commit must be "immediate" or "after_validation"')
 
     def wrap(target: Any) -> Any:
         if isinstance(target, BaseTool):
-            return _wrap_tool(target, name or target.name, retryable)
-        return _wrap_function(target, name or target.__name__, retryable)
+            return _wrap_tool(target, _Policy(name or target.name, retryable, commit))
+        return _wrap_function(target, _Policy(name or target.__name__, retryable, commit))
 
     return wrap(fn) if fn is not None else wrap
 
 
-def _wrap_tool(tool: BaseTool, name: str, retryable: bool) -> BaseTool:
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    name: str
+    retryable: bool
+    commit: Commit
+
+
+def _wrap_tool(tool: BaseTool, policy: _Policy) -> BaseTool:
     update: dict[str, Any] = {}
     for field in ("func", "coroutine"):
         inner = getattr(tool, field, None)
         if inner is not None:
-            update[field] = _wrap_function(inner, name, retryable)
+            update[field] = _wrap_function(inner, policy)
     return tool.model_copy(update=update)
 
 
-def _wrap_function(fn: Callable[..., Any], name: str, retryable: bool) -> Callable[..., Any]:
+def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any]:
     signature = inspect.signature(fn)
+    deferred = policy.commit == "after_validation"
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
@@ -83,10 +109,12 @@ def _wrap_function(fn: Callable[..., Any], name: str, retryable: bool) -> Callab
             scope = current_scope.get()
             if scope is None:
                 return await fn(*args, **kwargs)
-            call = _Call(scope, name, retryable, _arguments(signature, args, kwargs))
+            call = _Call(scope, policy.name, policy.retryable, _arguments(signature, args, kwargs))
             recorded = await call.claim()
             if recorded is not None:
                 return call.replayed(recorded)
+            if deferred:
+                return await call.defer(lambda: call.keyed_async(lambda: fn(*args, **kwargs)))
             return await call.execute_async(lambda: fn(*args, **kwargs))
 
         return run_async
@@ -96,10 +124,12 @@ def _wrap_function(fn: Callable[..., Any], name: str, retryable: bool) -> Callab
         scope = current_scope.get()
         if scope is None:
             return fn(*args, **kwargs)
-        call = _Call(scope, name, retryable, _arguments(signature, args, kwargs))
+        call = _Call(scope, policy.name, policy.retryable, _arguments(signature, args, kwargs))
         recorded = call.on_loop(call.claim())
         if recorded is not None:
             return call.replayed(recorded)
+        if deferred:
+            return call.on_loop(call.defer(lambda: call.keyed_thread(fn, args, kwargs)))
         return call.execute_sync(lambda: fn(*args, **kwargs))
 
     return run_sync
@@ -144,11 +174,16 @@ class _Call:
                 if await ledger.retry(self.entry):
                     return None
                 continue
-            if existing.status != "running":
+            if existing.status == "discarded":  # its run did not complete: anew
+                if await ledger.retry(self.entry, holder=existing):
+                    return None
+                continue
+            if existing.status in ("succeeded", "failed"):
                 self.scope.outcomes[(self.entry.action, "replayed")] += 1
                 if self.within is not None:
                     self.scope.replayed_in.add(self.within)
                 return existing
+            # Running or intended elsewhere: wait for it — unless its run is gone.
             if await self._orphaned(existing):
                 # Its run died mid-call: execute again, the key (handed to the system of
                 # record) keeping the downstream call single.
@@ -193,6 +228,27 @@ class _Call:
             _current_key.reset(token)
         self.on_loop(self.finished("succeeded", to_jsonable(result)))
         return result
+
+    async def defer(self, execute: Callable[[], Awaitable[Any]]) -> Any:
+        """Record the call ``intended``; its run's end executes it (or discards it)."""
+        await self.scope.ledger.finish(self.key, "intended")
+        self.scope.outcomes[(self.entry.action, "intended")] += 1
+        self.scope.deferred.append(Deferred(self.entry, execute))
+        return placeholder(self.entry)
+
+    async def keyed_async(self, run: Callable[[], Awaitable[Any]]) -> Any:
+        token = _current_key.set(self.key)
+        try:
+            return await run()
+        finally:
+            _current_key.reset(token)
+
+    async def keyed_thread(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        def run() -> Any:
+            _current_key.set(self.key)  # the worker thread's own copy of the context
+            return fn(*args, **kwargs)
+
+        return await asyncio.to_thread(run)
 
     async def finished(
         self, status: ActionStatus, result: Any = None, error: str | None = None

@@ -21,7 +21,9 @@ from tokenwire import plain_json
 
 __all__ = ["ActionEntry", "ActionStatus", "Ledger", "MemoryLedger", "SqlLedger"]
 
-ActionStatus = Literal["running", "succeeded", "failed"]
+#: ``intended``: a deferred call waiting for its run to end; ``discarded``: its run did not
+#: complete, so it never executed.
+ActionStatus = Literal["running", "intended", "succeeded", "failed", "discarded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +173,7 @@ class SqlLedger:
         values = _row(replace(entry, status="running", started_at=time.time()))
         held = actions.c.status == "failed"
         if holder is not None:
-            held = (actions.c.status == "running") & (actions.c.run_id == holder.run_id)
+            held = (actions.c.status == holder.status) & (actions.c.run_id == holder.run_id)
         async with self.engine.begin() as conn:
             done = await conn.execute(
                 update(actions).where(actions.c.key == entry.key, held).values(**values)
@@ -233,7 +235,7 @@ def _entry(row: Any) -> ActionEntry:
 def _takes_over(existing: ActionEntry, holder: ActionEntry | None) -> bool:
     if holder is None:
         return existing.status == "failed"
-    return existing.status == "running" and existing.run_id == holder.run_id
+    return existing.status == holder.status and existing.run_id == holder.run_id
 
 
 def _json(value: Any) -> str:

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokenwire.actions.commit import Deferred
 from tokenwire.actions.ledger import Ledger
 
 __all__ = ["ActionScope", "action_scope", "current_scope"]
@@ -37,6 +38,10 @@ class ActionScope:
     #: (action, outcome) → calls: ``succeeded``, ``failed`` (executed) or ``replayed``;
     #: counted on the run's loop, read by telemetry when the run ends.
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Calls of ``commit = "after_validation"`` actions, executed when the run completes.
+    deferred: list[Deferred] = field(default_factory=list)
+    #: Ledger writes of discarded calls, made after the run's task could await no more.
+    writes: list[asyncio.Task[None]] = field(default_factory=list)
     #: LangChain runs (tools) in which an action returned its recorded result.
     replayed_in: set[str] = field(default_factory=set)
     #: Calls seen in this run per (step, action, arguments): the nth identical call is the

@@ -22,6 +22,9 @@ _END = EventType.RUN_END.value
 _START = EventType.RUN_START.value
 _GUARDRAIL = EventType.GUARDRAIL.value
 _CUSTOM = EventType.CUSTOM.value
+_ACTIONS = frozenset(
+    {EventType.ACTION_COMMITTED, EventType.ACTION_FAILED, EventType.ACTION_DISCARDED}
+)
 
 
 async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
@@ -34,7 +37,7 @@ async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     if isinstance(input, AuditedInput):
         input, kept = input.value, input.fields()
-    model, guardrails, custom = await _scan(run)
+    model, guardrails, custom, actions = await _scan(run)
     summary = run.summary
     usage = summary.get("usage") or {}
     return plain_entry(
@@ -51,6 +54,8 @@ async def audit_entry(run: Run, input: Any) -> dict[str, Any]:
             "timings": summary.get("timings"),
             "guardrail_actions": guardrails,
             "custom_events": custom,
+            # Deferred actions settled at the run's end: what was committed, and its result.
+            **({"actions": actions} if actions else {}),
             **kept,
         }
     )
@@ -120,27 +125,30 @@ def delivered_output(run: Run) -> Any:
     return output
 
 
-_Scanned = tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]
+_Scanned = tuple[str | None, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 
 async def _scan(run: Run) -> _Scanned:
     """The model, the guardrail actions and the custom events, each with its ``seq``."""
     if not run.log.closed:
         # Only a run whose task never started lacks run.end; reading its log would wait forever.
-        return None, [], []
+        return None, [], [], []
     model: str | None = None
     guardrails: list[dict[str, Any]] = []
     custom: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
     async for batch in run.log.read(0):
         for event in batch:
             if event.type == _GUARDRAIL:
                 guardrails.append({"seq": event.seq, **event.data})
             elif event.type == _CUSTOM:
                 custom.append({"seq": event.seq, **event.data})
+            elif event.type in _ACTIONS:
+                actions.append({"seq": event.seq, "event": event.type, **event.data})
             elif event.type == _START:
                 model = event.data.get("model")
             elif event.type == _END and model is None:
                 # A graph's or an agent's models are named once they ran.
                 ran = event.data.get("models") or [None]
                 model = ran[0]
-    return model, guardrails, custom
+    return model, guardrails, custom, actions

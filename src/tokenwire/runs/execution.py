@@ -9,6 +9,7 @@ waits included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.actions.commit import commit_deferred, discard_deferred
 from tokenwire.broker.base import EventLogFull
 from tokenwire.events import ErrorCode, EventType, RunStatus
 from tokenwire.pipeline.findings import Finding
@@ -136,6 +138,8 @@ async def _execute(
         status, failure = RunStatus.FAILED, describe_failure(exc, expose=expose_errors)
     finally:
         head.cancel()
+    if run.actions is not None and run.actions.deferred:
+        status, failure = await _settle_deferred(run, recorder, status, failure)
     if failure is not None and route.masking is not None:  # an error may quote any text
         failure = dataclasses.replace(failure, message=route.masking.text(failure.message))
     end_run(
@@ -147,6 +151,27 @@ async def _execute(
         usage=attempts.usage.data,
         fallback_used=attempts.fallback_used,
     )
+
+
+async def _settle_deferred(
+    run: Run, recorder: RunRecorder, status: RunStatus, failure: Failure | None
+) -> tuple[RunStatus, Failure | None]:
+    """Commit the run's deferred actions if it completed, else discard them — before
+    ``run.end``. A commit is not cut short by a late cancel: it runs to its end."""
+    scope = run.actions
+    assert scope is not None
+    pending, scope.deferred = scope.deferred, []
+    if status is not RunStatus.COMPLETED:
+        scope.writes += discard_deferred(pending, scope.ledger, scope.outcomes, recorder.action)
+        return status, failure
+    commit = asyncio.ensure_future(
+        commit_deferred(pending, scope.ledger, scope.outcomes, recorder.action)
+    )
+    while not commit.done():  # a cancel now (insisted on) must not cut a commit short
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(commit)
+    commit.result()
+    return status, failure
 
 
 class InputRefused(Exception):

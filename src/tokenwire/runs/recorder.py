@@ -178,6 +178,11 @@ class RunRecorder:
                 json_ready(self._masked(dict(approval), "args", "description")),
             )
 
+    def action(self, kind: str, data: dict[str, Any]) -> None:
+        """A deferred action settled at the run's end (``action.committed`` / ``failed`` /
+        ``discarded``): its arguments masked as tool steps are."""
+        self._append(kind, json_ready(self._masked(dict(data), "args", "result", "error")))
+
     def _masked(self, data: dict[str, Any], *fields: str) -> dict[str, Any]:
         mask = self._mask_tool_io
         if mask is not None:

@@ -1,6 +1,7 @@
 """``GET /v1/actions``: what ``@action`` calls did, from the action ledger (auditors).
 
-``?thread_id=&run_id=&status=running|succeeded|failed&limit=`` filter; entries come newest
+``?thread_id=&run_id=&status=&limit=`` filter (``status``: running, intended,
+succeeded, failed, discarded); entries come newest
 first as ``{key, action, args, status, result, error, started_at, finished_at, run_id,
 thread_id}`` — ``run_id`` links each to its run's audit record.
 """
@@ -8,11 +9,12 @@ thread_id}`` — ``run_id`` links each to its run's audit record.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
+from tokenwire.actions.ledger import ActionStatus
 from tokenwire.gateway import Gateway
 from tokenwire.server.guard import guarded
 from tokenwire.server.validation_api import ProblemRoute
@@ -27,7 +29,7 @@ def create_actions_router(gateway: Gateway) -> APIRouter:
     async def list_actions(
         thread_id: str | None = None,
         run_id: str | None = None,
-        status: Literal["running", "succeeded", "failed"] | None = None,
+        status: ActionStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
         found = await gateway.actions.entries(
