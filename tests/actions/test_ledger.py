@@ -82,3 +82,15 @@ async def test_a_running_key_is_taken_over_only_from_its_holder(ledger: Ledger) 
     assert await ledger.retry(_entry(run_id="r3"), holder=stale) is False  # r2 holds it
     now: Any = await ledger.get("k")
     assert (now.status, now.run_id) == ("running", "r2")
+
+
+async def test_finish_and_release_act_only_for_the_holder(ledger: Ledger) -> None:
+    await ledger.begin(_entry(run_id="r1"))
+    await ledger.finish("k", "succeeded", 1, run_id="r9")  # not the holder: nothing
+    held: Any = await ledger.get("k")
+    assert held.status == "running"
+    await ledger.release("k", "r9")
+    assert await ledger.get("k") is not None
+    await ledger.release("k", "r1")  # paused inside: the redone work begins afresh
+    assert await ledger.get("k") is None
+    assert await ledger.begin(_entry(run_id="r2")) is None

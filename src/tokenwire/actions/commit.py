@@ -50,11 +50,11 @@ async def commit_deferred(
             result = to_jsonable(await deferred.execute())
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            await ledger.finish(entry.key, "failed", error=error)
+            await ledger.finish(entry.key, "failed", error=error, run_id=entry.run_id)
             outcomes[(entry.action, "failed")] += 1
             report("action.failed", _data(entry, error=error))
             continue
-        await ledger.finish(entry.key, "succeeded", result)
+        await ledger.finish(entry.key, "succeeded", result, run_id=entry.run_id)
         outcomes[(entry.action, "succeeded")] += 1
         report("action.committed", _data(entry, result=result))
 
@@ -70,5 +70,5 @@ def discard_deferred(
         entry = deferred.entry
         outcomes[(entry.action, "discarded")] += 1
         report("action.discarded", _data(entry))
-        writes.append(loop.create_task(ledger.finish(entry.key, "discarded")))
+        writes.append(loop.create_task(ledger.finish(entry.key, "discarded", run_id=entry.run_id)))
     return writes

@@ -141,9 +141,15 @@ def _arguments(signature: inspect.Signature, args: Any, kwargs: Any) -> Any:
     except TypeError:
         return to_jsonable([args, kwargs])
     bound.apply_defaults()
-    return to_jsonable(
-        {k: v for k, v in bound.arguments.items() if k not in ("self", "cls", "config")}
-    )
+    return to_jsonable({k: v for k, v in bound.arguments.items() if k not in _NOT_THE_CALL})
+
+
+#: Arguments that are not what the call asks for — LangChain and LangGraph inject them
+#: (a regenerated tool call has a new ``tool_call_id`` for the same work).
+_NOT_THE_CALL = frozenset(
+    {"self", "cls", "config", "callbacks", "run_manager", "tool_call_id", "state", "store"}
+    | {"runtime"}
+)
 
 
 class _Call:
@@ -210,7 +216,10 @@ class _Call:
         try:
             result = await run()
         except BaseException as exc:
-            await self.finished("failed", error=_describe(exc))
+            if _paused(exc):
+                await self.scope.ledger.release(self.key, self.entry.run_id)
+            else:
+                await self.finished("failed", error=_describe(exc))
             raise
         finally:
             _current_key.reset(token)
@@ -222,7 +231,10 @@ class _Call:
         try:
             result = run()
         except BaseException as exc:
-            self.on_loop(self.finished("failed", error=_describe(exc)))
+            if _paused(exc):
+                self.on_loop(self.scope.ledger.release(self.key, self.entry.run_id))
+            else:
+                self.on_loop(self.finished("failed", error=_describe(exc)))
             raise
         finally:
             _current_key.reset(token)
@@ -255,7 +267,7 @@ class _Call:
     ) -> None:
         """Record how the execution ended (on the run's loop, whichever thread ran it)."""
         self.scope.outcomes[(self.entry.action, status)] += 1
-        await self.scope.ledger.finish(self.key, status, result, error)
+        await self.scope.ledger.finish(self.key, status, result, error, self.entry.run_id)
 
     def on_loop(self, coro: Awaitable[Any]) -> Any:
         """Run ``coro`` on the run's event loop from a worker thread, and wait for it."""
@@ -270,6 +282,15 @@ class _Call:
                 "or let LangChain run it in a worker thread (ainvoke does)"
             )
         return asyncio.run_coroutine_threadsafe(coro, loop).result()  # type: ignore[arg-type]
+
+
+def _paused(exc: BaseException) -> bool:
+    """Not a failure of the action: LangGraph pausing or redirecting the graph inside it
+    (``interrupt()``, a ``Command`` to the parent: its ``GraphBubbleUp``) or the run being
+    cancelled. The call did not end; the work redone runs it again."""
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    return any(cls.__name__ == "GraphBubbleUp" for cls in type(exc).__mro__)
 
 
 def _describe(exc: BaseException) -> str:

@@ -13,7 +13,18 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import orjson
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import (
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -52,8 +63,19 @@ class Ledger(Protocol):
         if another call took it first."""
 
     async def finish(
-        self, key: str, status: ActionStatus, result: Any = None, error: str | None = None
-    ) -> None: ...
+        self,
+        key: str,
+        status: ActionStatus,
+        result: Any = None,
+        error: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Record how the call ended — only while ``run_id`` (when given) still holds the
+        key: a late writer must not overwrite a run that took it over."""
+
+    async def release(self, key: str, run_id: str) -> None:
+        """Forget a call ``run_id`` holds that did not end (its run paused or was
+        cancelled inside it): the work redone executes it afresh."""
 
     async def get(self, key: str) -> ActionEntry | None: ...
 
@@ -94,12 +116,24 @@ class MemoryLedger:
         return True
 
     async def finish(
-        self, key: str, status: ActionStatus, result: Any = None, error: str | None = None
+        self,
+        key: str,
+        status: ActionStatus,
+        result: Any = None,
+        error: str | None = None,
+        run_id: str | None = None,
     ) -> None:
-        entry = self.entries_by_key[key]
+        entry = self.entries_by_key.get(key)
+        if entry is None or (run_id is not None and entry.run_id != run_id):
+            return
         self.entries_by_key[key] = replace(
             entry, status=status, result=result, error=error, finished_at=time.time()
         )
+
+    async def release(self, key: str, run_id: str) -> None:
+        entry = self.entries_by_key.get(key)
+        if entry is not None and entry.run_id == run_id and entry.status == "running":
+            del self.entries_by_key[key]
 
     async def get(self, key: str) -> ActionEntry | None:
         return self.entries_by_key.get(key)
@@ -180,13 +214,31 @@ class SqlLedger:
             )
         return bool(done.rowcount)
 
+    async def release(self, key: str, run_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(actions).where(
+                    actions.c.key == key,
+                    actions.c.run_id == run_id,
+                    actions.c.status == "running",
+                )
+            )
+
     async def finish(
-        self, key: str, status: ActionStatus, result: Any = None, error: str | None = None
+        self,
+        key: str,
+        status: ActionStatus,
+        result: Any = None,
+        error: str | None = None,
+        run_id: str | None = None,
     ) -> None:
+        held = actions.c.key == key
+        if run_id is not None:
+            held = held & (actions.c.run_id == run_id)
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(actions)
-                .where(actions.c.key == key)
+                .where(held)
                 .values(
                     status=status,
                     result=_json(result),

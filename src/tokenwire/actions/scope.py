@@ -48,6 +48,10 @@ class ActionScope:
     #: nth occurrence — a repeat of the same step replays them in the same order.
     _seen: Counter[str] = field(default_factory=Counter)
 
+    def new_attempt(self) -> None:
+        """A retry or fallback starts over: its calls are the same work as the first's."""
+        self._seen.clear()
+
     def occurrence(self, call: str) -> int:
         self._seen[call] += 1
         return self._seen[call]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.actions.scope import current_scope
 from tokenwire.broker.base import EventLog, EventLogFull
 from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, EventType
@@ -188,6 +189,9 @@ class Attempts:
 
     async def _attempt(self, upstream: Upstream, input: Any) -> Any:
         self.number += 1
+        actions = current_scope.get()
+        if actions is not None:
+            actions.new_attempt()
         config = self._config_for_attempt()
         route = self._route
         self.usage.begin()
