@@ -197,3 +197,17 @@ def test_a_tool_redone_on_resume_says_its_action_was_replayed(
     (end,) = [e.data for e in resumed if e.event == "tool.end"]
     assert end["replayed"] is True and "ticket 1 confirmed: yes" in str(end["output"])
     assert len(records.tickets) == 1
+
+
+def test_a_tool_subclass_it_cannot_wrap_is_refused() -> None:
+    from langchain_core.tools import BaseTool
+
+    class Refund(BaseTool):
+        name: str = "refund"
+        description: str = "Refund an order."
+
+        def _run(self, order: str) -> str:
+            return order
+
+    with pytest.raises(TypeError, match="defines _run"):
+        action(Refund())

@@ -15,6 +15,7 @@ only calls the function.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 import time
@@ -56,6 +57,8 @@ Commit = Literal["immediate", "after_validation"]
 
 
 @overload
+def action(fn: BaseTool, /) -> BaseTool: ...
+@overload
 def action(fn: F, /) -> F: ...
 @overload
 def action(
@@ -96,6 +99,11 @@ def _wrap_tool(tool: BaseTool, policy: _Policy) -> BaseTool:
         inner = getattr(tool, field, None)
         if inner is not None:
             update[field] = _wrap_function(inner, policy)
+    if not update:  # a BaseTool subclass with its own _run: nothing here to wrap
+        raise TypeError(
+            f"@action cannot wrap tool {tool.name!r} ({type(tool).__name__} defines _run): "
+            "decorate the function it calls, or build it with @tool / StructuredTool"
+        )
     return tool.model_copy(update=update)
 
 
@@ -281,7 +289,12 @@ class _Call:
                 "a sync @action called on the event loop would block it: make it async, "
                 "or let LangChain run it in a worker thread (ainvoke does)"
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()  # type: ignore[arg-type]
+        future: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(
+            coro,  # type: ignore[arg-type]
+            loop,
+        )
+        # Bounded: a loop that stopped (the gateway shutting down) must not hang the thread.
+        return future.result(timeout=_WAIT_SECONDS + 60)
 
 
 def _paused(exc: BaseException) -> bool:

@@ -9,6 +9,7 @@ what stays the same when the same work is redone: the LangGraph thread, else the
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -53,9 +54,12 @@ class ActionScope:
         self._seen.clear()
 
     def occurrence(self, call: str) -> int:
-        self._seen[call] += 1
-        return self._seen[call]
+        with _COUNTING:  # sync actions count from worker threads, several at once
+            self._seen[call] += 1
+            return self._seen[call]
 
+
+_COUNTING = threading.Lock()
 
 current_scope: ContextVar[ActionScope | None] = ContextVar("tokenwire_action_scope", default=None)
 
