@@ -5,37 +5,16 @@ pauses at ``interrupt()``, and a second saver opened on the same store resumes i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+from langgraph.types import Command
 from pydantic import SecretStr
 
+from tests.threads.graphs import question_graph
 from tokenwire.config import Settings
 from tokenwire.threads.checkpointer import checkpoint_target, open_checkpointer
 
-
-class State(TypedDict, total=False):
-    question: str
-    answer: str
-
-
-def _ask(state: State) -> State:
-    return {"answer": str(interrupt({"question": state["question"]}))}
-
-
-def _shout(state: State) -> State:
-    return {"answer": state["answer"].upper()}
-
-
-def _graph() -> Any:
-    builder = StateGraph(State)
-    builder.add_node("ask", _ask)
-    builder.add_node("shout", _shout)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", "shout")
-    builder.add_edge("shout", END)
-    return builder.compile()  # no checkpointer: the gateway supplies it
+_graph = question_graph
 
 
 async def test_thread_pauses_and_resumes_across_savers(checkpoint_settings: dict[str, Any]) -> None:

@@ -6,37 +6,15 @@ state before and after, and still resumes after the gateway restarted.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
 
 import httpx
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
 
+from tests.threads.graphs import question_graph
 from tokenwire import Route
 from tokenwire.testing import collect, serve, test_settings
 
-
-class State(TypedDict, total=False):
-    question: str
-    answer: str
-
-
-def _ask(state: State) -> State:
-    return {"answer": str(interrupt({"question": state["question"]}))}
-
-
-def _shout(state: State) -> State:
-    return {"answer": state["answer"].upper()}
-
-
-def graph() -> Any:
-    builder = StateGraph(State)
-    builder.add_node("ask", _ask)
-    builder.add_node("shout", _shout)
-    builder.add_edge(START, "ask")
-    builder.add_edge("ask", "shout")
-    builder.add_edge("shout", END)
-    return builder.compile()  # no checkpointer: the gateway supplies it
+graph = question_graph
 
 
 def _end(events: list[Any]) -> dict[str, Any]:

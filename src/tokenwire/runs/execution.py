@@ -139,7 +139,7 @@ async def _execute(
     finally:
         head.cancel()
     if run.actions is not None and run.actions.deferred:
-        status, failure = await _settle_deferred(run, recorder, status, failure)
+        await _settle_deferred(run, recorder, status)
     if failure is not None and route.masking is not None:  # an error may quote any text
         failure = dataclasses.replace(failure, message=route.masking.text(failure.message))
     end_run(
@@ -153,9 +153,7 @@ async def _execute(
     )
 
 
-async def _settle_deferred(
-    run: Run, recorder: RunRecorder, status: RunStatus, failure: Failure | None
-) -> tuple[RunStatus, Failure | None]:
+async def _settle_deferred(run: Run, recorder: RunRecorder, status: RunStatus) -> None:
     """Commit the run's deferred actions if it completed, else discard them — before
     ``run.end``. A commit is not cut short by a late cancel: it runs to its end."""
     scope = run.actions
@@ -163,7 +161,7 @@ async def _settle_deferred(
     pending, scope.deferred = scope.deferred, []
     if status is not RunStatus.COMPLETED:
         scope.writes += discard_deferred(pending, scope.ledger, scope.outcomes, recorder.action)
-        return status, failure
+        return
     commit = asyncio.ensure_future(
         commit_deferred(pending, scope.ledger, scope.outcomes, recorder.action)
     )
@@ -171,7 +169,6 @@ async def _settle_deferred(
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(commit)
     commit.result()
-    return status, failure
 
 
 class InputRefused(Exception):

@@ -10,6 +10,7 @@ from langchain_core.runnables.base import RunnableBindingBase
 from pydantic import BaseModel, ValidationError
 
 from tokenwire.errors import InvalidRequest
+from tokenwire.langchain.custom_events import is_graph
 
 __all__ = ["input_from_messages", "prepare_config", "prepare_input", "unbuildable_input_schema"]
 
@@ -42,14 +43,6 @@ def unbuildable_input_schema(runnable: Runnable[Any, Any]) -> str | None:
     return _schemas.of(runnable).unbuildable
 
 
-def _is_graph(runnable: Runnable[Any, Any]) -> bool:
-    try:  # LangGraph is optional (the ``demo`` extra); without it no runnable is a graph
-        from langgraph.pregel import Pregel
-    except ImportError:
-        return False
-    return isinstance(runnable, Pregel)
-
-
 def _missing_key(error: Any) -> bool:
     """A state key left out: ``graph.invoke`` accepts partial state (every key optional)."""
     return error.get("type") == "missing" and len(error.get("loc", ())) == 1
@@ -64,7 +57,7 @@ class _InputSchema:
     def __init__(self, runnable: Runnable[Any, Any]) -> None:
         self.runnable = runnable
         #: A LangGraph graph's input is a partial state: top-level keys are all optional.
-        self.partial = _is_graph(runnable)
+        self.partial = is_graph(runnable)
         self.unbuildable: str | None = None
         self.model: Any = None
         try:
@@ -233,9 +226,11 @@ def input_from_messages(runnable: Runnable[Any, Any], messages: list[dict[str, A
 
 def _graph_channels(runnable: Runnable[Any, Any]) -> Any:
     """A LangGraph graph's state channels by name; empty for anything else."""
+    if not is_graph(runnable):
+        return {}
     while isinstance(runnable, RunnableBindingBase):
         runnable = runnable.bound
-    return getattr(runnable, "channels", {}) if _is_graph(runnable) else {}
+    return getattr(runnable, "channels", {})
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -35,6 +35,13 @@ from tokenwire.threads import ThreadRequest
 __all__ = ["create_threads_router"]
 
 
+#: A start's answers: its stream, or 202 with where to find it; refusals.
+_STARTS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}},
+    **{status: {} for status in (404, 409, 422)},
+}
+
+
 def create_threads_router(gateway: Gateway) -> APIRouter:
     router = APIRouter(prefix="/v1/threads", route_class=guarded(ProblemRoute, gateway))
 
@@ -58,7 +65,7 @@ def create_threads_router(gateway: Gateway) -> APIRouter:
     @router.post(
         "/{thread_id}/runs",
         status_code=202,
-        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 409: {}, 422: {}},
+        responses=_STARTS,
     )
     async def run_on_thread(thread_id: str, request: Request) -> Response:
         data = await read_json(request)
@@ -87,7 +94,7 @@ def create_threads_router(gateway: Gateway) -> APIRouter:
     @router.post(
         "/{thread_id}/approvals",
         status_code=202,
-        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 409: {}, 422: {}},
+        responses=_STARTS,
     )
     async def decide(thread_id: str, request: Request) -> Response:
         body = await read_json(request)
