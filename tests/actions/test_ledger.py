@@ -3,6 +3,7 @@ it did; a failed key may be retried by exactly one call."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -94,3 +95,15 @@ async def test_finish_and_release_act_only_for_the_holder(ledger: Ledger) -> Non
     await ledger.release("k", "r1")  # paused inside: the redone work begins afresh
     assert await ledger.get("k") is None
     assert await ledger.begin(_entry(run_id="r2")) is None
+
+
+async def test_replicas_setting_up_one_database_at_once(tmp_path: Path) -> None:
+    """Two gateways starting together on one audit database both find the table ready."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    ledgers = [SqlLedger(url) for _ in range(6)]
+    try:
+        await asyncio.gather(*(ledger.setup() for ledger in ledgers))
+        assert await ledgers[0].begin(_entry()) is None
+        assert await ledgers[-1].get("k") is not None
+    finally:
+        await asyncio.gather(*(ledger.aclose() for ledger in ledgers))

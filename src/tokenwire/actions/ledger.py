@@ -22,10 +22,11 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    inspect,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tokenwire import plain_json
@@ -188,8 +189,16 @@ class SqlLedger:
         self.engine: AsyncEngine = create_async_engine(url, execution_options=options)
 
     async def setup(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_metadata.create_all)
+        """Create the table. Replicas starting at once race to: one creating it while
+        another checked it was absent makes the other's CREATE fail — then it is there."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_metadata.create_all)
+        except DBAPIError:
+            async with self.engine.connect() as conn:
+                exists = await conn.run_sync(lambda c: inspect(c).has_table(actions.name))
+            if not exists:
+                raise
 
     async def aclose(self) -> None:
         await self.engine.dispose()
