@@ -28,7 +28,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
 
 from tokenwire.actions.commit import Deferred, placeholder
-from tokenwire.actions.keys import call_identity, idempotency_key
+from tokenwire.actions.keys import call_identity, idempotency_key, step_of
 from tokenwire.actions.ledger import ActionEntry, ActionStatus
 from tokenwire.actions.scope import ActionScope, current_scope
 from tokenwire.langchain.output import to_jsonable
@@ -167,7 +167,8 @@ class _Call:
         self.scope = scope
         self.retryable = retryable
         config = var_child_runnable_config.get() or {}
-        step = str(config.get("configurable", {}).get("checkpoint_ns", ""))
+        namespace = str(config.get("configurable", {}).get("checkpoint_ns", ""))
+        step = step_of(namespace, with_tasks=scope.stable_tasks)
         # The LangChain run (a tool's) this call runs in: its tool.end says "replayed".
         parent = getattr(config.get("callbacks"), "parent_run_id", None)
         self.within = str(parent) if parent is not None else None
@@ -253,7 +254,7 @@ class _Call:
         """Record the call ``intended``; its run's end executes it (or discards it)."""
         await self.scope.ledger.finish(self.key, "intended")
         self.scope.outcomes[(self.entry.action, "intended")] += 1
-        self.scope.deferred.append(Deferred(self.entry, execute))
+        self.scope.intend(Deferred(self.entry, execute))
         return placeholder(self.entry)
 
     async def keyed_async(self, run: Callable[[], Awaitable[Any]]) -> Any:

@@ -151,4 +151,6 @@ async def _scan(run: Run) -> _Scanned:
                 # A graph's or an agent's models are named once they ran.
                 ran = event.data.get("models") or [None]
                 model = ran[0]
+    if run.recorder is not None:
+        actions += run.recorder.unlogged_actions
     return model, guardrails, custom, actions
