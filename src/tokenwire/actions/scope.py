@@ -45,6 +45,9 @@ class ActionScope:
     writes: list[asyncio.Task[bool]] = field(default_factory=list)
     #: How long one deferred call may take to commit (0: no limit).
     commit_timeout: float = 60.0
+    #: Asks a human about a call and waits for the decision, within the live run
+    #: (``@action(requires_approval=True)`` outside a checkpointed graph).
+    ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     #: Keeps a paused run's deferred calls for its thread's next run (None: no thread).
     hold: Callable[[list[Deferred]], None] | None = None
     #: LangChain runs (tools) in which an action returned its recorded result.

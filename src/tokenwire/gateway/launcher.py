@@ -18,6 +18,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.actions.commit import Deferred
+from tokenwire.actions.live_approvals import LiveApprovals
 from tokenwire.actions.scope import ActionScope, action_scope
 from tokenwire.config import Settings
 from tokenwire.errors import ConfigError
@@ -215,6 +216,10 @@ class RunLauncher:
             alive=self._run_alive,
             commit_timeout=self.settings.action_commit_timeout_seconds,
         )
+        if run.recorder is not None:
+            timeout = self.settings.approval_timeout_seconds
+            run.approvals = LiveApprovals(run.recorder.approval, timeout)
+            scope.ask = run.approvals.ask
         if run.thread_id is not None:
             thread_id = run.thread_id
             scope.deferred = self._held_actions.pop(thread_id, [])

@@ -176,10 +176,14 @@ class RunRecorder:
             event = mask(event)
         self._append(EventType.INTERRUPT, json_ready(event))
         for approval in approvals:
-            self._append(
-                EventType.APPROVAL_REQUIRED,
-                json_ready(self._masked(dict(approval), "args", "description")),
-            )
+            self.approval(approval)
+
+    def approval(self, approval: dict[str, Any]) -> None:
+        """A tool call waiting for a human (``approval.required``), masked as tool steps."""
+        self._append(
+            EventType.APPROVAL_REQUIRED,
+            json_ready(self._masked(dict(approval), "args", "description")),
+        )
 
     def action(self, kind: str, data: dict[str, Any]) -> None:
         """A deferred action settled at the run's end (``action.committed`` / ``failed`` /
