@@ -139,6 +139,8 @@ def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any
             if scope is None:
                 return await fn(*args, **kwargs)
             call = _Call(scope, policy.name, policy.retryable, _arguments(signature, args, kwargs))
+            if scope.shadow:
+                return await call.skipped()
             recorded = await call.claim()
             if recorded is not None:
                 return call.replayed(recorded)
@@ -159,6 +161,8 @@ def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any
         if scope is None:
             return fn(*args, **kwargs)
         call = _Call(scope, policy.name, policy.retryable, _arguments(signature, args, kwargs))
+        if scope.shadow:
+            return call.on_loop(call.skipped())
         recorded = call.on_loop(call.claim())
         if recorded is not None:
             return call.replayed(recorded)
@@ -259,6 +263,16 @@ class _Call:
         if alive is None or existing.run_id == self.scope.run_id:
             return False
         return not await alive(existing.run_id)
+
+    async def skipped(self) -> dict[str, Any]:
+        """A shadow run's call: neither executed nor recorded in the ledger."""
+        entry = self.entry
+        self.scope.outcomes[(entry.action, "skipped_shadow")] += 1
+        if self.scope.report is not None:
+            self.scope.report(
+                "action.skipped_shadow", {"key": entry.key, "name": entry.action, "args": self.args}
+            )
+        return {"status": "skipped_shadow", "action": entry.action, "key": entry.key}
 
     def question(self, description: str) -> dict[str, Any]:
         return approval_request(self.key, self.entry.action, self.args, description)

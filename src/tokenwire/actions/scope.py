@@ -45,6 +45,11 @@ class ActionScope:
     writes: list[asyncio.Task[bool]] = field(default_factory=list)
     #: How long one deferred call may take to commit (0: no limit).
     commit_timeout: float = 60.0
+    #: A shadow run (rollouts: generated and measured, never shown) executes no action:
+    #: each call is reported ``action.skipped_shadow`` and gets a placeholder result.
+    shadow: bool = False
+    #: ``report(event_type, data)``: the run's events (the recorder appends them).
+    report: Callable[[str, dict[str, Any]], None] | None = None
     #: Asks a human about a call and waits for the decision, within the live run
     #: (``@action(requires_approval=True)`` outside a checkpointed graph).
     ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None

@@ -23,7 +23,12 @@ _START = EventType.RUN_START.value
 _GUARDRAIL = EventType.GUARDRAIL.value
 _CUSTOM = EventType.CUSTOM.value
 _ACTIONS = frozenset(
-    {EventType.ACTION_COMMITTED, EventType.ACTION_FAILED, EventType.ACTION_DISCARDED}
+    {
+        EventType.ACTION_COMMITTED,
+        EventType.ACTION_FAILED,
+        EventType.ACTION_DISCARDED,
+        EventType.ACTION_SKIPPED_SHADOW,
+    }
 )
 
 

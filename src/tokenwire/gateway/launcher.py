@@ -215,6 +215,7 @@ class RunLauncher:
             mask,
             alive=self._run_alive,
             commit_timeout=self.settings.action_commit_timeout_seconds,
+            report=run.recorder.action if run.recorder is not None else None,
         )
         if run.recorder is not None:
             timeout = self.settings.approval_timeout_seconds
