@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenwire.actions.ledger import ActionEntry, Ledger
+from tokenwire.actions.replay import recorded
 from tokenwire.langchain.output import to_jsonable
 
 __all__ = ["Deferred", "Report", "commit_deferred", "discard_deferred", "placeholder"]
@@ -44,9 +45,9 @@ def placeholder(entry: ActionEntry) -> dict[str, Any]:
     return {"status": "pending_commit", "action": entry.action, "key": entry.key}
 
 
-def _data(entry: ActionEntry, recorded: bool, **extra: Any) -> dict[str, Any]:
+def _data(entry: ActionEntry, written: bool, **extra: Any) -> dict[str, Any]:
     data = {"key": entry.key, "name": entry.action, "args": entry.args, **extra}
-    return data if recorded else {**data, "recorded": False}
+    return data if written else {**data, "recorded": False}
 
 
 async def commit_deferred(
@@ -62,20 +63,20 @@ async def commit_deferred(
     for deferred in pending:
         entry = deferred.entry
         try:
-            result = to_jsonable(await _bounded(deferred.execute(), limit_seconds))
+            value = await _bounded(deferred.execute(), limit_seconds)
         except Exception as exc:
             error = _describe(exc, limit_seconds)
-            recorded = await _written(
+            written = await _written(
                 ledger.finish(entry.key, "failed", error=error, run_id=entry.run_id), entry
             )
             outcomes[(entry.action, "failed")] += 1
-            report("action.failed", _data(entry, recorded, error=error))
+            report("action.failed", _data(entry, written, error=error))
             continue
-        recorded = await _written(
-            ledger.finish(entry.key, "succeeded", result, run_id=entry.run_id), entry
+        written = await _written(
+            ledger.finish(entry.key, "succeeded", recorded(value), run_id=entry.run_id), entry
         )
         outcomes[(entry.action, "succeeded")] += 1
-        report("action.committed", _data(entry, recorded, result=result))
+        report("action.committed", _data(entry, written, result=to_jsonable(value)))
 
 
 def discard_deferred(

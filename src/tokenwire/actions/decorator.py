@@ -37,6 +37,7 @@ from tokenwire.actions.approval import (
 from tokenwire.actions.commit import Deferred, placeholder
 from tokenwire.actions.keys import call_identity, idempotency_key, step_of
 from tokenwire.actions.ledger import ActionEntry, ActionStatus
+from tokenwire.actions.replay import recorded, restored
 from tokenwire.actions.scope import ActionScope, current_scope
 from tokenwire.langchain.output import to_jsonable
 
@@ -316,7 +317,7 @@ class _Call:
     def replayed(self, entry: ActionEntry) -> Any:
         if entry.status == "failed":
             raise ActionFailed(f"action {entry.action!r} already failed: {entry.error}")
-        return entry.result
+        return restored(entry.result)
 
     async def execute_async(self, run: Callable[[], Awaitable[Any]]) -> Any:
         token = _current_key.set(self.key)
@@ -330,7 +331,7 @@ class _Call:
             raise
         finally:
             _current_key.reset(token)
-        await self.finished("succeeded", to_jsonable(result))
+        await self.finished("succeeded", recorded(result))
         return result
 
     def execute_sync(self, run: Callable[[], Any]) -> Any:
@@ -345,7 +346,7 @@ class _Call:
             raise
         finally:
             _current_key.reset(token)
-        self.on_loop(self.finished("succeeded", to_jsonable(result)))
+        self.on_loop(self.finished("succeeded", recorded(result)))
         return result
 
     async def defer(self, execute: Callable[[], Awaitable[Any]]) -> Any:
