@@ -88,12 +88,18 @@ def _families(client: httpx.Client) -> dict[str, Any]:
 
 
 def _sample(families: dict[str, Any], name: str, **labels: str) -> float:
+    """The sum of the samples named ``name`` with ``labels`` (among others: series start at
+    zero for every status, error type…); an error when there is none."""
     family_name = name.removesuffix("_count").removesuffix("_sum").removesuffix("_total")
-    for family in families.values():
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    raise AssertionError(f"no sample {name} {labels} (family {family_name})")
+    values = [
+        float(sample.value)
+        for family in families.values()
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    ]
+    if not values:
+        raise AssertionError(f"no sample {name} {labels} (family {family_name})")
+    return sum(values)
 
 
 def _wait_for_metric(client: httpx.Client, name: str, minimum: float, **labels: str) -> Any:
@@ -116,13 +122,22 @@ def test_metrics_parse_and_hold_the_histograms_after_runs(serve: Serve, mock_url
     for _ in range(3):
         collect(client, "chat", {"input": "one two three four"})
     families = _wait_for_metric(client, "tokenwire_runs_total", 3, route="chat")
-    labels = {"route": "chat", "model": "mock@itl=2", "provider": "openai", "cohort": "stream"}
+    labels = {
+        "route": "chat",
+        "gen_ai_request_model": "mock@itl=2",
+        "gen_ai_provider_name": "openai",
+        "gen_ai_operation_name": "chat",
+        "cohort": "stream",
+        "protocol": "native",
+        "key_alias": "anonymous",
+    }
     ttft = "gen_ai_client_operation_time_to_first_chunk_seconds_count"
     assert _sample(families, ttft, **labels) == 3
     per_chunk = "gen_ai_client_operation_time_per_output_chunk_seconds_count"
     assert _sample(families, per_chunk, **labels) > 3
     assert _sample(families, "gen_ai_client_operation_duration_seconds_count", status="completed")
-    assert _sample(families, "gen_ai_client_token_usage_count", gen_ai_token_type="output") == 3
+    output = {"gen_ai_token_type": "output", "estimated": "false"}
+    assert _sample(families, "gen_ai_client_token_usage_count", **labels, **output) == 3
     bucket = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
     assert _sample(families, bucket, le="81.92") == 3
     assert _sample(families, "tokenwire_active_streams", route="chat") == 0
@@ -249,9 +264,9 @@ def test_metrics_are_rendered_off_the_event_loop(mock_url: str) -> None:
     render = metrics.exposition
     rendered_on: list[str] = []
 
-    def recording() -> bytes:
+    def recording(accept: str = "") -> tuple[bytes, str]:
         rendered_on.append(threading.current_thread().name)
-        return render()
+        return render(accept)
 
     metrics.exposition = recording  # type: ignore[method-assign]
     with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:
