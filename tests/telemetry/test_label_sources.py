@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.security.conftest import JWT_SECRET, token
 from tests.telemetry.scrape import Families, sample, series
+from tests.telemetry.test_units import _record
 from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
@@ -118,3 +119,21 @@ def test_bucket_boundaries_come_from_the_settings() -> None:
     ):
         assert bounds(family) == {"0.5", "2.0", "+Inf"}, family
     assert bounds("gen_ai_client_token_usage") == {"10.0", "1000.0", "+Inf"}
+
+
+def test_an_attribution_seen_first_at_a_run_gets_all_its_series_at_once() -> None:
+    # A token's department is known only when it arrives: its first run creates every
+    # series of its attribution, so a later stall or error adds no series (and rate() sees
+    # the first one).
+    gateway = Gateway([Route("chat", _reporting())], Settings())
+    gateway.telemetry.metrics.observe(_record(key_alias="sales", stalls=0))
+    before = series(_parsed(gateway))
+    failed = _record(key_alias="sales", stalls=2, status="failed", error_code="internal")
+    gateway.telemetry.metrics.observe(failed)
+    new = {name for name, _ in series(_parsed(gateway)) - before}
+    assert new == {  # only the failed run's duration: runs, errors and stalls existed
+        "gen_ai_client_operation_duration_seconds_bucket",
+        "gen_ai_client_operation_duration_seconds_count",
+        "gen_ai_client_operation_duration_seconds_sum",
+        "gen_ai_client_operation_duration_seconds_created",
+    }

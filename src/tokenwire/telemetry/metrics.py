@@ -137,10 +137,14 @@ class GatewayMetrics:
         self.active = Gauge(
             "tokenwire_active_streams", "Runs generating right now.", ("route",), registry=r
         )
+        #: The attributions whose series exist (see :meth:`initialise`).
+        self._known: set[Attribution] = set()
 
     def observe(self, record: RunRecord) -> None:
         """Everything about one finished run; called off the token path."""
         labels = Attribution.of(record)
+        if labels not in self._known:
+            self.initialise((labels,))
         trace = {"trace_id": record.trace_id}
         if record.ttft_s is not None:
             self.ttft.labels(*labels).observe(record.ttft_s, trace)
@@ -168,10 +172,12 @@ class GatewayMetrics:
             )
 
     def initialise(self, attributions: Iterable[Attribution]) -> None:
-        """Create the series of each attribution at zero before any run, so ``rate()``
-        counts a series' first run and dashboards show 0 rather than no data: every
-        status and error type, the histograms of a completed run with reported usage."""
+        """Create the series of each attribution at zero — the gateway's known ones before
+        any run, any other at its first run — so ``rate()`` counts a series' first increase
+        and dashboards show 0 rather than no data: every status and error type, cost and
+        stalls, the histograms of a completed run with reported usage."""
         for labels in attributions:
+            self._known.add(labels)
             for status in sorted(TERMINAL_STATUSES):
                 self.runs.labels(*labels, status.value)
             for code in ErrorCode:
