@@ -104,12 +104,16 @@ class Telemetry:
         attributions = []
         for route in routes:
             model = model_name(route.runnable)
-            provider = provider_of(model, route.runnable)
-            for alias in sorted(aliases):
-                attributions.append(
-                    Attribution("chat", provider, model or "unknown", route.name, "stream",
-                                "native", alias)
-                )  # fmt: skip
+            known = Attribution(
+                gen_ai_operation_name="chat",
+                gen_ai_provider_name=provider_of(model, route.runnable),
+                gen_ai_request_model=model or "unknown",
+                route=route.name,
+                cohort="stream",
+                protocol="native",
+                key_alias="",
+            )
+            attributions += [known._replace(key_alias=alias) for alias in sorted(aliases)]
         self.metrics.initialise(attributions)
 
     def key_alias(self, label: str) -> str:
