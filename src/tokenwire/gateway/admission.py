@@ -40,6 +40,7 @@ from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
 from tokenwire.security.principal import current_principal
 from tokenwire.security.slots import UNLIMITED
+from tokenwire.telemetry.trace_context import TraceParent, incoming_trace
 
 __all__ = ["AdmissionGate", "Ticket"]
 
@@ -66,6 +67,8 @@ class Ticket:
     random: bytes = field(default_factory=lambda: os.urandom(32))
     replay: Run | None = None
     run: Run | None = None
+    #: The caller's span (the request's ``traceparent``): the run continues its trace.
+    parent: TraceParent | None = None
 
     @property
     def run_uuid(self) -> uuid.UUID:
@@ -73,7 +76,11 @@ class Ticket:
 
     @property
     def trace_id(self) -> str:
-        return self.random[16:].hex()
+        return self.random[16:].hex() if self.parent is None else self.parent.trace_id
+
+    @property
+    def parent_span_id(self) -> str | None:
+        return None if self.parent is None else self.parent.span_id
 
     def started(self, run: Run) -> None:
         self.run = run
@@ -142,9 +149,10 @@ class AdmissionGate:
     ) -> Ticket:
         owner = current_principal.get().alias
         key = normalized(idempotency_key)
+        parent = incoming_trace.get()
         if key is None:
-            return Ticket(owner)
-        ticket = Ticket(owner, scoped(key, owner), fingerprint(input, config))
+            return Ticket(owner, parent=parent)
+        ticket = Ticket(owner, scoped(key, owner), fingerprint(input, config), parent=parent)
         ticket.replay = self._replay(route, ticket)
         return ticket
 

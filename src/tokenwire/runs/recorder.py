@@ -12,6 +12,7 @@ from tokenwire.actions.scope import current_scope
 from tokenwire.broker.base import EventLog
 from tokenwire.events import EventType
 from tokenwire.langchain.sink import NodePhase
+from tokenwire.langchain.steps import StepLog
 from tokenwire.pipeline.findings import Finding
 from tokenwire.plain_json import json_ready, valid_text
 from tokenwire.usage.estimate import Estimator, heuristic_tokens
@@ -57,6 +58,7 @@ class RunRecorder:
         "priced",
         "providers",
         "started_at",
+        "steps",
         "tool_calls",
         "usage_reports",
     )
@@ -103,6 +105,8 @@ class RunRecorder:
         self.guardrail_actions: list[dict[str, Any]] = []
         #: The ids of the interrupts the graph paused at (the run ends ``interrupted``).
         self.interrupts: list[str] = []
+        #: Model calls, tool calls and retrievals, timed by the adapter (trace child spans).
+        self.steps = StepLog(clock)
 
     # -- RunSink -------------------------------------------------------------------------
     def token(self, text: str) -> bool:
@@ -252,6 +256,11 @@ class RunRecorder:
     def clock(self) -> Clock:
         """The clock the recorder stamps tokens with (what a watchdog must read too)."""
         return self._clock
+
+    @property
+    def input(self) -> Any:
+        """The run's input as the runnable received it (unmasked)."""
+        return self._input
 
     @property
     def text(self) -> str:
