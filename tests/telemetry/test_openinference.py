@@ -9,58 +9,24 @@ import json
 from typing import Any
 
 import pytest
-from langchain.agents import create_agent
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from langchain_core.tools import tool
 
 from tests.telemetry.otlp_receiver import Received, attributes, receiver, run_span
+from tests.telemetry.support_agent import (
+    CALL_USAGE,
+    EMAIL,
+    MASKED_ANSWER,
+    MASKED_QUESTION,
+    QUESTION,
+    support_agent,
+)
 from tokenwire.demo.routes import demo_model
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.routes import Route
 from tokenwire.telemetry.otlp import otlp_headers
 from tokenwire.telemetry.trace_context import TraceParent, parse_traceparent
-from tokenwire.testing import (
-    ScriptedChatModel,
-    collect,
-    poll_until,
-    serve,
-    start_stream,
-    text_turn,
-    tool_call_turn,
-)
+from tokenwire.testing import collect, poll_until, serve, start_stream
 from tokenwire.testing.sse import iter_sse
-
-EMAIL = "jane.doe@example.com"
-ANSWER = f"Write to {EMAIL} today."
-
-
-class _Handbook(BaseRetriever):
-    """A real retriever over two documents."""
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return [Document("refunds take 5 days", id="d1"), Document("ask billing", id="d2")]
-
-
-@tool
-def lookup_policy(query: str) -> str:
-    """Look a policy up in the handbook."""
-    return " ".join(d.page_content for d in _Handbook().invoke(query))
-
-
-def _agent() -> Any:
-    """A model call asking for the tool (which retrieves), then a model call answering."""
-    model = ScriptedChatModel(
-        turns=[
-            tool_call_turn("lookup_policy", json.dumps({"query": "refund"}), "call_1", (11, 3)),
-            text_turn(*[ANSWER[i : i + 4] for i in range(0, len(ANSWER), 4)], usage=(20, 8)),
-        ]
-    )
-    return create_agent(model, [lookup_policy])
 
 
 def _by_kind(spans: list[Any]) -> dict[str, list[Any]]:
@@ -71,7 +37,7 @@ def _by_kind(spans: list[Any]) -> dict[str, list[Any]]:
 
 
 def test_an_agent_run_shows_masked_io_tokens_model_ttft_and_its_steps() -> None:
-    route = Route("agent", _agent(), guardrails=Guardrails.from_config({"pii": True}))
+    route = Route("agent", support_agent(), guardrails=Guardrails.from_config({"pii": True}))
     # Phoenix's shape: /v1/metrics answers 405, so metrics are switched off.
     with receiver(metrics_status=405) as received:
         with serve(
@@ -82,8 +48,7 @@ def test_an_agent_run_shows_masked_io_tokens_model_ttft_and_its_steps() -> None:
             otlp_project="support-bot",
             otlp_headers="authorization=Bearer%20local-key,x-team=support",
         ) as client:
-            body = {"messages": [{"role": "user", "content": f"I am {EMAIL}: refunds?"}]}
-            events = collect(client, "agent", {"input": body})
+            events = collect(client, "agent", {"input": QUESTION})
             metrics = client.get("/metrics").text
         spans = received.wait_for_spans(5)
     end = events[-1].data
@@ -94,8 +59,8 @@ def test_an_agent_run_shows_masked_io_tokens_model_ttft_and_its_steps() -> None:
     # Masked as the client sent and saw them, by the route's one masking policy.
     shown_input = json.loads(values["input.value"])
     assert values["input.mime_type"] == "application/json"
-    assert shown_input["messages"][0]["content"] == "I am [EMAIL]: refunds?"
-    assert values["output.value"] == "Write to [EMAIL] today."
+    assert shown_input["messages"][0]["content"] == MASKED_QUESTION
+    assert values["output.value"] == MASKED_ANSWER
     assert values["output.mime_type"] == "text/plain"
     assert EMAIL not in str(received.traces)
     assert values["llm.token_count.prompt"] == end["usage"]["input_tokens"] == 31
@@ -128,14 +93,13 @@ def test_an_agent_run_shows_masked_io_tokens_model_ttft_and_its_steps() -> None:
     assert second_call.end_time_unix_nano <= run.end_time_unix_nano
     assert tool_span.name == "execute_tool lookup_policy"
     assert attributes(tool_span)["tool.name"] == "lookup_policy"
-    # A call's own tokens are GenAI attributes only: Phoenix sums llm.token_count.* over a
-    # span's descendants, which would count the run's tokens twice.
+    # A call's own tokens are tokenwire's attributes only: Phoenix sums llm.token_count.*
+    # (which it derives from gen_ai.usage.*) over a span's descendants, which would count
+    # the run's tokens twice.
     calls = [attributes(s) for s in (first_call, second_call)]
-    assert [(c["gen_ai.usage.input_tokens"], c["gen_ai.usage.output_tokens"]) for c in calls] == [
-        (11, 3),
-        (20, 8),
-    ]
-    assert not any("llm.token_count.prompt" in c for c in calls)
+    own = [(c["tokenwire.usage.input_tokens"], c["tokenwire.usage.output_tokens"]) for c in calls]
+    assert own == CALL_USAGE
+    assert not any(k.startswith(("llm.token_count", "gen_ai.usage")) for c in calls for k in c)
     assert {c["llm.model_name"] for c in calls} == {"scripted-1"}
 
     # The Phoenix project, the configured headers, and no metrics export at all.

@@ -4,10 +4,12 @@ Names as ``openinference-semantic-conventions`` (0.1.42) spells them
 (``SpanAttributes``, ``OpenInferenceSpanKindValues``, ``ResourceAttributes``); the package
 is not a dependency, these few strings are all the gateway needs of it.
 
-Tokens: the run span carries the run's totals as ``llm.token_count.*``; a model call's
-child span carries its own as ``gen_ai.usage.*`` only. Phoenix sums ``llm.token_count.*``
-over a span and its descendants ("cumulative" counts), so counts on both would show every
-run's tokens twice.
+Tokens: the run span carries the run's totals, as ``llm.token_count.*`` and
+``gen_ai.usage.*``; a model call's child span carries its own as ``tokenwire.usage.*``
+only. Phoenix sums ``llm.token_count.*`` over a span and its descendants (its "cumulative"
+counts, a trace's total) and derives them from ``gen_ai.usage.*`` where a span has no
+``llm.token_count.*`` (``phoenix.trace.gen_ai.conversion``, 20.x), so GenAI usage on both
+would count every run's tokens twice.
 """
 
 from __future__ import annotations
@@ -71,9 +73,9 @@ def step_attributes(step: Step, provider: str) -> dict[str, Any]:
         if step.model:
             attributes["gen_ai.request.model"] = attributes[LLM_MODEL_NAME] = step.model
         if step.input_tokens is not None:
-            attributes["gen_ai.usage.input_tokens"] = step.input_tokens
+            attributes["tokenwire.usage.input_tokens"] = step.input_tokens
         if step.output_tokens is not None:
-            attributes["gen_ai.usage.output_tokens"] = step.output_tokens
+            attributes["tokenwire.usage.output_tokens"] = step.output_tokens
     elif step.kind == "tool":
         attributes["gen_ai.operation.name"] = "execute_tool"
         attributes["gen_ai.tool.name"] = attributes[TOOL_NAME] = step.name
