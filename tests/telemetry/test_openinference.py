@@ -25,7 +25,14 @@ from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.routes import Route
 from tokenwire.telemetry.otlp import otlp_headers
 from tokenwire.telemetry.trace_context import TraceParent, parse_traceparent
-from tokenwire.testing import collect, poll_until, serve, start_stream
+from tokenwire.testing import (
+    ScriptedChatModel,
+    collect,
+    poll_until,
+    serve,
+    start_stream,
+    text_turn,
+)
 from tokenwire.testing.sse import iter_sse
 
 
@@ -93,13 +100,12 @@ def test_an_agent_run_shows_masked_io_tokens_model_ttft_and_its_steps() -> None:
     assert second_call.end_time_unix_nano <= run.end_time_unix_nano
     assert tool_span.name == "execute_tool lookup_policy"
     assert attributes(tool_span)["tool.name"] == "lookup_policy"
-    # A call's own tokens are tokenwire's attributes only: Phoenix sums llm.token_count.*
-    # (which it derives from gen_ai.usage.*) over a span's descendants, which would count
-    # the run's tokens twice.
+    # A call's own tokens, as GenAI and OpenInference say them; the run span is a CHAIN, so
+    # Phoenix (which counts LLM spans only) counts each token once.
     calls = [attributes(s) for s in (first_call, second_call)]
-    own = [(c["tokenwire.usage.input_tokens"], c["tokenwire.usage.output_tokens"]) for c in calls]
+    own = [(c["gen_ai.usage.input_tokens"], c["gen_ai.usage.output_tokens"]) for c in calls]
     assert own == CALL_USAGE
-    assert not any(k.startswith(("llm.token_count", "gen_ai.usage")) for c in calls for k in c)
+    assert [c["llm.token_count.total"] for c in calls] == [sum(u) for u in CALL_USAGE]
     assert {c["llm.model_name"] for c in calls} == {"scripted-1"}
 
     # The Phoenix project, the configured headers, and no metrics export at all.
@@ -122,6 +128,22 @@ def test_input_and_output_stay_off_the_span_unless_asked_for(mock_url: str) -> N
     assert "input.value" not in values and "output.value" not in values
     assert values["openinference.span.kind"] == "LLM"  # a chat model route
     assert "private words" not in str(received.traces)
+
+
+def test_a_chat_model_in_events_mode_counts_its_tokens_once_on_its_call() -> None:
+    # Events mode reports the call's usage on its own span: the run span is then a CHAIN
+    # (Phoenix counts LLM spans' tokens, and would count an LLM run span's totals again).
+    model = ScriptedChatModel(turns=[text_turn("hi", " there", usage=(4, 2))])
+    with receiver() as received:
+        with serve([Route("chat", model, mode="events")], otlp_endpoint=received.url) as client:
+            collect(client, "chat", {"input": "hello"})
+        spans = received.wait_for_spans(2)
+    run = run_span(spans)
+    (call,) = [s for s in spans if s is not run]
+    assert attributes(run)["openinference.span.kind"] == "CHAIN"
+    assert attributes(run)["llm.token_count.total"] == 6
+    assert attributes(call)["openinference.span.kind"] == "LLM"
+    assert attributes(call)["llm.token_count.total"] == 6
 
 
 def test_the_callers_traceparent_is_continued(mock_url: str) -> None:

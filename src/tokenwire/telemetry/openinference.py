@@ -4,12 +4,13 @@ Names as ``openinference-semantic-conventions`` (0.1.42) spells them
 (``SpanAttributes``, ``OpenInferenceSpanKindValues``, ``ResourceAttributes``); the package
 is not a dependency, these few strings are all the gateway needs of it.
 
-Tokens: the run span carries the run's totals, as ``llm.token_count.*`` and
-``gen_ai.usage.*``; a model call's child span carries its own as ``tokenwire.usage.*``
-only. Phoenix sums ``llm.token_count.*`` over a span and its descendants (its "cumulative"
-counts, a trace's total) and derives them from ``gen_ai.usage.*`` where a span has no
-``llm.token_count.*`` (``phoenix.trace.gen_ai.conversion``, 20.x), so GenAI usage on both
-would count every run's tokens twice.
+Tokens: the run span carries the run's totals and each model call's span its own, as
+``llm.token_count.*`` and ``gen_ai.usage.*``. Phoenix (20.x) counts tokens on ``LLM`` spans
+only and sums them over a span's descendants (a trace's total), deriving
+``llm.token_count.*`` from ``gen_ai.usage.*`` where a span lacks them. So the run span is
+``LLM`` only when it is the one model answer and no child span reports a call's usage
+(a chat model route, in tokens mode); otherwise it is a ``CHAIN`` and its totals are shown,
+not counted again.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def run_attributes(record: RunRecord) -> dict[str, Any]:
     """The run span's OpenInference attributes: a chat model route's run is an ``LLM``
     span, any other route's (chains, agents, graphs) a ``CHAIN`` over its steps."""
     attributes: dict[str, Any] = {
-        SPAN_KIND: "LLM" if record.chat_model else "CHAIN",
+        SPAN_KIND: "LLM" if record.chat_model and not _calls_counted(record) else "CHAIN",
         TOKENS_PROMPT: record.input_tokens,
         TOKENS_COMPLETION: record.output_tokens,
         TOKENS_TOTAL: record.input_tokens + record.output_tokens,
@@ -72,10 +73,12 @@ def step_attributes(step: Step, provider: str) -> dict[str, Any]:
         attributes["gen_ai.provider.name"] = provider
         if step.model:
             attributes["gen_ai.request.model"] = attributes[LLM_MODEL_NAME] = step.model
-        if step.input_tokens is not None:
-            attributes["tokenwire.usage.input_tokens"] = step.input_tokens
-        if step.output_tokens is not None:
-            attributes["tokenwire.usage.output_tokens"] = step.output_tokens
+        if step.input_tokens is not None and step.output_tokens is not None:
+            attributes["gen_ai.usage.input_tokens"] = step.input_tokens
+            attributes["gen_ai.usage.output_tokens"] = step.output_tokens
+            attributes[TOKENS_PROMPT] = step.input_tokens
+            attributes[TOKENS_COMPLETION] = step.output_tokens
+            attributes[TOKENS_TOTAL] = step.input_tokens + step.output_tokens
     elif step.kind == "tool":
         attributes["gen_ai.operation.name"] = "execute_tool"
         attributes["gen_ai.tool.name"] = attributes[TOOL_NAME] = step.name
@@ -93,6 +96,11 @@ def step_name(step: Step) -> str:
     if step.kind == "tool":
         return f"execute_tool {step.name}"
     return f"retrieval {step.name}"
+
+
+def _calls_counted(record: RunRecord) -> bool:
+    """Whether a model call's span reports its usage (so Phoenix counts it there)."""
+    return any(step.kind == "llm" and step.input_tokens is not None for step in record.steps)
 
 
 def _value(value: Any) -> tuple[str, str]:
