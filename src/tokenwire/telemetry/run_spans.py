@@ -41,7 +41,7 @@ def emit_run(tracer: Tracer, record: RunRecord, stall_threshold: float) -> None:
     span = tracer.start_span(
         f"chat {record.model or record.route}",
         context=_caller(record),
-        kind=SpanKind.SERVER if record.parent_span_id else SpanKind.CLIENT,
+        kind=SpanKind.CLIENT,
         start_time=start_ns,
         attributes=span_attributes(record),
     )
