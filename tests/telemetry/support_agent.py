@@ -19,6 +19,9 @@ ANSWER = f"Write to {EMAIL} today."
 MASKED_ANSWER = "Write to [EMAIL] today."
 QUESTION = {"messages": [{"role": "user", "content": f"I am {EMAIL}: refunds?"}]}
 MASKED_QUESTION = "I am [EMAIL]: refunds?"
+#: The tool's arguments and output as its span shows them (masked).
+MASKED_TOOL_INPUT = {"query": "refund [EMAIL]"}
+TOOL_OUTPUT = "refunds take 5 days ask billing"
 #: (input, output) tokens of the two model calls.
 CALL_USAGE = [(11, 3), (20, 8)]
 
@@ -42,7 +45,7 @@ def support_agent() -> Any:
     model = ScriptedChatModel(
         turns=[
             tool_call_turn(
-                "lookup_policy", json.dumps({"query": "refund"}), "call_1", CALL_USAGE[0]
+                "lookup_policy", json.dumps({"query": f"refund {EMAIL}"}), "call_1", CALL_USAGE[0]
             ),
             text_turn(*[ANSWER[i : i + 4] for i in range(0, len(ANSWER), 4)], usage=CALL_USAGE[1]),
         ]

@@ -16,7 +16,9 @@ from tests.telemetry.support_agent import (
     EMAIL,
     MASKED_ANSWER,
     MASKED_QUESTION,
+    MASKED_TOOL_INPUT,
     QUESTION,
+    TOOL_OUTPUT,
     support_agent,
 )
 from tokenwire.demo.routes import demo_model
@@ -99,7 +101,11 @@ def test_an_agent_run_shows_masked_io_tokens_model_ttft_and_its_steps() -> None:
     assert tool_span.end_time_unix_nano <= second_call.start_time_unix_nano
     assert second_call.end_time_unix_nano <= run.end_time_unix_nano
     assert tool_span.name == "execute_tool lookup_policy"
-    assert attributes(tool_span)["tool.name"] == "lookup_policy"
+    tool_values = attributes(tool_span)
+    assert tool_values["tool.name"] == "lookup_policy"
+    assert tool_values["gen_ai.tool.call.id"] == "call_1"
+    assert json.loads(tool_values["input.value"]) == MASKED_TOOL_INPUT
+    assert tool_values["output.value"] == TOOL_OUTPUT
     # A call's own tokens, as GenAI and OpenInference say them; the run span is a CHAIN, so
     # Phoenix (which counts LLM spans only) counts each token once.
     calls = [attributes(s) for s in (first_call, second_call)]
@@ -117,17 +123,22 @@ def test_an_agent_run_shows_masked_io_tokens_model_ttft_and_its_steps() -> None:
     assert 'tokenwire_telemetry_dropped_total{exporter="otlp_metrics"}' not in metrics
 
 
-def test_input_and_output_stay_off_the_span_unless_asked_for(mock_url: str) -> None:
+def test_input_and_output_stay_off_the_spans_unless_asked_for(mock_url: str) -> None:
+    routes = [
+        Route("chat", demo_model(f"{mock_url}/v1", "tokens=3")),
+        Route("agent", support_agent()),
+    ]
     with receiver() as received:
-        with serve(
-            [Route("chat", demo_model(f"{mock_url}/v1", "tokens=3"))], otlp_endpoint=received.url
-        ) as client:
+        with serve(routes, otlp_endpoint=received.url) as client:
             collect(client, "chat", {"input": "private words"})
-        spans = received.wait_for_spans(2)
-    values = attributes(run_span(spans))
-    assert "input.value" not in values and "output.value" not in values
-    assert values["openinference.span.kind"] == "LLM"  # a chat model route
-    assert "private words" not in str(received.traces)
+            collect(client, "agent", {"input": QUESTION})
+        spans = received.wait_for_spans(7)
+    assert len(spans) == 7  # chat: the run and its call; agent: the run and its 4 steps
+    runs = [s for s in spans if "tokenwire.run_id" in attributes(s)]
+    chat_run = next(s for s in runs if attributes(s)["tokenwire.route"] == "chat")
+    assert attributes(chat_run)["openinference.span.kind"] == "LLM"  # a chat model route
+    assert not [s.name for s in spans if {"input.value", "output.value"} & set(attributes(s))]
+    assert "private words" not in str(received.traces) and EMAIL not in str(received.traces)
 
 
 def test_a_chat_model_in_events_mode_counts_its_tokens_once_on_its_call() -> None:

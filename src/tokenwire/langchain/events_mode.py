@@ -226,7 +226,7 @@ class _EventsRun:
         self.not_answer_scopes.add(run_id)
         self.open_tools[run_id] = (call_id, name)
         if self.steps is not None:
-            self.steps.start(run_id, "tool", name, event["parent_ids"])
+            self.steps.start(run_id, "tool", name, event["parent_ids"], call_id=call_id)
         self.sink.tool_start(call_id, name, to_jsonable(args))
 
     def on_tool_end(self, event: Event) -> None:

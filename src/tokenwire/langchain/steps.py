@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from tokenwire.usage.timing import Clock
 
@@ -38,17 +38,23 @@ class Step:
     input_tokens: int | None = None
     output_tokens: int | None = None
     error: str | None = None
+    #: A tool step's call id, and its arguments and output as its events carried them
+    #: (masked as the route masks tool steps): see :meth:`StepLog.shown`.
+    call_id: str | None = None
+    input: Any = None
+    output: Any = None
 
 
 class StepLog:
     """The steps of one run, in start order. Not thread-safe: the run's task writes it."""
 
-    __slots__ = ("_clock", "_open", "dropped", "steps")
+    __slots__ = ("_by_call", "_clock", "_open", "dropped", "steps")
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self.steps: list[Step] = []
         self._open: dict[str, int] = {}  # LangChain run id → index in ``steps``
+        self._by_call: dict[str, int] = {}  # tool call id → index in ``steps``
         self.dropped = 0
 
     def start(
@@ -58,6 +64,7 @@ class StepLog:
         name: str,
         parent_ids: Iterable[str] = (),
         model: str | None = None,
+        call_id: str | None = None,
     ) -> None:
         if len(self.steps) >= MAX_STEPS:
             self.dropped += 1
@@ -66,7 +73,9 @@ class StepLog:
         for parent_id in parent_ids:  # root first: the last one known is the nearest
             parent = self._open.get(parent_id, parent)
         self._open[run_id] = len(self.steps)
-        self.steps.append(Step(kind, name, self._clock(), parent, model=model))
+        if call_id is not None:
+            self._by_call[call_id] = len(self.steps)
+        self.steps.append(Step(kind, name, self._clock(), parent, model=model, call_id=call_id))
 
     def end(
         self,
@@ -85,3 +94,14 @@ class StepLog:
         step.error = error
         step.input_tokens, step.output_tokens = input_tokens, output_tokens
         step.model = model or step.model
+
+    def shown(self, call_id: str, *, input: Any = None, output: Any = None) -> None:
+        """What a tool step's events showed (set by the recorder, which masks them)."""
+        index = self._by_call.get(call_id)
+        if index is None:
+            return
+        step = self.steps[index]
+        if input is not None:
+            step.input = input
+        if output is not None:
+            step.output = output

@@ -130,8 +130,9 @@ class RunRecorder:
     # once here, so no encoder of the log can fail on them later.
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         self.tool_calls += 1
-        data = {"call_id": call_id, "name": name, "args": args}
-        self._append(EventType.TOOL_START, json_ready(self._masked(data, "args")))
+        data = json_ready(self._masked({"call_id": call_id, "name": name, "args": args}, "args"))
+        self._append(EventType.TOOL_START, data)
+        self.steps.shown(call_id, input=data["args"])
 
     def tool_end(
         self,
@@ -147,7 +148,9 @@ class RunRecorder:
         scope = current_scope.get()
         if run_id is not None and scope is not None and run_id in scope.replayed_in:
             data["replayed"] = True  # an @action inside it returned its recorded result
-        self._append(EventType.TOOL_END, json_ready(self._masked(data, "output", "error")))
+        data = json_ready(self._masked(data, "output", "error"))
+        self._append(EventType.TOOL_END, data)
+        self.steps.shown(call_id, output=data["output"])
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         self._append(

@@ -41,6 +41,8 @@ class Telemetry:
         clock: Clock = perf_counter,
     ) -> None:
         self.settings = settings
+        #: Records keep what runs showed (input, output, tool steps): an exporter asked.
+        self._capture_io = bool(settings.otlp_endpoint and settings.otlp_capture_io)
         #: What run timings (TTFT, inter-token gaps, duration) are read from.
         self.clock = clock
         self.prices = prices or PriceTable()
@@ -142,14 +144,14 @@ class Telemetry:
             parent_span_id=run.parent_span_id,
             chat_model=run.model is not None,
             end_reason=_end_reason(run, error),
-            steps=_relative_steps(recorder.steps.steps, recorder.started_at),
+            steps=_relative_steps(recorder.steps.steps, recorder.started_at, self._capture_io),
             **self._shown(run, route, recorder),
         )
 
     def _shown(self, run: Run, route: Route, recorder: RunRecorder) -> dict[str, Any]:
         """The input and output as the client sent and saw them, when an exporter keeps
         them (opt-in: they are user content, masked by the route's one policy)."""
-        if not (self.settings.otlp_endpoint and self.settings.otlp_capture_io):
+        if not self._capture_io:
             return {}
         return {
             "shown_input": shown_input(route.masking, recorder.input),
@@ -173,13 +175,16 @@ def _end_reason(run: Run, error: dict[str, Any]) -> str | None:
     return run.cancel_reason if run.status.value == "cancelled" else None
 
 
-def _relative_steps(steps: list[Step], origin: float) -> tuple[Step, ...]:
-    """The steps with times in seconds from the run's start (the record's time base)."""
+def _relative_steps(steps: list[Step], origin: float, shown: bool) -> tuple[Step, ...]:
+    """The steps with times in seconds from the run's start (the record's time base), and
+    what tool steps showed only when an exporter keeps it."""
     return tuple(
         dataclasses.replace(
             step,
             started=step.started - origin,
             ended=None if step.ended is None else step.ended - origin,
+            input=step.input if shown else None,
+            output=step.output if shown else None,
         )
         for step in steps
     )

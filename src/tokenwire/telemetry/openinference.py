@@ -82,6 +82,12 @@ def step_attributes(step: Step, provider: str) -> dict[str, Any]:
     elif step.kind == "tool":
         attributes["gen_ai.operation.name"] = "execute_tool"
         attributes["gen_ai.tool.name"] = attributes[TOOL_NAME] = step.name
+        if step.call_id is not None:
+            attributes["gen_ai.tool.call.id"] = step.call_id
+        if step.input is not None:
+            attributes[INPUT_VALUE], attributes[INPUT_MIME_TYPE] = _value(step.input)
+        if step.output is not None:
+            attributes[OUTPUT_VALUE], attributes[OUTPUT_MIME_TYPE] = _value(step.output)
     else:
         attributes["gen_ai.operation.name"] = "retrieval"
     if step.error is not None:
