@@ -24,6 +24,7 @@ from tests.telemetry.support_agent import (
     EMAIL,
     MASKED_ANSWER,
     MASKED_QUESTION,
+    MASKED_TOOL_INPUT,
     QUESTION,
     support_agent,
 )
@@ -146,6 +147,8 @@ def test_phoenix_shows_the_run_masked_with_tokens_model_ttft_and_child_spans(
     (tool,) = [s for s in children if s["span_kind"] == "TOOL"]
     (retriever,) = [s for s in spans if s["span_kind"] == "RETRIEVER"]
     assert retriever["parent_id"] == tool["context"]["span_id"]
+    assert json.loads(tool["attributes"]["input.value"]) == MASKED_TOOL_INPUT
+    assert tool["attributes"]["tool.name"] == "lookup_policy"
     calls = sorted((s for s in children if s["span_kind"] == "LLM"), key=lambda s: s["start_time"])
     assert [
         (c["attributes"]["llm.token_count.prompt"],
