@@ -178,6 +178,23 @@ def test_the_callers_traceparent_is_continued(mock_url: str) -> None:
     assert own.trace_id.hex() != caller_trace and own.parent_span_id == b""
 
 
+def test_the_traceparent_is_continued_on_the_openai_protocol_too(mock_url: str) -> None:
+    caller_trace, caller_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    with receiver() as received:
+        with serve(
+            [Route("chat", demo_model(f"{mock_url}/v1", "tokens=3"))], otlp_endpoint=received.url
+        ) as client:
+            answer = client.post(
+                "/v1/chat/completions",
+                json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"},
+            )
+            assert answer.status_code == 200
+        spans = received.wait_for_spans(2)
+    run = run_span(spans)
+    assert (run.trace_id.hex(), run.parent_span_id.hex()) == (caller_trace, caller_span)
+
+
 def _ended(received: Received, run_id: str) -> Any:
     spans = [s for s in received.spans() if attributes(s).get("tokenwire.run_id") == run_id]
     return spans[0] if spans else None
