@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test test-fast lint typecheck bench clean
+.PHONY: install system-deps demo test test-fast test-phoenix lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -43,6 +43,20 @@ test: $(STAMP) system-deps
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m unit
 
+# Against a real Arize Phoenix (tests/phoenix, marker `phoenix`, left out of `make test`):
+# Phoenix and its pins live in a venv of their own (about a minute to install from a warm
+# package cache); the test serves it on 127.0.0.1 with telemetry and outside fetches off.
+PHOENIX_VENV ?= .phoenix-venv
+PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
+
+$(PHOENIX_STAMP):
+	test -x $(PHOENIX_VENV)/bin/python || python3 -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install --quiet 'arize-phoenix>=20,<21'
+	touch $(PHOENIX_STAMP)
+
+test-phoenix: $(STAMP) $(PHOENIX_STAMP)
+	TOKENWIRE_TEST_PHOENIX=$(abspath $(PHOENIX_VENV))/bin/phoenix $(PY) -m pytest -q -m phoenix tests/phoenix
+
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
@@ -64,4 +78,4 @@ tests/protocols/node/node_modules/.package-lock.json: tests/protocols/node/packa
 	cd tests/protocols/node && npm ci --no-audit --no-fund
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) .pytest_cache .mypy_cache .ruff_cache

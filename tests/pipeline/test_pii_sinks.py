@@ -268,6 +268,8 @@ def test_no_pii_leaves_a_guarded_route_through_any_sink(
             data_dir=str(tmp_path),
             telemetry_jsonl=str(jsonl),
             otlp_endpoint=otlp.url,
+            # The run's input and output on its span too: masked, as everywhere else.
+            otlp_capture_io=True,
             expose_errors=True,
         )
         with (
@@ -297,6 +299,7 @@ def test_no_pii_leaves_a_guarded_route_through_any_sink(
     assert _leaks(traces) == [] and _masks(traces) == {"[EMAIL]", "[PHONE]", "[CARD]"}
     otlp_text = b"".join(otlp_bodies).decode(errors="replace")
     assert "tokenwire.run_id" in otlp_text and _leaks(otlp_text) == []
+    assert "input.value" in otlp_text and MASKED_ANSWER in otlp_text
     assert len(jsonl.read_text().splitlines()) == len(PROTOCOLS)
     assert _leaks(jsonl.read_text()) == []
     with sqlite3.connect(tmp_path / "audit.db") as db:

@@ -204,7 +204,8 @@ def ticking_clock(step: float) -> Callable[[], float]:
 
 
 def test_run_end_timings_are_read_from_the_gateways_clock(mock_url: str) -> None:
-    # Reads: the request's arrival, one per token, run.end's duration: 10 ms apart each.
+    # Reads, 10 ms apart each: the request's arrival, the model call's start (its trace
+    # span), one per token, the model call's end, run.end's duration.
     model = demo_model(f"{mock_url}/v1", "ttft=0,itl=0,tokens=6")
     gateway = Gateway([Route("chat", model)], NO_AUTH, clock=ticking_clock(0.010))
     with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:
@@ -212,12 +213,12 @@ def test_run_end_timings_are_read_from_the_gateways_clock(mock_url: str) -> None
     assert len([e for e in events if e.event == "token"]) == 6
     timings = events[-1].data["timings"]
     assert timings == {
-        "ttft_ms": 10.0,
+        "ttft_ms": 20.0,
         "itl_p50_ms": 10.0,
         "itl_p95_ms": 10.0,
         "itl_max_ms": 10.0,
         "stalls": 0,
-        "duration_ms": 70.0,
+        "duration_ms": 90.0,
     }
 
 

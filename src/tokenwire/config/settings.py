@@ -73,6 +73,20 @@ class Settings(LayeredSettings):
     #: OTLP/HTTP endpoint for traces and metrics, e.g. ``http://127.0.0.1:4318`` (empty: off;
     #: needs the ``otel`` extra).
     otlp_endpoint: str = ""
+    #: Export OTLP metrics too (off for a backend that takes traces only: Arize Phoenix
+    #: answers ``/v1/metrics`` with 405).
+    otlp_metrics: bool = True
+    #: Put each run's input and output on its span (OpenInference ``input.value`` and
+    #: ``output.value``), masked as the route masks them, as the client sent and saw them.
+    #: Off by default: they are user content.
+    otlp_capture_io: bool = False
+    #: Headers on every OTLP request, ``name=value`` pairs separated by commas (W3C
+    #: baggage style, as ``OTEL_EXPORTER_OTLP_HEADERS``), e.g. Phoenix's
+    #: ``authorization=Bearer <key>`` or ``x-project-name=<project>``.
+    otlp_headers: SecretStr = SecretStr("")
+    #: The ``openinference.project.name`` resource attribute: the Phoenix project the
+    #: spans land in (empty: the backend's default project).
+    otlp_project: str = ""
     #: Finished-run records waiting for exporters; past it records are dropped and counted.
     telemetry_queue_size: int = Field(default=10_000, ge=1)
     #: The ``key_alias`` label values metrics may carry (keys' aliases or departments, JWT

@@ -97,6 +97,7 @@ class RunLauncher:
             on_disconnect=on_disconnect or route.on_disconnect,
             grace_seconds=self.settings.disconnect_grace_seconds,
             trace_id=ticket.trace_id,
+            parent_span_id=ticket.parent_span_id,
             # The caller's key alias is set here, never taken from client metadata.
             metadata={**shown_input(route.masking, metadata or {}), "key_alias": ticket.owner},
             owner=ticket.owner,
