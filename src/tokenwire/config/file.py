@@ -16,6 +16,10 @@ output = 12.0
 [auth]                      # AuthTable, and JwtSettings (TOKENWIRE_JWT_* wins over the file)
 keys = [{ alias = "web", key_sha256 = "..." }]
 jwt_issuer = "https://issuer.example"
+
+[telemetry]                 # Settings too: KEY is telemetry_KEY (otlp_* keys as they are)
+exporters = ["jsonl", "wandb", "mypkg.exporters:Audit"]
+jsonl = "data/runs.jsonl"   # telemetry_jsonl
 ```
 """
 
@@ -81,12 +85,13 @@ def read_config(path: Path | None) -> ConfigFile:
     if path is None:
         return ConfigFile()
     with path.open("rb") as fh:
-        data = tomllib.load(fh)
+        data: dict[str, Any] = tomllib.load(fh)
     jwt: dict[str, Any] = {}
     auth = data.get("auth")
     if isinstance(auth, dict):  # its jwt_* keys are JwtSettings, layered with the environment
         jwt = {k: v for k, v in auth.items() if k in JWT_KEYS}
         data = {**data, "auth": {k: v for k, v in auth.items() if k not in JWT_KEYS}}
+    telemetry = data.pop("telemetry", {})
     try:
         tables = _Tables.model_validate(data)
     except ValidationError as exc:
@@ -96,9 +101,25 @@ def read_config(path: Path | None) -> ConfigFile:
         routes=tables.routes,
         pricing=tables.pricing,
         auth=tables.auth,
-        gateway=tables.gateway,
+        gateway={**tables.gateway, **_telemetry_settings(path, telemetry, tables.gateway)},
         jwt=jwt,
     )
+
+
+def _telemetry_settings(path: Path, table: Any, gateway: Mapping[str, Any]) -> dict[str, Any]:
+    """``[telemetry]``'s keys as the settings they are: ``KEY`` is ``telemetry_KEY``, an
+    ``otlp_*`` key is itself (``[gateway]`` may set them too, but not both)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path} [telemetry]: must be a table")
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key if key.startswith("otlp_") else f"telemetry_{key}"
+        if name not in Settings.model_fields:
+            raise ConfigError(f"{path} [telemetry] {key}: no such setting")
+        if name in gateway:
+            raise ConfigError(f"{path} [telemetry] {key}: set in [gateway] too (as {name})")
+        settings[name] = value
+    return settings
 
 
 def _describe(path: Path, exc: ValidationError) -> str:

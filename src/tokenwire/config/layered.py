@@ -72,8 +72,11 @@ class LayeredSettings(BaseSettings):
         return init_settings, _CheckedEnvSource(settings_cls), _FileSource(settings_cls)
 
     def replace(self, **changes: Any) -> Self:
-        """A copy with ``changes``, validated like a new instance."""
-        return type(self)(**{**dict(self), **changes})
+        """A copy with ``changes``, validated like a new instance. The fields set stay the
+        ones set (a default copied is still a default) and ``changes``."""
+        copy = type(self)(**{**dict(self), **changes})
+        object.__setattr__(copy, "__pydantic_fields_set__", self.model_fields_set | set(changes))
+        return copy
 
     @classmethod
     def source_of(cls, name: str, layer: FileLayer | None = None) -> Source:
