@@ -36,7 +36,7 @@ def traced(
     its tracer and the clock to release when the run has ended. ``received``: the
     gateway's clock and the wall clock read together when the request was received."""
     config = config.copy()
-    config["run_name"] = run.route
+    config.setdefault("run_name", run.route)  # a client's own run_name wins
     config["metadata"] = {**config.get("metadata", {}), **_identity(run)}
     from langsmith.utils import tracing_is_enabled
 
