@@ -124,3 +124,26 @@ def test_first_token_time_is_the_first_visible_token_not_the_role_chunk(
     # The model's run: its first text came after the mock's 100 ms, the role chunk did not.
     assert _first_token(llm) - _time(llm["start_time"]) >= timedelta(milliseconds=100)
     assert _first_token(llm) <= _first_token(root)
+
+
+def test_a_clients_run_name_wins_but_not_its_identity_metadata(
+    langsmith: LangSmithEndpoint, tmp_path: Any
+) -> None:
+    model = ScriptedChatModel(turns=[text_turn("Hi")])
+    gateway = Gateway([Route("chat", model)], Settings(auth="none", data_dir=str(tmp_path)))
+    spoofed = {"key_alias": "finance", "route": "other", "trace_id": "0" * 32}
+    body = {"input": "hi", "config": {"run_name": "my-experiment", "metadata": spoofed}}
+    with (
+        BackgroundServer(create_app(gateway)) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        start = collect(client, "chat", body)[0].data
+        record = _record(gateway, start["run_id"])
+        root = langsmith.wait_for_run(str(UUID(hex=start["run_id"])))
+    assert root["name"] == "my-experiment"
+    metadata = root["extra"]["metadata"]
+    assert (metadata["key_alias"], metadata["route"], metadata["trace_id"]) == (
+        record.key_alias,
+        "chat",
+        start["trace_id"],
+    )
