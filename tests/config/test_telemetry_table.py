@@ -67,10 +67,11 @@ def test_telemetry_table_mistakes_name_the_key(toml: WriteToml, text: str, probl
 def test_exporter_names_are_checked_where_they_come_from(
     toml: WriteToml, exporters: list[str], problem: str
 ) -> None:
-    file = read_config(toml(f"[telemetry]\nexporters = {exporters!r}\n".replace("'", '"')))
+    path = toml(f"[telemetry]\nexporters = {exporters!r}\n".replace("'", '"'))
     with pytest.raises(ConfigError) as caught:
-        file.settings()
-    assert "telemetry_exporters" in str(caught.value) and problem in str(caught.value)
+        read_config(path).settings()
+    assert f"{path} [telemetry] exporters: " in str(caught.value)
+    assert problem in str(caught.value)
 
 
 def test_replace_keeps_what_was_set_apart_from_defaults() -> None:

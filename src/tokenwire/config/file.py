@@ -62,6 +62,8 @@ class ConfigFile:
     auth: AuthTable = field(default_factory=AuthTable)
     gateway: Mapping[str, Any] = field(default_factory=dict)
     jwt: Mapping[str, Any] = field(default_factory=dict)
+    #: The settings ``[telemetry]`` set (part of ``gateway``), and their keys there.
+    telemetry: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -70,7 +72,8 @@ class ConfigFile:
 
     def gateway_layer(self, defaults: Mapping[str, Any] | None = None) -> FileLayer:
         """``[gateway]`` over ``defaults`` (what a served gateway sets unless configured)."""
-        return FileLayer({**(defaults or {}), **self.gateway}, f"{self.path} [gateway]")
+        where = {name: f"{self.path} [telemetry] {key}" for name, key in self.telemetry.items()}
+        return FileLayer({**(defaults or {}), **self.gateway}, f"{self.path} [gateway]", where)
 
     def settings(self, defaults: Mapping[str, Any] | None = None, **values: Any) -> Settings:
         """The effective settings: ``values`` > environment > ``[gateway]`` > ``defaults``."""
@@ -91,7 +94,7 @@ def read_config(path: Path | None) -> ConfigFile:
     if isinstance(auth, dict):  # its jwt_* keys are JwtSettings, layered with the environment
         jwt = {k: v for k, v in auth.items() if k in JWT_KEYS}
         data = {**data, "auth": {k: v for k, v in auth.items() if k not in JWT_KEYS}}
-    telemetry = data.pop("telemetry", {})
+    telemetry = _telemetry_settings(path, data.pop("telemetry", {}), data.get("gateway"))
     try:
         tables = _Tables.model_validate(data)
     except ValidationError as exc:
@@ -101,24 +104,25 @@ def read_config(path: Path | None) -> ConfigFile:
         routes=tables.routes,
         pricing=tables.pricing,
         auth=tables.auth,
-        gateway={**tables.gateway, **_telemetry_settings(path, telemetry, tables.gateway)},
+        gateway={**tables.gateway, **{name: value for name, (_, value) in telemetry.items()}},
         jwt=jwt,
+        telemetry={name: key for name, (key, _) in telemetry.items()},
     )
 
 
-def _telemetry_settings(path: Path, table: Any, gateway: Mapping[str, Any]) -> dict[str, Any]:
-    """``[telemetry]``'s keys as the settings they are: ``KEY`` is ``telemetry_KEY``, an
-    ``otlp_*`` key is itself (``[gateway]`` may set them too, but not both)."""
+def _telemetry_settings(path: Path, table: Any, gateway: Any) -> dict[str, tuple[str, Any]]:
+    """``[telemetry]``'s keys as the settings they are (``KEY`` is ``telemetry_KEY``, an
+    ``otlp_*`` key is itself): setting → (key, value). Not both there and in ``[gateway]``."""
     if not isinstance(table, dict):
         raise ConfigError(f"{path} [telemetry]: must be a table")
-    settings: dict[str, Any] = {}
+    settings: dict[str, tuple[str, Any]] = {}
     for key, value in table.items():
         name = key if key.startswith("otlp_") else f"telemetry_{key}"
         if name not in Settings.model_fields:
             raise ConfigError(f"{path} [telemetry] {key}: no such setting")
-        if name in gateway:
+        if isinstance(gateway, dict) and name in gateway:
             raise ConfigError(f"{path} [telemetry] {key}: set in [gateway] too (as {name})")
-        settings[name] = value
+        settings[name] = (key, value)
     return settings
 
 
