@@ -15,6 +15,7 @@ from tokenwire.langchain.steps import Step
 from tokenwire.pipeline.masking import shown_input
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.telemetry.attribution import OTHER, Attribution, bounded_alias, provider_of
+from tokenwire.telemetry.exporters import exporter_names, imported_exporter, wandb_exporter
 from tokenwire.telemetry.jsonl import JsonlExporter
 from tokenwire.telemetry.metrics import GatewayMetrics
 from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
@@ -57,9 +58,10 @@ class Telemetry:
         # ``Gauge.labels`` looks its child up under a lock: once per route is enough.
         self._active: dict[str, Any] = {}
         chosen: list[Exporter] = [self.metrics, self.recent, *(exporters or [])]
-        if settings.telemetry_jsonl:
+        names = exporter_names(settings)  # [telemetry] exporters, checked
+        if "jsonl" in names:
             chosen.append(JsonlExporter(settings.telemetry_jsonl))
-        if settings.otlp_endpoint:
+        if "otlp" in names:
             from tokenwire.telemetry.otlp import OtlpExporter, otlp_headers
 
             chosen.append(
@@ -74,6 +76,9 @@ class Telemetry:
                     project=settings.otlp_project,
                 )
             )
+        if "wandb" in names:
+            chosen.append(wandb_exporter(settings))
+        chosen += [imported_exporter(name) for name in names if ":" in name]
         self.pipeline = TelemetryPipeline(
             chosen,
             max_queue=settings.telemetry_queue_size,
