@@ -25,6 +25,7 @@ __all__ = [
     "alert_rules",
     "all_panels",
     "dashboard",
+    "label_values",
     "panel_queries",
 ]
 
@@ -103,6 +104,13 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def alert_queries() -> list[Query]:
     return [Query(f"alert {rule['alert']}", rule["expr"]) for rule in alert_rules()]
+
+
+def label_values(definition: str) -> tuple[str, str]:
+    """(metric, label) of a Grafana variable's ``label_values(metric, label)``."""
+    match = re.fullmatch(r"label_values\((\w+), (\w+)\)", definition)
+    assert match is not None, definition
+    return match[1], match[2]
 
 
 def dashboard() -> dict[str, Any]:

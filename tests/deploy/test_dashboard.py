@@ -15,6 +15,7 @@ from tests.deploy.promql import (
     alert_rules,
     all_panels,
     dashboard,
+    label_values,
     panel_queries,
 )
 
@@ -87,9 +88,7 @@ def test_the_variables_select_contract_labels() -> None:
     for variable in dashboard()["templating"]["list"]:
         if variable["type"] != "query":
             continue
-        metric, label = re.fullmatch(
-            r"label_values\((\w+), (\w+)\)", variable["definition"]
-        ).groups()  # type: ignore[union-attr]
+        metric, label = label_values(variable["definition"])
         assert label in (contract_labels(metric) or ()), variable["name"]
 
 
