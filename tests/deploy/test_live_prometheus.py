@@ -5,6 +5,7 @@ the dashboard and the alerts use is on the gateway's real /metrics."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,11 @@ from tokenwire.server.background import BackgroundServer
 from tokenwire.testing import collect, iter_sse, poll_until, start_stream
 from tokenwire.usage.pricing import PriceTable
 
-PRICES = PriceTable({"mock": {"input": 1.0, "output": 2.0}})
+#: A dollar a token ("mock" prices every mock model): a few runs burn past the cost alert's
+#: 10 USD an hour.
+PRICES = PriceTable({"mock": {"input": 1e6, "output": 1e6}})
 #: Routes whose runs give every metric the dashboard shows a series: priced (cost), a pause
-#: of 0.3 s past a 0.1 s stall threshold (stalls), a connection dropped mid-answer (errors).
+#: of 0.4 s past a 0.15 s stall threshold (stalls), a connection dropped mid-answer (errors).
 FINISHING_ROUTES = ("chat", "stalls", "broken")
 V = TypeVar("V")
 
@@ -51,22 +54,32 @@ def gateway(mock_url: str, tmp_path: Path) -> Iterator[BackgroundServer]:
     base = f"{mock_url}/v1"
     routes = [
         Route("chat", demo_model(base)),
-        Route("stalls", demo_model(base, "tokens=6,fault=stall:2:0.3")),
+        Route("stalls", demo_model(base, "tokens=6,fault=stall:2:0.4")),
         Route("broken", demo_model(base, "tokens=8,fault=drop:3")),
         Route("slow", demo_model(base, "itl=200,tokens=500")),
     ]
-    settings = Settings(auth="none", stall_threshold_seconds=0.1, data_dir=str(tmp_path))
+    settings = Settings(auth="none", stall_threshold_seconds=0.15, data_dir=str(tmp_path))
     with BackgroundServer(create_app(Gateway(routes, settings, prices=PRICES))) as server:
         yield server
 
 
 @pytest.fixture
-def stack(gateway: BackgroundServer, tmp_path: Path) -> Iterator[Stack]:
-    prometheus = start_prometheus(tmp_path, [f"127.0.0.1:{gateway.port}"], [ALERTS])
-    try:
-        with httpx.Client(base_url=gateway.url, timeout=30) as client:
-            yield Stack(client, prometheus)
-    finally:
+def start_stack(gateway: BackgroundServer, tmp_path: Path) -> Iterator[Callable[[Path], Stack]]:
+    """``start_stack(rule_file)``: a Prometheus scraping ``gateway``, evaluating the rules."""
+    started: list[PrometheusProcess] = []
+    clients: list[httpx.Client] = []
+
+    def start(rule_file: Path) -> Stack:
+        workdir = tmp_path / f"prometheus-{len(started)}"
+        workdir.mkdir()
+        started.append(start_prometheus(workdir, [f"127.0.0.1:{gateway.port}"], [rule_file]))
+        clients.append(httpx.Client(base_url=gateway.url, timeout=30))
+        return Stack(clients[-1], started[-1])
+
+    yield start
+    for client in clients:
+        client.close()
+    for prometheus in started:
         prometheus.stop()
 
 
@@ -96,6 +109,20 @@ def _covering(
     return probe
 
 
+def _first_runs_scraped(stack: Stack) -> None:
+    """One run per route, once Prometheus scrapes the gateway, until it scraped them: a rate
+    needs its series to exist before it grows."""
+    prom = stack.prometheus
+    poll_until(lambda: _scraped(prom), timeout=30, interval=0.2, message="target never up")
+    _runs(stack, 1)
+    poll_until(
+        lambda: _routes_seen(prom, "tokenwire_runs_total") >= set(FINISHING_ROUTES),
+        timeout=30,
+        interval=0.2,
+        message="the first runs were never scraped",
+    )
+
+
 def _panel(title: str, ref_id: str = "A") -> Query:
     (query,) = [q for q in panel_queries() if q.where == f"panel {title!r} target {ref_id}"]
     return query
@@ -107,17 +134,12 @@ def _runs(stack: Stack, count: int) -> None:
             collect(stack.gateway, route, {"input": f"question {i} for {route}"})
 
 
-def test_the_dashboard_answers_from_a_prometheus_scraping_a_live_gateway(stack: Stack) -> None:
+def test_the_dashboard_answers_from_a_prometheus_scraping_a_live_gateway(
+    start_stack: Callable[[Path], Stack],
+) -> None:
+    stack = start_stack(ALERTS)
     prom = stack.prometheus
-    poll_until(lambda: _scraped(prom), timeout=30, interval=0.2, message="target never up")
-    # Rates need a series to exist before it grows: one run per route, scraped, then more.
-    _runs(stack, 1)
-    poll_until(
-        lambda: _routes_seen(prom, "tokenwire_runs_total") >= set(FINISHING_ROUTES),
-        timeout=30,
-        interval=0.2,
-        message="the first runs were never scraped",
-    )
+    _first_runs_scraped(stack)
     _runs(stack, 3)
 
     ttft_p95 = _panel("Time to first token by route", "B")
@@ -177,6 +199,44 @@ def _assert_rules_evaluate(prom: PrometheusProcess) -> None:
     rules = poll_until(evaluated, timeout=30, interval=0.2, message="rules never evaluated")
     assert {r["name"] for r in rules} == {q.where.removeprefix("alert ") for q in alert_queries()}
     assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
+
+
+def test_the_alerts_fire_on_what_a_live_gateway_reports(
+    start_stack: Callable[[Path], Stack], tmp_path: Path
+) -> None:
+    # alerts.yml without its "for" (minutes a condition must last), so the conditions of
+    # the stall and cost alerts, met by a few seconds of live runs, fire at once.
+    text, waits = re.subn(r"(?m)^(\s+for:) \d+m$", r"\1 0s", ALERTS.read_text())
+    assert waits == len(alert_queries())
+    (tmp_path / "alerts_now.yml").write_text(text)
+    stack = start_stack(tmp_path / "alerts_now.yml")
+    _first_runs_scraped(stack)
+    # Past the alerts' 20-run floor: "stalls" stalls once a run, "chat" never.
+    for i in range(21):
+        collect(stack.gateway, "stalls", {"input": f"stall number {i}"})
+        collect(stack.gateway, "chat", {"input": f"answer number {i}"})
+
+    def firing() -> dict[str, list[dict[str, str]]] | None:
+        alerts = stack.prometheus.api("alerts")["alerts"]
+        by_name: dict[str, list[dict[str, str]]] = {}
+        for alert in alerts:
+            if alert["state"] == "firing":
+                by_name.setdefault(alert["labels"]["alertname"], []).append(alert["labels"])
+        return by_name if {"TokenwireStallRate", "TokenwireCostBurn"} <= by_name.keys() else None
+
+    fired = poll_until(
+        firing,
+        timeout=30,
+        interval=0.2,
+        message=lambda: f"alerts: {stack.prometheus.api('alerts')['alerts']}",
+    )
+    assert [a["route"] for a in fired["TokenwireStallRate"]] == ["stalls"]
+    spenders = {
+        s["metric"]["key_alias"] for s in stack.prometheus.query("tokenwire_cost_usd_total")
+    }
+    assert {a["key_alias"] for a in fired["TokenwireCostBurn"]} == spenders
+    # No day of history, no incomplete stream: the other two stay silent.
+    assert fired.keys() == {"TokenwireStallRate", "TokenwireCostBurn"}
 
 
 def test_the_gateway_exposes_every_metric_and_label_the_dashboard_and_alerts_use(
