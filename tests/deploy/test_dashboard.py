@@ -26,6 +26,8 @@ def test_every_panel_has_a_unique_id_a_place_and_the_datasource_variable() -> No
     panels = all_panels()
     ids = [panel["id"] for panel in panels]
     assert len(ids) == len(set(ids)), ids
+    titles = [panel["title"] for panel in panels]
+    assert len(titles) == len(set(titles)), titles
     for panel in panels:
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
@@ -35,6 +37,16 @@ def test_every_panel_has_a_unique_id_a_place_and_the_datasource_variable() -> No
         ref_ids = [target["refId"] for target in panel["targets"]]
         assert ref_ids and len(ref_ids) == len(set(ref_ids)), panel["title"]
         assert all(t["datasource"] == panel["datasource"] for t in panel["targets"])
+
+
+def test_no_two_panels_overlap() -> None:
+    cells: dict[tuple[int, int], str] = {}
+    for panel in all_panels():
+        grid = panel["gridPos"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                other = cells.setdefault((x, y), panel["title"])
+                assert other == panel["title"], f"{panel['title']!r} overlaps {other!r}"
 
 
 def test_the_dashboard_covers_what_issue_19_asks_for() -> None:
