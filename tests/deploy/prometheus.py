@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from tokenwire.testing import free_port, poll_until
@@ -22,8 +23,6 @@ def binary(name: str) -> str:
     """``/usr/bin/<name>`` of the prometheus package; a skip without it — a failure on CI."""
     found = shutil.which(name)
     if found is None:
-        import pytest
-
         message = f"{name} is not installed (`make system-deps` installs Debian's prometheus)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)  # on CI these tests must run, never skip
