@@ -15,14 +15,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/tokenwire demo
 
-# System packages the tests run: nginx (in front of the gateway) and chromium (the web UI's
-# browser tests). Idempotent: only missing ones are installed, in one apt-get call; needs
-# apt-get (Debian/Ubuntu), root or sudo.
+# System packages the tests run: nginx (in front of the gateway), chromium (the web UI's
+# browser tests) and prometheus (promtool checks deploy/prometheus/alerts.yml; a real
+# Prometheus scrapes a live gateway for the dashboard's queries). Idempotent: only missing
+# ones are installed, in one apt-get call; needs apt-get (Debian/Ubuntu), root or sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	{ [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || missing="$$missing prometheus"; \
 	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 		echo "installing$$missing for the integration and browser tests"; \
