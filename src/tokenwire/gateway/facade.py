@@ -23,7 +23,7 @@ from tokenwire.gateway.hooks import Hooks
 from tokenwire.gateway.launcher import RunLauncher, route_table
 from tokenwire.gateway.services import Services
 from tokenwire.gateway.threads import ThreadGate
-from tokenwire.routes import DisconnectPolicy, Route
+from tokenwire.routes import DisconnectPolicy, Route, RunOptions
 from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.run import Run
 from tokenwire.runtime import freeze_startup_heap
@@ -108,6 +108,7 @@ class Gateway:
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         thread: ThreadRequest | None = None,
+        options: RunOptions | None = None,
     ) -> tuple[Run, bool]:
         """Start a run — or, for an idempotency key already used, return its run.
 
@@ -118,6 +119,7 @@ class Gateway:
         same key sent to two replicas starts one run. A replay starts nothing, so no limit
         refuses it. On a ``thread`` (or ``config.configurable.thread_id``) the start also
         passes the thread gate (:mod:`.threads`): ``UnknownThread``, ``ThreadBusy``.
+        ``options`` change the route for this run only (:class:`~tokenwire.routes.RunOptions`).
         """
         route = self.route(route_name)
         thread, config = split_thread(thread, config)
@@ -132,6 +134,7 @@ class Gateway:
                     config=config,
                     on_disconnect=on_disconnect,
                     metadata=metadata,
+                    options=options,
                 )
                 if thread is None:
                     ticket.started(start())
