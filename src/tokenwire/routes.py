@@ -113,11 +113,14 @@ class RunOptions:
     ``runnable``: runs in place of the route's (its chat model with the request's
     parameters bound, say: OpenAI's ``tools``, ``temperature``, …); the route's fallbacks,
     guardrails and policies stay. ``budget``: tightens the route's (OpenAI's
-    ``max_tokens``), field by field.
+    ``max_tokens``), field by field. ``identity``: what the options were made from, as
+    plain JSON (the request's parameters), so an ``Idempotency-Key`` reused with other
+    options is a conflict, not a replay.
     """
 
     runnable: Runnable[Any, Any] | None = None
     budget: RunBudget | None = None
+    identity: Any = None
 
     def applied_to(self, route: Route) -> Route:
         changes: dict[str, Any] = {}

@@ -390,3 +390,17 @@ def test_auth_and_rate_limit_errors_are_openai_errors(mock_url: str) -> None:
         # The native API keeps problem+json.
         native = client.get("/v1/runs", headers={"Authorization": "Bearer sk-wrong"})
         assert native.headers["content-type"] == "application/problem+json"
+
+
+def test_an_idempotency_key_reused_with_other_parameters_is_a_conflict(
+    client: httpx.Client,
+) -> None:
+    api = sdk(client)
+    key = {"Idempotency-Key": "same-key-1"}
+    ask: Any = {"model": "chat", "messages": [{"role": "user", "content": "idem"}]}
+    first = api.chat.completions.with_raw_response.create(**ask, temperature=0.2, extra_headers=key)
+    again = api.chat.completions.with_raw_response.create(**ask, temperature=0.2, extra_headers=key)
+    assert again.headers["x-run-id"] == first.headers["x-run-id"]  # a replay
+    with pytest.raises(openai.BadRequestError) as conflict:
+        api.chat.completions.create(**ask, temperature=0.9, extra_headers=key)
+    assert conflict.value.code == "idempotency_conflict"

@@ -124,6 +124,8 @@ class Gateway:
         route = self.route(route_name)
         thread, config = split_thread(thread, config)
         request = start_request(input, thread)
+        if options is not None and options.identity is not None:
+            request = [request, options.identity]
         async with self._gate.enter(route.name, request, config, idempotency_key) as ticket:
             if ticket.replay is None:
                 start = functools.partial(

@@ -86,10 +86,12 @@ def bind_params(runnable: Runnable[Any, Any], params: Mapping[str, Any]) -> Bind
     for name in sent:
         if name not in UNDERSTOOD and name not in bound:
             binding.unsupported[name] = "not supported by tokenwire's chat completions"
-    bound_runnable = _bound(runnable, bound, binding.unsupported)
+    limits = ("max_tokens", "max_completion_tokens")
+    identity: dict[str, Any] = {**bound, **{k: sent[k] for k in limits if k in sent}}
+    bound_runnable = _bound(runnable, dict(bound), binding.unsupported)
     budget = _budget(sent)
     if bound_runnable is not None or budget is not None:
-        binding.options = RunOptions(runnable=bound_runnable, budget=budget)
+        binding.options = RunOptions(runnable=bound_runnable, budget=budget, identity=identity)
     return binding
 
 
