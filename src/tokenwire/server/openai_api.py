@@ -125,7 +125,11 @@ def _unsupported(unsupported: dict[str, str]) -> Response:
 
 
 def _invalid(errors: list[str]) -> Response:
-    return _error(400, "; ".join(errors), "invalid_request_error", "invalid_request")
+    """A body that does not fit the schema; ``param`` is the first offending field, as
+    OpenAI names it (``body.messages.1.tool_calls: ...`` → ``messages``)."""
+    where = errors[0].split(":", 1)[0].split(".") if errors else []
+    param = where[1] if len(where) > 1 and where[0] == "body" else None
+    return _error(400, "; ".join(errors), "invalid_request_error", "invalid_request", param)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
