@@ -57,6 +57,10 @@ class Settings(LayeredSettings):
     retry_ms: int = Field(default=1000, ge=0)
     #: Show exception text of a failing runnable to clients (off: class name only).
     expose_errors: bool = False
+    #: OpenAI Chat Completions: a request parameter its route cannot honour (``tools`` on a
+    #: chain, ``logprobs``, an unknown field) is a 400 naming it; on, it is ignored instead
+    #: (named in the ``X-Tokenwire-Ignored-Params`` header), for clients that send defaults.
+    ignore_unsupported_params: bool = False
     #: ``required`` (default): every request but probes, metrics and the static UI needs an
     #: API key or JWT; ``none``: no authentication at all — development only (warned at start).
     auth: Literal["required", "none"] = "required"

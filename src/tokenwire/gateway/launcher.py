@@ -37,7 +37,7 @@ from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.masked_logs import masked_context
 from tokenwire.pipeline.masking import Masking, shown_input
 from tokenwire.reliability.fallbacks import as_fallback
-from tokenwire.routes import DisconnectPolicy, Route
+from tokenwire.routes import DisconnectPolicy, Route, RunOptions
 from tokenwire.runs.execution import execute_run
 from tokenwire.runs.inputs import prepare_config, prepare_input, unbuildable_input_schema
 from tokenwire.runs.launch import end_unstarted, priced, route_budget, run_stages
@@ -80,10 +80,12 @@ class RunLauncher:
         metadata: dict[str, Any] | None,
         thread: ThreadTicket | None = None,
         protocol: str = "native",
+        options: RunOptions | None = None,
     ) -> Run:
         """Register and launch a run of ``route`` for the admitted ``ticket`` — on the
-        admitted ``thread``, whose route and input replace ``route`` and ``input``. Raises
-        ``InvalidRequest`` or ``RegistryFull`` before anything runs."""
+        admitted ``thread``, whose route and input replace ``route`` and ``input``; the
+        request's ``options`` then apply to it. Raises ``InvalidRequest`` or
+        ``RegistryFull`` before anything runs."""
         received_at = self.telemetry.clock()
         # Read together: a trace's wall-clock times are the gateway clock's (run_tracing).
         received = (received_at, datetime.now(UTC))
@@ -94,6 +96,8 @@ class RunLauncher:
             route, value, run_config = thread.route, thread.input, thread.config(run_config)
             if thread.command is not None:
                 input = {"command": thread.command}  # what the run was asked to do
+        if options is not None:
+            route = options.applied_to(route)
         run_id = ticket.run_uuid.hex
         run = Run(
             id=run_id,
