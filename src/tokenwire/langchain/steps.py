@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-
 __all__ = ["MAX_STEPS", "Step", "StepKind", "StepLog"]
 
 StepKind = Literal["llm", "tool", "retriever"]
