@@ -14,7 +14,8 @@ from psycopg import sql
 
 from tests.postgres import POSTGRES_URL, pg_admin
 from tokenwire.actions import ActionEntry, MemoryLedger
-from tokenwire.actions.ledger import Ledger, SqlLedger
+from tokenwire.actions.ledger import Ledger
+from tokenwire.actions.sql_ledger import SqlLedger
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -23,7 +24,7 @@ async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield MemoryLedger()
         return
     if request.param == "sqlite":
-        found: Ledger = SqlLedger(f"sqlite+aiosqlite:///{tmp_path / 'actions.db'}")
+        found: Ledger = SqlLedger.at(f"sqlite+aiosqlite:///{tmp_path / 'actions.db'}")
         await found.setup()
         yield found
         await found.aclose()
@@ -32,7 +33,7 @@ async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     schema = f"tw_actions_{secrets.token_hex(6)}"
     pg_admin(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     url = POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://")
-    found = SqlLedger(url, schema=schema)
+    found = SqlLedger.at(url, schema=schema)
     await found.setup()
     yield found
     await found.aclose()
@@ -100,7 +101,7 @@ async def test_finish_and_release_act_only_for_the_holder(ledger: Ledger) -> Non
 async def test_replicas_setting_up_one_database_at_once(tmp_path: Path) -> None:
     """Two gateways starting together on one audit database both find the table ready."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    ledgers = [SqlLedger(url) for _ in range(6)]
+    ledgers = [SqlLedger.at(url) for _ in range(6)]
     try:
         await asyncio.gather(*(ledger.setup() for ledger in ledgers))
         assert await ledgers[0].begin(_entry()) is None

@@ -17,6 +17,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.actions.ledger import Ledger
+from tokenwire.actions.protection import ProtectedLedger
 from tokenwire.actions.scope import ActionScope, action_scope
 from tokenwire.config import Settings
 from tokenwire.errors import ConfigError
@@ -202,8 +204,13 @@ class RunLauncher:
             lineage = f"run:{run.id}"
         loop = asyncio.get_running_loop()
         mask = masking.on("tool_io") if masking is not None else None
+        # Masked tool steps: the ledger records results and errors masked too, the raw
+        # result sealed for replays (``actions/protection.py``).
+        ledger: Ledger = self.actions
+        if mask is not None:
+            ledger = ProtectedLedger(self.actions, mask, self._input_seal)
         return ActionScope(
-            lineage, run.id, self.actions, loop, run.thread_id, mask, alive=self._run_alive
+            lineage, run.id, ledger, loop, run.thread_id, mask, alive=self._run_alive
         )
 
     async def _run_alive(self, run_id: str) -> bool:
