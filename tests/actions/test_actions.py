@@ -4,42 +4,18 @@ work redone — a LangGraph node resumed after ``interrupt()``, a request retrie
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
+from tests.actions.crm import Crm
 from tokenwire import Route
 from tokenwire.actions import action, current_key
-from tokenwire.testing import BackgroundServer, collect, poll_until, serve
-
-
-class Crm:
-    """A system of record that counts the tickets it was asked to create."""
-
-    def __init__(self) -> None:
-        self.tickets: list[dict[str, Any]] = []
-        app = FastAPI()
-
-        @app.post("/tickets")
-        async def create(request: Request) -> dict[str, Any]:
-            body = await request.json()
-            self.tickets.append({**body, "key": request.headers.get("idempotency-key")})
-            return {"id": len(self.tickets)}
-
-        self.app = app
-
-
-@pytest.fixture
-def crm() -> Iterator[tuple[Crm, str]]:
-    crm = Crm()
-    with BackgroundServer(crm.app) as server:
-        yield crm, server.url
+from tokenwire.testing import collect, poll_until, serve
 
 
 def _ticket_graph(url: str) -> Any:

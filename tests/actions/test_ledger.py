@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from psycopg import sql
 from tests.postgres import POSTGRES_URL, pg_admin
 from tokenwire.actions import ActionEntry, MemoryLedger
 from tokenwire.actions.ledger import Ledger
+from tokenwire.actions.retention import LedgerRetention
 from tokenwire.actions.sql_ledger import SqlLedger
 
 
@@ -108,3 +110,19 @@ async def test_replicas_setting_up_one_database_at_once(tmp_path: Path) -> None:
         assert await ledgers[-1].get("k") is not None
     finally:
         await asyncio.gather(*(ledger.aclose() for ledger in ledgers))
+
+
+async def test_retention_deletes_only_finished_entries_past_it(ledger: Ledger) -> None:
+    """The sweep's clock is injected: an hour from now, the finished entries are past a
+    retention of a minute, the running one is not deleted whatever its age."""
+    await ledger.begin(_entry("done"))
+    await ledger.finish("done", "succeeded", 1, sealed="opaque")
+    await ledger.begin(_entry("failed"))
+    await ledger.finish("failed", "failed", error="no")
+    await ledger.begin(_entry("running"))
+    assert (await ledger.get("done")).sealed == "opaque"  # type: ignore[union-attr]
+    assert await LedgerRetention(ledger, 60).sweep() == 0  # not a minute old yet
+    later = LedgerRetention(ledger, 60, now=lambda: time.time() + 3600)
+    assert await later.sweep() == 2
+    assert [e.key for e in await ledger.entries()] == ["running"]
+    assert await LedgerRetention(ledger, 0, now=lambda: time.time() + 3600).sweep() == 0
