@@ -69,7 +69,7 @@ async def test_a_duplicate_on_another_replica_waits_for_the_call_in_flight(
     await _until(lambda: bool(found_in_flight))
     assert found_in_flight[0] == "run-a" and not second.done()
     release.set()
-    assert await asyncio.gather(first, second) == [{"id": 1}, {"id": 1}]
+    assert list(await asyncio.gather(first, second)) == [{"id": 1}, {"id": 1}]
     assert len(records.tickets) == 1  # B replayed what A recorded
     assert a.actions.held == [] and await a.cluster.client.get(f"{prefix}:action:{key}") is None  # type: ignore[union-attr]
 
