@@ -55,17 +55,24 @@ class ClaimedLedger:
         if holder is not None and holder != entry.run_id:
             return await self._in_flight_elsewhere(entry, holder)
         self._held[entry.key] = entry.run_id
-        existing = await self.inner.begin(entry)
-        if existing is None:
-            return None
-        if existing.status == "running" and existing.run_id != entry.run_id:
-            # Running, yet nobody claims it: its replica died mid-call (the claim expired
-            # with the heartbeat). Take it over.
-            if await self.inner.retry(entry, holder=existing):
-                return None
-            existing = await self.inner.get(entry.key) or existing
-        await self._let_go(entry.key, entry.run_id)
+        try:
+            existing = await self._begin_claimed(entry)
+        except BaseException:  # the database failed: hold no claim the heartbeat renews
+            await self._let_go(entry.key, entry.run_id)
+            raise
+        if existing is not None:
+            await self._let_go(entry.key, entry.run_id)
         return existing
+
+    async def _begin_claimed(self, entry: ActionEntry) -> ActionEntry | None:
+        existing = await self.inner.begin(entry)
+        if existing is None or existing.status != "running" or existing.run_id == entry.run_id:
+            return existing
+        # Running, yet nobody claims it: its replica died mid-call (the claim expired with
+        # the heartbeat). Take it over.
+        if await self.inner.retry(entry, holder=existing):
+            return None
+        return await self.inner.get(entry.key) or existing
 
     async def _in_flight_elsewhere(self, entry: ActionEntry, holder: str) -> ActionEntry:
         """What a duplicate waits on: the row, or — claimed but not recorded yet — a
@@ -86,13 +93,20 @@ class ClaimedLedger:
         if current is not None and current != entry.run_id:
             return False  # another call claimed it first
         self._held[entry.key] = entry.run_id
+        try:
+            taken = await self._retry_claimed(entry, holder)
+        except BaseException:
+            await self._let_go(entry.key, entry.run_id)
+            raise
+        if not taken:
+            await self._let_go(entry.key, entry.run_id)
+        return taken
+
+    async def _retry_claimed(self, entry: ActionEntry, holder: ActionEntry | None) -> bool:
         if await self.inner.retry(entry, holder):
             return True
         # The holder had claimed it without a row yet (and is gone): begin afresh.
-        if await self.inner.get(entry.key) is None and await self.inner.begin(entry) is None:
-            return True
-        await self._let_go(entry.key, entry.run_id)
-        return False
+        return await self.inner.get(entry.key) is None and await self.inner.begin(entry) is None
 
     async def finish(
         self,
