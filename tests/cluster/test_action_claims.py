@@ -109,3 +109,30 @@ async def test_a_claim_of_a_replica_that_stopped_beating_is_taken_over(
     hung.cancel()  # A's call, cancelled: it lets go of nothing it still holds
     await asyncio.gather(hung, return_exceptions=True)
     assert (await b.actions.get(entry.key)) == entry
+
+
+async def test_with_redis_away_the_ledger_alone_decides() -> None:
+    """Claims unreachable: an action still runs, and a running call is not mistaken for
+    one whose claim lapsed — the duplicate gets the running row to wait on."""
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    from tokenwire.actions import ActionEntry, MemoryLedger
+    from tokenwire.broker.redis import RedisKeys
+    from tokenwire.runs.idempotency import SharedClaims
+    from tokenwire.testing import free_port
+
+    # Nothing listens there; no retries, so each refused call fails at once.
+    client = Redis(host="127.0.0.1", port=free_port(), retry=Retry(NoBackoff(), 0))
+    keys = RedisKeys("away")
+    ledger = ClaimedLedger(MemoryLedger(), SharedClaims(client, keys, 1000, key_of=keys.action))
+    try:
+        assert await ledger.begin(ActionEntry("k", "refund", {}, "r1")) is None
+        running = await ledger.begin(ActionEntry("k", "refund", {}, "r2"))
+        assert running is not None and (running.status, running.run_id) == ("running", "r1")
+        await ledger.finish("k", "succeeded", "done", run_id="r1")
+        done: Any = await ledger.get("k")
+        assert (done.status, done.result, ledger.held) == ("succeeded", "done", [])
+    finally:
+        await client.aclose()
