@@ -77,19 +77,26 @@ def test_a_result_is_masked_in_the_ledger_and_replayed_raw_after_a_restart(
     assert EMAIL not in str(_rows(tmp_path))
 
 
-def test_without_a_key_a_replay_returns_what_was_recorded(
+def test_without_a_key_a_replay_is_raw_in_the_process_and_masked_after_a_restart(
     crm: tuple[Crm, str], tmp_path: Path
 ) -> None:
-    """Nothing is kept in clear to replay from: the masked result is all there is."""
+    """Sealed with a key the process never wrote down: nothing is kept in clear, so after
+    a restart the masked result is all there is to replay."""
     records, url = crm
     routes = [Route("file", _contact_graph(url), guardrails=MASKED)]
+    resume = {"command": {"resume": True}}
     with serve(routes, data_dir=str(tmp_path)) as client:
-        collect(client, "file", {"input": {"customer": "acme"}, "thread_id": "t"})
-        resumed = collect(client, "file", {"thread_id": "t", "command": {"resume": True}})
-    assert resumed[-1].data["output"]["ticket"] == {"id": 1, "contact": "[EMAIL]"}
-    (row,) = _rows(tmp_path)
-    assert EMAIL not in str(row) and row["sealed"] is None
-    assert len(records.tickets) == 1
+        for thread in ("t1", "t2"):
+            collect(client, "file", {"input": {"customer": "acme"}, "thread_id": thread})
+        in_process = collect(client, "file", {"thread_id": "t1", **resume})
+    with serve(routes, data_dir=str(tmp_path)) as client:
+        restarted = collect(client, "file", {"thread_id": "t2", **resume})
+    assert in_process[-1].data["output"]["ticket"] == {"id": 1, "contact": EMAIL}
+    assert restarted[-1].data["output"]["ticket"] == {"id": 2, "contact": "[EMAIL]"}
+    rows = _rows(tmp_path)
+    assert len(rows) == 2 and all(row["sealed"] for row in rows)
+    assert EMAIL not in str(rows)
+    assert len(records.tickets) == 2
 
 
 def test_a_failed_calls_error_is_masked_in_the_ledger(tmp_path: Path) -> None:

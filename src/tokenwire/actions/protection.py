@@ -7,8 +7,12 @@ masks an entry's arguments (the decorator does), its result and its error. A rep
 still hand the agent the result the system of record gave — after a restart or on another
 replica too, when all that is left is the row — so a result that masking changed is also
 kept **sealed**: encrypted with ``audit_input_key`` (Fernet, the key that already seals raw
-inputs in the audit records), and opened again only to be replayed. Without that key a
-replay can only return what was recorded: the masked result (warned once per action).
+inputs in the audit records), and opened again only to be replayed. Without that key the
+result is sealed with a key the gateway made at start and never wrote down
+(:func:`gateway_seal`): a replay in this gateway (a resume, a retry, a fallback, a
+concurrent duplicate) still gets the real result;
+after a restart or on another replica the seal does not open, and a replay can only return
+what was recorded — the masked result (warned once).
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from tokenwire.actions.ledger import ActionEntry, ActionStatus, Ledger
+from tokenwire.pipeline.audit_input import InputSeal
 
-__all__ = ["ProtectedLedger", "Seal"]
+__all__ = ["ProtectedLedger", "Seal", "gateway_seal"]
 
 log = logging.getLogger("tokenwire.actions")
 
-#: Warned once per process: results are replayed masked (no key to seal them).
+#: Warned once per process: results sealed with a gateway's own key (no
+#: ``audit_input_key``) replay masked after a restart.
 _warned: list[bool] = []
 
 
@@ -38,12 +44,16 @@ class Seal(Protocol):
 
 class ProtectedLedger:
     """``inner`` for one run of a route masking tool steps with ``mask``; ``seal`` keeps
-    the raw results a replay returns (None: replays return them masked)."""
+    the raw results a replay returns — ``shared``: with ``audit_input_key``, which every
+    replica and restart has, else the gateway's own (:func:`gateway_seal`)."""
 
-    def __init__(self, inner: Ledger, mask: Callable[[Any], Any], seal: Seal | None) -> None:
+    def __init__(
+        self, inner: Ledger, mask: Callable[[Any], Any], seal: Seal, *, shared: bool
+    ) -> None:
         self.inner = inner
         self._mask = mask
         self._seal = seal
+        self._shared = shared
 
     async def begin(self, entry: ActionEntry) -> ActionEntry | None:
         return self._opened(await self.inner.begin(entry))
@@ -95,26 +105,33 @@ class ProtectedLedger:
     async def aclose(self) -> None:
         return None
 
-    def _sealed(self, result: Any) -> str | None:
-        if self._seal is not None:
-            return self._seal.seal(result)
-        if not _warned:
+    def _sealed(self, result: Any) -> str:
+        if not self._shared and not _warned:
             _warned.append(True)
             log.warning(
-                "an @action result is recorded masked and no audit_input_key is set to "
-                "seal it: replays of masked results return them masked"
+                "no audit_input_key: masked @action results are sealed with the gateway's "
+                "own key, so a replay after a restart or on another replica returns them masked"
             )
-        return None
+        return self._seal.seal(result)
 
     def _opened(self, entry: ActionEntry | None) -> ActionEntry | None:
         """``entry`` with its raw result, for a replay (when it was sealed)."""
         if entry is None or entry.sealed is None:
             return entry
-        if self._seal is None:
-            log.error("action %s: its result is sealed and no key is set", entry.key)
-            return entry
         try:
             return replace(entry, result=self._seal.open(entry.sealed))
-        except Exception as exc:  # another key (rotated), or altered: replay what shows
-            log.error("action %s: its sealed result does not open (%s)", entry.key, type(exc))
+        except Exception as exc:  # another gateway's own key, a rotated key, or altered
+            log.warning(
+                "action %s: its sealed result does not open (%s): replayed as recorded, masked",
+                entry.key,
+                type(exc).__name__,
+            )
             return entry
+
+
+def gateway_seal() -> InputSeal:
+    """A seal under a fresh key, kept in memory only: a gateway's own, without
+    ``audit_input_key``."""
+    from cryptography.fernet import Fernet
+
+    return InputSeal(Fernet.generate_key().decode())

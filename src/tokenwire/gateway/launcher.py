@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.actions.ledger import Ledger
-from tokenwire.actions.protection import ProtectedLedger
+from tokenwire.actions.protection import ProtectedLedger, gateway_seal
 from tokenwire.actions.scope import ActionScope, action_scope
 from tokenwire.config import Settings
 from tokenwire.errors import ConfigError
@@ -63,6 +63,9 @@ class RunLauncher:
         self.run_end_hooks = hooks.run_end
         #: Encrypts the raw input of runs on routes with ``audit_input = "encrypted"``.
         self._input_seal = _input_seal(routes, self.settings)
+        #: Seals the raw results of masked ``@action`` calls for replays: the key every
+        #: replica has when set, else one of this gateway's own (``actions/protection.py``).
+        self._result_seal = self._input_seal or gateway_seal()
 
     def start(
         self,
@@ -208,7 +211,8 @@ class RunLauncher:
         # result sealed for replays (``actions/protection.py``).
         ledger: Ledger = self.actions
         if mask is not None:
-            ledger = ProtectedLedger(self.actions, mask, self._input_seal)
+            shared = self._input_seal is not None
+            ledger = ProtectedLedger(self.actions, mask, self._result_seal, shared=shared)
         return ActionScope(
             lineage, run.id, ledger, loop, run.thread_id, mask, alive=self._run_alive
         )
