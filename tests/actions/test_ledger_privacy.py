@@ -113,3 +113,37 @@ def test_a_failed_calls_error_is_masked_in_the_ledger(tmp_path: Path) -> None:
     (row,) = _rows(tmp_path)
     assert row["status"] == "failed" and EMAIL not in str(row)
     assert row["error"] == "LookupError: no order A for [EMAIL]"
+
+
+async def test_an_object_result_is_masked_as_text_and_replayed_as_itself() -> None:
+    """A result kept in LangGraph's serialization (base64) is masked from what it says,
+    not passed through unread; the replay is the object again."""
+    import asyncio
+
+    from langchain_core.documents import Document
+
+    from tokenwire.actions import ActionScope, MemoryLedger, action_scope
+    from tokenwire.actions.protection import ProtectedLedger, gateway_seal
+    from tokenwire.pipeline.masking import Masking
+    from tokenwire.pipeline.pii import PiiGuard
+
+    calls: list[str] = []
+
+    @action
+    async def look_up(name: str) -> Document:
+        calls.append(name)
+        return Document(page_content=f"reach {name} at {EMAIL}")
+
+    masking = Masking(PiiGuard(), frozenset({"tool_io"}))
+    ledger = MemoryLedger()
+    view = ProtectedLedger(ledger, masking.value, gateway_seal(), shared=False)
+    results = []
+    for run_id in ("first", "redone"):
+        loop = asyncio.get_running_loop()
+        with action_scope(ActionScope("thread:t", run_id, view, loop, "t", masking.value)):
+            results.append(await look_up("jane"))
+    assert calls == ["jane"] and results[0] == results[1]
+    assert isinstance(results[1], Document)
+    (entry,) = await ledger.entries()
+    assert EMAIL not in str(entry) and "$object" not in str(entry.result)
+    assert "[EMAIL]" in str(entry.result)

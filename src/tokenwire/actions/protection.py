@@ -23,6 +23,8 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from tokenwire.actions.ledger import ActionEntry, ActionStatus, Ledger
+from tokenwire.actions.replay import restored
+from tokenwire.langchain.output import to_jsonable
 from tokenwire.pipeline.audit_input import InputSeal
 
 __all__ = ["ProtectedLedger", "Seal", "gateway_seal"]
@@ -71,7 +73,7 @@ class ProtectedLedger:
         *,
         sealed: str | None = None,
     ) -> None:
-        shown = self._mask(result)
+        shown = self._mask(_readable(result))
         if shown != result:
             sealed = self._sealed(result)
         masked_error = None if error is None else str(self._mask(error))
@@ -127,6 +129,12 @@ class ProtectedLedger:
                 type(exc).__name__,
             )
             return entry
+
+
+def _readable(result: Any) -> Any:
+    """A recorded result (:mod:`.replay`) as JSON that masking can read: an object kept in
+    LangGraph's serialization is base64 — masking would pass its PII through unread."""
+    return to_jsonable(restored(result))
 
 
 def gateway_seal() -> InputSeal:

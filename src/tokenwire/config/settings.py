@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 
 from tokenwire.config.layered import LayeredSettings
@@ -85,6 +86,9 @@ class Settings(LayeredSettings):
     #: A thread's pending tool-call approvals are rejected after this many seconds (0:
     #: they wait forever). Timed by the replica whose run paused, while it runs.
     approval_timeout_seconds: float = Field(default=3600.0, ge=0)
+    #: How long one ``commit = "after_validation"`` action may take to execute at its
+    #: run's end before it is recorded failed (0: no limit) — a run always ends.
+    action_commit_timeout_seconds: float = Field(default=60.0, ge=0)
     #: Delete audit records older than this many days, oldest first (0: keep forever).
     audit_retention_days: float = Field(default=0.0, ge=0)
     #: Delete action ledger entries (``@action`` calls) finished longer ago than this,
@@ -110,6 +114,9 @@ class Settings(LayeredSettings):
     #: with ``audit_input = "encrypted"``; keep it out of the config file:
     #: ``TOKENWIRE_AUDIT_INPUT_KEY``. Needed by ``tokenwire audit decrypt``.
     audit_input_key: SecretStr = Field(default=SecretStr(""), repr=False)
+    #: Fernet key that encrypts LangGraph checkpoints (a thread's state, unmasked) at rest;
+    #: empty: stored as LangGraph stores them. ``TOKENWIRE_CHECKPOINT_ENCRYPTION_KEY``.
+    checkpoint_encryption_key: SecretStr = Field(default=SecretStr(""), repr=False)
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.
@@ -135,6 +142,21 @@ class Settings(LayeredSettings):
         url = value.get_secret_value()
         if url and not url.startswith(_REDIS_SCHEMES):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("checkpoint_encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key:
+            try:
+                Fernet(key.encode("ascii"))
+            except (ValueError, UnicodeEncodeError):
+                raise ValueError(
+                    "is not a Fernet key (32 url-safe base64-encoded bytes); make one with "
+                    "python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'"
+                ) from None
         return value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

@@ -17,7 +17,9 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.actions.commit import Deferred
 from tokenwire.actions.ledger import Ledger
+from tokenwire.actions.live_approvals import LiveApprovals
 from tokenwire.actions.protection import ProtectedLedger, gateway_seal
 from tokenwire.actions.scope import ActionScope, action_scope
 from tokenwire.config import Settings
@@ -58,6 +60,8 @@ class RunLauncher:
         self.telemetry = services.telemetry
         self.reliability = services.reliability
         self.actions = services.actions
+        #: Deferred actions of runs that paused, by thread: the thread's next run settles them.
+        self._held_actions: dict[str, list[Deferred]] = {}
         self._any_run = services.any_run
         self.key_budget = hooks.key_budget
         self.run_end_hooks = hooks.run_end
@@ -213,9 +217,26 @@ class RunLauncher:
         if mask is not None:
             shared = self._input_seal is not None
             ledger = ProtectedLedger(self.actions, mask, self._result_seal, shared=shared)
-        return ActionScope(
-            lineage, run.id, ledger, loop, run.thread_id, mask, alive=self._run_alive
+        scope = ActionScope(
+            lineage,
+            run.id,
+            ledger,
+            loop,
+            run.thread_id,
+            mask,
+            alive=self._run_alive,
+            commit_timeout=self.settings.action_commit_timeout_seconds,
+            report=run.recorder.action if run.recorder is not None else None,
         )
+        if run.recorder is not None:
+            timeout = self.settings.approval_timeout_seconds
+            run.approvals = LiveApprovals(run.recorder.approval, timeout)
+            scope.ask = run.approvals.ask
+        if run.thread_id is not None:
+            thread_id = run.thread_id
+            scope.deferred = self._held_actions.pop(thread_id, [])
+            scope.hold = functools.partial(self._held_actions.__setitem__, thread_id)
+        return scope
 
     async def _run_alive(self, run_id: str) -> bool:
         """Whether ``run_id`` is live on any replica (an action it holds may still end)."""
