@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any, Literal
 
 from cryptography.fernet import Fernet
@@ -13,7 +14,16 @@ from pydantic import Field, SecretStr, field_validator
 
 from tokenwire.config.layered import LayeredSettings
 
-__all__ = ["Settings"]
+__all__ = ["GENAI_TIME_BUCKETS", "GENAI_TOKEN_BUCKETS", "Settings"]
+
+#: The OpenTelemetry GenAI conventions' boundaries of ``gen_ai.client.operation.duration``,
+#: ``…time_to_first_chunk`` and ``…time_per_output_chunk``, in seconds.
+GENAI_TIME_BUCKETS = (
+    *(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64),
+    *(1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
+)
+#: …and of ``gen_ai.client.token.usage``: 1, 4, 16, … 67108864.
+GENAI_TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))
 
 
 class Settings(LayeredSettings):
@@ -65,6 +75,14 @@ class Settings(LayeredSettings):
     otlp_endpoint: str = ""
     #: Finished-run records waiting for exporters; past it records are dropped and counted.
     telemetry_queue_size: int = Field(default=10_000, ge=1)
+    #: The ``key_alias`` label values metrics may carry (keys' aliases or departments, JWT
+    #: departments); any other is ``other``. Empty: every key's and department's own.
+    metrics_key_aliases: tuple[str, ...] = ()
+    #: Bucket boundaries (seconds, increasing) of the latency histograms: time to first
+    #: chunk, time per output chunk, duration. Default: the GenAI conventions'.
+    metrics_time_buckets: tuple[float, ...] = GENAI_TIME_BUCKETS
+    #: Bucket boundaries (tokens, increasing) of ``gen_ai_client_token_usage``.
+    metrics_token_buckets: tuple[float, ...] = GENAI_TOKEN_BUCKETS
     #: Write a hash-chained audit record per finished run (``create_app`` and
     #: ``tokenwire serve``; a ``Gateway`` built by hand audits only with ``audit=``).
     audit_enabled: bool = True
@@ -135,6 +153,24 @@ class Settings(LayeredSettings):
     #: A replica that has not beaten its Redis heartbeat for this long is gone: its live
     #: runs end with ``incomplete_stream`` (clients retry or start over elsewhere).
     replica_ttl_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("metrics_time_buckets", "metrics_token_buckets")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value:
+            raise ValueError("must name at least one boundary")
+        if any(not 0 < b < float("inf") for b in value):
+            raise ValueError("boundaries must be positive and finite")
+        if any(b <= a for a, b in pairwise(value)):
+            raise ValueError("boundaries must increase")
+        return value
+
+    @field_validator("metrics_key_aliases")
+    @classmethod
+    def _named(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not alias.strip() for alias in value):
+            raise ValueError("a key alias must not be empty")
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -81,6 +81,7 @@ class RunLauncher:
         on_disconnect: DisconnectPolicy | None,
         metadata: dict[str, Any] | None,
         thread: ThreadTicket | None = None,
+        protocol: str = "native",
     ) -> Run:
         """Register and launch a run of ``route`` for the admitted ``ticket`` — on the
         admitted ``thread``, whose route and input replace ``route`` and ``input``. Raises
@@ -107,6 +108,8 @@ class RunLauncher:
             idempotency_key=ticket.key,
             fingerprint=ticket.fingerprint,
             thread_id=thread.thread_id if thread is not None else None,
+            protocol=protocol,
+            key_label=ticket.label,
         )
         self.registry.add(run)
         self._launch(run, ticket.run_uuid, route, value, run_config, received_at)

@@ -45,6 +45,11 @@ class Run:
     thread_id: str | None = None
     #: The route's model as ``run.start`` names it (set at launch; None for chains).
     model: str | None = field(default=None, repr=False)
+    #: The wire protocol the run was started on: native, openai, langserve, ai_sdk, ws.
+    protocol: str = "native"
+    #: Who its metrics and cost are attributed to: a bounded name (a key's alias or
+    #: department, a token's department, ``jwt``), never a token's subject.
+    key_label: str = "anonymous"
     created_at: float = field(default_factory=time.time)
     status: RunStatus = RunStatus.RUNNING
     ended_at: float | None = None
