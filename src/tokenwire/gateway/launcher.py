@@ -19,7 +19,9 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.actions.commit import Deferred
+from tokenwire.actions.ledger import Ledger
 from tokenwire.actions.live_approvals import LiveApprovals
+from tokenwire.actions.protection import ProtectedLedger, gateway_seal
 from tokenwire.actions.scope import ActionScope, action_scope
 from tokenwire.config import Settings
 from tokenwire.errors import ConfigError
@@ -68,6 +70,9 @@ class RunLauncher:
         self.run_end_hooks = hooks.run_end
         #: Encrypts the raw input of runs on routes with ``audit_input = "encrypted"``.
         self._input_seal = _input_seal(routes, self.settings)
+        #: Seals the raw results of masked ``@action`` calls for replays: the key every
+        #: replica has when set, else one of this gateway's own (``actions/protection.py``).
+        self._result_seal = self._input_seal or gateway_seal()
 
     def start(
         self,
@@ -219,10 +224,16 @@ class RunLauncher:
             lineage = f"run:{run.id}"
         loop = asyncio.get_running_loop()
         mask = masking.on("tool_io") if masking is not None else None
+        # Masked tool steps: the ledger records results and errors masked too, the raw
+        # result sealed for replays (``actions/protection.py``).
+        ledger: Ledger = self.actions
+        if mask is not None:
+            shared = self._input_seal is not None
+            ledger = ProtectedLedger(self.actions, mask, self._result_seal, shared=shared)
         scope = ActionScope(
             lineage,
             run.id,
-            self.actions,
+            ledger,
             loop,
             run.thread_id,
             mask,

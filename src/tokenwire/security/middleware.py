@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokenwire.errors import RateLimited
 from tokenwire.runs.registry import RunRegistry
-from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_role
+from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_roles
 from tokenwire.security.credentials import Credentials, InvalidCredentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
@@ -81,9 +81,10 @@ class AuthMiddleware:
             principal = self.credentials.authenticate(secret)
         except InvalidCredentials as exc:
             raise Refused(401, "Unauthorized", str(exc)) from None
-        role = required_role(path)
-        if not principal.has(role):
-            raise Refused(403, "Forbidden", f"this needs the {role.value} role")
+        roles = required_roles(path)
+        if not any(principal.has(role) for role in roles):
+            needed = " or ".join(role.value for role in roles)
+            raise Refused(403, "Forbidden", f"this needs the {needed} role")
         self._check_run_owner(path, principal)
         await self._check_rate(principal)
         return principal
