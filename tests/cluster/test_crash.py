@@ -105,6 +105,14 @@ def test_a_killed_replicas_run_ends_once_and_is_audited_once(
     replicas: Callable[[int], list[Replica]], redis_url: str, prefix: str
 ) -> None:
     (doomed, a), (_, b), (_, c) = replicas(3)
+    headers = {"Accept": "text/event-stream"}
+    for url in (a, b, c):
+        # A replica's first run imports and warms up what runs need, holding its event loop
+        # — and so its heartbeat — longer than this test's short TTL on a loaded machine:
+        # the survivors would then rightly end a run whose replica merely looked dead.
+        warmup = {"input": 2}
+        with httpx.stream("POST", f"{url}/v1/routes/count/runs", json=warmup, headers=headers) as r:
+            assert list(iter_sse(r))[-1].event == "run.end"
     seen: list[SSE] = []
     headers = {"Accept": "text/event-stream"}
     body = {"input": 2000, "on_disconnect": "continue"}
