@@ -31,7 +31,8 @@ class ActionScope:
     loop: asyncio.AbstractEventLoop
     thread_id: str | None = None
     #: The route's PII masking of tool steps: the ledger keeps arguments masked (the key
-    #: is a hash of them in clear; a replayed result is the one recorded, unmasked).
+    #: is a hash of them in clear). Results are masked too, the raw one sealed beside it
+    #: for replays (``actions/protection.py``).
     mask: Callable[[Any], Any] | None = None
     #: Whether a run is still live anywhere (on any replica): a call ``running`` in a run
     #: that is not is taken over, not waited for. None: never taken over.
