@@ -35,6 +35,8 @@ class EventType(StrEnum):
     #: A LangGraph node began / finished (routes with ``progress`` on).
     NODE_START = "node.start"
     NODE_END = "node.end"
+    #: What a node of a LangGraph graph wrote to the state (every graph run).
+    NODE_UPDATE = "node.update"
     GUARDRAIL = "guardrail"
     USAGE = "usage"
     ERROR = "error"

@@ -44,6 +44,7 @@ from tokenwire.langchain.custom_events import (
     report,
     report_interrupt,
     report_node,
+    report_updates,
     writer_payload,
 )
 from tokenwire.langchain.output import (
@@ -156,6 +157,7 @@ class _EventsRun:
                 return
             for found in graph_interrupts(chunk):
                 report_interrupt(self.sink, found)
+            report_updates(self.sink, chunk)
 
     def on_custom_event(self, event: Event) -> None:
         report(self.sink, event["name"], event["data"])

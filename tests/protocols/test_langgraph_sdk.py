@@ -1,0 +1,207 @@
+"""The unmodified ``langgraph-sdk`` client against a live gateway's LangGraph server API.
+
+The graph: ``chat`` (a scripted model answers, and the node streams a custom payload), then
+``review`` pauses at ``interrupt()`` and stores the human's answer. A second route ``wait``
+blocks until cancelled, for the cancel case. Auth is on: the SDK sends ``x-api-key``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from langchain_core.messages import AnyMessage
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.types import interrupt
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.client import SyncLangGraphClient
+from langgraph_sdk.errors import NotFoundError
+from typing_extensions import TypedDict
+
+from tokenwire.routes import Route
+from tokenwire.security.credentials import ApiKey, Credentials, hash_key
+from tokenwire.testing import ScriptedChatModel, poll_until, serve, text_turn
+
+KEYS = Credentials(keys=[ApiKey("alice", hash_key("sk-alice")), ApiKey("bob", hash_key("sk-bob"))])
+
+
+class State(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    approved: str
+
+
+def review_graph(model: ScriptedChatModel) -> Any:
+    async def chat(state: State) -> State:
+        reply = await model.ainvoke(state["messages"])
+        get_stream_writer()({"progress": "answered"})
+        return {"messages": [reply]}
+
+    def review(state: State) -> State:
+        return {"approved": str(interrupt({"question": "ship it?"}))}
+
+    builder = StateGraph(State)
+    builder.add_node("chat", chat)
+    builder.add_node("review", review)
+    builder.add_edge(START, "chat")
+    builder.add_edge("chat", "review")
+    builder.add_edge("review", END)
+    return builder.compile()
+
+
+def waiting_graph() -> Any:
+    async def wait(state: State) -> State:
+        await asyncio.Event().wait()  # until the run is cancelled
+        return {}
+
+    builder = StateGraph(State)
+    builder.add_node("wait", wait)
+    builder.add_edge(START, "wait")
+    builder.add_edge("wait", END)
+    return builder.compile()
+
+
+_OPEN: list[SyncLangGraphClient] = []
+
+
+@pytest.fixture
+def gateway_url() -> Iterator[str]:
+    model = ScriptedChatModel(turns=[text_turn("Hel", "lo"), text_turn("Again")])
+    # ``output="state"``: the run's output — LangGraph's final ``values`` — is the whole state.
+    routes = [
+        Route("agent", review_graph(model), output="state"),
+        Route("wait", waiting_graph()),
+    ]
+    with serve(routes, credentials=KEYS, auth="required") as client:
+        try:
+            yield str(client.base_url)
+        finally:
+            while _OPEN:
+                _OPEN.pop().close()
+
+
+def sdk(url: str, key: str = "sk-alice") -> Any:
+    """The SDK's own sync client (closed when the test's gateway stops); ``Any``: its
+    answers are TypedDicts and unions the assertions index freely."""
+    client = get_sync_client(url=url, api_key=key)
+    _OPEN.append(client)
+    return client
+
+
+def test_assistants_are_the_graph_routes(gateway_url: str) -> None:
+    client = sdk(gateway_url)
+    found = client.assistants.search()
+    assert sorted(a["assistant_id"] for a in found) == ["agent", "wait"]
+    assistant = client.assistants.get("agent")
+    assert assistant["graph_id"] == "agent"
+    schemas = client.assistants.get_schemas("agent")
+    assert "messages" in schemas["input_schema"]["properties"]
+    graph = client.assistants.get_graph("agent")
+    assert {node["id"] for node in graph["nodes"]} >= {"chat", "review"}
+    with pytest.raises(NotFoundError):
+        client.assistants.get("nope")
+
+
+def test_stream_interrupt_resume_state(gateway_url: str) -> None:
+    client = sdk(gateway_url)
+    thread = client.threads.create(metadata={"user": "alice"})
+    thread_id = thread["thread_id"]
+    parts = list(
+        client.runs.stream(
+            thread_id,
+            "agent",
+            input={"messages": [{"role": "user", "content": "hi"}]},
+            stream_mode=["messages-tuple", "updates", "custom"],
+        )
+    )
+    events = [p.event for p in parts]
+    assert events[0] == "metadata" and parts[0].data["run_id"]
+    tokens = [p.data[0]["content"] for p in parts if p.event == "messages"]
+    assert "".join(tokens) == "Hello"
+    assert {p.data[0]["id"] for p in parts if p.event == "messages"} == {
+        parts[[p.event for p in parts].index("messages")].data[0]["id"]
+    }
+    assert {"progress": "answered"} in [p.data for p in parts if p.event == "custom"]
+    updates = [p.data for p in parts if p.event == "updates"]
+    assert updates[0]["chat"]["messages"][0]["content"] == "Hello"
+    assert updates[-1]["__interrupt__"][0]["value"] == {"question": "ship it?"}
+    assert all(p.id is not None for p in parts)  # every event resumable
+
+    state = client.threads.get_state(thread_id)
+    assert state["next"] == ["review"]
+    assert state["interrupts"][0]["value"] == {"question": "ship it?"}
+    assert client.threads.get(thread_id)["status"] == "interrupted"
+
+    resumed = list(
+        client.runs.stream(
+            thread_id, "agent", command={"resume": "yes"}, stream_mode=["updates", "values"]
+        )
+    )
+    assert {"review": {"approved": "yes"}} in [p.data for p in resumed if p.event == "updates"]
+    final = [p.data for p in resumed if p.event == "values"][-1]
+    assert final["approved"] == "yes"
+
+    state = client.threads.get_state(thread_id)
+    assert state["next"] == [] and state["values"]["approved"] == "yes"
+    history = client.threads.get_history(thread_id, limit=3)
+    assert history[0]["values"]["approved"] == "yes" and len(history) == 3
+    assert client.threads.get(thread_id)["metadata"] == {"user": "alice"}
+
+
+def test_background_run_join_stream(gateway_url: str) -> None:
+    client = sdk(gateway_url)
+    thread_id = client.threads.create()["thread_id"]
+    run = client.runs.create(
+        thread_id, "agent", input={"messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert run["thread_id"] == thread_id and run["assistant_id"] == "agent"
+    parts = list(client.runs.join_stream(thread_id, run["run_id"], stream_mode=["updates"]))
+    assert parts[0].event == "metadata"
+    assert "__interrupt__" in [p for part in parts if part.event == "updates" for p in part.data]
+    # Rejoining after an event id replays only what followed it.
+    after = next(p for p in parts if p.event == "updates").id
+    assert after is not None
+    rest = list(client.runs.join_stream(thread_id, run["run_id"], last_event_id=after))
+    assert rest and all(int(p.id or 0) > int(after) for p in rest)
+    assert client.runs.get(thread_id, run["run_id"])["status"] == "interrupted"
+    joined = client.runs.join(thread_id, run["run_id"])
+    assert joined["__interrupt__"][0]["value"] == {"question": "ship it?"}
+    listed = client.runs.list(thread_id)
+    assert [r["run_id"] for r in listed] == [run["run_id"]]
+
+
+def test_cancel_a_run(gateway_url: str) -> None:
+    client = sdk(gateway_url)
+    thread_id = client.threads.create()["thread_id"]
+    run = client.runs.create(thread_id, "wait", input={"messages": []})
+    poll_until(lambda: client.threads.get(thread_id)["status"] == "busy")
+    client.runs.cancel(thread_id, run["run_id"], wait=True)
+    assert client.runs.get(thread_id, run["run_id"])["status"] == "interrupted"
+    assert client.threads.get(thread_id)["status"] != "busy"
+
+
+def test_threads_are_their_callers(gateway_url: str) -> None:
+    alice, bob = sdk(gateway_url), sdk(gateway_url, "sk-bob")
+    thread_id = alice.threads.create(metadata={"k": 1})["thread_id"]
+    with pytest.raises(NotFoundError):
+        bob.threads.get(thread_id)
+    with pytest.raises(NotFoundError):
+        bob.runs.create(thread_id, "agent", input={"messages": []})
+    assert thread_id in [t["thread_id"] for t in alice.threads.search()]
+    assert thread_id not in [t["thread_id"] for t in bob.threads.search()]
+    alice.threads.update(thread_id, metadata={"k": 2})
+    assert alice.threads.get(thread_id)["metadata"] == {"k": 2}
+    alice.threads.delete(thread_id)
+    with pytest.raises(NotFoundError):
+        alice.threads.get(thread_id)
+
+
+def test_a_key_is_needed(gateway_url: str) -> None:
+    response = httpx.post(f"{gateway_url}/assistants/search", json={})
+    assert response.status_code == 401
+    with pytest.raises(httpx.HTTPStatusError):
+        sdk(gateway_url, "sk-wrong").assistants.search()
