@@ -44,6 +44,9 @@ class RecordingSink:
         # Kept apart from ``calls``: a graph's state updates are not what these tests compare.
         self.updates = [*getattr(self, "updates", []), (name, update)]
 
+    def state(self, values: Any) -> None:
+        self.states = [*getattr(self, "states", []), values]
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

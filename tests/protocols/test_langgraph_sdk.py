@@ -71,11 +71,7 @@ _OPEN: list[SyncLangGraphClient] = []
 @pytest.fixture
 def gateway_url() -> Iterator[str]:
     model = ScriptedChatModel(turns=[text_turn("Hel", "lo"), text_turn("Again")])
-    # ``output="state"``: the run's output — LangGraph's final ``values`` — is the whole state.
-    routes = [
-        Route("agent", review_graph(model), output="state"),
-        Route("wait", waiting_graph()),
-    ]
+    routes = [Route("agent", review_graph(model)), Route("wait", waiting_graph())]
     with serve(routes, credentials=KEYS, auth="required") as client:
         try:
             yield str(client.base_url)
@@ -205,3 +201,64 @@ def test_a_key_is_needed(gateway_url: str) -> None:
     assert response.status_code == 401
     with pytest.raises(httpx.HTTPStatusError):
         sdk(gateway_url, "sk-wrong").assistants.search()
+
+
+def test_update_state_keeps_the_thread_its_owners(gateway_url: str) -> None:
+    alice, bob = sdk(gateway_url), sdk(gateway_url, "sk-bob")
+    thread_id = alice.threads.create()["thread_id"]
+    runs = alice.runs
+    runs.wait(thread_id, "agent", input={"messages": [{"role": "user", "content": "hi"}]})
+    written = alice.threads.update_state(thread_id, {"approved": "by hand"}, as_node="review")
+    assert written["checkpoint"]["checkpoint_id"]
+    state = alice.threads.get_state(thread_id)
+    assert state["values"]["approved"] == "by hand" and state["next"] == []
+    with pytest.raises(NotFoundError):  # the update kept the owner in the checkpoint
+        bob.threads.get_state(thread_id)
+
+
+def test_stateless_runs(gateway_url: str) -> None:
+    client = sdk(gateway_url)
+    parts = list(
+        client.runs.stream(None, "agent", input={"messages": [{"role": "user", "content": "hi"}]})
+    )
+    assert [p.event for p in parts] == ["metadata", "values"]  # default mode: values
+    values = parts[-1].data
+    assert values["messages"][-1]["content"] == "Hello"
+    assert values["__interrupt__"][0]["value"] == {"question": "ship it?"}
+    answer = client.runs.wait(None, "agent", input={"messages": []})
+    assert answer == "Again"  # a stateless run's answer is its output
+
+
+def test_wait_and_multitask(gateway_url: str) -> None:
+    client = sdk(gateway_url)
+    thread_id = client.threads.create()["thread_id"]
+    first = client.runs.create(thread_id, "wait", input={"messages": []})
+    poll_until(lambda: client.threads.get(thread_id)["status"] == "busy")
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.create(thread_id, "wait", input={"messages": []})
+    assert refused.value.response.status_code == 409
+    second = client.runs.create(
+        thread_id, "wait", input={"messages": []}, multitask_strategy="interrupt"
+    )
+    assert client.runs.get(thread_id, first["run_id"])["status"] == "interrupted"
+    client.runs.cancel(thread_id, second["run_id"], wait=True)
+    assert client.runs.get(thread_id, second["run_id"])["status"] == "interrupted"
+
+
+def test_refusals(gateway_url: str) -> None:
+    client = sdk(gateway_url)
+    thread_id = client.threads.create()["thread_id"]
+    with pytest.raises(NotFoundError):
+        client.runs.create(thread_id, "nope", input={})
+    with pytest.raises(NotFoundError):
+        client.runs.create("never-created", "agent", input={})
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.create(thread_id, "agent", input={}, interrupt_before=["review"])
+    assert refused.value.response.status_code == 422
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.create(thread_id, "agent", input={}, stream_mode="debug")
+    assert refused.value.response.status_code == 422
+    created = client.runs.create(
+        "made-on-the-fly", "agent", input={"messages": []}, if_not_exists="create"
+    )
+    assert created["thread_id"] == "made-on-the-fly"

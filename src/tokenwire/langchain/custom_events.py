@@ -14,7 +14,8 @@ Two sources, one sink call (``RunSink.custom``):
   streams ``"updates"`` as well: for what it says when it pauses: an ``interrupt()``
   arrives as the root namespace's ``((), "updates", {"__interrupt__": (Interrupt, ...)})``
   (a subgraph's interrupt is repeated there, so reading the root alone sees each once);
-  the root's other ``updates`` — what each node wrote — are ``RunSink.update``. LangGraph
+  the root's other ``updates`` — what each node wrote — are ``RunSink.update``, and the
+  root's output when the stream stops (ended or paused) is ``RunSink.state``. LangGraph
   queues the payload for its stream loop (``call_soon_threadsafe``), so it reaches the
   gateway a few event-loop turns after the call: after everything streamed before the call,
   before the tokens of a model call made after it (which waits for the network), but an
@@ -54,6 +55,7 @@ __all__ = [
     "report",
     "report_interrupt",
     "report_node",
+    "report_state",
     "report_updates",
     "writer_payload",
 ]
@@ -120,6 +122,15 @@ def report_updates(sink: RunSink, chunk: Any) -> None:
         except Exception:
             plain = None
         sink.update(str(name), plain)
+
+
+def report_state(sink: RunSink, values: Any) -> None:
+    """The graph's final state (its root's output) to ``sink.state``, as JSON."""
+    try:
+        plain = to_jsonable(values)
+    except Exception:
+        plain = None
+    sink.state(plain)
 
 
 def report_interrupt(sink: RunSink, found: Any) -> None:

@@ -44,6 +44,7 @@ from tokenwire.langchain.custom_events import (
     report,
     report_interrupt,
     report_node,
+    report_state,
     report_updates,
     writer_payload,
 )
@@ -105,6 +106,8 @@ async def stream_events(
                 run.output = event["data"].get("output")
     finally:
         await aclose(stream)
+    if run.graph and run.output is not _NOTHING:
+        report_state(sink, run.output)
     return None if run.output is _NOTHING else final_output(run.output, shape)
 
 

@@ -56,6 +56,10 @@ class RunSink(Protocol):
         """A node of the route's graph finished and wrote ``update`` (JSON-serialisable) to
         the state: LangGraph's ``updates`` stream of the root graph."""
 
+    def state(self, values: Any) -> None:
+        """The route's graph stopped — it ended or paused — with ``values`` (JSON) as its
+        state: what LangGraph's server streams last in ``values`` mode."""
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

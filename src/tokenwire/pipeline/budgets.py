@@ -147,6 +147,9 @@ class BudgetStage:
     def update(self, name: str, update: Any) -> None:
         self._next.update(name, update)
 
+    def state(self, values: Any) -> None:
+        self._next.state(values)
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

@@ -117,6 +117,9 @@ class GuardStage(ABC):
     def update(self, name: str, update: Any) -> None:
         self._step("update", (name, update))
 
+    def state(self, values: Any) -> None:
+        self._step("state", (values,))
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

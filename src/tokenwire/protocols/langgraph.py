@@ -14,8 +14,8 @@ canonical event    frames (only for the stream modes asked)
 ``interrupt``      ``updates`` ``{"__interrupt__": [{value, id}]}``
 ``custom``         ``custom`` with the payload (``data``)
 ``error``          ``error`` ``{error: code, message}`` — always
-``run.end``        ``values``: the graph's state at the end (the run's output), with
-                   ``__interrupt__`` when it paused
+``graph.state``    ``values``: the graph's state when it stopped, with ``__interrupt__``
+                   when it paused
 =================  ==========================================================================
 """
 
@@ -91,23 +91,20 @@ class LangGraphEncoder:
             self._interrupts.append(found)
             if "updates" in modes:
                 return [("updates", {"__interrupt__": [found]})]
+        elif kind == EventType.GRAPH_STATE and "values" in modes:
+            return [("values", self._values(data["values"]))]
         elif kind == EventType.CUSTOM and "custom" in modes:
             return [("custom", data.get("data"))]
         elif kind == EventType.ERROR:
             return [("error", {"error": data["code"], "message": data["message"]})]
         elif kind == EventType.RUN_END:
             self.closed = True
-            return self._end(data)
         return []
 
-    def _end(self, data: dict[str, Any]) -> list[tuple[str, Any]]:
-        if "values" not in self._modes:
-            return []
-        values = data.get("output")
-        if self._interrupts:
-            values = {**(values if isinstance(values, dict) else {})}
-            values["__interrupt__"] = self._interrupts
-        return [("values", values)] if values is not None else []
+    def _values(self, values: Any) -> Any:
+        if not self._interrupts:
+            return values
+        return {**(values if isinstance(values, dict) else {}), "__interrupt__": self._interrupts}
 
     def _chunk(self, text: str) -> dict[str, Any]:
         return {

@@ -173,6 +173,12 @@ class RunRecorder:
             event = mask(event)
         self._append(EventType.NODE_UPDATE, json_ready(event))
 
+    def state(self, values: Any) -> None:
+        mask = self._mask_custom
+        if mask is not None:
+            values = mask(values)
+        self._append(EventType.GRAPH_STATE, json_ready({"values": values}))
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

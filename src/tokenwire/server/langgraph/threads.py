@@ -21,7 +21,7 @@ from tokenwire.protocols.refusals import native_refusal
 from tokenwire.routes import Route
 from tokenwire.server.api import read_json
 from tokenwire.server.langgraph.catalog import Catalog
-from tokenwire.server.langgraph.views import assistant_view, iso, state_view
+from tokenwire.server.langgraph.views import assistant_view, iso, state_checkpoint, state_view
 from tokenwire.server.problems import problem, refused
 
 __all__ = ["add_assistant_routes", "add_thread_routes", "thread_view"]
@@ -156,6 +156,37 @@ def add_thread_routes(router: APIRouter, gateway: Gateway, catalog: Catalog) -> 
             return JSONResponse(await _state(gateway, catalog, thread_id))
         except RunRefused as exc:
             return refused(native_refusal(exc))
+
+    @router.post("/threads/{thread_id}/state", responses={404: {}, 409: {}, 422: {}})
+    async def update_state(thread_id: str, request: Request) -> Response:
+        """``update_state``: write ``values`` as ``as_node`` (LangGraph's ``aupdate_state``);
+        answers ``{"checkpoint": ...}``. Not while a run holds the thread (409)."""
+        body = await _object(request)
+        if isinstance(body, Response):
+            return body
+        if body.get("checkpoint_id") or body.get("checkpoint"):
+            return problem(422, "Invalid request", "checkpoint: only the thread's latest state")
+        as_node = body.get("as_node")
+        if as_node is not None and not isinstance(as_node, str):
+            return problem(422, "Invalid request", "as_node: a node name")
+        try:
+            route, config = await gateway.threads.graph(thread_id)
+        except UnknownThread as exc:
+            if catalog.get(thread_id) is not None:
+                detail = "the thread has no graph yet: start a run on it first"
+                return problem(409, "Thread not started", detail)
+            return refused(native_refusal(exc))
+        if any(r.thread_id == thread_id and not r.done for r in gateway.registry):
+            return problem(409, "Thread busy", f"a run holds thread {thread_id!r}")
+        from langgraph.errors import InvalidUpdateError  # a graph route: LangGraph is there
+
+        graph: Any = route.runnable
+        try:
+            written = await graph.aupdate_state(config, body.get("values"), as_node=as_node)
+        except (InvalidUpdateError, ValueError, KeyError, TypeError) as exc:
+            return problem(422, "Invalid state update", str(exc) or type(exc).__name__)
+        checkpoint = state_checkpoint(written, thread_id)
+        return JSONResponse({"checkpoint": checkpoint})
 
     @router.post("/threads/{thread_id}/history", responses={404: {}})
     async def get_history(thread_id: str, request: Request) -> Response:

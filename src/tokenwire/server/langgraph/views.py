@@ -1,18 +1,25 @@
 """The LangGraph server API's objects as ``langgraph-sdk`` reads them (``langgraph_sdk.schema``):
-an assistant per graph route, a thread, its state, a run."""
+an assistant per graph route, a thread, its state (a LangGraph ``StateSnapshot``; LangGraph
+is optional, so it is not imported here), a run."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.types import StateSnapshot
-
 from tokenwire.langchain.output import to_jsonable
 from tokenwire.routes import Route
 from tokenwire.runs.run import Run
 
-__all__ = ["assistant_view", "iso", "run_status", "run_view", "state_view"]
+__all__ = [
+    "assistant_view",
+    "interrupts_of",
+    "iso",
+    "run_status",
+    "run_view",
+    "state_checkpoint",
+    "state_view",
+]
 
 #: A tokenwire run's status in LangGraph's words (``schema.RunStatus``).
 _RUN_STATUS = {
@@ -70,7 +77,7 @@ def run_view(run: Run, multitask: str | None = None) -> dict[str, Any]:
     }
 
 
-def _checkpoint(config: Any, thread_id: str) -> dict[str, Any] | None:
+def state_checkpoint(config: Any, thread_id: str) -> dict[str, Any] | None:
     configurable = (config or {}).get("configurable") or {}
     if not configurable.get("checkpoint_id"):
         return None
@@ -82,21 +89,21 @@ def _checkpoint(config: Any, thread_id: str) -> dict[str, Any] | None:
     }
 
 
-def interrupts_of(state: StateSnapshot) -> list[dict[str, Any]]:
+def interrupts_of(state: Any) -> list[dict[str, Any]]:
     return [{"value": to_jsonable(i.value), "id": i.id} for i in state.interrupts]
 
 
-def state_view(state: StateSnapshot, thread_id: str) -> dict[str, Any]:
+def state_view(state: Any, thread_id: str) -> dict[str, Any]:
     """``ThreadState``: values, next, checkpoint, metadata, tasks and interrupts."""
     metadata: Any = state.metadata or {}
     return {
         "values": to_jsonable(state.values),
         "next": list(state.next),
-        "checkpoint": _checkpoint(state.config, thread_id)
+        "checkpoint": state_checkpoint(state.config, thread_id)
         or {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": None},
         "metadata": to_jsonable(dict(metadata)),
         "created_at": state.created_at,
-        "parent_checkpoint": _checkpoint(state.parent_config, thread_id),
+        "parent_checkpoint": state_checkpoint(state.parent_config, thread_id),
         "tasks": [
             {
                 "id": task.id,
