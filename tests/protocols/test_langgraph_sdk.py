@@ -24,6 +24,9 @@ from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import NotFoundError
 from typing_extensions import TypedDict
 
+from tests.pipeline.test_holdback import EMAIL
+from tokenwire.pipeline.guardrails import Guardrails
+from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials, hash_key
 from tokenwire.testing import ScriptedChatModel, poll_until, serve, text_turn
@@ -322,3 +325,36 @@ def test_the_sdk_resumes_a_dropped_stream() -> None:
     rejoined = [r for r in requests if r.method == "GET" and r.url.path.endswith("/stream")]
     # It rejoined after an event it had (nothing twice, nothing lost: the list above).
     assert rejoined and rejoined[0].headers["last-event-id"] in {p.id for p in parts}
+
+
+def test_state_leaves_masked_where_the_route_masks_pii() -> None:
+    """What nodes write, and the state itself, hold what users said: on a route masking
+    PII, ``updates``, ``values`` and the thread's state never carry it in clear."""
+
+    def remember(state: State) -> State:
+        return {"approved": f"mail {EMAIL}"}
+
+    builder = StateGraph(State)
+    builder.add_node("remember", remember)
+    builder.add_edge(START, "remember")
+    builder.add_edge("remember", END)
+    route = Route("pii", builder.compile(), guardrails=Guardrails(guards=(PiiGuard(),)))
+    with serve([route]) as server:
+        client = sdk(str(server.base_url))
+        try:
+            thread_id = client.threads.create()["thread_id"]
+            parts = list(
+                client.runs.stream(
+                    thread_id, "pii", input={"messages": []}, stream_mode=["updates", "values"]
+                )
+            )
+            state = client.threads.get_state(thread_id)
+        finally:
+            while _OPEN:
+                _OPEN.pop().close()
+    assert {"remember": {"approved": "mail [EMAIL]"}} in [p.data for p in parts]
+    assert [p.data for p in parts if p.event == "values"] == [
+        {"messages": [], "approved": "mail [EMAIL]"}
+    ]
+    assert state["values"]["approved"] == "mail [EMAIL]"
+    assert EMAIL not in repr([p.data for p in parts])
