@@ -59,6 +59,21 @@ def test_every_mode() -> None:
     assert encoder.closed
 
 
+def test_a_tool_step_is_a_tool_message() -> None:
+    encoder = LangGraphEncoder("r1", "t1", stream_modes("messages-tuple"))
+    steps = [
+        Event(1, EventType.TOOL_START, {"call_id": "c1", "name": "add", "args": {"a": 1}}),
+        Event(2, EventType.TOOL_END, {"call_id": "c1", "name": "add", "output": {"sum": 2}}),
+        Event(
+            3, EventType.TOOL_END, {"call_id": "c2", "name": "add", "output": None, "error": "no"}
+        ),
+    ]
+    [(_, ok, _), (_, failed, _)] = decode(encoder.encode(steps))
+    assert ok[0]["type"] == "tool" and ok[0]["tool_call_id"] == "c1"
+    assert ok[0]["content"] == '{"sum":2}' and ok[0]["status"] == "success"
+    assert failed[0]["content"] == "no" and failed[0]["status"] == "error"
+
+
 def test_only_the_asked_modes_and_errors_always() -> None:
     encoder = LangGraphEncoder("r1", None, stream_modes(None))  # default: values
     error = Event(9, EventType.ERROR, {"code": "internal", "message": "boom", "retryable": False})

@@ -10,6 +10,7 @@ canonical event    frames (only for the stream modes asked)
 ``run.start``      ``metadata`` ``{run_id, attempt: 1}`` — always, first
 ``token``          ``messages-tuple``: ``messages`` ``[AIMessageChunk, metadata]``; the chunks
                    of one answer share an ``id``, a new id after any other event
+``tool.end``       ``messages-tuple``: ``messages`` ``[ToolMessage, metadata]``
 ``node.update``    ``updates`` ``{node: update}``
 ``interrupt``      ``updates`` ``{"__interrupt__": [{value, id}]}``
 ``custom``         ``custom`` with the payload (``data``)
@@ -91,6 +92,8 @@ class LangGraphEncoder:
             self._interrupts.append(found)
             if "updates" in modes:
                 return [("updates", {"__interrupt__": [found]})]
+        elif kind == EventType.TOOL_END and "messages-tuple" in modes:
+            return [("messages", [self._tool_message(data), self._metadata()])]
         elif kind == EventType.GRAPH_STATE and "values" in modes:
             return [("values", self._values(data["values"]))]
         elif kind == EventType.CUSTOM and "custom" in modes:
@@ -119,6 +122,22 @@ class LangGraphEncoder:
             "invalid_tool_calls": [],
             "tool_call_chunks": [],
             "usage_metadata": None,
+        }
+
+    def _tool_message(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A finished tool step as LangChain's ``ToolMessage`` (content is text)."""
+        output = data.get("error") or data.get("output")
+        content = output if isinstance(output, str) else orjson.dumps(output).decode()
+        return {
+            "content": content,
+            "additional_kwargs": {},
+            "response_metadata": {},
+            "type": "tool",
+            "name": data.get("name"),
+            "id": f"{self._message}-tool-{data['call_id']}",
+            "tool_call_id": data["call_id"],
+            "artifact": None,
+            "status": "error" if data.get("error") else "success",
         }
 
     def _metadata(self) -> dict[str, Any]:
