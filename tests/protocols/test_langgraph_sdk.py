@@ -179,6 +179,9 @@ def test_cancel_a_run(gateway_url: str) -> None:
     thread_id = client.threads.create()["thread_id"]
     run = client.runs.create(thread_id, "wait", input={"messages": []})
     poll_until(lambda: client.threads.get(thread_id)["status"] == "busy")
+    with pytest.raises(httpx.HTTPStatusError) as busy:  # not under a live run
+        client.threads.delete(thread_id)
+    assert busy.value.response.status_code == 409
     client.runs.cancel(thread_id, run["run_id"], wait=True)
     assert client.runs.get(thread_id, run["run_id"])["status"] == "interrupted"
     assert client.threads.get(thread_id)["status"] != "busy"

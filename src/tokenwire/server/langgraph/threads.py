@@ -139,9 +139,11 @@ def add_thread_routes(router: APIRouter, gateway: Gateway, catalog: Catalog) -> 
             record.updated_at = time.time()
         return JSONResponse(await thread_view(gateway, catalog, thread_id))
 
-    @router.delete("/threads/{thread_id}", status_code=204, responses={404: {}})
+    @router.delete("/threads/{thread_id}", status_code=204, responses={404: {}, 409: {}})
     async def delete_thread(thread_id: str) -> Response:
         known = catalog.get(thread_id) is not None
+        if (known or await gateway.threads.exists(thread_id)) and _busy(gateway, thread_id):
+            return problem(409, "Thread busy", f"a run holds thread {thread_id!r}")
         try:
             await gateway.threads.delete(thread_id)
         except UnknownThread:
@@ -176,7 +178,7 @@ def add_thread_routes(router: APIRouter, gateway: Gateway, catalog: Catalog) -> 
                 detail = "the thread has no graph yet: start a run on it first"
                 return problem(409, "Thread not started", detail)
             return refused(native_refusal(exc))
-        if any(r.thread_id == thread_id and not r.done for r in gateway.registry):
+        if _busy(gateway, thread_id):
             return problem(409, "Thread busy", f"a run holds thread {thread_id!r}")
         from langgraph.errors import InvalidUpdateError  # a graph route: LangGraph is there
 
@@ -235,8 +237,9 @@ async def thread_view(gateway: Gateway, catalog: Catalog, thread_id: str) -> dic
     the interrupts it waits at by task; ``UnknownThread`` unless the caller may see it."""
     record = catalog.get(thread_id)
     state = await _state(gateway, catalog, thread_id)
-    busy = any(r.thread_id == thread_id and not r.done for r in gateway.registry)
-    status = "busy" if busy else "interrupted" if state["interrupts"] else "idle"
+    status = (
+        "busy" if _busy(gateway, thread_id) else "interrupted" if state["interrupts"] else "idle"
+    )
     created = record.created_at if record is not None else None
     updated = record.updated_at if record is not None else None
     return {
@@ -248,6 +251,11 @@ async def thread_view(gateway: Gateway, catalog: Catalog, thread_id: str) -> dic
         "values": state["values"],
         "interrupts": {t["id"]: t["interrupts"] for t in state["tasks"] if t["interrupts"]},
     }
+
+
+def _busy(gateway: Gateway, thread_id: str) -> bool:
+    """Whether a run of this replica holds the thread (the gate's claim decides a start)."""
+    return any(r.thread_id == thread_id and not r.done for r in gateway.registry)
 
 
 def _masked(route: Route, view: dict[str, Any]) -> dict[str, Any]:
