@@ -8,7 +8,9 @@ blocks until cancelled, for the cancel case. Auth is on: the SDK sends ``x-api-k
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+import typing
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -90,6 +92,28 @@ def sdk(url: str, key: str = "sk-alice") -> Any:
     client = get_sync_client(url=url, api_key=key)
     _OPEN.append(client)
     return client
+
+
+class PlainState(typing.TypedDict):
+    """``typing.TypedDict``: pydantic builds no schema of it before Python 3.12."""
+
+    n: int
+
+
+def test_schemas_pydantic_cannot_build_are_null() -> None:
+    builder = StateGraph(PlainState)
+    builder.add_node("inc", lambda state: {"n": state["n"] + 1})
+    builder.add_edge(START, "inc")
+    with serve([Route("plain", builder.compile())]) as server:
+        client = sdk(str(server.base_url))
+        try:
+            schemas = client.assistants.get_schemas("plain")
+        finally:
+            while _OPEN:
+                _OPEN.pop().close()
+    assert schemas["graph_id"] == "plain"
+    if sys.version_info < (3, 12):
+        assert schemas["input_schema"] is None and schemas["state_schema"] is None
 
 
 def test_assistants_are_the_graph_routes(gateway_url: str) -> None:
