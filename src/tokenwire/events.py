@@ -35,6 +35,10 @@ class EventType(StrEnum):
     #: A LangGraph node began / finished (routes with ``progress`` on).
     NODE_START = "node.start"
     NODE_END = "node.end"
+    #: What a node of a LangGraph graph wrote to the state (every graph run).
+    NODE_UPDATE = "node.update"
+    #: A LangGraph graph's state when its run stopped (completed or paused), every graph run.
+    GRAPH_STATE = "graph.state"
     GUARDRAIL = "guardrail"
     USAGE = "usage"
     ERROR = "error"

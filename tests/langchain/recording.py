@@ -40,6 +40,13 @@ class RecordingSink:
     def node(self, phase: str, name: str, step: int | None) -> None:
         self.calls.append(("node", (phase, name, step)))
 
+    def update(self, name: str, update: Any) -> None:
+        # Kept apart from ``calls``: a graph's state updates are not what these tests compare.
+        self.updates = [*getattr(self, "updates", []), (name, update)]
+
+    def state(self, values: Any) -> None:
+        self.states = [*getattr(self, "states", []), values]
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

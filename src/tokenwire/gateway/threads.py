@@ -235,6 +235,27 @@ class ThreadGate:
             views.append(_masked(route, thread_view(state, thread_id, route.name)))
         return views
 
+    async def graph(self, thread_id: str) -> tuple[Route, RunnableConfig]:
+        """The threaded route (its graph has the checkpointer) of a thread the caller may
+        see, and the thread's config — with its owner and route, so a state written with it
+        (``aupdate_state``) stays the owner's; ``UnknownThread`` otherwise."""
+        from tokenwire.threads.graphs import thread_config
+
+        route, config = await self._visible(thread_id)
+        meta = await self._meta(thread_id)
+        owner = meta.owner if meta is not None and meta.owner else current_principal.get().alias
+        return route, thread_config(config, thread_id, owner=owner, route=route.name)
+
+    async def delete(self, thread_id: str) -> None:
+        """Delete every checkpoint of a thread the caller may see (``UnknownThread``)."""
+        await self._visible(thread_id)
+        await self._saver.adelete_thread(thread_id)
+
+    async def exists(self, thread_id: str) -> bool:
+        """Whether a thread has checkpoints the caller may see."""
+        meta = await self._meta(thread_id)
+        return meta is not None and current_principal.get().owns(meta.owner)
+
     async def route_of(self, thread_id: str) -> str:
         """The route of a thread the caller may see (``UnknownThread`` otherwise)."""
         route, _ = await self._visible(thread_id)

@@ -11,9 +11,11 @@ Two sources, one sink call (``RunSink.custom``):
   it (:func:`graph_stream_kwargs`): ``astream_events`` hands its keyword arguments to the
   graph's ``astream``, and each payload arrives as a root ``on_chain_stream`` chunk
   ``(namespace, "custom", payload)`` — a subgraph's too (``subgraphs=True``). The graph
-  streams ``"updates"`` as well, only for what it says when it pauses: an ``interrupt()``
+  streams ``"updates"`` as well: for what it says when it pauses: an ``interrupt()``
   arrives as the root namespace's ``((), "updates", {"__interrupt__": (Interrupt, ...)})``
-  (a subgraph's interrupt is repeated there, so reading the root alone sees each once). LangGraph
+  (a subgraph's interrupt is repeated there, so reading the root alone sees each once);
+  the root's other ``updates`` — what each node wrote — are ``RunSink.update``, and the
+  root's output when the stream stops (ended or paused) is ``RunSink.state``. LangGraph
   queues the payload for its stream loop (``call_soon_threadsafe``), so it reaches the
   gateway a few event-loop turns after the call: after everything streamed before the call,
   before the tokens of a model call made after it (which waits for the network), but an
@@ -53,6 +55,8 @@ __all__ = [
     "report",
     "report_interrupt",
     "report_node",
+    "report_state",
+    "report_updates",
     "writer_payload",
 ]
 
@@ -99,6 +103,34 @@ def graph_interrupts(chunk: Any) -> list[Any]:
     if namespace or not isinstance(update, Mapping):
         return []
     return list(update.get(_INTERRUPT) or ())
+
+
+def report_updates(sink: RunSink, chunk: Any) -> None:
+    """Each node's write of a root chunk ``((), "updates", {node: update})`` to
+    ``sink.update`` — what LangGraph's server streams as ``updates``; the interrupts of the
+    chunk are not updates (:func:`graph_interrupts`)."""
+    if not (isinstance(chunk, tuple) and len(chunk) == 3 and chunk[1] == "updates"):
+        return
+    namespace, _, update = chunk
+    if namespace or not isinstance(update, Mapping):
+        return
+    for name, written in update.items():
+        if name == _INTERRUPT:
+            continue
+        try:
+            plain = to_jsonable(written)
+        except Exception:
+            plain = None
+        sink.update(str(name), plain)
+
+
+def report_state(sink: RunSink, values: Any) -> None:
+    """The graph's final state (its root's output) to ``sink.state``, as JSON."""
+    try:
+        plain = to_jsonable(values)
+    except Exception:
+        plain = None
+    sink.state(plain)
 
 
 def report_interrupt(sink: RunSink, found: Any) -> None:

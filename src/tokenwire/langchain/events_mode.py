@@ -44,6 +44,8 @@ from tokenwire.langchain.custom_events import (
     report,
     report_interrupt,
     report_node,
+    report_state,
+    report_updates,
     writer_payload,
 )
 from tokenwire.langchain.output import (
@@ -107,6 +109,8 @@ async def stream_events(
                 run.output = event["data"].get("output")
     finally:
         await aclose(stream)
+    if run.graph and run.output is not _NOTHING:
+        report_state(sink, run.output)
     return None if run.output is _NOTHING else final_output(run.output, shape)
 
 
@@ -166,6 +170,7 @@ class _EventsRun:
                 return
             for found in graph_interrupts(chunk):
                 report_interrupt(self.sink, found)
+            report_updates(self.sink, chunk)
 
     def on_custom_event(self, event: Event) -> None:
         report(self.sink, event["name"], event["data"])

@@ -52,6 +52,14 @@ class RunSink(Protocol):
     def node(self, phase: NodePhase, name: str, step: int | None) -> None:
         """A LangGraph node of the route's graph began or finished (``step``: its superstep)."""
 
+    def update(self, name: str, update: Any) -> None:
+        """A node of the route's graph finished and wrote ``update`` (JSON-serialisable) to
+        the state: LangGraph's ``updates`` stream of the root graph."""
+
+    def state(self, values: Any) -> None:
+        """The route's graph stopped — it ended or paused — with ``values`` (JSON) as its
+        state: what LangGraph's server streams last in ``values`` mode."""
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

@@ -144,6 +144,12 @@ class BudgetStage:
     def node(self, phase: NodePhase, name: str, step: int | None) -> None:
         self._next.node(phase, name, step)
 
+    def update(self, name: str, update: Any) -> None:
+        self._next.update(name, update)
+
+    def state(self, values: Any) -> None:
+        self._next.state(values)
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

@@ -114,6 +114,12 @@ class GuardStage(ABC):
     def node(self, phase: NodePhase, name: str, step: int | None) -> None:
         self._step("node", (phase, name, step))
 
+    def update(self, name: str, update: Any) -> None:
+        self._step("update", (name, update))
+
+    def state(self, values: Any) -> None:
+        self._step("state", (values,))
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

@@ -173,6 +173,19 @@ class RunRecorder:
         kind = EventType.NODE_START if phase == "start" else EventType.NODE_END
         self._append(kind, json_ready({"name": name, "step": step}))
 
+    def update(self, name: str, update: Any) -> None:
+        event = {"name": name, "update": update}
+        mask = self._mask_custom  # the state holds what users, models and tools said
+        if mask is not None:
+            event = mask(event)
+        self._append(EventType.NODE_UPDATE, json_ready(event))
+
+    def state(self, values: Any) -> None:
+        mask = self._mask_custom
+        if mask is not None:
+            values = mask(values)
+        self._append(EventType.GRAPH_STATE, json_ready({"values": values}))
+
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()
     ) -> None:

@@ -39,7 +39,7 @@ def create_app(
     credentials: Credentials | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``routes`` (or an existing ``Gateway``) on the native API
-    and every protocol front-end (OpenAI, LangServe, AI SDK, WebSocket).
+    and every protocol front-end (OpenAI, LangServe, AI SDK, WebSocket, LangGraph server API).
 
     Given routes, it builds their gateway from ``settings`` and ``credentials``, with the
     audit trail the settings ask for. A gateway handed in is served as it was built: its
