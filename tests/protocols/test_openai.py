@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -24,7 +24,21 @@ def base(client: httpx.Client) -> str:
 
 
 def sdk(client: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base(client), api_key="unused", max_retries=0)
+    """An SDK client on the gateway, closed when the test ends (see ``_close_sdk_clients``)."""
+    made = openai.OpenAI(base_url=base(client), api_key="unused", max_retries=0)
+    _SDK_CLIENTS.append(made)
+    return made
+
+
+_SDK_CLIENTS: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    """Pooled sockets left to the garbage collector warn in whichever test runs then."""
+    yield
+    while _SDK_CLIENTS:
+        _SDK_CLIENTS.pop().close()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ real ``ChatOpenAI`` on the bundled mock provider."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -45,7 +45,21 @@ def base(client: httpx.Client) -> str:
 
 
 def sdk(client: httpx.Client, api_key: str = "unused") -> openai.OpenAI:
-    return openai.OpenAI(base_url=base(client), api_key=api_key, max_retries=0)
+    """An SDK client on the gateway, closed when the test ends (its pooled sockets, left to
+    the garbage collector, would warn in whichever test runs then)."""
+    made = openai.OpenAI(base_url=base(client), api_key=api_key, max_retries=0)
+    _SDK_CLIENTS.append(made)
+    return made
+
+
+_SDK_CLIENTS: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    while _SDK_CLIENTS:
+        _SDK_CLIENTS.pop().close()
 
 
 @pytest.fixture
