@@ -155,3 +155,22 @@ def test_a_killed_replicas_run_ends_once_and_is_audited_once(
     assert record["input"] == 2000
     assert record["output"] == delivered
     assert record["created_at"] <= record["ended_at"]
+    # ...and it is counted in metrics by the survivor that ended it: the dead replica can
+    # no longer count it, and the incomplete_stream alert reads this counter.
+    # (At least once: with this test's 0.6 s TTL a loaded machine can make a warming-up
+    # replica look dead for a moment, and the survivors rightly end and count its run too.)
+    assert sum(_incomplete_streams(url) for url in (b, c)) >= 1
+
+
+def _incomplete_streams(url: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "tokenwire_errors_total"
+        and sample.labels.get("error_type") == "incomplete_stream"
+        and sample.labels.get("route") == "count"
+    )

@@ -93,7 +93,7 @@ class Services:
                 replica_ttl_seconds=settings.replica_ttl_seconds,
                 retention_seconds=settings.retention_seconds,
                 keep_inputs=audit is not None,
-                on_orphan_ended=None if audit is None else _audited(audit),
+                on_orphan_ended=_orphan_ended(audit, telemetry),
             )
         if audit is not None:
             telemetry.metrics.registry.register(AuditCollector(audit))
@@ -193,9 +193,12 @@ def _ledger(audit: AuditTrail | None) -> Ledger:
     return SqlLedger(audit.store.database)
 
 
-def _audited(audit: AuditTrail) -> Callable[[EndedOrphan], None]:
-    def submit(ended: EndedOrphan) -> None:
-        """A run of a replica that died, ended by this replica's sweeper: audit it here."""
-        audit.submit(ended.run, ended.input)
+def _orphan_ended(audit: AuditTrail | None, telemetry: Telemetry) -> Callable[[EndedOrphan], None]:
+    def ended(orphan: EndedOrphan) -> None:
+        """A run of a replica that died, ended by this replica's sweeper: counted and
+        audited here, since its own replica never will."""
+        telemetry.orphan_ended(orphan.run)
+        if audit is not None:
+            audit.submit(orphan.run, orphan.input)
 
-    return submit
+    return ended

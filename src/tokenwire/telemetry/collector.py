@@ -133,6 +133,20 @@ class Telemetry:
         """The ``key_alias`` a caller labelled ``label`` (``Principal.label``) gets."""
         return bounded_alias(label, self.settings.metrics_key_aliases)
 
+    def orphan_ended(self, run: Run) -> None:
+        """A run whose replica died, ended by this one: a failed run (``incomplete_stream``)
+        that its own replica can no longer count. Labelled with what the cluster keeps."""
+        labels = Attribution(
+            "chat",
+            provider_of(run.model),
+            run.model or "unknown",
+            run.route,
+            "stream",
+            run.protocol,
+            self.key_alias(run.key_label),
+        )
+        self.metrics.orphan_ended(labels)
+
     def run_started(self, route: Route) -> None:
         self._active_runs(route.name).inc()
 

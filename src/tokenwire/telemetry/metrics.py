@@ -140,6 +140,13 @@ class GatewayMetrics:
         #: The attributions whose series exist (see :meth:`initialise`).
         self._known: set[Attribution] = set()
 
+    def orphan_ended(self, labels: Attribution) -> None:
+        """A dead replica's run, ended by this replica's sweeper (see ``Telemetry``)."""
+        if labels not in self._known:
+            self.initialise((labels,))
+        self.runs.labels(*labels, RunStatus.FAILED.value).inc()
+        self.errors.labels(*labels, ErrorCode.INCOMPLETE_STREAM.value).inc()
+
     def observe(self, record: RunRecord) -> None:
         """Everything about one finished run; called off the token path."""
         labels = Attribution.of(record)
