@@ -72,16 +72,19 @@ class Event:
     """One entry of a run's event log.
 
     ``wire`` caches the encoded bytes of the native SSE form, so an event replayed to many
-    subscribers (or many times to one) is serialised once.
+    subscribers (or many times to one) is serialised once. ``at``: when the recorder logged
+    a token, on the gateway's clock (what delivery lag is measured from; None otherwise,
+    and on a copy of another replica's log).
     """
 
-    __slots__ = ("data", "seq", "type", "wire")
+    __slots__ = ("at", "data", "seq", "type", "wire")
 
     def __init__(self, seq: int, type: str, data: dict[str, Any]) -> None:
         self.seq = seq
         self.type = type
         self.data = data
         self.wire: bytes | None = None
+        self.at: float | None = None
 
     def __repr__(self) -> str:
         return f"Event(seq={self.seq}, type={self.type!r}, data={self.data!r})"

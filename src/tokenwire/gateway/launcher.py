@@ -38,6 +38,7 @@ from tokenwire.runs.inputs import prepare_config, prepare_input, unbuildable_inp
 from tokenwire.runs.launch import end_unstarted, priced, route_budget, run_stages
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
+from tokenwire.usage.timing import arrived_at
 
 __all__ = ["RunLauncher", "route_table"]
 
@@ -76,7 +77,10 @@ class RunLauncher:
         """Register and launch a run of ``route`` for the admitted ``ticket`` — on the
         admitted ``thread``, whose route and input replace ``route`` and ``input``. Raises
         ``InvalidRequest`` or ``RegistryFull`` before anything runs."""
-        received_at = self.telemetry.clock()
+        # When the server first saw the request (tokenwire.server.arrival), else now.
+        received_at = arrived_at.get()
+        if received_at is None:
+            received_at = self.telemetry.clock()
         run_config = prepare_config(route.runnable, config)
         if thread is None:
             value = prepare_input(route.runnable, input)
@@ -125,7 +129,7 @@ class RunLauncher:
         except Exception as exc:
             log.error("run %s could not be started", run.id, exc_info=exc)
             run.recorder = run.recorder or RunRecorder(
-                run.log, started_at=received_at, clock=self.telemetry.clock
+                run.log, arrived_at=received_at, clock=self.telemetry.clock
             )
             body = end_unstarted(run, run.recorder)
         masking = route.masking
@@ -161,7 +165,8 @@ class RunLauncher:
         masking = route.masking
         telemetry = self.telemetry
         recorder = telemetry.recorder(
-            run.log,
+            run,
+            route,
             value,
             received_at,
             mask_tool_io=masking.on("tool_io") if masking is not None else None,

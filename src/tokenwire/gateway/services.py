@@ -147,6 +147,7 @@ class Services:
 
     async def start(self) -> None:
         self.telemetry.pipeline.start()
+        self.telemetry.loop_lag.start()
         if self.audit is not None:
             await self.audit.start()  # creates the database the action ledger shares
         await self.actions.setup()
@@ -156,6 +157,7 @@ class Services:
     async def aclose(self, routes: Iterable[Route]) -> None:
         """Flush telemetry, then the traces of ``routes`` (masked routes trace through
         LangSmith clients of their own), then close the audit trail and the cluster."""
+        self.telemetry.loop_lag.stop()
         await self.telemetry.pipeline.aclose()
         for route in routes:
             if route.masking is not None:

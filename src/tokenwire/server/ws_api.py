@@ -33,6 +33,7 @@ from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.server.guard import unauthenticated
 from tokenwire.threads import ThreadRequest
+from tokenwire.usage.timing import arrived_at
 
 __all__ = ["SocketSession", "create_ws_router"]
 
@@ -126,7 +127,12 @@ class SocketSession:
     def _start(self, op: str, message: dict[str, Any], id: Any) -> None:
         # The start may wait (the caller's limits, perhaps in Redis, or a key held by
         # another replica's run): the socket's other requests are answered meanwhile.
-        task = asyncio.ensure_future(self._start_admitted(op, message, id))
+        # Its run's TTFT counts from now, the message's arrival (the task copies it).
+        token = arrived_at.set(self.gateway.telemetry.clock())
+        try:
+            task = asyncio.ensure_future(self._start_admitted(op, message, id))
+        finally:
+            arrived_at.reset(token)
         self.lookups.add(task)
         task.add_done_callback(self.lookups.discard)
 

@@ -40,6 +40,8 @@ TIME_BUCKETS = (
     40.96,
     81.92,
 )
+# Delivery lag is the gateway's own latency: finer than a model's.
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # gen_ai.client.token.usage
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, … 67108864
 
@@ -62,6 +64,14 @@ class GatewayMetrics:
             "Time between consecutive output chunks after the first.",
             _ATTRIBUTION,
             buckets=TIME_BUCKETS,
+            registry=r,
+        )
+        self.delivery_lag = Histogram(
+            "tokenwire_delivery_lag_seconds",
+            "Token logged by the gateway to written on a client's socket, per write "
+            "(the gateway's own share of what a client waits for).",
+            ("route",),
+            buckets=LAG_BUCKETS,
             registry=r,
         )
         self.duration = Histogram(
@@ -147,9 +157,11 @@ class GatewayMetrics:
             record.key_alias,
             record.cohort,
         )
-        if record.ttft_s is not None:
+        if record.ttft_s is not None and not record.ttft_observed:
             self.ttft.labels(*labels).observe(record.ttft_s)
         observe_many(self.per_chunk.labels(*labels), record.gaps)
+        if record.delivery_lags:
+            observe_many(self.delivery_lag.labels(record.route), record.delivery_lags)
         self.duration.labels(*labels, record.status).observe(record.duration_s)
         self.token_usage.labels(*labels, "input").observe(record.input_tokens)
         self.token_usage.labels(*labels, "output").observe(record.output_tokens)
@@ -170,6 +182,20 @@ class GatewayMetrics:
             self.tokens_after_disconnect.labels(record.route, record.model or "unknown").inc(
                 record.tokens_after_disconnect
             )
+
+    def first_token(self, record: RunRecord) -> None:
+        """A live run's first token: its TTFT, observed once, while it streams (``observe``
+        then skips it: ``record.ttft_observed``). Labelled as ``observe`` labels."""
+        if record.ttft_s is None:
+            return
+        labels = (
+            record.route,
+            record.model or "unknown",
+            record.provider,
+            record.key_alias,
+            record.cohort,
+        )
+        self.ttft.labels(*labels).observe(record.ttft_s)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
