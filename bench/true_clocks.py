@@ -20,6 +20,7 @@ import http.server
 import itertools
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -241,7 +242,7 @@ def _gaps(trials: int) -> dict[str, Any]:
 
 
 def _median_trial(trials: list[dict[str, Any]]) -> dict[str, Any]:
-    summary: dict[str, Any] = {key: _pct([t[key] for t in trials], 50) for key in trials[0]}
+    summary: dict[str, Any] = {key: statistics.median(t[key] for t in trials) for key in trials[0]}
     summary["max_gap_each_ms"] = [round(t["max_gap_ms"], 1) for t in trials]
     return summary
 
