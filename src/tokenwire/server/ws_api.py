@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
@@ -97,7 +98,10 @@ class SocketSession:
 
     async def _send(self, websocket: WebSocket) -> None:
         while True:
-            await websocket.send_text(await self.outbox.next())
+            message, on_sent = await self.outbox.next()
+            await websocket.send_text(message)
+            if on_sent is not None:
+                on_sent()
 
     def handle(self, raw: str | bytes) -> None:
         """Answer one client message (replies go through the outbox)."""
@@ -253,10 +257,15 @@ class SocketSession:
 
     async def _feed(self, run: Run, after: int) -> None:
         batches = run.log.read(after)
+        delivery = run.recorder.delivery if run.recorder is not None else None
+        since = delivery.now() if delivery is not None else 0.0  # before: a replay, no lag
         try:
             async for batch in batches:
                 for event in batch:
-                    await self.outbox.put_event(event_message(run.id, event))
+                    on_sent = None
+                    if delivery is not None and event.at is not None and event.at >= since:
+                        on_sent = functools.partial(delivery.written, event.at)
+                    await self.outbox.put_event(event_message(run.id, event), on_sent)
                     self.cursors[run.id] = event.seq
         finally:
             run.detach()
