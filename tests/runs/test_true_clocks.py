@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
+from tests.pipeline.test_holdback import Stops
 from tokenwire.broker.memory import MemoryBroker
+from tokenwire.pipeline.findings import Finding
+from tokenwire.pipeline.guard_worker import GuardWorker
+from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.protocols.native_sse import NativeEncoder
 from tokenwire.protocols.subscription import LogFeed
 from tokenwire.runs.recorder import RunRecorder
@@ -151,3 +156,55 @@ def test_a_failing_first_token_callback_does_not_break_the_token() -> None:
     recorder = _recorder(ManualClock(), on_first_token=fail)
     assert recorder.token("a") is True
     assert recorder.text == "a" and not recorder.first_token_reported
+
+
+class _GatedClassifier:
+    """An async guard whose checks end only when the test says (its clock moved on)."""
+
+    name = "slow"
+    window = 0
+
+    def __init__(self) -> None:
+        self.gate: asyncio.Queue[None] = asyncio.Queue()
+
+    async def inspect(self, text: str, offset: int) -> Sequence[Finding]:
+        await self.gate.get()
+        return []
+
+
+def test_guards_holding_text_back_cause_no_provider_stall() -> None:
+    async def scenario() -> RunRecorder:
+        clock = ManualClock(0.0)
+        recorder = RunRecorder(MemoryBroker().create("r"), clock=clock, stall_threshold=1.0)
+        classifier = _GatedClassifier()
+        rails = Guardrails(guards=(classifier,))
+        guards = GuardWorker(recorder, rails, Stops(), on_arrival=recorder.provider_token)
+
+        async def delta_at(at: float) -> None:
+            clock.now = at
+            guards.token("word ")
+            await asyncio.sleep(0)
+
+        async def check_ends_at(at: float) -> None:
+            clock.now = at
+            classifier.gate.put_nowait(None)
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+        for at in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75):
+            await delta_at(at)  # the model streams on while the first check runs
+        await check_ends_at(2.0)  # the first word out; the next check takes the rest
+        await delta_at(3.25)  # the provider paused 1.5 s
+        await check_ends_at(4.0)  # the held words out, 2 s after the first
+        await check_ends_at(4.25)
+        clock.now = 4.5
+        drained = asyncio.ensure_future(guards.drain())
+        while not drained.done():
+            classifier.gate.put_nowait(None)
+            await asyncio.sleep(0)
+        return recorder
+
+    recorder = asyncio.run(scenario())
+    # The client saw a 2 s gap (the classifier's) but the provider paused only once.
+    assert recorder.timings()["itl_max_ms"] >= 2000.0
+    assert recorder.stall_gaps == [(3.25, 1.5)]

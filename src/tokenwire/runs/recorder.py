@@ -57,6 +57,7 @@ class RunRecorder:
         "_on_first_token",
         "_parts",
         "_prices",
+        "_provider_last",
         "_stall_threshold",
         "arrived_at",
         "cached_input_tokens",
@@ -118,6 +119,9 @@ class RunRecorder:
         self.first_token_reported = False
         #: (seconds after arrival, provider's share of the gap) of each stall, in order.
         self.stall_gaps: list[tuple[float, float]] = []
+        #: The last delta's arrival at a stage before this one (guards that hold text
+        #: back): once one reports arrivals, stalls are judged on them, not on tokens here.
+        self._provider_last: float | None = None
         self.delivery = DeliveryLag(clock)
         self.input_tokens = 0
         self.output_tokens = 0
@@ -144,7 +148,8 @@ class RunRecorder:
         else:
             gap = now - last
             self.gaps.append(gap)
-            if gap > self._stall_threshold:  # rare: the only branch a gap can take
+            # Rare: the only branch a gap can take (unless the guards report arrivals).
+            if gap > self._stall_threshold and self._provider_last is None:
                 self._judge_gap(last, now, gap)
         self.last_token_at = now
         if not text.isascii():  # a lone surrogate would break every encoder of the log
@@ -152,6 +157,15 @@ class RunRecorder:
         self._parts.append(text)
         self._append(_TOKEN, {"text": text}).at = now  # what delivery lag counts from
         return last is None
+
+    def provider_token(self) -> None:
+        """A delta arrived from the model at the guards, which may hold it back a while:
+        the provider's gap is measured here (a clock read per delta, guarded routes only)."""
+        now = self._clock()
+        last = self._provider_last
+        if last is not None and now - last > self._stall_threshold:
+            self._judge_gap(last, now, now - last)
+        self._provider_last = now
 
     def _first_token(self) -> None:
         assert self._on_first_token is not None
