@@ -13,7 +13,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 
-from tokenwire.events import Event
+from tokenwire.events import Event, stamp_of
 from tokenwire.usage.timing import Clock, percentile
 
 __all__ = ["DeliveryLag", "oldest_token_at"]
@@ -44,6 +44,7 @@ class DeliveryLag:
 def oldest_token_at(events: Sequence[Event]) -> float | None:
     """The recorder's stamp of the first stamped event in ``events`` (None: none is)."""
     for event in events:
-        if event.at is not None:
-            return event.at
+        at = stamp_of(event)
+        if at is not None:
+            return at
     return None

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from tokenwire.errors import ClusterUnavailable, RunRefused
+from tokenwire.events import stamp_of
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.refusals import websocket_refusal
 from tokenwire.protocols.websocket import (
@@ -262,9 +263,9 @@ class SocketSession:
         try:
             async for batch in batches:
                 for event in batch:
-                    on_sent = None
-                    if delivery is not None and event.at is not None and event.at >= since:
-                        on_sent = functools.partial(delivery.written, event.at)
+                    on_sent, at = None, stamp_of(event)
+                    if delivery is not None and at is not None and at >= since:
+                        on_sent = functools.partial(delivery.written, at)
                     await self.outbox.put_event(event_message(run.id, event), on_sent)
                     self.cursors[run.id] = event.seq
         finally:
