@@ -244,7 +244,9 @@ def main() -> None:
         )
         return
     side_by_side, split, profiles = results["streaming"], results["split"], results["profiles"]
-    in_process = [module.report(results[name]) for name, module in IN_PROCESS.items()]
+    # ``if name in results``: a results file from before a scenario existed still renders.
+    in_process = [module.report(results[name]) for name, module in IN_PROCESS.items()
+                  if name in results]  # fmt: skip
     sections = [
         targets.report(side_by_side, split),
         findings.report(side_by_side, split, profiles, results["guard"]),
