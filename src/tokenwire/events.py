@@ -26,6 +26,7 @@ class EventType(StrEnum):
     ACTION_COMMITTED = "action.committed"
     ACTION_FAILED = "action.failed"
     ACTION_DISCARDED = "action.discarded"
+    ACTION_SKIPPED_SHADOW = "action.skipped_shadow"
     #: A LangGraph ``interrupt()``: the run then ends ``interrupted``; resume on its thread.
     INTERRUPT = "interrupt"
     RETRIEVAL = "retrieval"

@@ -4,42 +4,18 @@ work redone — a LangGraph node resumed after ``interrupt()``, a request retrie
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
+from tests.actions.conftest import Crm
 from tokenwire import Route
 from tokenwire.actions import action, current_key
-from tokenwire.testing import BackgroundServer, collect, poll_until, serve
-
-
-class Crm:
-    """A system of record that counts the tickets it was asked to create."""
-
-    def __init__(self) -> None:
-        self.tickets: list[dict[str, Any]] = []
-        app = FastAPI()
-
-        @app.post("/tickets")
-        async def create(request: Request) -> dict[str, Any]:
-            body = await request.json()
-            self.tickets.append({**body, "key": request.headers.get("idempotency-key")})
-            return {"id": len(self.tickets)}
-
-        self.app = app
-
-
-@pytest.fixture
-def crm() -> Iterator[tuple[Crm, str]]:
-    crm = Crm()
-    with BackgroundServer(crm.app) as server:
-        yield crm, server.url
+from tokenwire.testing import collect, poll_until, serve
 
 
 def _ticket_graph(url: str) -> Any:
@@ -128,6 +104,54 @@ def test_a_retried_request_whose_run_was_forgotten_creates_one_ticket(
             ),
             timeout=30,
         )
+    assert len(records.tickets) == 1
+
+
+def _one_node_graph(url: str) -> Any:
+    @action
+    async def create_ticket(title: str) -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(f"{url}/tickets", json={"title": title})
+        created: dict[str, Any] = response.json()
+        return created
+
+    class State(TypedDict, total=False):
+        title: str
+        ticket: Any
+
+    async def file(state: State) -> State:
+        return {"ticket": await create_ticket(state["title"])}
+
+    builder = StateGraph(State)
+    builder.add_node("file", file)
+    builder.add_edge(START, "file")
+    builder.add_edge("file", END)
+    return builder.compile()
+
+
+def test_a_graph_retried_with_its_idempotency_key_creates_one_ticket(
+    crm: tuple[Crm, str], tmp_path: Any
+) -> None:
+    """Without a thread the graph runs anew, its node a task with a new id: the key of
+    the call must not depend on it."""
+    records, url = crm
+    routes = [Route("file", _one_node_graph(url))]
+    with serve(
+        routes, data_dir=str(tmp_path), retention_seconds=0, sweep_interval_seconds=0.05
+    ) as client:
+        for _ in range(2):  # the second after the first run was forgotten
+            started = client.post(
+                "/v1/routes/file/runs",
+                json={"input": {"title": "refund"}},
+                headers={"Idempotency-Key": "order-43"},
+            )
+            assert started.status_code == 202
+            run = f"/v1/runs/{started.json()['run_id']}"
+
+            def forgotten(run: str = run) -> bool:
+                return client.get(run).status_code == 404
+
+            poll_until(forgotten, timeout=30)
     assert len(records.tickets) == 1
 
 

@@ -4,6 +4,7 @@ one replica while another still runs it): one executes, the others wait and repl
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tokenwire.actions import ActionScope, MemoryLedger, action, action_scope
 
@@ -69,3 +70,35 @@ async def test_a_call_left_running_by_a_dead_run_is_taken_over() -> None:
     assert executions == ["refund"]
     (entry,) = await ledger.entries()
     assert (entry.status, entry.run_id) == ("succeeded", "resumed")
+
+
+async def test_a_shadow_run_executes_no_action_and_reports_each_call() -> None:
+    ledger = MemoryLedger()
+    executions: list[str] = []
+    reported: list[tuple[str, dict[str, object]]] = []
+
+    @action
+    async def create_ticket(title: str) -> str:
+        executions.append(title)
+        return "T-3"
+
+    @action
+    def close_ticket(ticket: str) -> str:
+        executions.append(ticket)
+        return "closed"
+
+    def report(kind: str, data: dict[str, object]) -> None:
+        reported.append((kind, data))
+
+    loop = asyncio.get_running_loop()
+    scope = ActionScope("run:r", "r", ledger, loop, None, shadow=True, report=report)
+    with action_scope(scope):
+        created: Any = await create_ticket("refund")  # a placeholder, not the str
+        closed: Any = await asyncio.to_thread(close_ticket, "T-3")  # a sync tool's worker thread
+    assert executions == []
+    assert created["status"] == closed["status"] == "skipped_shadow"
+    assert [(k, d["name"], d["args"]) for k, d in reported] == [
+        ("action.skipped_shadow", "create_ticket", {"title": "refund"}),
+        ("action.skipped_shadow", "close_ticket", {"ticket": "T-3"}),
+    ]
+    assert await ledger.entries() == []

@@ -108,3 +108,21 @@ async def test_flush_does_not_wait_out_the_batch_delay(tmp_path: Path) -> None:
     trail.submit(finished_run("r2"), "hi")
     await asyncio.wait_for(trail.aclose(), 10)  # closing drains without the delay too
     assert trail.written == 2 and trail.dropped == 0
+
+
+async def test_the_writer_keeps_no_run_once_its_record_is_written(tmp_path: Path) -> None:
+    """Waiting for the next run, the writer must not still hold the last batch: each run
+    is its whole event log, and an idle gateway would keep it past its retention."""
+    import gc
+    import weakref
+
+    trail = AuditTrail(AuditStore(_url(tmp_path)))
+    await trail.start()
+    run = finished_run("r1", "a long answer " * 100)
+    gone = weakref.ref(run)
+    trail.submit(run, "hi")
+    await trail.flush()
+    del run
+    gc.collect()
+    assert gone() is None
+    await trail.aclose()

@@ -6,7 +6,9 @@ import pytest
 
 from tests.config.conftest import WriteToml
 from tokenwire.config import JwtSettings, Settings, read_config, show
+from tokenwire.errors import ConfigError
 from tokenwire.server.cli import main
+from tokenwire.server.config import load_config
 
 
 def test_every_setting_shows_once_with_its_source(
@@ -35,3 +37,35 @@ def test_the_command_reads_the_environment_alone_without_a_file(
     monkeypatch.setenv("TOKENWIRE_AUTHH", "none")
     assert main(["config", "show"]) == 2
     assert "TOKENWIRE_AUTHH (environment): no such setting" in capsys.readouterr().err
+
+
+def test_metrics_labels_and_buckets_are_configured_and_shown(
+    toml: WriteToml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOKENWIRE_METRICS_TOKEN_BUCKETS", "[10, 100]")
+    path = toml(
+        "[gateway]\n"
+        'metrics_key_aliases = ["sales", "support"]\n'
+        "metrics_time_buckets = [0.1, 0.5, 2.5]\n"
+        "[auth]\n"
+        'jwt_department_claim = "tenant"\n'
+        'keys = [{ alias = "web", key = "sk-web", department = "sales" }, '
+        '{ alias = "ops", key = "sk-ops" }]\n'
+    )
+    lines = show(read_config(path))
+    assert 'metrics_key_aliases = ["sales", "support"]  # file' in lines
+    assert "metrics_time_buckets = [0.1, 0.5, 2.5]  # file" in lines
+    assert "metrics_token_buckets = [10.0, 100.0]  # env" in lines
+    assert 'jwt_department_claim = "tenant"  # file' in lines
+    assert "# 2 API key(s): web (sales), ops" in lines
+    config = load_config(path)
+    assert config.settings.metrics_token_buckets == (10.0, 100.0)
+    assert config.credentials.jwt_department_claim == "tenant"
+    assert config.credentials.authenticate("sk-web").label == "sales"
+    assert config.credentials.labels() == {"sales", "ops"}
+
+
+def test_bucket_boundaries_must_increase(toml: WriteToml) -> None:
+    path = toml("[gateway]\nmetrics_time_buckets = [1.0, 0.5]\n")
+    with pytest.raises(ConfigError, match="metrics_time_buckets: boundaries must increase"):
+        read_config(path).settings()

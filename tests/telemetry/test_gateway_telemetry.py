@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.telemetry.scrape import sample, wait_for_metric
 from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.gateway import Gateway
@@ -80,55 +80,33 @@ def test_unpriced_models_cost_null(serve: Serve, mock_url: str) -> None:
     assert usage["cost_usd"] is None and usage["output_tokens"] > 0
 
 
-def _families(client: httpx.Client) -> dict[str, Any]:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {f.name: f for f in text_string_to_metric_families(response.text)}
-
-
-def _sample(families: dict[str, Any], name: str, **labels: str) -> float:
-    family_name = name.removesuffix("_count").removesuffix("_sum").removesuffix("_total")
-    for family in families.values():
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    raise AssertionError(f"no sample {name} {labels} (family {family_name})")
-
-
-def _wait_for_metric(client: httpx.Client, name: str, minimum: float, **labels: str) -> Any:
-    deadline = time.monotonic() + 5
-    while True:
-        families = _families(client)
-        try:
-            if _sample(families, name, **labels) >= minimum:
-                return families
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} stayed below {minimum}")
-        time.sleep(0.05)
-
-
 def test_metrics_parse_and_hold_the_histograms_after_runs(serve: Serve, mock_url: str) -> None:
     client = serve([Route("chat", demo_model(f"{mock_url}/v1", "itl=2"))])
     for _ in range(3):
         collect(client, "chat", {"input": "one two three four"})
-    families = _wait_for_metric(client, "tokenwire_runs_total", 3, route="chat")
-    labels = {"route": "chat", "model": "mock@itl=2", "provider": "openai", "cohort": "stream"}
+    families = wait_for_metric(client, "tokenwire_runs_total", 3, route="chat")
+    labels = {
+        "route": "chat",
+        "gen_ai_request_model": "mock@itl=2",
+        "gen_ai_provider_name": "openai",
+        "gen_ai_operation_name": "chat",
+        "cohort": "stream",
+        "protocol": "native",
+        "key_alias": "anonymous",
+    }
     ttft = "gen_ai_client_operation_time_to_first_chunk_seconds_count"
-    assert _sample(families, ttft, **labels) == 3
+    assert sample(families, ttft, **labels) == 3
     per_chunk = "gen_ai_client_operation_time_per_output_chunk_seconds_count"
-    assert _sample(families, per_chunk, **labels) > 3
-    assert _sample(families, "gen_ai_client_operation_duration_seconds_count", status="completed")
-    assert _sample(families, "gen_ai_client_token_usage_count", gen_ai_token_type="output") == 3
+    assert sample(families, per_chunk, **labels) > 3
+    assert sample(families, "gen_ai_client_operation_duration_seconds_count", status="completed")
+    output = {"gen_ai_token_type": "output", "estimated": "false"}
+    assert sample(families, "gen_ai_client_token_usage_count", **labels, **output) == 3
     bucket = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
-    assert _sample(families, bucket, le="81.92") == 3
-    assert _sample(families, "tokenwire_active_streams", route="chat") == 0
+    assert sample(families, bucket, le="81.92") == 3
+    assert sample(families, "tokenwire_active_streams", route="chat") == 0
     for family in families.values():
-        for sample in family.samples:
-            assert "run_id" not in sample.labels and "user" not in sample.labels
+        for found in family.samples:
+            assert "run_id" not in found.labels and "user" not in found.labels
 
 
 def test_tokens_generated_after_the_client_left_are_counted(serve: Serve, mock_url: str) -> None:
@@ -138,8 +116,8 @@ def test_tokens_generated_after_the_client_left_are_counted(serve: Serve, mock_u
         for i, _ in enumerate(iter_sse(response)):
             if i == 3:
                 break
-    families = _wait_for_metric(client, "tokenwire_tokens_after_disconnect_total", 1)
-    assert _sample(families, "tokenwire_tokens_after_disconnect_total", route="chat") > 20
+    families = wait_for_metric(client, "tokenwire_tokens_after_disconnect_total", 1)
+    assert sample(families, "tokenwire_tokens_after_disconnect_total", route="chat") > 20
 
 
 def test_jsonl_sink_and_stats_command(
@@ -210,13 +188,13 @@ def test_reliability_and_guardrail_counters_reach_prometheus(serve: Serve, mock_
     assert collect(client, "flaky", {"input": "x"})[-1].data["status"] == "failed"
     events = collect(client, "guarded", {"input": "mail me at jane.doe@example.com"})
     assert text_of(events) == "You said: mail me at [EMAIL]"
-    families = _wait_for_metric(
+    families = wait_for_metric(
         client, "tokenwire_guardrail_actions_total", 1, action="redact", rule="pii.email"
     )
-    assert _sample(families, "tokenwire_reliability_events_total", kind="retries") == 1
+    assert sample(families, "tokenwire_reliability_events_total", kind="retries") == 1
     upstream = {"upstream": "flaky"}
-    assert _sample(families, "tokenwire_circuit_opened_total", **upstream) == 1
-    assert _sample(families, "tokenwire_circuit_open", **upstream) == 1
+    assert sample(families, "tokenwire_circuit_opened_total", **upstream) == 1
+    assert sample(families, "tokenwire_circuit_open", **upstream) == 1
 
 
 def ticking_clock(step: float) -> Callable[[], float]:
@@ -251,9 +229,9 @@ def test_metrics_are_rendered_off_the_event_loop(mock_url: str) -> None:
     render = metrics.exposition
     rendered_on: list[str] = []
 
-    def recording() -> bytes:
+    def recording(accept: str = "") -> tuple[bytes, str]:
         rendered_on.append(threading.current_thread().name)
-        return render()
+        return render(accept)
 
     metrics.exposition = recording  # type: ignore[method-assign]
     with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:

@@ -5,20 +5,29 @@ During the stream such a call is recorded ``intended`` and the agent gets a plac
 result (:data:`PENDING`); its run's end then commits every intended call in order —
 ``action.committed`` with the result, or ``action.failed`` — or, for a run that ended any
 other way, records ``action.discarded`` and executes nothing. The events come before
-``run.end``.
+``run.end``. A run that paused (``interrupted``, on a thread) settles nothing: its calls
+wait for the thread's next run (:meth:`~.scope.ActionScope.hold`).
+
+Settling never stops a run from ending: each call's execution is bounded by the commit
+deadline (a hung system of record fails that call, not the run), and a ledger that cannot
+be written is logged and named in the event (``recorded: false``), not raised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tokenwire.actions.ledger import ActionEntry, Ledger
+from tokenwire.actions.replay import recorded
 from tokenwire.langchain.output import to_jsonable
 
 __all__ = ["Deferred", "Report", "commit_deferred", "discard_deferred", "placeholder"]
+
+log = logging.getLogger(__name__)
 
 #: ``report(event_type, data)``: the run's events (the recorder appends them).
 Report = Callable[[str, dict[str, Any]], None]
@@ -36,32 +45,43 @@ def placeholder(entry: ActionEntry) -> dict[str, Any]:
     return {"status": "pending_commit", "action": entry.action, "key": entry.key}
 
 
-def _data(entry: ActionEntry, **extra: Any) -> dict[str, Any]:
-    return {"key": entry.key, "name": entry.action, "args": entry.args, **extra}
+def _data(entry: ActionEntry, written: bool, **extra: Any) -> dict[str, Any]:
+    data = {"key": entry.key, "name": entry.action, "args": entry.args, **extra}
+    return data if written else {**data, "recorded": False}
 
 
 async def commit_deferred(
-    pending: list[Deferred], ledger: Ledger, outcomes: Any, report: Report
+    pending: list[Deferred],
+    ledger: Ledger,
+    outcomes: Any,
+    report: Report,
+    *,
+    limit_seconds: float,
 ) -> None:
-    """Execute each intended call, in the order they were made."""
+    """Execute each intended call, in the order they were made, each within
+    ``limit_seconds`` (0: no limit)."""
     for deferred in pending:
         entry = deferred.entry
         try:
-            result = to_jsonable(await deferred.execute())
+            value = await _bounded(deferred.execute(), limit_seconds)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            await ledger.finish(entry.key, "failed", error=error, run_id=entry.run_id)
+            error = _describe(exc, limit_seconds)
+            written = await _written(
+                ledger.finish(entry.key, "failed", error=error, run_id=entry.run_id), entry
+            )
             outcomes[(entry.action, "failed")] += 1
-            report("action.failed", _data(entry, error=error))
+            report("action.failed", _data(entry, written, error=error))
             continue
-        await ledger.finish(entry.key, "succeeded", result, run_id=entry.run_id)
+        written = await _written(
+            ledger.finish(entry.key, "succeeded", recorded(value), run_id=entry.run_id), entry
+        )
         outcomes[(entry.action, "succeeded")] += 1
-        report("action.committed", _data(entry, result=result))
+        report("action.committed", _data(entry, written, result=to_jsonable(value)))
 
 
 def discard_deferred(
     pending: list[Deferred], ledger: Ledger, outcomes: Any, report: Report
-) -> list[asyncio.Task[None]]:
+) -> list[asyncio.Task[bool]]:
     """Record every intended call discarded. Synchronous — a cancelled run's task must not
     await — so the ledger writes run as tasks of their own (returned, to keep)."""
     loop = asyncio.get_running_loop()
@@ -69,6 +89,29 @@ def discard_deferred(
     for deferred in pending:
         entry = deferred.entry
         outcomes[(entry.action, "discarded")] += 1
-        report("action.discarded", _data(entry))
-        writes.append(loop.create_task(ledger.finish(entry.key, "discarded", run_id=entry.run_id)))
+        report("action.discarded", _data(entry, True))
+        write = ledger.finish(entry.key, "discarded", run_id=entry.run_id)
+        writes.append(loop.create_task(_written(write, entry)))
     return writes
+
+
+async def _bounded(work: Awaitable[Any], limit_seconds: float) -> Any:
+    async with asyncio.timeout(limit_seconds if limit_seconds > 0 else None):
+        return await work
+
+
+async def _written(write: Awaitable[None], entry: ActionEntry) -> bool:
+    """Whether the ledger took the write. A ledger that is down must not keep the run
+    from ending: the call happened (or did not) either way; the event says which."""
+    try:
+        await write
+    except Exception:
+        log.exception("the action ledger did not record %s (%s)", entry.action, entry.key)
+        return False
+    return True
+
+
+def _describe(exc: BaseException, limit_seconds: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"TimeoutError: the commit took longer than {limit_seconds:g} s"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

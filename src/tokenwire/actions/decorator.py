@@ -27,9 +27,17 @@ from typing import Any, Literal, TypeVar, overload
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
 
+from tokenwire.actions.approval import (
+    Verdict,
+    approval_request,
+    in_checkpointed_graph,
+    pause_for,
+    verdict,
+)
 from tokenwire.actions.commit import Deferred, placeholder
-from tokenwire.actions.keys import call_identity, idempotency_key
+from tokenwire.actions.keys import call_identity, idempotency_key, step_of
 from tokenwire.actions.ledger import ActionEntry, ActionStatus
+from tokenwire.actions.replay import recorded, restored
 from tokenwire.actions.scope import ActionScope, current_scope
 from tokenwire.langchain.output import to_jsonable
 
@@ -62,7 +70,12 @@ def action(fn: BaseTool, /) -> BaseTool: ...
 def action(fn: F, /) -> F: ...
 @overload
 def action(
-    *, name: str | None = None, retryable: bool = False, commit: Commit = "immediate"
+    *,
+    name: str | None = None,
+    retryable: bool = False,
+    commit: Commit = "immediate",
+    requires_approval: bool = False,
+    description: str | None = None,
 ) -> Callable[[F], F]: ...
 def action(
     fn: Any = None,
@@ -71,17 +84,24 @@ def action(
     name: str | None = None,
     retryable: bool = False,
     commit: Commit = "immediate",
+    requires_approval: bool = False,
+    description: str | None = None,
 ) -> Any:
     """Make ``fn`` (a function, an async function or a LangChain tool) idempotent.
     ``commit = "after_validation"``: execute only once the run has completed (see
-    :mod:`.commit`); the agent gets a placeholder result meanwhile."""
+    :mod:`.commit`); the agent gets a placeholder result meanwhile.
+    ``requires_approval``: a human decides on each call before it executes (see
+    :mod:`.approval`); ``description`` is what the reviewer is shown."""
     if commit not in ("immediate", "after_validation"):
         raise ValueError('commit must be "immediate" or "after_validation"')
 
     def wrap(target: Any) -> Any:
+        label = name or (target.name if isinstance(target, BaseTool) else target.__name__)
+        shown = description or f"tokenwire action {label!r} asks to run"
+        policy = _Policy(label, retryable, commit, requires_approval, shown)
         if isinstance(target, BaseTool):
-            return _wrap_tool(target, _Policy(name or target.name, retryable, commit))
-        return _wrap_function(target, _Policy(name or target.__name__, retryable, commit))
+            return _wrap_tool(target, policy)
+        return _wrap_function(target, policy)
 
     return wrap(fn) if fn is not None else wrap
 
@@ -91,6 +111,8 @@ class _Policy:
     name: str
     retryable: bool
     commit: Commit
+    requires_approval: bool = False
+    description: str = ""
 
 
 def _wrap_tool(tool: BaseTool, policy: _Policy) -> BaseTool:
@@ -118,9 +140,16 @@ def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any
             if scope is None:
                 return await fn(*args, **kwargs)
             call = _Call(scope, policy.name, policy.retryable, _arguments(signature, args, kwargs))
+            if scope.shadow:
+                return await call.skipped()
             recorded = await call.claim()
             if recorded is not None:
                 return call.replayed(recorded)
+            if policy.requires_approval:
+                verdict = await call.decision(policy.description)
+                if not verdict.execute:
+                    return await call.declined(verdict)
+                args, kwargs = _edited(signature, args, kwargs, verdict.args)
             if deferred:
                 return await call.defer(lambda: call.keyed_async(lambda: fn(*args, **kwargs)))
             return await call.execute_async(lambda: fn(*args, **kwargs))
@@ -133,14 +162,34 @@ def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any
         if scope is None:
             return fn(*args, **kwargs)
         call = _Call(scope, policy.name, policy.retryable, _arguments(signature, args, kwargs))
+        if scope.shadow:
+            return call.on_loop(call.skipped())
         recorded = call.on_loop(call.claim())
         if recorded is not None:
             return call.replayed(recorded)
+        if policy.requires_approval:
+            verdict = call.decision_sync(policy.description)
+            if not verdict.execute:
+                return call.on_loop(call.declined(verdict))
+            args, kwargs = _edited(signature, args, kwargs, verdict.args)
         if deferred:
             return call.on_loop(call.defer(lambda: call.keyed_thread(fn, args, kwargs)))
         return call.execute_sync(lambda: fn(*args, **kwargs))
 
     return run_sync
+
+
+def _edited(
+    signature: inspect.Signature, args: Any, kwargs: Any, edits: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The call's arguments with a reviewer's edits applied (the names it declares)."""
+    if not edits:
+        return args, kwargs
+    bound = signature.bind(*args, **kwargs)
+    for name, value in edits.items():
+        if name in signature.parameters and name not in _NOT_THE_CALL:
+            bound.arguments[name] = value
+    return bound.args, bound.kwargs
 
 
 def _arguments(signature: inspect.Signature, args: Any, kwargs: Any) -> Any:
@@ -166,8 +215,10 @@ class _Call:
     def __init__(self, scope: ActionScope, name: str, retryable: bool, args: Any) -> None:
         self.scope = scope
         self.retryable = retryable
-        config = var_child_runnable_config.get() or {}
-        step = str(config.get("configurable", {}).get("checkpoint_ns", ""))
+        self.args = args
+        self.config = config = var_child_runnable_config.get() or {}
+        namespace = str(config.get("configurable", {}).get("checkpoint_ns", ""))
+        step = step_of(namespace, with_tasks=scope.stable_tasks)
         # The LangChain run (a tool's) this call runs in: its tool.end says "replayed".
         parent = getattr(config.get("callbacks"), "parent_run_id", None)
         self.within = str(parent) if parent is not None else None
@@ -214,10 +265,59 @@ class _Call:
             return False
         return not await alive(existing.run_id)
 
+    async def skipped(self) -> dict[str, Any]:
+        """A shadow run's call: neither executed nor recorded in the ledger."""
+        entry = self.entry
+        self.scope.outcomes[(entry.action, "skipped_shadow")] += 1
+        if self.scope.report is not None:
+            self.scope.report(
+                "action.skipped_shadow", {"key": entry.key, "name": entry.action, "args": self.args}
+            )
+        return {"status": "skipped_shadow", "action": entry.action, "key": entry.key}
+
+    def question(self, description: str) -> dict[str, Any]:
+        return approval_request(self.key, self.entry.action, self.args, description)
+
+    async def decision(self, description: str) -> Verdict:
+        """Ask a human about this call: by pausing the graph, or within the live run. The
+        claim on the key is let go while the question is open (the graph paused)."""
+        try:
+            if in_checkpointed_graph(self.config):
+                answer = pause_for(self.question(description))
+            else:
+                answer = await self._ask_live(self.question(description))
+        except BaseException:
+            await self.scope.ledger.release(self.key, self.entry.run_id)
+            raise
+        return verdict(self.entry.action, answer)
+
+    def decision_sync(self, description: str) -> Verdict:
+        """:meth:`decision` from the worker thread a sync action runs in."""
+        try:
+            if in_checkpointed_graph(self.config):
+                answer = pause_for(self.question(description))
+            else:
+                answer = self.on_loop(self._ask_live(self.question(description)))
+        except BaseException:
+            self.on_loop(self.scope.ledger.release(self.key, self.entry.run_id))
+            raise
+        return verdict(self.entry.action, answer)
+
+    async def _ask_live(self, question: dict[str, Any]) -> Any:
+        ask = self.scope.ask
+        return None if ask is None else await ask(question)  # no one to ask: not approved
+
+    async def declined(self, decided: Verdict) -> Any:
+        """The reviewer said no (or answered instead): the call does not run, and the key
+        is free for a call that is approved."""
+        await self.scope.ledger.release(self.key, self.entry.run_id)
+        self.scope.outcomes[(self.entry.action, "rejected")] += 1
+        return decided.answer
+
     def replayed(self, entry: ActionEntry) -> Any:
         if entry.status == "failed":
             raise ActionFailed(f"action {entry.action!r} already failed: {entry.error}")
-        return entry.result
+        return restored(entry.result)
 
     async def execute_async(self, run: Callable[[], Awaitable[Any]]) -> Any:
         token = _current_key.set(self.key)
@@ -231,7 +331,7 @@ class _Call:
             raise
         finally:
             _current_key.reset(token)
-        await self.finished("succeeded", to_jsonable(result))
+        await self.finished("succeeded", recorded(result))
         return result
 
     def execute_sync(self, run: Callable[[], Any]) -> Any:
@@ -246,14 +346,14 @@ class _Call:
             raise
         finally:
             _current_key.reset(token)
-        self.on_loop(self.finished("succeeded", to_jsonable(result)))
+        self.on_loop(self.finished("succeeded", recorded(result)))
         return result
 
     async def defer(self, execute: Callable[[], Awaitable[Any]]) -> Any:
         """Record the call ``intended``; its run's end executes it (or discards it)."""
         await self.scope.ledger.finish(self.key, "intended")
         self.scope.outcomes[(self.entry.action, "intended")] += 1
-        self.scope.deferred.append(Deferred(self.entry, execute))
+        self.scope.intend(Deferred(self.entry, execute))
         return placeholder(self.entry)
 
     async def keyed_async(self, run: Callable[[], Awaitable[Any]]) -> Any:

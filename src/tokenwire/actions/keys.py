@@ -15,7 +15,16 @@ import orjson
 
 from tokenwire import plain_json
 
-__all__ = ["call_identity", "idempotency_key"]
+__all__ = ["call_identity", "idempotency_key", "step_of"]
+
+
+def step_of(checkpoint_ns: str, *, with_tasks: bool) -> str:
+    """The LangGraph step a call runs in. ``checkpoint_ns`` is ``node:task_id`` per level,
+    joined by ``|``; without ``with_tasks`` only the node names are kept (the task ids of
+    a graph run anew are new — the occurrence count tells repeated nodes apart)."""
+    if with_tasks:
+        return checkpoint_ns
+    return "|".join(level.partition(":")[0] for level in checkpoint_ns.split("|"))
 
 
 def call_identity(step: str, action: str, args: Any) -> str:

@@ -42,12 +42,38 @@ class ActionScope:
     #: Calls of ``commit = "after_validation"`` actions, executed when the run completes.
     deferred: list[Deferred] = field(default_factory=list)
     #: Ledger writes of discarded calls, made after the run's task could await no more.
-    writes: list[asyncio.Task[None]] = field(default_factory=list)
+    writes: list[asyncio.Task[bool]] = field(default_factory=list)
+    #: How long one deferred call may take to commit (0: no limit).
+    commit_timeout: float = 60.0
+    #: A shadow run (rollouts: generated and measured, never shown) executes no action:
+    #: each call is reported ``action.skipped_shadow`` and gets a placeholder result.
+    shadow: bool = False
+    #: ``report(event_type, data)``: the run's events (the recorder appends them).
+    report: Callable[[str, dict[str, Any]], None] | None = None
+    #: Asks a human about a call and waits for the decision, within the live run
+    #: (``@action(requires_approval=True)`` outside a checkpointed graph).
+    ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    #: Keeps a paused run's deferred calls for its thread's next run (None: no thread).
+    hold: Callable[[list[Deferred]], None] | None = None
     #: LangChain runs (tools) in which an action returned its recorded result.
     replayed_in: set[str] = field(default_factory=set)
     #: Calls seen in this run per (step, action, arguments): the nth identical call is the
     #: nth occurrence — a repeat of the same step replays them in the same order.
     _seen: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def stable_tasks(self) -> bool:
+        """Whether a LangGraph task id names the same work when it is redone: on a thread
+        a resumed node re-runs as the same task; a request retried without one runs its
+        graph anew, with new task ids for the same work."""
+        return self.thread_id is not None
+
+    def intend(self, deferred: Deferred) -> None:
+        """Add a deferred call — replacing one of the same key carried over from the
+        thread's paused run, which this call (its node re-run) supersedes."""
+        key = deferred.entry.key
+        self.deferred = [d for d in self.deferred if d.entry.key != key]
+        self.deferred.append(deferred)
 
     def new_attempt(self) -> None:
         """A retry or fallback starts over: its calls are the same work as the first's."""

@@ -23,7 +23,12 @@ _START = EventType.RUN_START.value
 _GUARDRAIL = EventType.GUARDRAIL.value
 _CUSTOM = EventType.CUSTOM.value
 _ACTIONS = frozenset(
-    {EventType.ACTION_COMMITTED, EventType.ACTION_FAILED, EventType.ACTION_DISCARDED}
+    {
+        EventType.ACTION_COMMITTED,
+        EventType.ACTION_FAILED,
+        EventType.ACTION_DISCARDED,
+        EventType.ACTION_SKIPPED_SHADOW,
+    }
 )
 
 
@@ -151,4 +156,6 @@ async def _scan(run: Run) -> _Scanned:
                 # A graph's or an agent's models are named once they ran.
                 ran = event.data.get("models") or [None]
                 model = ran[0]
+    if run.recorder is not None:
+        actions += run.recorder.unlogged_actions
     return model, guardrails, custom, actions

@@ -176,7 +176,12 @@ class AuditTrail:
             try:
                 await self._write(batch)
             finally:
-                for _ in batch:
+                # The frame outlives the batch while it waits for the next run: holding it
+                # (or its last item, as a loop variable would) keeps the last runs — their
+                # whole event logs — alive past their retention on an idle gateway.
+                written = len(batch)
+                batch.clear()
+                for _ in range(written):
                     self._queue.task_done()
             self._in_flight = 0
 

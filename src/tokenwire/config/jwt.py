@@ -23,6 +23,10 @@ class JwtSettings(LayeredSettings):
     jwt_audience: str = ""
     #: Clock skew allowed on ``exp``, ``nbf`` and ``iat``.
     jwt_leeway_seconds: float = Field(default=0.0, ge=0)
+    #: The claim naming a token's department (e.g. ``department``, ``tenant``): what its
+    #: metrics and cost are labelled with (``key_alias``). Empty, or a token without it: ``jwt``
+    #: — never the subject, so the number of series does not grow with users.
+    jwt_department_claim: str = ""
 
 
 #: The ``[auth]`` keys that are :class:`JwtSettings` (the others are API keys and files).

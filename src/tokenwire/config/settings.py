@@ -6,13 +6,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 
 from tokenwire.config.layered import LayeredSettings
 
-__all__ = ["Settings"]
+__all__ = ["GENAI_TIME_BUCKETS", "GENAI_TOKEN_BUCKETS", "Settings"]
+
+#: The OpenTelemetry GenAI conventions' boundaries of ``gen_ai.client.operation.duration``,
+#: ``…time_to_first_chunk`` and ``…time_per_output_chunk``, in seconds.
+GENAI_TIME_BUCKETS = (
+    *(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64),
+    *(1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
+)
+#: …and of ``gen_ai.client.token.usage``: 1, 4, 16, … 67108864.
+GENAI_TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))
 
 
 class Settings(LayeredSettings):
@@ -64,6 +75,14 @@ class Settings(LayeredSettings):
     otlp_endpoint: str = ""
     #: Finished-run records waiting for exporters; past it records are dropped and counted.
     telemetry_queue_size: int = Field(default=10_000, ge=1)
+    #: The ``key_alias`` label values metrics may carry (keys' aliases or departments, JWT
+    #: departments); any other is ``other``. Empty: every key's and department's own.
+    metrics_key_aliases: tuple[str, ...] = ()
+    #: Bucket boundaries (seconds, increasing) of the latency histograms: time to first
+    #: chunk, time per output chunk, duration. Default: the GenAI conventions'.
+    metrics_time_buckets: tuple[float, ...] = GENAI_TIME_BUCKETS
+    #: Bucket boundaries (tokens, increasing) of ``gen_ai_client_token_usage``.
+    metrics_token_buckets: tuple[float, ...] = GENAI_TOKEN_BUCKETS
     #: Write a hash-chained audit record per finished run (``create_app`` and
     #: ``tokenwire serve``; a ``Gateway`` built by hand audits only with ``audit=``).
     audit_enabled: bool = True
@@ -85,6 +104,9 @@ class Settings(LayeredSettings):
     #: A thread's pending tool-call approvals are rejected after this many seconds (0:
     #: they wait forever). Timed by the replica whose run paused, while it runs.
     approval_timeout_seconds: float = Field(default=3600.0, ge=0)
+    #: How long one ``commit = "after_validation"`` action may take to execute at its
+    #: run's end before it is recorded failed (0: no limit) — a run always ends.
+    action_commit_timeout_seconds: float = Field(default=60.0, ge=0)
     #: Delete audit records older than this many days, oldest first (0: keep forever).
     audit_retention_days: float = Field(default=0.0, ge=0)
     #: Finished runs waiting for the audit writer; past it records are dropped and logged.
@@ -106,6 +128,9 @@ class Settings(LayeredSettings):
     #: with ``audit_input = "encrypted"``; keep it out of the config file:
     #: ``TOKENWIRE_AUDIT_INPUT_KEY``. Needed by ``tokenwire audit decrypt``.
     audit_input_key: SecretStr = Field(default=SecretStr(""), repr=False)
+    #: Fernet key that encrypts LangGraph checkpoints (a thread's state, unmasked) at rest;
+    #: empty: stored as LangGraph stores them. ``TOKENWIRE_CHECKPOINT_ENCRYPTION_KEY``.
+    checkpoint_encryption_key: SecretStr = Field(default=SecretStr(""), repr=False)
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.
@@ -125,12 +150,45 @@ class Settings(LayeredSettings):
     #: runs end with ``incomplete_stream`` (clients retry or start over elsewhere).
     replica_ttl_seconds: float = Field(default=10.0, gt=0)
 
+    @field_validator("metrics_time_buckets", "metrics_token_buckets")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value:
+            raise ValueError("must name at least one boundary")
+        if any(not 0 < b < float("inf") for b in value):
+            raise ValueError("boundaries must be positive and finite")
+        if any(b <= a for a, b in pairwise(value)):
+            raise ValueError("boundaries must increase")
+        return value
+
+    @field_validator("metrics_key_aliases")
+    @classmethod
+    def _named(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not alias.strip() for alias in value):
+            raise ValueError("a key alias must not be empty")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
         url = value.get_secret_value()
         if url and not url.startswith(_REDIS_SCHEMES):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("checkpoint_encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key:
+            try:
+                Fernet(key.encode("ascii"))
+            except (ValueError, UnicodeEncodeError):
+                raise ValueError(
+                    "is not a Fernet key (32 url-safe base64-encoded bytes); make one with "
+                    "python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'"
+                ) from None
         return value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

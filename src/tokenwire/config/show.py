@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from tokenwire.config.file import ConfigFile
 from tokenwire.config.layered import FileLayer, LayeredSettings
+from tokenwire.config.tables import ApiKeySpec
 
 __all__ = ["HIDDEN", "show"]
 
@@ -34,7 +35,7 @@ def show(file: ConfigFile, defaults: Mapping[str, Any] | None = None) -> list[st
         "",
         "[auth]",
         *_lines(file.jwt_settings(), jwt, set()),
-        f"# {len(auth.keys)} API key(s): {', '.join(k.alias for k in auth.keys) or 'none'}",
+        f"# {len(auth.keys)} API key(s): {', '.join(_key(k) for k in auth.keys) or 'none'}",
         f"jwt_public_key_file = {_toml(auth.jwt_public_key_file or '')}",
     ]
 
@@ -50,6 +51,11 @@ def _lines(settings: LayeredSettings, layer: FileLayer, defaulted: set[str]) -> 
         yield f"{name} = {text}  # {source}"
 
 
+def _key(key: ApiKeySpec) -> str:
+    """A key as its metrics label it: ``web (sales)`` for a key of the sales department."""
+    return f"{key.alias} ({key.department})" if key.department else key.alias
+
+
 def _secret(value: SecretStr) -> str:
     return _toml(HIDDEN if value.get_secret_value() else "")
 
@@ -59,4 +65,6 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(_toml(item) for item in value)}]"
     return str(value)

@@ -140,6 +140,8 @@ class ApiKeySpec(Table):
     token_budget: int | None = None
     cost_budget_usd: float | None = None
     budget_period: Literal["hour", "day", "month"] | None = None
+    #: What the key's metrics and cost are labelled with (``key_alias``) instead of its alias.
+    department: str | None = None
 
     def __repr_args__(self) -> Any:  # never the key, not even its hash
         yield "alias", self.alias

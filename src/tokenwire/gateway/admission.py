@@ -66,6 +66,8 @@ class Ticket:
     random: bytes = field(default_factory=lambda: os.urandom(32))
     replay: Run | None = None
     run: Run | None = None
+    #: What the caller's metrics and cost are labelled with (``Principal.label``).
+    label: str = "anonymous"
 
     @property
     def run_uuid(self) -> uuid.UUID:
@@ -140,11 +142,14 @@ class AdmissionGate:
     def _ticket(
         self, route: str, input: Any, config: dict[str, Any] | None, idempotency_key: str | None
     ) -> Ticket:
-        owner = current_principal.get().alias
+        principal = current_principal.get()
+        owner = principal.alias
         key = normalized(idempotency_key)
         if key is None:
-            return Ticket(owner)
-        ticket = Ticket(owner, scoped(key, owner), fingerprint(input, config))
+            return Ticket(owner, label=principal.label)
+        ticket = Ticket(
+            owner, scoped(key, owner), fingerprint(input, config), label=principal.label
+        )
         ticket.replay = self._replay(route, ticket)
         return ticket
 

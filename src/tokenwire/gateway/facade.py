@@ -29,7 +29,7 @@ from tokenwire.runs.run import Run
 from tokenwire.runtime import freeze_startup_heap
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
-from tokenwire.security.principal import current_principal
+from tokenwire.security.principal import ANONYMOUS, current_principal
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.threads import ThreadRequest
 from tokenwire.threads.request import split_thread, start_request
@@ -85,6 +85,7 @@ class Gateway:
         hooks = hooks or Hooks()
         self.hooks = hooks if self.key_limits is None else Hooks.of(self.key_limits).then(hooks)
         self._launcher = RunLauncher(self.routes.values(), services, self.hooks)
+        self.telemetry.initialise(self.routes.values(), _key_labels(self.settings, credentials))
         self._gate = AdmissionGate(
             services.registry, services.cluster, self.hooks.admission, self.find_run
         )
@@ -108,6 +109,7 @@ class Gateway:
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         thread: ThreadRequest | None = None,
+        protocol: str = "native",
     ) -> tuple[Run, bool]:
         """Start a run — or, for an idempotency key already used, return its run.
 
@@ -118,6 +120,7 @@ class Gateway:
         same key sent to two replicas starts one run. A replay starts nothing, so no limit
         refuses it. On a ``thread`` (or ``config.configurable.thread_id``) the start also
         passes the thread gate (:mod:`.threads`): ``UnknownThread``, ``ThreadBusy``.
+        ``protocol``: the wire protocol the start came by, as telemetry labels the run.
         """
         route = self.route(route_name)
         thread, config = split_thread(thread, config)
@@ -132,6 +135,7 @@ class Gateway:
                     config=config,
                     on_disconnect=on_disconnect,
                     metadata=metadata,
+                    protocol=protocol,
                 )
                 if thread is None:
                     ticket.started(start())
@@ -202,3 +206,11 @@ class Gateway:
         """Let live runs finish for up to ``grace_seconds``, then end the rest with
         ``incomplete_stream`` (and ``run.end``), so their clients can rejoin elsewhere."""
         await self._services.drain(grace_seconds)
+
+
+def _key_labels(settings: Settings, credentials: Credentials | None) -> frozenset[str]:
+    """The caller labels the configuration knows, for metrics to start at zero:
+    ``anonymous`` without auth or credentials (runs started in code), else the keys'."""
+    if settings.auth == "none" or credentials is None or not credentials.configured:
+        return frozenset({ANONYMOUS.alias})
+    return credentials.labels()

@@ -17,6 +17,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.actions.commit import Deferred
+from tokenwire.actions.live_approvals import LiveApprovals
 from tokenwire.actions.scope import ActionScope, action_scope
 from tokenwire.config import Settings
 from tokenwire.errors import ConfigError
@@ -57,6 +59,8 @@ class RunLauncher:
         self.telemetry = services.telemetry
         self.reliability = services.reliability
         self.actions = services.actions
+        #: Deferred actions of runs that paused, by thread: the thread's next run settles them.
+        self._held_actions: dict[str, list[Deferred]] = {}
         self._any_run = services.any_run
         self.key_budget = hooks.key_budget
         self.run_end_hooks = hooks.run_end
@@ -73,6 +77,7 @@ class RunLauncher:
         on_disconnect: DisconnectPolicy | None,
         metadata: dict[str, Any] | None,
         thread: ThreadTicket | None = None,
+        protocol: str = "native",
     ) -> Run:
         """Register and launch a run of ``route`` for the admitted ``ticket`` — on the
         admitted ``thread``, whose route and input replace ``route`` and ``input``. Raises
@@ -102,6 +107,8 @@ class RunLauncher:
             idempotency_key=ticket.key,
             fingerprint=ticket.fingerprint,
             thread_id=thread.thread_id if thread is not None else None,
+            protocol=protocol,
+            key_label=ticket.label,
         )
         self.registry.add(run)
         self._launch(run, ticket.run_uuid, route, value, run_config, received_at)
@@ -207,9 +214,26 @@ class RunLauncher:
             lineage = f"run:{run.id}"
         loop = asyncio.get_running_loop()
         mask = masking.on("tool_io") if masking is not None else None
-        return ActionScope(
-            lineage, run.id, self.actions, loop, run.thread_id, mask, alive=self._run_alive
+        scope = ActionScope(
+            lineage,
+            run.id,
+            self.actions,
+            loop,
+            run.thread_id,
+            mask,
+            alive=self._run_alive,
+            commit_timeout=self.settings.action_commit_timeout_seconds,
+            report=run.recorder.action if run.recorder is not None else None,
         )
+        if run.recorder is not None:
+            timeout = self.settings.approval_timeout_seconds
+            run.approvals = LiveApprovals(run.recorder.approval, timeout)
+            scope.ask = run.approvals.ask
+        if run.thread_id is not None:
+            thread_id = run.thread_id
+            scope.deferred = self._held_actions.pop(thread_id, [])
+            scope.hold = functools.partial(self._held_actions.__setitem__, thread_id)
+        return scope
 
     async def _run_alive(self, run_id: str) -> bool:
         """Whether ``run_id`` is live on any replica (an action it holds may still end)."""

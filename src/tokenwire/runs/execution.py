@@ -155,15 +155,25 @@ async def _execute(
 
 async def _settle_deferred(run: Run, recorder: RunRecorder, status: RunStatus) -> None:
     """Commit the run's deferred actions if it completed, else discard them — before
-    ``run.end``. A commit is not cut short by a late cancel: it runs to its end."""
+    ``run.end``; a paused run hands them to its thread's next run. A commit is not cut
+    short by a late cancel: it runs to its end (each call within the commit deadline)."""
     scope = run.actions
     assert scope is not None
     pending, scope.deferred = scope.deferred, []
+    if status is RunStatus.INTERRUPTED and scope.hold is not None:
+        scope.hold(pending)
+        return
     if status is not RunStatus.COMPLETED:
         scope.writes += discard_deferred(pending, scope.ledger, scope.outcomes, recorder.action)
         return
     commit = asyncio.ensure_future(
-        commit_deferred(pending, scope.ledger, scope.outcomes, recorder.action)
+        commit_deferred(
+            pending,
+            scope.ledger,
+            scope.outcomes,
+            recorder.action,
+            limit_seconds=scope.commit_timeout,
+        )
     )
     while not commit.done():  # a cancel now (insisted on) must not cut a commit short
         with contextlib.suppress(asyncio.CancelledError):

@@ -10,7 +10,7 @@ from typing import Any
 
 from tokenwire import plain_json
 from tokenwire.actions.scope import current_scope
-from tokenwire.broker.base import EventLog
+from tokenwire.broker.base import EventLog, EventLogFull
 from tokenwire.events import EventType
 from tokenwire.langchain.sink import NodePhase
 from tokenwire.pipeline.findings import Finding
@@ -77,6 +77,7 @@ class RunRecorder:
         "stall_gaps",
         "started_at",
         "tool_calls",
+        "unlogged_actions",
         "usage_reports",
     )
 
@@ -98,6 +99,8 @@ class RunRecorder:
     ) -> None:
         self._clock = clock
         self._append = log.append
+        #: Settled actions a full log had no room for (``seq`` None): the audit keeps them.
+        self.unlogged_actions: list[dict[str, Any]] = []
         #: The route's PII masking of tool steps and retrieved documents (None: in clear).
         self._mask_tool_io = mask_tool_io
         #: ... and of custom events' data and errors.
@@ -240,15 +243,24 @@ class RunRecorder:
             event = mask(event)
         self._append(EventType.INTERRUPT, json_ready(event))
         for approval in approvals:
-            self._append(
-                EventType.APPROVAL_REQUIRED,
-                json_ready(self._masked(dict(approval), "args", "description")),
-            )
+            self.approval(approval)
+
+    def approval(self, approval: dict[str, Any]) -> None:
+        """A tool call waiting for a human (``approval.required``), masked as tool steps."""
+        self._append(
+            EventType.APPROVAL_REQUIRED,
+            json_ready(self._masked(dict(approval), "args", "description")),
+        )
 
     def action(self, kind: str, data: dict[str, Any]) -> None:
         """A deferred action settled at the run's end (``action.committed`` / ``failed`` /
-        ``discarded``): its arguments masked as tool steps are."""
-        self._append(kind, json_ready(self._masked(dict(data), "args", "result", "error")))
+        ``discarded``): its arguments masked as tool steps are. A log at its event limit
+        (a truncated run) has no room; the audit record still lists it."""
+        event = json_ready(self._masked(dict(data), "args", "result", "error"))
+        try:
+            self._append(kind, event)
+        except EventLogFull:
+            self.unlogged_actions.append({"seq": None, "event": kind, **event})
 
     def _masked(self, data: dict[str, Any], *fields: str) -> dict[str, Any]:
         mask = self._mask_tool_io

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokenwire.actions.live_approvals import LiveApprovals
 from tokenwire.actions.scope import ActionScope
 from tokenwire.broker.base import EventLog
 from tokenwire.events import ErrorCode, RunStatus
@@ -44,6 +45,11 @@ class Run:
     thread_id: str | None = None
     #: The route's model as ``run.start`` names it (set at launch; None for chains).
     model: str | None = field(default=None, repr=False)
+    #: The wire protocol the run was started on: native, openai, langserve, ai_sdk, ws.
+    protocol: str = "native"
+    #: Who its metrics and cost are attributed to: a bounded name (a key's alias or
+    #: department, a token's department, ``jwt``), never a token's subject.
+    key_label: str = "anonymous"
     created_at: float = field(default_factory=time.time)
     status: RunStatus = RunStatus.RUNNING
     ended_at: float | None = None
@@ -53,6 +59,8 @@ class Run:
     recorder: RunRecorder | None = field(default=None, repr=False)
     #: What its ``@action`` calls key on and how they went (set at launch).
     actions: ActionScope | None = field(default=None, repr=False)
+    #: The questions its ``@action(requires_approval=True)`` calls wait on while it runs.
+    approvals: LiveApprovals | None = field(default=None, repr=False)
     cancel_reason: str | None = None
     #: Set by ``stop``: the status, error code and message the run ends with.
     stop_outcome: tuple[RunStatus, ErrorCode, str] | None = None
@@ -170,4 +178,8 @@ class Run:
             "error": summary.get("error"),
             "finish_reason": summary.get("finish_reason"),
             "metadata": self.metadata,
+            **({"approvals": pending} if (pending := self._pending_approvals()) else {}),
         }
+
+    def _pending_approvals(self) -> list[dict[str, Any]]:
+        return self.approvals.pending if self.approvals is not None and not self.done else []

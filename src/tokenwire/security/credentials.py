@@ -8,9 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenwire.security.principal import ANONYMOUS, TOKEN_PREFIX, Principal, Role
+from tokenwire.security.principal import ANONYMOUS, TOKEN_LABEL, TOKEN_PREFIX, Principal, Role
 
 __all__ = ["ApiKey", "Credentials", "InvalidCredentials", "hash_key"]
+
+
+#: The longest department name a token may claim.
+_DEPARTMENT_CHARS = 64
 
 
 class InvalidCredentials(Exception):
@@ -36,6 +40,9 @@ class ApiKey:
     token_budget: int | None = None
     cost_budget_usd: float | None = None
     budget_period: str = "day"
+    #: What the key's metrics and cost are labelled with (``key_alias``) instead of its
+    #: alias, so several keys add up to one department.
+    department: str | None = None
 
     def __post_init__(self) -> None:
         if not self.alias or self.alias == ANONYMOUS.alias or self.alias.startswith(TOKEN_PREFIX):
@@ -45,6 +52,8 @@ class ApiKey:
                 f"key alias {self.alias!r} is reserved: aliases must not be empty, "
                 f"{ANONYMOUS.alias!r} or start with {TOKEN_PREFIX!r}"
             )
+        if self.department is not None and not self.department.strip():
+            raise ValueError(f"key {self.alias!r}: department must not be empty")
         if self.budget_period not in ("hour", "day", "month"):
             raise ValueError(f"key {self.alias!r}: budget_period must be hour, day or month")
 
@@ -67,6 +76,8 @@ class Credentials:
     ``jwt_issuer`` / ``jwt_audience``: when set, a token's ``iss`` must be the issuer and its
     ``aud`` must name the audience (a token without them is refused); ``exp`` is always
     required, checked with ``jwt_leeway_seconds`` of clock skew (also for ``nbf``/``iat``).
+    ``jwt_department_claim``: the claim whose value is a token's department (what its
+    metrics and cost are labelled with); a token without it, or none configured, is ``jwt``.
     """
 
     keys: list[ApiKey] = field(default_factory=list)
@@ -75,6 +86,7 @@ class Credentials:
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     jwt_leeway_seconds: float = 0.0
+    jwt_department_claim: str | None = None
 
     def __post_init__(self) -> None:
         if not self.jwt_leeway_seconds >= 0:
@@ -90,6 +102,7 @@ class Credentials:
             for name, value in (
                 ("jwt_issuer", self.jwt_issuer),
                 ("jwt_audience", self.jwt_audience),
+                ("jwt_department_claim", self.jwt_department_claim),
             )
             if value is not None
         ]
@@ -100,6 +113,14 @@ class Credentials:
     @property
     def configured(self) -> bool:
         return bool(self.keys or self.jwt_secret or self.jwt_public_key)
+
+    def labels(self) -> frozenset[str]:
+        """Every ``key_alias`` label a caller of these credentials can have but a token's
+        department (unknown until a token arrives): the keys', ``jwt`` when JWTs are on."""
+        labels = {Principal(key.alias, key.roles, key.department).label for key in self.keys}
+        if self.jwt_secret or self.jwt_public_key:
+            labels.add(TOKEN_LABEL)
+        return frozenset(labels)
 
     def key(self, alias: str) -> ApiKey | None:
         return next((k for k in self.keys if k.alias == alias), None)
@@ -117,7 +138,7 @@ class Credentials:
                 match = self._by_hash[stored]
         if match is None:
             raise InvalidCredentials("unknown API key")
-        return Principal(match.alias, match.roles)
+        return Principal(match.alias, match.roles, match.department)
 
     def _from_jwt(self, token: str) -> Principal:
         import jwt
@@ -140,7 +161,21 @@ class Credentials:
             )
         except jwt.PyJWTError as exc:
             raise InvalidCredentials(f"invalid token: {exc}") from None
-        return Principal.of_token(_subject(claims["sub"]), _roles(claims.get("roles", ["client"])))
+        return Principal.of_token(
+            _subject(claims["sub"]),
+            _roles(claims.get("roles", ["client"])),
+            self._department(claims),
+        )
+
+    def _department(self, claims: dict[str, Any]) -> str | None:
+        """The token's department claim when it is a short name; else none (``jwt``): a
+        claim holding anything else is no bounded group."""
+        if not self.jwt_department_claim:
+            return None
+        value = claims.get(self.jwt_department_claim)
+        if isinstance(value, str) and 0 < len(value.strip()) <= _DEPARTMENT_CHARS:
+            return value.strip()
+        return None
 
 
 def _subject(value: object) -> str:

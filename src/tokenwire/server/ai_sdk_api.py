@@ -148,6 +148,7 @@ def create_ai_sdk_router(gateway: Gateway) -> APIRouter:
                 value,
                 metadata={"protocol": "ai-sdk", "chat_id": body.id},
                 thread=thread,
+                protocol="ai_sdk",
             )
         except RunRefused as exc:
             return refused(ai_sdk_refusal(exc))

@@ -116,6 +116,30 @@ def create_router(gateway: Gateway) -> APIRouter:
             await run.settle(_CANCEL_WAIT_SECONDS)
         return JSONResponse(run.snapshot())
 
+    @router.post(
+        "/v1/runs/{run_id}/approvals",
+        response_model=RunSnapshot,
+        responses={404: {}, 409: {}, 422: {}, 503: {}},
+    )
+    async def decide_in_run(run_id: str, request: Request) -> Response:
+        """Answer the calls a live run waits on (``approval.required`` outside a thread)."""
+        run = await _find(gateway, run_id)
+        if isinstance(run, Response):
+            return run
+        body = await read_json(request)
+        if isinstance(body, Response):
+            return body
+        if not isinstance(body, dict) or set(body) != {"decisions"}:
+            return problem(422, "Invalid approvals", 'the body must be {"decisions": [...]}')
+        approvals = run.approvals if isinstance(run, Run) and not run.done else None
+        if approvals is None or not approvals.pending:
+            return problem(409, "No approval pending", f"run {run_id!r} waits for no approval")
+        try:
+            approvals.decide(body["decisions"])
+        except ValueError as exc:
+            return problem(422, "Invalid approvals", str(exc))
+        return JSONResponse(run.snapshot())
+
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}

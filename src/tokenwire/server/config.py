@@ -63,6 +63,7 @@ def _credentials(file: ConfigFile) -> Credentials:
         jwt_audience=jwt.jwt_audience or None,
         jwt_issuer=jwt.jwt_issuer or None,
         jwt_leeway_seconds=jwt.jwt_leeway_seconds,
+        jwt_department_claim=jwt.jwt_department_claim or None,
     )
 
 

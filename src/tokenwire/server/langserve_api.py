@@ -107,6 +107,7 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
                 decode_input(input),
                 config=_client_config(config),
                 metadata={"protocol": "langserve"},
+                protocol="langserve",
             )
         except RunRefused as exc:
             return refused(langserve_refusal(exc))

@@ -1,11 +1,17 @@
-"""``GET /metrics``: the gateway's Prometheus exposition."""
+"""``GET /metrics``: the gateway's Prometheus exposition.
+
+A scraper asking for OpenMetrics (``Accept: application/openmetrics-text``, as Prometheus
+does with exemplar storage on) gets it, exemplars (trace ids) included; any other gets the
+classic text format.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 from starlette.responses import Response
 
 from tokenwire.gateway import Gateway
@@ -19,13 +25,14 @@ def create_metrics_router(gateway: Gateway) -> APIRouter:
     @router.get(
         "/metrics",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}, OPENMETRICS: {}}}},
     )
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         # Rendering walks every series (seconds for a large registry): in a worker thread,
         # so a scrape never stalls the streams on the event loop. The metrics lock per
         # series, so rendering beside the exporters' observations is safe.
-        body = await asyncio.to_thread(gateway.telemetry.metrics.exposition)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        accept = request.headers.get("accept", "")
+        body, content_type = await asyncio.to_thread(gateway.telemetry.metrics.exposition, accept)
+        return Response(body, headers={"content-type": content_type})
 
     return router

@@ -139,6 +139,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
                 input_from_messages(route.runnable, messages),
                 metadata=metadata,
                 idempotency_key=idempotency_key,
+                protocol="openai",
             )
         except RunRefused as exc:
             return refused(openai_refusal(exc))

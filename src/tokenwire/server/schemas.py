@@ -92,3 +92,5 @@ class RunSnapshot(BaseModel):
     error: dict[str, Any] | None
     finish_reason: str | None
     metadata: dict[str, Any]
+    #: Calls waiting for a human within the live run (``@action(requires_approval=True)``).
+    approvals: list[dict[str, Any]] | None = None

@@ -147,7 +147,7 @@ class SocketSession:
                 arguments = await self._approve_arguments(message)
             else:
                 arguments = self._start_arguments(message)
-            run, created = await self.gateway.start_run(**arguments)
+            run, created = await self.gateway.start_run(**arguments, protocol="ws")
         except RunRefused as exc:
             self.outbox.put_control(websocket_refusal(op, id, exc))
             return

@@ -1,14 +1,21 @@
-"""Who a run is attributed to: the provider of a model, by the model's name.
+"""Who and what a run is attributed to: the labels every per-run metric carries.
 
-``gen_ai.provider.name`` values follow the OpenTelemetry GenAI conventions. A chat model
-that declares its provider (LangChain's ``ls_provider``) wins over the name.
+The names are the OpenTelemetry GenAI attributes' (``gen_ai.operation.name`` →
+``gen_ai_operation_name``, …); ``gen_ai.provider.name`` values follow the conventions, and
+a chat model that declares its provider (LangChain's ``ls_provider``) wins over its name.
+Every value comes from a bounded set — the routes, their models, five protocols, the
+configured keys and departments — never from a user or a run, so the number of series
+does not grow with users.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from typing import Any, NamedTuple
 
-__all__ = ["provider_of"]
+from tokenwire.telemetry.record import RunRecord
+
+__all__ = ["ATTRIBUTION", "OTHER", "Attribution", "bounded_alias", "provider_of"]
 
 _PREFIXES = (
     ("gpt-", "openai"),
@@ -25,6 +32,46 @@ _PREFIXES = (
     ("grok", "x_ai"),
     ("mock", "tokenwire.mock"),
 )
+
+#: The ``key_alias`` of a caller outside ``metrics_key_aliases``.
+OTHER = "other"
+
+
+class Attribution(NamedTuple):
+    """One run's attribution labels, in :data:`ATTRIBUTION`'s order (unpack it into
+    ``.labels(*attribution)``)."""
+
+    gen_ai_operation_name: str
+    gen_ai_provider_name: str
+    gen_ai_request_model: str
+    route: str
+    cohort: str
+    protocol: str
+    key_alias: str
+
+    @classmethod
+    def of(cls, record: RunRecord) -> Attribution:
+        return cls(
+            record.operation,
+            record.provider,
+            record.model or "unknown",
+            record.route,
+            record.cohort,
+            record.protocol,
+            record.key_alias,
+        )
+
+
+#: The label names of :class:`Attribution`.
+ATTRIBUTION: tuple[str, ...] = Attribution._fields
+
+
+def bounded_alias(label: str, allowed: Collection[str]) -> str:
+    """A caller's ``key_alias`` label: its own (a key's alias or department, a token's
+    department, ``jwt``, ``anonymous``) — or, with an allow-list, ``other`` when outside it."""
+    if allowed and label not in allowed:
+        return OTHER
+    return label
 
 
 def provider_of(model: str | None, runnable: Any = None) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from tokenwire.broker.base import EventLog
 from tokenwire.config import Settings
+from tokenwire.langchain.adapter import model_name
 from tokenwire.runs.recorder import RunRecorder
-from tokenwire.telemetry.attribution import provider_of
+from tokenwire.telemetry.attribution import OTHER, Attribution, bounded_alias, provider_of
 from tokenwire.telemetry.jsonl import JsonlExporter
 from tokenwire.telemetry.metrics import GatewayMetrics
 from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
@@ -46,7 +47,10 @@ class Telemetry:
         #: When the loop was too busy to read a provider (started with the gateway).
         self.loop_lag = LoopLag(clock)
         self.prices = prices or PriceTable()
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(
+            time_buckets=settings.metrics_time_buckets,
+            token_buckets=settings.metrics_token_buckets,
+        )
         self.recent = RecentRuns()
         #: How tokens a provider did not report are estimated (budgets count with it too).
         self.estimate = estimator(settings.token_estimator)  # type: ignore[arg-type]
@@ -104,6 +108,33 @@ class Telemetry:
         (a live run's first token shows in ``/metrics``); the run-end record skips it."""
         self.metrics.first_token(self.record(run, route, recorder))
 
+    def initialise(self, routes: Iterable[Route], key_labels: Iterable[str]) -> None:
+        """Create every route's series at zero for each caller label the configuration
+        knows (and every allow-listed one), as its runs will be labelled before any ran:
+        the route's model as the gateway names it at launch, the native protocol."""
+        allowed = self.settings.metrics_key_aliases
+        aliases = {self.key_alias(label) for label in key_labels} | set(allowed)
+        if allowed:
+            aliases.add(OTHER)
+        attributions = []
+        for route in routes:
+            model = model_name(route.runnable)
+            known = Attribution(
+                gen_ai_operation_name="chat",
+                gen_ai_provider_name=provider_of(model, route.runnable),
+                gen_ai_request_model=model or "unknown",
+                route=route.name,
+                cohort="stream",
+                protocol="native",
+                key_alias="",
+            )
+            attributions += [known._replace(key_alias=alias) for alias in sorted(aliases)]
+        self.metrics.initialise(attributions)
+
+    def key_alias(self, label: str) -> str:
+        """The ``key_alias`` a caller labelled ``label`` (``Principal.label``) gets."""
+        return bounded_alias(label, self.settings.metrics_key_aliases)
+
     def run_started(self, route: Route) -> None:
         self._active_runs(route.name).inc()
 
@@ -126,7 +157,7 @@ class Telemetry:
             route=route.name,
             model=model,
             provider=recorder.providers.get(model or "") or provider_of(model, route.runnable),
-            key_alias=str(run.metadata.get("key_alias", "anonymous")),
+            key_alias=self.key_alias(run.key_label),
             cohort="stream",
             status=run.status.value,
             error_code=error.get("code"),
@@ -144,6 +175,7 @@ class Telemetry:
             cost_usd=usage["cost_usd"],
             token_events=recorder.token_events,
             tokens_after_disconnect=run.tokens_after_disconnect(),
+            protocol=run.protocol,
             fallback_used=run.summary.get("fallback_used"),
             guardrail_actions=tuple((g["action"], g["rule"]) for g in recorder.guardrail_actions),
             actions=_action_outcomes(run),

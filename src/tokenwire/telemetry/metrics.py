@@ -1,69 +1,68 @@
 """Prometheus metrics, named after the OpenTelemetry GenAI semantic conventions.
 
-Histograms use the conventions' bucket boundaries. Labels are bounded (route, model,
-provider, key alias, cohort, status, code) — never user or run ids. Each gateway owns a
-registry, so several gateways in one process (tests, multi-app setups) never collide.
+Labels are the GenAI attributes' names plus tokenwire's (:mod:`.attribution`), every value
+from a bounded set — never user or run ids; a run's trace id rides along as an exemplar on
+the latency histograms instead (OpenMetrics exposition). Bucket boundaries are the
+conventions' unless configured. Each gateway owns a registry, so several gateways in one
+process (tests, multi-app setups) never collide.
 """
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
 
+from tokenwire.config.settings import GENAI_TIME_BUCKETS, GENAI_TOKEN_BUCKETS
+from tokenwire.events import TERMINAL_STATUSES, ErrorCode, RunStatus
+from tokenwire.telemetry.attribution import ATTRIBUTION, Attribution
 from tokenwire.telemetry.record import RunRecord
 
 if TYPE_CHECKING:
     from tokenwire.reliability.stats import Reliability
 
-__all__ = ["GatewayMetrics", "ReliabilityCollector"]
+__all__ = ["TIME_BUCKETS", "TOKEN_BUCKETS", "GatewayMetrics", "ReliabilityCollector"]
 
-# gen_ai.client.operation.{duration,time_to_first_chunk,time_per_output_chunk}
-TIME_BUCKETS = (
-    0.01,
-    0.02,
-    0.04,
-    0.08,
-    0.16,
-    0.32,
-    0.64,
-    1.28,
-    2.56,
-    5.12,
-    10.24,
-    20.48,
-    40.96,
-    81.92,
-)
-# Delivery lag is the gateway's own latency: finer than a model's.
+#: gen_ai.client.operation.{duration,time_to_first_chunk,time_per_output_chunk}
+TIME_BUCKETS = GENAI_TIME_BUCKETS
+#: gen_ai.client.token.usage
+TOKEN_BUCKETS = GENAI_TOKEN_BUCKETS
+#: Delivery lag is the gateway's own latency: finer than a model's.
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-# gen_ai.client.token.usage
-TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, … 67108864
-
-_ATTRIBUTION = ("route", "model", "provider", "key_alias", "cohort")
 
 
 class GatewayMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    """``time_buckets``/``token_buckets``: the histograms' boundaries (``Settings``'
+    ``metrics_time_buckets``/``metrics_token_buckets``)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        time_buckets: Sequence[float] = TIME_BUCKETS,
+        token_buckets: Sequence[float] = TOKEN_BUCKETS,
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.ttft = Histogram(
             "gen_ai_client_operation_time_to_first_chunk_seconds",
             "Time to the first non-empty content chunk of a stream.",
-            _ATTRIBUTION,
-            buckets=TIME_BUCKETS,
+            ATTRIBUTION,
+            buckets=time_buckets,
             registry=r,
         )
         self.per_chunk = Histogram(
             "gen_ai_client_operation_time_per_output_chunk_seconds",
             "Time between consecutive output chunks after the first.",
-            _ATTRIBUTION,
-            buckets=TIME_BUCKETS,
+            ATTRIBUTION,
+            buckets=time_buckets,
             registry=r,
         )
         self.delivery_lag = Histogram(
@@ -77,36 +76,37 @@ class GatewayMetrics:
         self.duration = Histogram(
             "gen_ai_client_operation_duration_seconds",
             "Duration of a run, start to run.end.",
-            (*_ATTRIBUTION, "status"),
-            buckets=TIME_BUCKETS,
+            (*ATTRIBUTION, "status"),
+            buckets=time_buckets,
             registry=r,
         )
         self.token_usage = Histogram(
             "gen_ai_client_token_usage",
-            "Tokens used by a run, by gen_ai_token_type (input/output).",
-            (*_ATTRIBUTION, "gen_ai_token_type"),
-            buckets=TOKEN_BUCKETS,
+            "Tokens used by a run, by gen_ai_token_type (input/output); estimated=true when "
+            "the provider reported none and tokenwire estimated them.",
+            (*ATTRIBUTION, "gen_ai_token_type", "estimated"),
+            buckets=token_buckets,
             registry=r,
         )
         self.runs = Counter(
-            "tokenwire_runs", "Finished runs by status.", (*_ATTRIBUTION, "status"), registry=r
+            "tokenwire_runs", "Finished runs by status.", (*ATTRIBUTION, "status"), registry=r
         )
         self.errors = Counter(
             "tokenwire_errors",
-            "Runs that ended with an error, by code.",
-            ("route", "code"),
+            "Runs that ended with an error, by error_type (the run's error code).",
+            (*ATTRIBUTION, "error_type"),
             registry=r,
         )
         self.cost = Counter(
             "tokenwire_cost_usd",
             "Estimated spend in USD (priced models only).",
-            _ATTRIBUTION,
+            ATTRIBUTION,
             registry=r,
         )
         self.stalls = Counter(
             "tokenwire_stalls",
             "Inter-token gaps over the stall threshold.",
-            _ATTRIBUTION,
+            ATTRIBUTION,
             registry=r,
         )
         self.fallbacks = Counter(
@@ -130,7 +130,7 @@ class GatewayMetrics:
         self.tokens_after_disconnect = Counter(
             "tokenwire_tokens_after_disconnect",
             "Token chunks generated while no client was subscribed (paid for, unread).",
-            ("route", "model"),
+            ("route", "gen_ai_request_model"),
             registry=r,
         )
         self.dropped = Counter(
@@ -147,27 +147,27 @@ class GatewayMetrics:
         self.active = Gauge(
             "tokenwire_active_streams", "Runs generating right now.", ("route",), registry=r
         )
+        #: The attributions whose series exist (see :meth:`initialise`).
+        self._known: set[Attribution] = set()
 
     def observe(self, record: RunRecord) -> None:
         """Everything about one finished run; called off the token path."""
-        labels = (
-            record.route,
-            record.model or "unknown",
-            record.provider,
-            record.key_alias,
-            record.cohort,
-        )
+        labels = Attribution.of(record)
+        if labels not in self._known:
+            self.initialise((labels,))
+        trace = {"trace_id": record.trace_id}
         if record.ttft_s is not None and not record.ttft_observed:
-            self.ttft.labels(*labels).observe(record.ttft_s)
-        observe_many(self.per_chunk.labels(*labels), record.gaps)
+            self.ttft.labels(*labels).observe(record.ttft_s, trace)
+        observe_many(self.per_chunk.labels(*labels), record.gaps, trace)
         if record.delivery_lags:
             observe_many(self.delivery_lag.labels(record.route), record.delivery_lags)
-        self.duration.labels(*labels, record.status).observe(record.duration_s)
-        self.token_usage.labels(*labels, "input").observe(record.input_tokens)
-        self.token_usage.labels(*labels, "output").observe(record.output_tokens)
+        self.duration.labels(*labels, record.status).observe(record.duration_s, trace)
+        estimated = "true" if record.estimated else "false"
+        self.token_usage.labels(*labels, "input", estimated).observe(record.input_tokens)
+        self.token_usage.labels(*labels, "output", estimated).observe(record.output_tokens)
         self.runs.labels(*labels, record.status).inc()
         if record.error_code:
-            self.errors.labels(record.route, record.error_code).inc()
+            self.errors.labels(*labels, record.error_code).inc()
         if record.cost_usd:
             self.cost.labels(*labels).inc(record.cost_usd)
         if record.stalls:
@@ -179,7 +179,7 @@ class GatewayMetrics:
         for name, outcome, calls in record.actions:
             self.actions.labels(record.route, name, outcome).inc(calls)
         if record.tokens_after_disconnect:
-            self.tokens_after_disconnect.labels(record.route, record.model or "unknown").inc(
+            self.tokens_after_disconnect.labels(record.route, labels.gen_ai_request_model).inc(
                 record.tokens_after_disconnect
             )
 
@@ -188,17 +188,37 @@ class GatewayMetrics:
         then skips it: ``record.ttft_observed``). Labelled as ``observe`` labels."""
         if record.ttft_s is None:
             return
-        labels = (
-            record.route,
-            record.model or "unknown",
-            record.provider,
-            record.key_alias,
-            record.cohort,
-        )
-        self.ttft.labels(*labels).observe(record.ttft_s)
+        labels = Attribution.of(record)
+        if labels not in self._known:
+            self.initialise((labels,))
+        self.ttft.labels(*labels).observe(record.ttft_s, {"trace_id": record.trace_id})
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def initialise(self, attributions: Iterable[Attribution]) -> None:
+        """Create the series of each attribution at zero — the gateway's known ones before
+        any run, any other at its first run — so ``rate()`` counts a series' first increase
+        and dashboards show 0 rather than no data: every status and error type, cost and
+        stalls, the histograms of a completed run with reported usage."""
+        for labels in attributions:
+            self._known.add(labels)
+            for status in sorted(TERMINAL_STATUSES):
+                self.runs.labels(*labels, status.value)
+            for code in ErrorCode:
+                self.errors.labels(*labels, code.value)
+            self.cost.labels(*labels)
+            self.stalls.labels(*labels)
+            self.ttft.labels(*labels)
+            self.per_chunk.labels(*labels)
+            self.duration.labels(*labels, RunStatus.COMPLETED.value)
+            for kind in ("input", "output"):
+                self.token_usage.labels(*labels, kind, "false")
+            self.tokens_after_disconnect.labels(labels.route, labels.gen_ai_request_model)
+            self.active.labels(labels.route)
+
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The registry rendered for a scraper's ``Accept`` header, and its content type:
+        OpenMetrics (with the exemplars) when asked for, else the classic text format."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
 
     # -- as an exporter behind the telemetry pipeline ---------------------------------------
     name = "prometheus"
@@ -211,9 +231,12 @@ class GatewayMetrics:
         return None
 
 
-def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+def observe_many(
+    histogram: Histogram, values: Sequence[float], exemplar: dict[str, str] | None = None
+) -> None:
     """``observe`` each value, but count them into buckets first: one lock and one add per
-    bucket instead of per value (a run has a gap per token). Relies on the child's
+    bucket instead of per value (a run has a gap per token). ``exemplar`` goes on the bucket
+    of the largest value, the one worth a look. Relies on the child's
     ``_upper_bounds``/``_buckets``/``_sum``; falls back to plain ``observe`` without them."""
     bounds = getattr(histogram, "_upper_bounds", None)
     buckets = getattr(histogram, "_buckets", None)
@@ -222,10 +245,15 @@ def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
         for value in values:
             histogram.observe(value)
         return
+    if not values:
+        return
     counts = Tally(bisect_left(bounds, value) for value in values)
     for index, count in counts.items():
         buckets[index].inc(count)
     total.inc(sum(values))
+    if exemplar:
+        largest = max(values)
+        buckets[bisect_left(bounds, largest)].set_exemplar(Exemplar(exemplar, largest, time.time()))
 
 
 class ReliabilityCollector(Collector):

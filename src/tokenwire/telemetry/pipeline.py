@@ -112,6 +112,7 @@ class TelemetryPipeline:
         while True:
             first = await self._queue.get()
             await self._export([first, *self._take_batch(self._max_batch - 1)])
+            del first  # not kept while waiting for the next one (a record holds every gap)
 
     def _take_batch(self, limit: int | None = None) -> list[RunRecord]:
         batch: list[RunRecord] = []

@@ -14,7 +14,8 @@ class RunRecord:
     """A finished run as telemetry sees it. Times in seconds; ``started_at`` is epoch time.
 
     ``gaps`` holds every inter-token gap (for the per-chunk histogram); the JSONL form
-    keeps only its summary.
+    keeps only its summary. ``key_alias`` is the caller's bounded label (a key's alias or
+    department, a token's department, ``jwt``), never a token's subject.
     """
 
     run_id: str
@@ -40,6 +41,10 @@ class RunRecord:
     cost_usd: float | None
     token_events: int
     tokens_after_disconnect: int
+    #: The wire protocol the run was started on: native, openai, langserve, ai_sdk, ws.
+    protocol: str = "native"
+    #: ``gen_ai.operation.name``: every route streams a chat (as the OTLP span names it).
+    operation: str = "chat"
     fallback_used: Any = None
     #: (action, rule) of every guardrail decision, in order.
     guardrail_actions: tuple[tuple[str, str], ...] = ()
