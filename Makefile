@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test test-fast lint typecheck bench clean
+.PHONY: install system-deps demo test test-fast test-phoenix lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,14 +15,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/tokenwire demo
 
-# System packages the tests run: nginx (in front of the gateway) and chromium (the web UI's
-# browser tests). Idempotent: only missing ones are installed, in one apt-get call; needs
-# apt-get (Debian/Ubuntu), root or sudo.
+# System packages the tests run: nginx (in front of the gateway), chromium (the web UI's
+# browser tests) and prometheus (promtool checks deploy/prometheus/alerts.yml; a real
+# Prometheus scrapes a live gateway for the dashboard's queries). Idempotent: only missing
+# ones are installed, in one apt-get call; needs apt-get (Debian/Ubuntu), root or sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	{ [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || missing="$$missing prometheus"; \
 	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 		echo "installing$$missing for the integration and browser tests"; \
@@ -42,6 +44,20 @@ test: $(STAMP) system-deps
 # is made in tests/conftest.py), in about 20 seconds.
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m unit
+
+# Against a real Arize Phoenix (tests/phoenix, marker `phoenix`, left out of `make test`):
+# Phoenix and its pins live in a venv of their own (about a minute to install from a warm
+# package cache); the test serves it on 127.0.0.1 with telemetry and outside fetches off.
+PHOENIX_VENV ?= .phoenix-venv
+PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
+
+$(PHOENIX_STAMP):
+	test -x $(PHOENIX_VENV)/bin/python || python3 -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install --quiet 'arize-phoenix>=20,<21'
+	touch $(PHOENIX_STAMP)
+
+test-phoenix: $(STAMP) $(PHOENIX_STAMP)
+	TOKENWIRE_TEST_PHOENIX=$(abspath $(PHOENIX_VENV))/bin/phoenix $(PY) -m pytest -q -m phoenix tests/phoenix
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench
@@ -64,4 +80,4 @@ tests/protocols/node/node_modules/.package-lock.json: tests/protocols/node/packa
 	cd tests/protocols/node && npm ci --no-audit --no-fund
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) .pytest_cache .mypy_cache .ruff_cache

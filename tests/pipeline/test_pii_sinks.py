@@ -18,10 +18,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
-import langsmith.utils
 import pytest
 import zstandard
 from langchain.agents import create_agent
@@ -33,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 from websockets.sync.client import connect
 
+from tests.telemetry.langsmith_endpoint import langsmith_endpoint
 from tokenwire.config import Settings
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.routes import Route
@@ -100,7 +100,7 @@ def _masks(text: str) -> set[str]:
 
 
 # -- the sinks outside the gateway ------------------------------------------------------------
-def _recorder(on_info: dict[str, Any] | None = None) -> tuple[Starlette, list[bytes]]:
+def _recorder() -> tuple[Starlette, list[bytes]]:
     """An HTTP endpoint keeping every request body, decompressed."""
     bodies: list[bytes] = []
 
@@ -112,8 +112,6 @@ def _recorder(on_info: dict[str, Any] | None = None) -> tuple[Starlette, list[by
         elif encoding == "gzip":
             body = gzip.decompress(body)
         bodies.append(body)
-        if request.url.path.endswith("/info") and on_info is not None:
-            return JSONResponse(on_info)
         if request.url.path.startswith("/v1/"):  # OTLP/HTTP
             return Response(b"", media_type="application/x-protobuf")
         return JSONResponse({})
@@ -122,40 +120,11 @@ def _recorder(on_info: dict[str, Any] | None = None) -> tuple[Starlette, list[by
     return Starlette(routes=[HttpRoute("/{path:path}", receive, methods=methods)]), bodies
 
 
-#: What the LangSmith client asks for first; zstd-compressed multipart batches follow.
-LANGSMITH_INFO = {
-    "version": "0.10.0",
-    "instance_flags": {"zstd_compression_enabled": True},
-    "batch_ingest_config": {
-        "use_multipart_endpoint": True,
-        "size_limit": 100,
-        "size_limit_bytes": 20_971_520,
-        "scale_up_qsize_trigger": 1000,
-        "scale_up_nthreads_limit": 16,
-        "scale_down_nempty_trigger": 4,
-    },
-}
-
-
-def _forget_langsmith_env() -> None:
-    """langsmith caches what it read of the environment (an lru_cache under overloads)."""
-    cast(Any, langsmith.utils.get_env_var).cache_clear()
-
-
 @pytest.fixture
 def langsmith_bodies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     """LangSmith tracing on, to a loopback endpoint: the bodies the client sent it."""
-    app, bodies = _recorder(LANGSMITH_INFO)
-    with BackgroundServer(app) as endpoint:
-        monkeypatch.setenv("LANGSMITH_TRACING", "true")
-        monkeypatch.setenv("LANGSMITH_ENDPOINT", endpoint.url)
-        monkeypatch.setenv("LANGSMITH_API_KEY", "x")
-        _forget_langsmith_env()
-        try:
-            yield bodies
-        finally:
-            monkeypatch.undo()
-            _forget_langsmith_env()
+    with langsmith_endpoint(monkeypatch) as endpoint:
+        yield endpoint.bodies
 
 
 def _wait_for(bodies: list[bytes], needle: bytes) -> str:
@@ -268,6 +237,8 @@ def test_no_pii_leaves_a_guarded_route_through_any_sink(
             data_dir=str(tmp_path),
             telemetry_jsonl=str(jsonl),
             otlp_endpoint=otlp.url,
+            # The run's input and output on its span too: masked, as everywhere else.
+            otlp_capture_io=True,
             expose_errors=True,
         )
         with (
@@ -297,6 +268,7 @@ def test_no_pii_leaves_a_guarded_route_through_any_sink(
     assert _leaks(traces) == [] and _masks(traces) == {"[EMAIL]", "[PHONE]", "[CARD]"}
     otlp_text = b"".join(otlp_bodies).decode(errors="replace")
     assert "tokenwire.run_id" in otlp_text and _leaks(otlp_text) == []
+    assert "input.value" in otlp_text and MASKED_ANSWER in otlp_text
     assert len(jsonl.read_text().splitlines()) == len(PROTOCOLS)
     assert _leaks(jsonl.read_text()) == []
     with sqlite3.connect(tmp_path / "audit.db") as db:

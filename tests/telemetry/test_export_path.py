@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HttpRoute
 
-from tests.telemetry.test_otlp import _receiver
+from tests.telemetry.otlp_receiver import receiver
 from tests.telemetry.test_units import _record
 from tokenwire.config import Settings
 from tokenwire.server.background import BackgroundServer
@@ -45,9 +45,8 @@ class _JsonlThreadNoting(JsonlExporter):
 
 
 async def test_otlp_and_jsonl_work_runs_on_the_export_thread_not_the_loop(tmp_path: Path) -> None:
-    app, traces, _ = _receiver()
-    with BackgroundServer(app) as receiver:
-        otlp = _ThreadNoting(receiver.url)
+    with receiver() as received:
+        otlp = _ThreadNoting(received.url)
         jsonl = _JsonlThreadNoting(tmp_path / "runs.jsonl")
         jsonl.threads = []
         pipeline = TelemetryPipeline([otlp, jsonl])
@@ -57,7 +56,7 @@ async def test_otlp_and_jsonl_work_runs_on_the_export_thread_not_the_loop(tmp_pa
         assert otlp.threads and loop_thread not in otlp.threads
         assert jsonl.threads and loop_thread not in jsonl.threads
         await pipeline.aclose()
-    assert sum(len(ss.spans) for t in traces for rs in t.resource_spans for ss in rs.scope_spans)
+    assert received.spans()
 
 
 async def test_a_blocked_exporter_leaves_the_loop_running() -> None:

@@ -204,9 +204,10 @@ def ticking_clock(step: float) -> Callable[[], float]:
 
 
 def test_run_end_timings_are_read_from_the_gateways_clock(mock_url: str) -> None:
-    # Every read moves the clock 10 ms: the arrival stamp, the launch, each token, each
-    # write (delivery lag), run.end. Timings are then whole multiples of 10 ms, ordered as
-    # the reads happened — never the wall clock's values.
+    # Every read moves the clock 10 ms: the arrival stamp, the launch, the model call's
+    # start and end (its trace span), each token, each write (delivery lag), run.end.
+    # Timings are then whole multiples of 10 ms, ordered as the reads happened — never
+    # the wall clock's values.
     model = demo_model(f"{mock_url}/v1", "ttft=0,itl=0,tokens=6")
     gateway = Gateway([Route("chat", model)], NO_AUTH, clock=ticking_clock(0.010))
     with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:

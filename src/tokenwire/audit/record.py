@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokenwire.events import EventType, RunStatus
+from tokenwire.events import EventType
 from tokenwire.pipeline.audit_input import AuditedInput
 from tokenwire.plain_json import sanitized
 from tokenwire.runs.run import Run
@@ -112,22 +112,8 @@ def _printable(value: Any) -> Any:
 
 
 def delivered_output(run: Run) -> Any:
-    """The output exactly as the client saw it.
-
-    Text is taken from what went out as ``token`` events (the recorder's ``text``): guards
-    mask text before it reaches the log, whereas a completed run's ``run.end.output`` is
-    the runnable's return value. A run that did not complete already reports its delivered
-    partial text. A structured result that was never streamed as text is recorded as sent.
-    """
-    output = run.summary.get("output")
-    recorder = run.recorder
-    if recorder is None:
-        return output
-    if run.status is not RunStatus.COMPLETED:
-        return recorder.text
-    if recorder.token_events and (output is None or isinstance(output, str)):
-        return recorder.text
-    return output
+    """The output exactly as the client saw it (:meth:`Run.delivered_output`)."""
+    return run.delivered_output()
 
 
 _Scanned = tuple[str | None, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]

@@ -16,6 +16,10 @@ output = 12.0
 [auth]                      # AuthTable, and JwtSettings (TOKENWIRE_JWT_* wins over the file)
 keys = [{ alias = "web", key_sha256 = "..." }]
 jwt_issuer = "https://issuer.example"
+
+[telemetry]                 # Settings too: KEY is telemetry_KEY (otlp_* keys as they are)
+exporters = ["jsonl", "wandb", "mypkg.exporters:Audit"]
+jsonl = "data/runs.jsonl"   # telemetry_jsonl
 ```
 """
 
@@ -58,6 +62,8 @@ class ConfigFile:
     auth: AuthTable = field(default_factory=AuthTable)
     gateway: Mapping[str, Any] = field(default_factory=dict)
     jwt: Mapping[str, Any] = field(default_factory=dict)
+    #: The settings ``[telemetry]`` set (part of ``gateway``), and their keys there.
+    telemetry: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -66,7 +72,8 @@ class ConfigFile:
 
     def gateway_layer(self, defaults: Mapping[str, Any] | None = None) -> FileLayer:
         """``[gateway]`` over ``defaults`` (what a served gateway sets unless configured)."""
-        return FileLayer({**(defaults or {}), **self.gateway}, f"{self.path} [gateway]")
+        where = {name: f"{self.path} [telemetry] {key}" for name, key in self.telemetry.items()}
+        return FileLayer({**(defaults or {}), **self.gateway}, f"{self.path} [gateway]", where)
 
     def settings(self, defaults: Mapping[str, Any] | None = None, **values: Any) -> Settings:
         """The effective settings: ``values`` > environment > ``[gateway]`` > ``defaults``."""
@@ -81,12 +88,13 @@ def read_config(path: Path | None) -> ConfigFile:
     if path is None:
         return ConfigFile()
     with path.open("rb") as fh:
-        data = tomllib.load(fh)
+        data: dict[str, Any] = tomllib.load(fh)
     jwt: dict[str, Any] = {}
     auth = data.get("auth")
     if isinstance(auth, dict):  # its jwt_* keys are JwtSettings, layered with the environment
         jwt = {k: v for k, v in auth.items() if k in JWT_KEYS}
         data = {**data, "auth": {k: v for k, v in auth.items() if k not in JWT_KEYS}}
+    telemetry = _telemetry_settings(path, data.pop("telemetry", {}), data.get("gateway"))
     try:
         tables = _Tables.model_validate(data)
     except ValidationError as exc:
@@ -96,9 +104,26 @@ def read_config(path: Path | None) -> ConfigFile:
         routes=tables.routes,
         pricing=tables.pricing,
         auth=tables.auth,
-        gateway=tables.gateway,
+        gateway={**tables.gateway, **{name: value for name, (_, value) in telemetry.items()}},
         jwt=jwt,
+        telemetry={name: key for name, (key, _) in telemetry.items()},
     )
+
+
+def _telemetry_settings(path: Path, table: Any, gateway: Any) -> dict[str, tuple[str, Any]]:
+    """``[telemetry]``'s keys as the settings they are (``KEY`` is ``telemetry_KEY``, an
+    ``otlp_*`` key is itself): setting → (key, value). Not both there and in ``[gateway]``."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path} [telemetry]: must be a table")
+    settings: dict[str, tuple[str, Any]] = {}
+    for key, value in table.items():
+        name = key if key.startswith("otlp_") else f"telemetry_{key}"
+        if name not in Settings.model_fields:
+            raise ConfigError(f"{path} [telemetry] {key}: no such setting")
+        if isinstance(gateway, dict) and name in gateway:
+            raise ConfigError(f"{path} [telemetry] {key}: set in [gateway] too (as {name})")
+        settings[name] = (key, value)
+    return settings
 
 
 def _describe(path: Path, exc: ValidationError) -> str:

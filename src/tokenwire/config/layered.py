@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Self, TypeVar
 
 from pydantic import ValidationError
@@ -41,6 +41,9 @@ class FileLayer:
     values: Mapping[str, Any]
     #: e.g. ``tokenwire.toml [gateway]``
     where: str
+    #: Where a value the table holds for another was written instead, by setting (e.g.
+    #: ``telemetry_jsonl``: ``tokenwire.toml [telemetry] jsonl``).
+    elsewhere: Mapping[str, str] = field(default_factory=dict)
 
 
 #: The file layer of the settings being built right now (a context variable, so building
@@ -72,8 +75,11 @@ class LayeredSettings(BaseSettings):
         return init_settings, _CheckedEnvSource(settings_cls), _FileSource(settings_cls)
 
     def replace(self, **changes: Any) -> Self:
-        """A copy with ``changes``, validated like a new instance."""
-        return type(self)(**{**dict(self), **changes})
+        """A copy with ``changes``, validated like a new instance. The fields set stay the
+        ones set (a default copied is still a default) and ``changes``."""
+        copy = type(self)(**{**dict(self), **changes})
+        object.__setattr__(copy, "__pydantic_fields_set__", self.model_fields_set | set(changes))
+        return copy
 
     @classmethod
     def source_of(cls, name: str, layer: FileLayer | None = None) -> Source:
@@ -159,6 +165,8 @@ def _origin(
     if _env_name(field) in _environment() and field in cls.model_fields:
         return f"{_env_name(field)} (environment)"
     if layer is not None and field in layer.values:
+        if field in layer.elsewhere:
+            return layer.elsewhere[field] + name[len(field) :]
         return f"{layer.where} {name}"
     return name
 

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from tokenwire.config.layered import LayeredSettings
 
-__all__ = ["GENAI_TIME_BUCKETS", "GENAI_TOKEN_BUCKETS", "Settings"]
+__all__ = ["BUILT_IN_EXPORTERS", "GENAI_TIME_BUCKETS", "GENAI_TOKEN_BUCKETS", "Settings"]
 
 #: The OpenTelemetry GenAI conventions' boundaries of ``gen_ai.client.operation.duration``,
 #: ``…time_to_first_chunk`` and ``…time_per_output_chunk``, in seconds.
@@ -73,6 +73,20 @@ class Settings(LayeredSettings):
     #: OTLP/HTTP endpoint for traces and metrics, e.g. ``http://127.0.0.1:4318`` (empty: off;
     #: needs the ``otel`` extra).
     otlp_endpoint: str = ""
+    #: Export OTLP metrics too (off for a backend that takes traces only: Arize Phoenix
+    #: answers ``/v1/metrics`` with 405).
+    otlp_metrics: bool = True
+    #: Put each run's input and output on its span (OpenInference ``input.value`` and
+    #: ``output.value``), masked as the route masks them, as the client sent and saw them.
+    #: Off by default: they are user content.
+    otlp_capture_io: bool = False
+    #: Headers on every OTLP request, ``name=value`` pairs separated by commas (W3C
+    #: baggage style, as ``OTEL_EXPORTER_OTLP_HEADERS``), e.g. Phoenix's
+    #: ``authorization=Bearer <key>`` or ``x-project-name=<project>``.
+    otlp_headers: SecretStr = SecretStr("")
+    #: The ``openinference.project.name`` resource attribute: the Phoenix project the
+    #: spans land in (empty: the backend's default project).
+    otlp_project: str = ""
     #: Finished-run records waiting for exporters; past it records are dropped and counted.
     telemetry_queue_size: int = Field(default=10_000, ge=1)
     #: The ``key_alias`` label values metrics may carry (keys' aliases or departments, JWT
@@ -83,6 +97,17 @@ class Settings(LayeredSettings):
     metrics_time_buckets: tuple[float, ...] = GENAI_TIME_BUCKETS
     #: Bucket boundaries (tokens, increasing) of ``gen_ai_client_token_usage``.
     metrics_token_buckets: tuple[float, ...] = GENAI_TOKEN_BUCKETS
+    #: The exporters finished runs go to (``[telemetry] exporters``): ``jsonl`` (to
+    #: ``telemetry_jsonl``), ``otlp`` (to ``otlp_endpoint``), ``wandb`` (the ``wandb``
+    #: extra), or ``package.module:attr`` — an exporter object, or a class (any callable)
+    #: that makes one with no arguments (see ``tokenwire.telemetry.exporters``). By default
+    #: ``jsonl`` and ``otlp`` each run when its file or endpoint is set; listed, they must be.
+    telemetry_exporters: list[str] = ["jsonl", "otlp"]
+    #: The W&B project the ``wandb`` exporter logs to (``WANDB_MODE``, ``WANDB_ENTITY``,
+    #: ``WANDB_API_KEY`` are wandb's own variables).
+    telemetry_wandb_project: str = "tokenwire"
+    #: Where the ``wandb`` exporter's run files go (empty: ``<data_dir>/wandb``).
+    telemetry_wandb_dir: str = ""
     #: Write a hash-chained audit record per finished run (``create_app`` and
     #: ``tokenwire serve``; a ``Gateway`` built by hand audits only with ``audit=``).
     audit_enabled: bool = True
@@ -168,6 +193,19 @@ class Settings(LayeredSettings):
             raise ValueError("a key alias must not be empty")
         return value
 
+    @field_validator("telemetry_exporters")
+    @classmethod
+    def _exporter_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in BUILT_IN_EXPORTERS and not _IMPORT_PATH.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is neither one of {list(BUILT_IN_EXPORTERS)} nor an import "
+                    "path such as 'package.module:Exporter'"
+                )
+        if len(set(value)) < len(value):
+            raise ValueError("names an exporter twice")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
@@ -199,6 +237,10 @@ class Settings(LayeredSettings):
             else:
                 yield name, value
 
+
+#: The exporters ``telemetry_exporters`` names without an import path.
+BUILT_IN_EXPORTERS = ("jsonl", "otlp", "wandb")
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 

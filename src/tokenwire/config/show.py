@@ -63,7 +63,7 @@ def _secret(value: SecretStr) -> str:
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
+    if isinstance(value, str | list):
         return json.dumps(value)
     if isinstance(value, list | tuple):
         return f"[{', '.join(_toml(item) for item in value)}]"

@@ -40,6 +40,7 @@ from tokenwire.runs.registry import RunRegistry
 from tokenwire.runs.run import Run
 from tokenwire.security.principal import current_principal
 from tokenwire.security.slots import UNLIMITED
+from tokenwire.telemetry.trace_context import TraceParent, incoming_trace
 
 __all__ = ["AdmissionGate", "Ticket"]
 
@@ -68,6 +69,8 @@ class Ticket:
     run: Run | None = None
     #: What the caller's metrics and cost are labelled with (``Principal.label``).
     label: str = "anonymous"
+    #: The caller's span (the request's ``traceparent``): the run continues its trace.
+    parent: TraceParent | None = None
 
     @property
     def run_uuid(self) -> uuid.UUID:
@@ -75,7 +78,11 @@ class Ticket:
 
     @property
     def trace_id(self) -> str:
-        return self.random[16:].hex()
+        return self.random[16:].hex() if self.parent is None else self.parent.trace_id
+
+    @property
+    def parent_span_id(self) -> str | None:
+        return None if self.parent is None else self.parent.span_id
 
     def started(self, run: Run) -> None:
         self.run = run
@@ -145,10 +152,15 @@ class AdmissionGate:
         principal = current_principal.get()
         owner = principal.alias
         key = normalized(idempotency_key)
+        parent = incoming_trace.get()
         if key is None:
-            return Ticket(owner, label=principal.label)
+            return Ticket(owner, label=principal.label, parent=parent)
         ticket = Ticket(
-            owner, scoped(key, owner), fingerprint(input, config), label=principal.label
+            owner,
+            scoped(key, owner),
+            fingerprint(input, config),
+            label=principal.label,
+            parent=parent,
         )
         ticket.replay = self._replay(route, ticket)
         return ticket

@@ -13,6 +13,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -25,10 +26,12 @@ from tokenwire.errors import ConfigError
 from tokenwire.events import EventType
 from tokenwire.gateway.admission import Ticket
 from tokenwire.gateway.hooks import Hooks
+from tokenwire.gateway.run_tracing import traced
 from tokenwire.gateway.services import Services
 from tokenwire.gateway.threads import ThreadTicket
 from tokenwire.langchain.adapter import model_name
 from tokenwire.langchain.model_setup import prepare_models
+from tokenwire.langchain.tracing import TraceClock
 from tokenwire.pipeline.audit_input import InputSeal, audited_input
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.masked_logs import masked_context
@@ -83,9 +86,11 @@ class RunLauncher:
         admitted ``thread``, whose route and input replace ``route`` and ``input``. Raises
         ``InvalidRequest`` or ``RegistryFull`` before anything runs."""
         # When the server first saw the request (tokenwire.server.arrival), else now.
-        received_at = arrived_at.get()
-        if received_at is None:
-            received_at = self.telemetry.clock()
+        arrived = arrived_at.get()
+        now = self.telemetry.clock()
+        received_at = now if arrived is None else arrived
+        # Read together: a trace's wall-clock times are the gateway clock's (run_tracing).
+        received = (received_at, datetime.now(UTC) - timedelta(seconds=now - received_at))
         run_config = prepare_config(route.runnable, config)
         if thread is None:
             value = prepare_input(route.runnable, input)
@@ -101,6 +106,7 @@ class RunLauncher:
             on_disconnect=on_disconnect or route.on_disconnect,
             grace_seconds=self.settings.disconnect_grace_seconds,
             trace_id=ticket.trace_id,
+            parent_span_id=ticket.parent_span_id,
             # The caller's key alias is set here, never taken from client metadata.
             metadata={**shown_input(route.masking, metadata or {}), "key_alias": ticket.owner},
             owner=ticket.owner,
@@ -111,7 +117,7 @@ class RunLauncher:
             key_label=ticket.label,
         )
         self.registry.add(run)
-        self._launch(run, ticket.run_uuid, route, value, run_config, received_at)
+        self._launch(run, ticket.run_uuid, route, value, run_config, received)
         if self.cluster is not None:
             # Once launched: other replicas hear only of runs that run (and will end).
             self.cluster.opened(run, input)
@@ -126,13 +132,14 @@ class RunLauncher:
         route: Route,
         value: Any,
         config: RunnableConfig,
-        received_at: float,
+        received: tuple[float, datetime],
     ) -> None:
         """Give the registered run its task. Whatever fails while setting it up, the run
         still gets one: a task that ends it ``failed`` (``internal``), so nothing is left
         registered as running with no one to end it."""
+        received_at = received[0]
         try:
-            body = self._run_body(run, run_uuid, route, value, config, received_at)
+            body = self._run_body(run, run_uuid, route, value, config, received)
         except Exception as exc:
             log.error("run %s could not be started", run.id, exc_info=exc)
             run.recorder = run.recorder or RunRecorder(
@@ -156,7 +163,7 @@ class RunLauncher:
         route: Route,
         value: Any,
         config: RunnableConfig,
-        received_at: float,
+        received: tuple[float, datetime],
     ) -> Coroutine[Any, Any, None]:
         run.model = model_name(route.runnable)
         start = {
@@ -175,7 +182,7 @@ class RunLauncher:
             run,
             route,
             value,
-            received_at,
+            received[0],
             mask_tool_io=masking.on("tool_io") if masking is not None else None,
             mask_custom=masking.on_custom_events() if masking is not None else None,
         )
@@ -187,8 +194,7 @@ class RunLauncher:
         config = config.copy()
         config["run_id"] = run_uuid
         config["metadata"] = {**config.get("metadata", {}), "tokenwire_run_id": run.id}
-        if masking is not None:
-            config = masking.tracing.config(config)
+        config, trace = traced(config, run, recorder, masking, received)
         run.recorder = recorder
         body = execute_run(
             run,
@@ -201,7 +207,7 @@ class RunLauncher:
             sink=stages,
         )
         run.actions = self._action_scope(run, masking)
-        return _with_actions(body, run.actions)
+        return _with_actions(body, run.actions, trace)
 
     def _action_scope(self, run: Run, masking: Masking | None) -> ActionScope:
         """What the run's ``@action`` calls key on: its thread, else the request's
@@ -262,9 +268,23 @@ class RunLauncher:
                 log.exception("run %s: a run-end step failed", run.id)
 
 
-async def _with_actions(body: Coroutine[Any, Any, None], scope: ActionScope) -> None:
+async def _with_actions(
+    body: Coroutine[Any, Any, None], scope: ActionScope, trace: TraceClock | None
+) -> None:
     with action_scope(scope):
-        await body
+        try:
+            await body
+        finally:
+            if trace is not None:
+                _release(trace)
+
+
+def _release(trace: TraceClock) -> None:
+    """The run has ended (held-back text included): its trace's root runs may end."""
+    try:
+        trace.release()
+    except Exception:  # a tracing client's failure must not fail the run's task
+        log.exception("the LangSmith trace of a run could not be ended")
 
 
 def route_table(routes: Iterable[Route]) -> dict[str, Route]:

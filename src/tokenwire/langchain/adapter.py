@@ -22,7 +22,8 @@ closes the upstream iterator before the cancellation completes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -36,6 +37,7 @@ from tokenwire.langchain.events_mode import stream_events
 from tokenwire.langchain.model_setup import requesting_usage
 from tokenwire.langchain.output import Shape, final_output
 from tokenwire.langchain.sink import RunSink
+from tokenwire.langchain.steps import StepLog
 from tokenwire.langchain.tokens_mode import stream_chat_model, stream_chunks
 
 __all__ = [
@@ -110,13 +112,17 @@ async def stream_runnable(
     config: RunnableConfig | None,
     sink: RunSink,
     options: AdapterOptions | None = None,
+    steps: StepLog | None = None,
 ) -> Any:
-    """Stream ``runnable`` into ``sink``; return its final output, JSON-serialisable."""
+    """Stream ``runnable`` into ``sink``; return its final output, JSON-serialisable.
+    ``steps``: where its model calls, tool calls and retrievals are timed (events mode; in
+    tokens mode a bare chat model is one model call, and a chain's steps are not timed)."""
     options = options or AdapterOptions()
     input = coerce_input(runnable, input)
     if choose_mode(runnable, options) == "tokens" and is_chat_model(runnable):
-        with requesting_usage():
-            return await stream_chat_model(runnable, input, config, sink, model_name(runnable))
+        name = model_name(runnable)
+        with requesting_usage(), _model_call(steps, name):
+            return await stream_chat_model(runnable, input, config, sink, name)
     # Chains, agents and graphs: models nested anywhere ask for usage and are named.
     names = ModelNames()
     config = with_handler(config, names)
@@ -131,11 +137,28 @@ async def stream_runnable(
                     options.answer_tag,
                     options.progress,
                     options.output,
+                    steps,
                 )
             return await stream_chunks(runnable, input, config, sink, options.output)
     finally:
         for name, provider in names.seen.items():
             sink.model(name, provider)
+
+
+@contextlib.contextmanager
+def _model_call(steps: StepLog | None, name: str | None) -> Iterator[None]:
+    """One model call, timed as a step: the whole of a tokens-mode stream."""
+    if steps is None:
+        yield
+        return
+    key = f"call-{len(steps.steps)}"
+    steps.start(key, "llm", name or "model", model=name)
+    try:
+        yield
+    except BaseException as exc:
+        steps.end(key, error=type(exc).__name__)
+        raise
+    steps.end(key)
 
 
 async def invoke_runnable(

@@ -54,6 +54,7 @@ from tokenwire.langchain.output import (
     tool_output,
 )
 from tokenwire.langchain.sink import RunSink
+from tokenwire.langchain.steps import StepLog
 from tokenwire.langchain.tokens_mode import aclose
 from tokenwire.langchain.usage import Usage, llm_output_usage, message_usage
 
@@ -74,11 +75,13 @@ async def stream_events(
     answer_tag: str | None,
     progress: bool = False,
     shape: Shape = "auto",
+    steps: StepLog | None = None,
 ) -> Any:
     """Run ``runnable`` through ``astream_events`` and report to ``sink``; return the output.
-    ``progress``: report the graph's nodes starting and ending (``RunSink.node``)."""
+    ``progress``: report the graph's nodes starting and ending (``RunSink.node``).
+    ``steps``: where model calls, tool calls and retrievals are timed (None: not timed)."""
     tool_ids = ToolCallIds()
-    run = _EventsRun(sink, answer_tag, tool_ids.by_run_id)
+    run = _EventsRun(sink, answer_tag, tool_ids.by_run_id, steps)
     on_model_chunk = run.on_model_chunk
     handlers = _WITH_PROGRESS if progress else _HANDLERS
     graph = graph_stream_kwargs(runnable)
@@ -110,8 +113,15 @@ async def stream_events(
 class _EventsRun:
     """The state of one events-mode stream (never shared between runs)."""
 
-    def __init__(self, sink: RunSink, answer_tag: str | None, tool_ids: dict[str, str]) -> None:
+    def __init__(
+        self,
+        sink: RunSink,
+        answer_tag: str | None,
+        tool_ids: dict[str, str],
+        steps: StepLog | None = None,
+    ) -> None:
         self.sink = sink
+        self.steps = steps
         self.token = sink.token
         self.reasoning = sink.reasoning
         self.answer_tag = answer_tag
@@ -169,6 +179,9 @@ class _EventsRun:
     def on_model_start(self, event: Event) -> None:
         self.models_seen = True
         run_id = event["run_id"]
+        if self.steps is not None:
+            model = _ls_model(event)
+            self.steps.start(run_id, "llm", model or event["name"], event["parent_ids"], model)
         if self.answer_tag is not None:
             if self.answer_tag in event["tags"]:
                 self.answer_models[run_id] = 0
@@ -191,13 +204,13 @@ class _EventsRun:
 
     def on_chat_model_end(self, event: Event) -> None:
         self.answer_models.pop(event["run_id"], None)
-        self._report(message_usage(event["data"].get("output"), _ls_model(event)))
+        self._report(message_usage(event["data"].get("output"), _ls_model(event)), event)
 
     def on_llm_end(self, event: Event) -> None:
         self.answer_models.pop(event["run_id"], None)
         output = event["data"].get("output")
         llm_output = output.get("llm_output") if isinstance(output, Mapping) else None
-        self._report(llm_output_usage(llm_output, _ls_model(event)))
+        self._report(llm_output_usage(llm_output, _ls_model(event)), event)
 
     def on_tool_start(self, event: Event) -> None:
         run_id = event["run_id"]
@@ -212,6 +225,8 @@ class _EventsRun:
         call_id = call_id or _str_or_none(event["metadata"].get("tool_call_id")) or run_id
         self.not_answer_scopes.add(run_id)
         self.open_tools[run_id] = (call_id, name)
+        if self.steps is not None:
+            self.steps.start(run_id, "tool", name, event["parent_ids"], call_id=call_id)
         self.sink.tool_start(call_id, name, to_jsonable(args))
 
     def on_tool_end(self, event: Event) -> None:
@@ -227,6 +242,8 @@ class _EventsRun:
         error = None
         if isinstance(output, ToolMessage) and output.status == "error":
             error = message_text(output) or "tool error"
+        if self.steps is not None:
+            self.steps.end(run_id, error=None if error is None else "tool error")
         self.sink.tool_end(call_id, name, tool_output(output), error, str(run_id))
 
     def on_tool_error(self, event: Event) -> None:
@@ -240,12 +257,18 @@ class _EventsRun:
             name = event["name"]
         error = data.get("error")
         message = (str(error) or type(error).__name__) if error is not None else "tool error"
+        if self.steps is not None:  # the type only: a message may quote what a user said
+            self.steps.end(run_id, error=type(error).__name__ if error is not None else "error")
         self.sink.tool_end(call_id, name, None, message)
 
     def on_retriever_start(self, event: Event) -> None:
         self.not_answer_scopes.add(event["run_id"])
+        if self.steps is not None:
+            self.steps.start(event["run_id"], "retriever", event["name"], event["parent_ids"])
 
     def on_retriever_end(self, event: Event) -> None:
+        if self.steps is not None:
+            self.steps.end(event["run_id"])
         output = event["data"].get("output")
         if not isinstance(output, list):
             return
@@ -268,9 +291,16 @@ class _EventsRun:
             "snippet": doc.page_content[:SNIPPET_CHARS],
         }
 
-    def _report(self, usage: Usage | None) -> None:
+    def _report(self, usage: Usage | None, event: Event) -> None:
         if usage is not None:
             usage.report(self.sink)
+        if self.steps is not None:
+            self.steps.end(
+                event["run_id"],
+                input_tokens=None if usage is None else usage.input_tokens,
+                output_tokens=None if usage is None else usage.output_tokens,
+                model=None if usage is None else usage.model,
+            )
 
 
 def _discard(text: str) -> None:

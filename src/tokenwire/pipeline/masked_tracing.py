@@ -1,11 +1,12 @@
 """LangSmith traces of a masked route: masked by LangSmith's own client, before they leave.
 
 LangChain traces a run through the ``LangChainTracer`` it finds among the run's callbacks,
-and adds one with the process-wide client only when there is none. So a masked route's runs
-carry a tracer of their own, whose client is built with ``anonymizer=`` (LangSmith's hook
-for "masking serialized run inputs, outputs, metadata and error, before sending to the
-API") set to the route's masking: every nested run — model calls, tools, the graph's
-steps — is masked like the route's other sinks, while other routes trace as before.
+and adds one with the process-wide client only when there is none. Every gateway run carries
+a tracer of its own (``gateway/run_tracing.py``); a masked route's tracers share one client,
+built with ``anonymizer=`` (LangSmith's hook for "masking serialized run inputs, outputs,
+metadata and error, before sending to the API") set to the route's masking: every nested
+run — model calls, tools, the graph's steps — is masked like the route's other sinks, while
+other routes trace through LangSmith's process-wide client.
 ``anonymizer`` rather than ``hide_inputs``/``hide_outputs`` callables: it also covers the
 error (a tool's traceback repeats its arguments) and metadata, and it leaves
 ``LANGSMITH_HIDE_INPUTS``/``LANGSMITH_HIDE_OUTPUTS=true`` in force (they hide everything).
@@ -16,10 +17,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from langchain_core.runnables import RunnableConfig
-
-from tokenwire.langchain.callbacks import with_handler
 
 if TYPE_CHECKING:
     from langsmith import Client
@@ -34,16 +31,6 @@ class MaskedTracing:
         self._mask = mask
         self._client: Client | None = None
         self._lock = threading.Lock()
-
-    def config(self, config: RunnableConfig) -> RunnableConfig:
-        """``config`` with a masking tracer when LangSmith tracing is on (else as it is)."""
-        from langsmith.utils import tracing_is_enabled
-
-        if not tracing_is_enabled():
-            return config
-        from langchain_core.tracers.langchain import LangChainTracer
-
-        return with_handler(config, LangChainTracer(client=self.client()))
 
     def client(self) -> Client:
         with self._lock:

@@ -211,7 +211,7 @@ class Attempts:
     async def _call(self, upstream: Upstream, input: Any, config: RunnableConfig) -> Any:
         if upstream.streaming:
             return await stream_runnable(
-                upstream.runnable, input, config, self._sink, upstream.options
+                upstream.runnable, input, config, self._sink, upstream.options, self._recorder.steps
             )
         return await invoke_as_token(upstream.runnable, input, config, self._sink)
 

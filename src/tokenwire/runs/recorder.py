@@ -13,6 +13,7 @@ from tokenwire.actions.scope import current_scope
 from tokenwire.broker.base import EventLog, EventLogFull
 from tokenwire.events import EventType
 from tokenwire.langchain.sink import NodePhase
+from tokenwire.langchain.steps import StepLog
 from tokenwire.pipeline.findings import Finding
 from tokenwire.plain_json import json_ready, valid_text
 from tokenwire.runs.delivery import DeliveryLag
@@ -76,6 +77,7 @@ class RunRecorder:
         "providers",
         "stall_gaps",
         "started_at",
+        "steps",
         "tool_calls",
         "unlogged_actions",
         "usage_reports",
@@ -139,6 +141,8 @@ class RunRecorder:
         self.guardrail_actions: list[dict[str, Any]] = []
         #: The ids of the interrupts the graph paused at (the run ends ``interrupted``).
         self.interrupts: list[str] = []
+        #: Model calls, tool calls and retrievals, timed by the adapter (trace child spans).
+        self.steps = StepLog(clock)
 
     # -- RunSink -------------------------------------------------------------------------
     def token(self, text: str) -> bool:
@@ -196,8 +200,9 @@ class RunRecorder:
     # once here, so no encoder of the log can fail on them later.
     def tool_start(self, call_id: str, name: str, args: Any) -> None:
         self.tool_calls += 1
-        data = {"call_id": call_id, "name": name, "args": args}
-        self._append(EventType.TOOL_START, json_ready(self._masked(data, "args")))
+        data = json_ready(self._masked({"call_id": call_id, "name": name, "args": args}, "args"))
+        self._append(EventType.TOOL_START, data)
+        self.steps.shown(call_id, input=data["args"])
 
     def tool_end(
         self,
@@ -213,7 +218,9 @@ class RunRecorder:
         scope = current_scope.get()
         if run_id is not None and scope is not None and run_id in scope.replayed_in:
             data["replayed"] = True  # an @action inside it returned its recorded result
-        self._append(EventType.TOOL_END, json_ready(self._masked(data, "output", "error")))
+        data = json_ready(self._masked(data, "output", "error"))
+        self._append(EventType.TOOL_END, data)
+        self.steps.shown(call_id, output=data["output"])
 
     def retrieval(self, documents: list[dict[str, Any]]) -> None:
         self._append(
@@ -331,6 +338,11 @@ class RunRecorder:
     def clock(self) -> Clock:
         """The clock the recorder stamps tokens with (what a watchdog must read too)."""
         return self._clock
+
+    @property
+    def input(self) -> Any:
+        """The run's input as the runnable received it (unmasked)."""
+        return self._input
 
     @property
     def text(self) -> str:

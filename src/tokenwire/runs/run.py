@@ -43,6 +43,8 @@ class Run:
     fingerprint: str | None = None
     #: The LangGraph thread the run is on (None: a run of its own).
     thread_id: str | None = None
+    #: The caller's span the run continues (W3C ``traceparent``), 16 hex digits.
+    parent_span_id: str | None = None
     #: The route's model as ``run.start`` names it (set at launch; None for chains).
     model: str | None = field(default=None, repr=False)
     #: The wire protocol the run was started on: native, openai, langserve, ai_sdk, ws.
@@ -156,6 +158,25 @@ class Run:
         if self.left_at_token is None or self.recorder is None:
             return 0
         return self.recorder.token_events - self.left_at_token
+
+    def delivered_output(self) -> Any:
+        """The output exactly as the client saw it.
+
+        Text is taken from what went out as ``token`` events (the recorder's ``text``):
+        guards mask text before it reaches the log, whereas a completed run's
+        ``run.end.output`` is the runnable's return value. A run that did not complete
+        already reports its delivered partial text. A structured result that was never
+        streamed as text is recorded as sent.
+        """
+        output = self.summary.get("output")
+        recorder = self.recorder
+        if recorder is None:
+            return output
+        if self.status is not RunStatus.COMPLETED:
+            return recorder.text
+        if recorder.token_events and (output is None or isinstance(output, str)):
+            return recorder.text
+        return output
 
     def snapshot(self) -> dict[str, Any]:
         """Status, output so far, usage and timings (``GET /v1/runs/{id}``)."""

@@ -25,6 +25,7 @@ from tokenwire.server.metrics_api import create_metrics_router
 from tokenwire.server.protocols_api import create_protocol_routers
 from tokenwire.server.request_body import BodyTooLarge, RequestBodyLimit, too_large_handler
 from tokenwire.server.threads_api import create_threads_router
+from tokenwire.server.trace_context import TraceContext
 from tokenwire.server.ui_api import UiFiles, create_ui_router
 
 __all__ = ["create_app", "install_auth"]
@@ -81,6 +82,8 @@ def create_app(
     app.include_router(create_ui_router(gateway))
     app.mount("/ui", UiFiles(), name="ui")
     app.add_middleware(FastPath, path=START_PATH, endpoint=start_run_endpoint(gateway))
+    # Outside the fast path: a streaming start continues the caller's trace too.
+    app.add_middleware(TraceContext)
     # Outside the fast path, so streaming starts are bounded too.
     app.add_middleware(
         RequestBodyLimit,

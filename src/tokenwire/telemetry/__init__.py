@@ -4,6 +4,8 @@
 * ``record`` — one frozen record per finished run;
 * ``metrics`` — Prometheus instruments named after the OpenTelemetry GenAI conventions;
 * ``pipeline`` — the bounded queue exporters sit behind (``jsonl``, ``otlp``, metrics);
+* ``exporters`` — which exporters run (``[telemetry] exporters``) and their protocol;
+* ``wandb_runs`` — the Weights & Biases exporter (``wandb`` extra);
 * ``handler`` — a LangChain callback handler for use in any LangChain app;
 * ``stats`` — ``tokenwire stats FILE`` over a JSONL sink.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from array import array
@@ -12,8 +13,11 @@ from typing import TYPE_CHECKING, Any
 from tokenwire.broker.base import EventLog
 from tokenwire.config import Settings
 from tokenwire.langchain.adapter import model_name
+from tokenwire.langchain.steps import Step
+from tokenwire.pipeline.masking import shown_input
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.telemetry.attribution import OTHER, Attribution, bounded_alias, provider_of
+from tokenwire.telemetry.exporters import exporter_names, imported_exporter, wandb_exporter
 from tokenwire.telemetry.jsonl import JsonlExporter
 from tokenwire.telemetry.metrics import GatewayMetrics
 from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
@@ -42,6 +46,8 @@ class Telemetry:
         clock: Clock = perf_counter,
     ) -> None:
         self.settings = settings
+        #: Records keep what runs showed (input, output, tool steps): an exporter asked.
+        self._capture_io = bool(settings.otlp_endpoint and settings.otlp_capture_io)
         #: What run timings (TTFT, inter-token gaps, duration) are read from.
         self.clock = clock
         #: When the loop was too busy to read a provider (started with the gateway).
@@ -57,10 +63,11 @@ class Telemetry:
         # ``Gauge.labels`` looks its child up under a lock: once per route is enough.
         self._active: dict[str, Any] = {}
         chosen: list[Exporter] = [self.metrics, self.recent, *(exporters or [])]
-        if settings.telemetry_jsonl:
+        names = exporter_names(settings)  # [telemetry] exporters, checked
+        if "jsonl" in names:
             chosen.append(JsonlExporter(settings.telemetry_jsonl))
-        if settings.otlp_endpoint:
-            from tokenwire.telemetry.otlp import OtlpExporter
+        if "otlp" in names:
+            from tokenwire.telemetry.otlp import OtlpExporter, otlp_headers
 
             chosen.append(
                 OtlpExporter(
@@ -69,8 +76,14 @@ class Telemetry:
                     # A span flush then a metric flush at close: both inside the grace.
                     timeout=max(settings.shutdown_grace_seconds / 3, 0.5),
                     on_drop=self._count_drop,
+                    metrics=settings.otlp_metrics,
+                    headers=otlp_headers(settings.otlp_headers.get_secret_value()),
+                    project=settings.otlp_project,
                 )
             )
+        if "wandb" in names:
+            chosen.append(wandb_exporter(settings))
+        chosen += [imported_exporter(name) for name in names if ":" in name]
         self.pipeline = TelemetryPipeline(
             chosen,
             max_queue=settings.telemetry_queue_size,
@@ -180,6 +193,11 @@ class Telemetry:
             guardrail_actions=tuple((g["action"], g["rule"]) for g in recorder.guardrail_actions),
             actions=_action_outcomes(run),
             gaps=recorder.gaps,
+            parent_span_id=run.parent_span_id,
+            chat_model=run.model is not None,
+            end_reason=_end_reason(run, error),
+            steps=_relative_steps(recorder.steps.steps, recorder.started_at, self._capture_io),
+            **self._shown(run, route, recorder),
             queue_s=recorder.queue,
             delivery_lag_p95_s=lag_p95,
             delivery_lag_max_s=lag_max,
@@ -189,6 +207,16 @@ class Telemetry:
             ttft_observed=recorder.first_token_reported,
         )
 
+    def _shown(self, run: Run, route: Route, recorder: RunRecorder) -> dict[str, Any]:
+        """The input and output as the client sent and saw them, when an exporter keeps
+        them (opt-in: they are user content, masked by the route's one policy)."""
+        if not self._capture_io:
+            return {}
+        return {
+            "shown_input": shown_input(route.masking, recorder.input),
+            "shown_output": run.delivered_output(),
+        }
+
     def _active_runs(self, route: str) -> Any:
         child = self._active.get(route)
         if child is None:
@@ -197,6 +225,28 @@ class Telemetry:
 
     def _count_drop(self, exporter: str, count: int) -> None:
         self.metrics.dropped.labels(exporter).inc(count)
+
+
+def _end_reason(run: Run, error: dict[str, Any]) -> str | None:
+    message = error.get("message")
+    if isinstance(message, str) and message:
+        return message
+    return run.cancel_reason if run.status.value == "cancelled" else None
+
+
+def _relative_steps(steps: list[Step], origin: float, shown: bool) -> tuple[Step, ...]:
+    """The steps with times in seconds from the run's start (the record's time base), and
+    what tool steps showed only when an exporter keeps it."""
+    return tuple(
+        dataclasses.replace(
+            step,
+            started=step.started - origin,
+            ended=None if step.ended is None else step.ended - origin,
+            input=step.input if shown else None,
+            output=step.output if shown else None,
+        )
+        for step in steps
+    )
 
 
 def _action_outcomes(run: Run) -> tuple[tuple[str, str, int], ...]:

@@ -1,10 +1,17 @@
 """OTLP export (traces and metrics) with the OpenTelemetry SDK — the ``otel`` extra.
 
-One span per run, named ``chat {model}``, carrying the GenAI attributes
+A span per run, named ``chat {model}``, carrying the GenAI attributes
 (``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.request.model``,
 ``gen_ai.request.stream``, ``gen_ai.response.time_to_first_chunk``, ``gen_ai.usage.*``,
-``error.type``), with span events for stalls and fallbacks. Its trace id is the run's
-``trace_id`` — the one clients see in ``run.start`` — so a user can quote it.
+``error.type``) and the OpenInference ones Arize Phoenix reads
+(:mod:`~tokenwire.telemetry.openinference`), with span events for stalls and fallbacks and
+a child span per model call, tool call and retrieval (:mod:`~tokenwire.telemetry.run_spans`).
+Its trace id is the run's ``trace_id`` — the one clients see in ``run.start``, the caller's
+when the request carried a ``traceparent`` — so a user can quote it.
+
+``metrics=False`` exports traces only (Phoenix answers ``/v1/metrics`` with 405);
+``headers`` go on every request; ``project`` is the ``openinference.project.name``
+resource attribute, the Phoenix project the spans land in.
 
 ``export`` and ``close`` run on the telemetry pipeline's export thread, never the loop. Every
 batch the collector refuses or never answers is counted in ``dropped`` (and ``on_drop``);
@@ -16,8 +23,8 @@ from __future__ import annotations
 
 import contextvars
 import random
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import unquote
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -28,13 +35,14 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tokenwire.telemetry.metrics import TIME_BUCKETS, TOKEN_BUCKETS
+from tokenwire.telemetry.openinference import PROJECT_NAME
 from tokenwire.telemetry.otlp_delivery import CountingMetricExporter, CountingSpanExporter
 from tokenwire.telemetry.record import RunRecord
+from tokenwire.telemetry.run_spans import emit_run
 
-__all__ = ["OtlpExporter"]
+__all__ = ["OtlpExporter", "otlp_headers"]
 
 _TRACE_ID: contextvars.ContextVar[int | None] = contextvars.ContextVar("tokenwire_trace_id")
 
@@ -61,33 +69,48 @@ class OtlpExporter:
         metric_interval_ms: int = 10_000,
         timeout: float = 10.0,
         on_drop: Callable[[str, int], None] | None = None,
+        metrics: bool = True,
+        headers: Mapping[str, str] | None = None,
+        project: str = "",
     ) -> None:
         endpoint = endpoint.rstrip("/")
         self._on_drop = on_drop
         self._timeout = timeout
+        # An empty dict, not None: None lets the SDK read OTEL_EXPORTER_OTLP_HEADERS itself.
+        headers = dict(headers or {})
         #: Spans and metric data points the collector did not take, by OTLP signal.
         self.dropped: dict[str, int] = {}
-        resource = Resource.create({"service.name": service_name})
+        identity = {"service.name": service_name}
+        if project:
+            identity[PROJECT_NAME] = project
+        resource = Resource.create(identity)
         self._tracer_provider = TracerProvider(resource=resource, id_generator=_RunTraceIds())
         self._tracer_provider.add_span_processor(
             BatchSpanProcessor(
                 CountingSpanExporter(
-                    OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", timeout=timeout),
+                    OTLPSpanExporter(
+                        endpoint=f"{endpoint}/v1/traces", timeout=timeout, headers=headers
+                    ),
                     self._count_drop,
                 )
             )
         )
         self._tracer = self._tracer_provider.get_tracer("tokenwire")
-        reader = PeriodicExportingMetricReader(
-            CountingMetricExporter(
-                OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", timeout=timeout),
-                self._count_drop,
-            ),
-            export_interval_millis=metric_interval_ms,
-            export_timeout_millis=timeout * 1000,
-        )
+        readers = []
+        if metrics:
+            exporter = OTLPMetricExporter(
+                endpoint=f"{endpoint}/v1/metrics", timeout=timeout, headers=headers
+            )
+            readers.append(
+                PeriodicExportingMetricReader(
+                    CountingMetricExporter(exporter, self._count_drop),
+                    export_interval_millis=metric_interval_ms,
+                    export_timeout_millis=timeout * 1000,
+                )
+            )
+        # With no reader the instruments below record into nothing: no branch per run.
         self._meter_provider = MeterProvider(
-            resource=resource, metric_readers=[reader], views=_views()
+            resource=resource, metric_readers=readers, views=_views()
         )
         meter = self._meter_provider.get_meter("tokenwire")
         self._ttft = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", "s")
@@ -104,30 +127,11 @@ class OtlpExporter:
             self._measure(record)
 
     def _span(self, record: RunRecord) -> None:
-        start_ns = int(record.started_at * 1e9)
         token = _TRACE_ID.set(int(record.trace_id, 16))
         try:
-            span = self._tracer.start_span(
-                f"chat {record.model or record.route}",
-                kind=SpanKind.CLIENT,
-                start_time=start_ns,
-                attributes=span_attributes(record),
-            )
+            emit_run(self._tracer, record, self._stall_threshold)
         finally:
             _TRACE_ID.reset(token)
-        for at_s, gap in _stall_times(record, self._stall_threshold):
-            span.add_event(
-                "gen_ai.stream.stall", {"tokenwire.gap_s": gap}, start_ns + int(at_s * 1e9)
-            )
-        for action, rule in record.guardrail_actions:
-            span.add_event(
-                "tokenwire.guardrail", {"tokenwire.action": action, "tokenwire.rule": rule}
-            )
-        if record.fallback_used is not None:
-            span.add_event("tokenwire.fallback", {"tokenwire.fallback": str(record.fallback_used)})
-        if record.status == "failed":
-            span.set_status(Status(StatusCode.ERROR, record.error_code or "failed"))
-        span.end(end_time=start_ns + int(record.duration_s * 1e9))
 
     def _measure(self, record: RunRecord) -> None:
         attributes = {
@@ -158,41 +162,6 @@ class OtlpExporter:
             self._on_drop(signal, count)
 
 
-def span_attributes(record: RunRecord) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": record.provider,
-        "gen_ai.request.model": record.model or "unknown",
-        "gen_ai.request.stream": True,
-        "gen_ai.usage.input_tokens": record.input_tokens,
-        "gen_ai.usage.output_tokens": record.output_tokens,
-        "tokenwire.run_id": record.run_id,
-        "tokenwire.route": record.route,
-        "tokenwire.status": record.status,
-        "tokenwire.cohort": record.cohort,
-        "tokenwire.usage.estimated": record.estimated,
-    }
-    if record.ttft_s is not None:
-        attributes["gen_ai.response.time_to_first_chunk"] = record.ttft_s
-    if record.error_code is not None:
-        attributes["error.type"] = record.error_code
-    if record.cost_usd is not None:
-        attributes["tokenwire.cost_usd"] = record.cost_usd
-    return attributes
-
-
-def _stall_times(record: RunRecord, threshold: float) -> list[tuple[float, float]]:
-    """(seconds after start, gap) of each stall, rebuilt from TTFT and the gaps."""
-    if record.ttft_s is None:
-        return []
-    at, stalls = record.ttft_s, []
-    for gap in record.gaps:
-        at += gap
-        if gap > threshold:
-            stalls.append((at, gap))
-    return stalls
-
-
 def _views() -> list[View]:
     def buckets(name: str, bounds: Sequence[float]) -> View:
         return View(
@@ -206,3 +175,16 @@ def _views() -> list[View]:
         buckets("gen_ai.client.operation.duration", TIME_BUCKETS),
         buckets("gen_ai.client.token.usage", TOKEN_BUCKETS),
     ]
+
+
+def otlp_headers(text: str) -> dict[str, str]:
+    """``name=value,name2=value2`` (as ``OTEL_EXPORTER_OTLP_HEADERS``; values URL-encoded)."""
+    headers = {}
+    for pair in text.split(","):
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            if pair.strip():
+                raise ValueError("otlp_headers: expected name=value pairs separated by commas")
+            continue
+        headers[unquote(name.strip()).lower()] = unquote(value.strip())
+    return headers

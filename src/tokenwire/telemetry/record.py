@@ -6,6 +6,8 @@ from array import array
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tokenwire.langchain.steps import Step
+
 __all__ = ["RunRecord"]
 
 
@@ -14,8 +16,9 @@ class RunRecord:
     """A finished run as telemetry sees it. Times in seconds; ``started_at`` is epoch time.
 
     ``gaps`` holds every inter-token gap (for the per-chunk histogram); the JSONL form
-    keeps only its summary. ``key_alias`` is the caller's bounded label (a key's alias or
-    department, a token's department, ``jwt``), never a token's subject.
+    keeps only its summary, and leaves out ``steps`` and the shown input and output.
+    ``key_alias`` is the caller's bounded label (a key's alias or department, a token's
+    department, ``jwt``), never a token's subject.
     """
 
     run_id: str
@@ -51,6 +54,18 @@ class RunRecord:
     #: (action, outcome, calls) of the run's ``@action`` calls: succeeded, failed, replayed.
     actions: tuple[tuple[str, str, int], ...] = ()
     gaps: array[float] = field(default_factory=lambda: array("d"), repr=False)
+    #: The caller's span (W3C ``traceparent``) the run continues, 16 hex digits.
+    parent_span_id: str | None = None
+    #: The route's runnable is a chat model (its run is one model's answer), not a chain.
+    chat_model: bool = False
+    #: Why a run that did not complete ended: its error message, or why it was cancelled.
+    end_reason: str | None = None
+    #: Model calls, tool calls and retrievals; times in seconds from the run's start.
+    steps: tuple[Step, ...] = field(default=(), repr=False)
+    #: The input and output as the client sent and saw them, masked as the route masks
+    #: (None unless an exporter asked for them: ``otlp_capture_io``).
+    shown_input: Any = field(default=None, repr=False)
+    shown_output: Any = field(default=None, repr=False)
     #: Arrival → run launch (auth, validation, admission, a thread's wait, a busy loop).
     queue_s: float = 0.0
     #: Token logged → written to a client's socket, over the run's writes (None: no write).
@@ -66,7 +81,13 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["gaps"]
-        del data["delivery_lags"]
-        del data["ttft_observed"]
+        for name in (
+            "gaps",
+            "steps",
+            "shown_input",
+            "shown_output",
+            "delivery_lags",
+            "ttft_observed",
+        ):
+            del data[name]
         return data
