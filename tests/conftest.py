@@ -13,6 +13,7 @@ import pytest
 import redis
 from psycopg import sql
 
+from tests.actions.crm import Crm
 from tests.postgres import POSTGRES_URL, pg_admin
 from tests.redis_client import sync_redis
 from tokenwire.config import Settings
@@ -28,6 +29,7 @@ from tokenwire.testing import serve as serve_kit
 LIVE_FIXTURES = frozenset(
     {
         *("serve", "live", "gateway_url", "gateways", "start_gateway", "mock_server", "mock_url"),
+        "crm",
         *("redis_url", "prefix", "postgres", "checkpoint_postgres", "browser", "read_ui_stream"),
         "ledger",
     }
@@ -107,6 +109,14 @@ def _data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TOKENWIRE_DATA_DIR", str(path))
         yield path
+
+
+@pytest.fixture
+def crm() -> Iterator[tuple[Crm, str]]:
+    """A counting system of record (``tests/actions/crm.py``) on 127.0.0.1, and its URL."""
+    crm = Crm()
+    with BackgroundServer(crm.app) as server:
+        yield crm, server.url
 
 
 @pytest.fixture

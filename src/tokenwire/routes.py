@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -16,7 +17,15 @@ from tokenwire.reliability.breaker import BreakerPolicy
 from tokenwire.reliability.fallbacks import Fallback, MidStreamPolicy, as_fallback
 from tokenwire.reliability.retry import RetryPolicy
 
-__all__ = ["DisconnectPolicy", "MidStreamPolicy", "Multitask", "OutputShape", "Route", "StreamMode"]
+__all__ = [
+    "DisconnectPolicy",
+    "MidStreamPolicy",
+    "Multitask",
+    "OutputShape",
+    "Route",
+    "RunOptions",
+    "StreamMode",
+]
 
 StreamMode = Literal["auto", "tokens", "events"]
 DisconnectPolicy = Literal["cancel", "continue"]
@@ -95,3 +104,28 @@ class Route:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What one request changes about its route, for its own run only.
+
+    ``runnable``: runs in place of the route's (its chat model with the request's
+    parameters bound, say: OpenAI's ``tools``, ``temperature``, …); the route's fallbacks,
+    guardrails and policies stay. ``budget``: tightens the route's (OpenAI's
+    ``max_tokens``), field by field. ``identity``: what the options were made from, as
+    plain JSON (the request's parameters), so an ``Idempotency-Key`` reused with other
+    options is a conflict, not a replay.
+    """
+
+    runnable: Runnable[Any, Any] | None = None
+    budget: RunBudget | None = None
+    identity: Any = None
+
+    def applied_to(self, route: Route) -> Route:
+        changes: dict[str, Any] = {}
+        if self.runnable is not None:
+            changes["runnable"] = self.runnable
+        if self.budget is not None:
+            changes["budget"] = self.budget.tighter(route.budget)
+        return dataclasses.replace(route, **changes) if changes else route

@@ -12,7 +12,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
-from tests.actions.conftest import Crm
+from tests.actions.crm import Crm
 from tokenwire import Route
 from tokenwire.actions import action, current_key
 from tokenwire.testing import collect, poll_until, serve

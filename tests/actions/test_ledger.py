@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from psycopg import sql
 
 from tests.postgres import POSTGRES_URL, pg_admin
 from tokenwire.actions import ActionEntry, MemoryLedger
-from tokenwire.actions.ledger import Ledger, SqlLedger
+from tokenwire.actions.ledger import Ledger
+from tokenwire.actions.retention import LedgerRetention
+from tokenwire.actions.sql_ledger import SqlLedger
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -23,7 +26,7 @@ async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield MemoryLedger()
         return
     if request.param == "sqlite":
-        found: Ledger = SqlLedger(f"sqlite+aiosqlite:///{tmp_path / 'actions.db'}")
+        found: Ledger = SqlLedger.at(f"sqlite+aiosqlite:///{tmp_path / 'actions.db'}")
         await found.setup()
         yield found
         await found.aclose()
@@ -32,7 +35,7 @@ async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     schema = f"tw_actions_{secrets.token_hex(6)}"
     pg_admin(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     url = POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://")
-    found = SqlLedger(url, schema=schema)
+    found = SqlLedger.at(url, schema=schema)
     await found.setup()
     yield found
     await found.aclose()
@@ -100,10 +103,26 @@ async def test_finish_and_release_act_only_for_the_holder(ledger: Ledger) -> Non
 async def test_replicas_setting_up_one_database_at_once(tmp_path: Path) -> None:
     """Two gateways starting together on one audit database both find the table ready."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    ledgers = [SqlLedger(url) for _ in range(6)]
+    ledgers = [SqlLedger.at(url) for _ in range(6)]
     try:
         await asyncio.gather(*(ledger.setup() for ledger in ledgers))
         assert await ledgers[0].begin(_entry()) is None
         assert await ledgers[-1].get("k") is not None
     finally:
         await asyncio.gather(*(ledger.aclose() for ledger in ledgers))
+
+
+async def test_retention_deletes_only_finished_entries_past_it(ledger: Ledger) -> None:
+    """The sweep's clock is injected: an hour from now, the finished entries are past a
+    retention of a minute, the running one is not deleted whatever its age."""
+    await ledger.begin(_entry("done"))
+    await ledger.finish("done", "succeeded", 1, sealed="opaque")
+    await ledger.begin(_entry("failed"))
+    await ledger.finish("failed", "failed", error="no")
+    await ledger.begin(_entry("running"))
+    assert (await ledger.get("done")).sealed == "opaque"  # type: ignore[union-attr]
+    assert await LedgerRetention(ledger, 60).sweep() == 0  # not a minute old yet
+    later = LedgerRetention(ledger, 60, now=lambda: time.time() + 3600)
+    assert await later.sweep() == 2
+    assert [e.key for e in await ledger.entries()] == ["running"]
+    assert await LedgerRetention(ledger, 0, now=lambda: time.time() + 3600).sweep() == 0

@@ -89,6 +89,8 @@ class _LedgerDown(MemoryLedger):
         result: Any = None,
         error: str | None = None,
         run_id: str | None = None,
+        *,
+        sealed: str | None = None,
     ) -> None:
         raise ConnectionError("the audit database is unreachable")
 

@@ -12,6 +12,7 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 from pydantic import SecretStr
 
+from tokenwire.audit.trail import AuditTrail
 from tokenwire.config import Settings
 from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
@@ -31,23 +32,26 @@ ROUTES = [Route("count", RunnableLambda(_count), mode="tokens")]
 
 @pytest.fixture
 async def gateways(prefix: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Make]:
-    """``await gateways(n, credentials=None, **settings)``: n more in-process gateways
-    (replicas) over one Redis; returns every gateway made so far."""
+    """``await gateways(n, credentials=None, audited=False, **settings)``: n more in-process
+    gateways (replicas) over one Redis — ``audited``: sharing one audit database (SQLite in
+    ``tmp_path``), and so one action ledger; returns every gateway made so far."""
     made: list[Gateway] = []
 
     async def make(
-        n: int = 2, credentials: Credentials | None = None, **settings: Any
+        n: int = 2, credentials: Credentials | None = None, audited: bool = False, **settings: Any
     ) -> list[Gateway]:
         for _ in range(n):
+            replica_settings = Settings(
+                redis_url=SecretStr(redis_url),
+                redis_prefix=prefix,
+                data_dir=str(tmp_path),
+                **settings,
+            )
             gateway = Gateway(
                 ROUTES,
-                Settings(
-                    redis_url=SecretStr(redis_url),
-                    redis_prefix=prefix,
-                    data_dir=str(tmp_path),
-                    **settings,
-                ),
+                replica_settings,
                 credentials=credentials,
+                audit=AuditTrail.from_settings(replica_settings) if audited else None,
             )
             await gateway.start()
             made.append(gateway)

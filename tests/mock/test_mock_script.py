@@ -119,3 +119,30 @@ def test_max_tokens_truncates_with_finish_reason_length() -> None:
     script = write_script({"messages": [user("a b c d")], "max_tokens": 3}, MockProfile())
     assert script.tokens == ("You ", "said: ", "a ")
     assert script.finish_reason == "length"
+
+
+def _tool(name: str) -> dict[str, Any]:
+    parameters = {"type": "object", "properties": {"city": {"type": "string"}}}
+    return {"type": "function", "function": {"name": name, "parameters": parameters}}
+
+
+def _called(name: str) -> list[dict[str, Any]]:
+    call = {"id": f"c-{name}", "type": "function", "function": {"name": name, "arguments": "{}"}}
+    return [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": f"c-{name}", "content": f"{name} done"},
+    ]
+
+
+def test_a_message_naming_two_tools_calls_each_in_turn_then_answers() -> None:
+    tools = [_tool("get_weather"), _tool("get_time")]
+    messages: list[dict[str, Any]] = [user("get_time then get_weather for city=Paris")]
+    first = write_script({"messages": messages, "tools": tools}, MockProfile())
+    assert first.tool_call is not None and first.tool_call.name == "get_time"
+    messages += _called("get_time")
+    second = write_script({"messages": messages, "tools": tools}, MockProfile())
+    assert second.tool_call is not None and second.tool_call.name == "get_weather"
+    assert json.loads(second.tool_call.arguments) == {"city": "Paris"}  # the user's text
+    messages += _called("get_weather")
+    third = write_script({"messages": messages, "tools": tools}, MockProfile())
+    assert third.tool_call is None and third.text == "The tool returned: get_weather done"

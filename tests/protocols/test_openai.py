@@ -116,7 +116,9 @@ def test_tool_calls_the_run_returns_are_the_clients_to_execute(serve: Serve, moc
     stream = sdk(client).chat.completions.create(model="tools", messages=messages, stream=True)
     chunks = list(stream)
     deltas = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
-    assert [d.function.name for d in deltas if d.function] == ["get_order_status"]
+    assert [d.function.name for d in deltas if d.function and d.function.name] == [
+        "get_order_status"
+    ]
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 

@@ -19,7 +19,8 @@ ISSUER, AUDIENCE = "https://idp.example", "tokenwire"
 
 
 def _status(url: str, jwt: str) -> httpx.Response:
-    return httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {jwt}"})
+    # A native path: its refusals are problem+json (the OpenAI API answers in its own shape).
+    return httpx.get(f"{url}/v1/routes", headers={"Authorization": f"Bearer {jwt}"})
 
 
 def test_issuer_and_audience_are_checked_when_configured(start_gateway: StartGateway) -> None:

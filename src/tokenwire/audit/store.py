@@ -9,7 +9,6 @@ database's write lock before the head is read).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -18,20 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import delete, func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.schema import CreateSchema
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokenwire.audit.chain import GENESIS_HASH, Link, canonical_json, link_hash
 from tokenwire.audit.schema import CHAIN_ROW, COPIED_COLUMNS, chain, metadata, records
 from tokenwire.config import Settings
+from tokenwire.database import Database
 
 __all__ = ["AuditStore", "AuditStoreMissing", "ChainState", "Snapshot", "store_url"]
 
-#: Serialises table creation between replicas starting at once (``pg_advisory_xact_lock``).
-_SETUP_LOCK = 0x746F6B656E77  # "tokenw"
-_WRITE = "tokenwire_audit_write"
 _PAGE = 1000
 
 
@@ -66,20 +62,13 @@ class AuditStore:
     """The tables at ``url``; on PostgreSQL optionally in ``schema`` (created if missing)."""
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
-        parsed = make_url(url)
+        #: The database's engine, shared with the action ledger (``Services``).
+        self.database = Database(url, schema=schema)
         self.url = url
-        self.backend = parsed.get_backend_name()
-        if schema and self.backend != "postgresql":
-            raise ValueError("audit_schema needs PostgreSQL")
-        self.schema = schema or None
-        options = {"schema_translate_map": {None: self.schema}} if self.schema else {}
-        sqlite_file = self.backend == "sqlite" and parsed.database not in (None, "", ":memory:")
-        self._sqlite_path = Path(str(parsed.database)) if sqlite_file else None
-        self.engine: AsyncEngine = create_async_engine(
-            url, pool_pre_ping=self.backend == "postgresql", execution_options=options
-        )
-        if self.backend == "sqlite":
-            _take_over_sqlite_transactions(self.engine)
+        self.backend = self.database.backend
+        self.schema = self.database.schema
+        self._sqlite_path = self.database.sqlite_path
+        self.engine: AsyncEngine = self.database.engine
 
     def __repr__(self) -> str:
         # The URL may carry a password.
@@ -92,13 +81,7 @@ class AuditStore:
 
     async def create(self) -> None:
         """Create the tables and the chain-head row if missing (safe to race)."""
-        if self._sqlite_path is not None:
-            self._sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        async with self._connect(write=True) as conn, conn.begin():
-            if self.backend == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETUP_LOCK})
-                if self.schema:
-                    await conn.execute(CreateSchema(self.schema, if_not_exists=True))
+        async with self.database.setup() as conn:
             await conn.run_sync(metadata.create_all)
             if await conn.scalar(select(chain.c.id).where(chain.c.id == CHAIN_ROW)) is None:
                 if await conn.scalar(select(func.count()).select_from(records)):
@@ -207,9 +190,7 @@ class AuditStore:
 
     @asynccontextmanager
     async def _connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            if write and self.backend == "sqlite":
-                conn = await conn.execution_options(**{_WRITE: True})
+        async with self.database.connect(write=write) as conn:
             yield conn
 
 
@@ -251,29 +232,3 @@ async def _state(conn: AsyncConnection, *, lock: bool = False) -> ChainState:
 
 async def _locked_state(conn: AsyncConnection) -> ChainState:
     return await _state(conn, lock=True)
-
-
-def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
-    """The sqlite3 driver's implicit BEGIN comes at the first write — too late to keep
-    two writers from reading the same head. Begin explicitly instead (SQLAlchemy's
-    documented recipe), ``IMMEDIATE`` for writes."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        # WAL (persistent in the file): auditors read while the gateway writes. Switching
-        # needs the file to itself, so a connection racing another's switch skips it.
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode")
-            if cursor.fetchone()[0] != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError:
-            pass
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -91,6 +91,11 @@ class RedisKeys:
         """The run a LangGraph thread is live on (``scope`` is unused: threads are global)."""
         return f"{self.prefix}:thread:{thread_id}"
 
+    def action(self, scope: str, key: str) -> str:
+        """The run an ``@action`` call is in flight in (``scope`` is unused: keys are
+        global)."""
+        return f"{self.prefix}:action:{key}"
+
     @property
     def live(self) -> str:
         return f"{self.prefix}:live"

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from tokenwire.actions.ledger import Ledger
 from tokenwire.broker.redis import RedisBroker, RedisKeys
+from tokenwire.cluster.action_claims import ClaimedLedger
 from tokenwire.cluster.orphans import EndedOrphan, Orphans
 from tokenwire.cluster.published import PublishedRuns
 from tokenwire.cluster.remote import RemoteRun
@@ -102,6 +104,8 @@ class Cluster:
         self.thread_claims = SharedClaims(
             broker.client, self.keys, claim_ms, key_of=self.keys.thread
         )
+        #: The action ledger with this replica's calls in flight claimed (:meth:`claimed`).
+        self.action_claims: ClaimedLedger | None = None
         #: This replica's runs as Redis holds them.
         self.published = PublishedRuns(
             broker,
@@ -123,6 +127,15 @@ class Cluster:
 
     def closed(self, run: Run) -> None:
         self.published.closed(run)
+
+    def claimed(self, ledger: Ledger) -> ClaimedLedger:
+        """``ledger`` with the ``@action`` calls in flight here claimed in Redis, for a
+        replica's TTL at a time, renewed by the heartbeat (:mod:`.action_claims`)."""
+        claims = SharedClaims(
+            self.client, self.keys, int(self._ttl * 1000), key_of=self.keys.action
+        )
+        self.action_claims = ClaimedLedger(ledger, claims)
+        return self.action_claims
 
     # -- other replicas' runs ---------------------------------------------------------------
     async def lookup(self, run_id: str) -> RemoteRun | None:
@@ -283,6 +296,8 @@ class Cluster:
         try:
             held = await self.client.set(key, b"1", px=ttl, get=True)
             await self.thread_claims.renew("", self._live_threads())
+            if self.action_claims is not None:
+                await self.action_claims.renew()
             if last is not None and (held is None or self._beat_failed):
                 # A run that ended just before the last good beat may have had its end
                 # still queued: a TTL's margin.

@@ -57,6 +57,10 @@ class Settings(LayeredSettings):
     retry_ms: int = Field(default=1000, ge=0)
     #: Show exception text of a failing runnable to clients (off: class name only).
     expose_errors: bool = False
+    #: OpenAI Chat Completions: a request parameter its route cannot honour (``tools`` on a
+    #: chain, ``logprobs``, an unknown field) is a 400 naming it; on, it is ignored instead
+    #: (named in the ``X-Tokenwire-Ignored-Params`` header), for clients that send defaults.
+    ignore_unsupported_params: bool = False
     #: ``required`` (default): every request but probes, metrics and the static UI needs an
     #: API key or JWT; ``none``: no authentication at all — development only (warned at start).
     auth: Literal["required", "none"] = "required"
@@ -134,6 +138,10 @@ class Settings(LayeredSettings):
     action_commit_timeout_seconds: float = Field(default=60.0, ge=0)
     #: Delete audit records older than this many days, oldest first (0: keep forever).
     audit_retention_days: float = Field(default=0.0, ge=0)
+    #: Delete action ledger entries (``@action`` calls) finished longer ago than this,
+    #: swept every ``sweep_interval_seconds`` (0: keep forever). Past it the same work
+    #: redone — a thread resumed, a request retried — executes again.
+    actions_retention_seconds: float = Field(default=0.0, ge=0)
     #: Finished runs waiting for the audit writer; past it records are dropped and logged.
     audit_queue_size: int = Field(default=10_000, ge=1)
     #: The largest request body, in bytes, on every HTTP front end — a declared

@@ -23,7 +23,7 @@ from tokenwire.gateway.hooks import Hooks
 from tokenwire.gateway.launcher import RunLauncher, route_table
 from tokenwire.gateway.services import Services
 from tokenwire.gateway.threads import ThreadGate
-from tokenwire.routes import DisconnectPolicy, Route
+from tokenwire.routes import DisconnectPolicy, Route, RunOptions
 from tokenwire.runs.failures import SHUTDOWN_REASON
 from tokenwire.runs.run import Run
 from tokenwire.runtime import freeze_startup_heap
@@ -110,6 +110,7 @@ class Gateway:
         idempotency_key: str | None = None,
         thread: ThreadRequest | None = None,
         protocol: str = "native",
+        options: RunOptions | None = None,
     ) -> tuple[Run, bool]:
         """Start a run — or, for an idempotency key already used, return its run.
 
@@ -121,10 +122,13 @@ class Gateway:
         refuses it. On a ``thread`` (or ``config.configurable.thread_id``) the start also
         passes the thread gate (:mod:`.threads`): ``UnknownThread``, ``ThreadBusy``.
         ``protocol``: the wire protocol the start came by, as telemetry labels the run.
+        ``options`` change the route for this run only (:class:`~tokenwire.routes.RunOptions`).
         """
         route = self.route(route_name)
         thread, config = split_thread(thread, config)
         request = start_request(input, thread)
+        if options is not None and options.identity is not None:
+            request = [request, options.identity]
         async with self._gate.enter(route.name, request, config, idempotency_key) as ticket:
             if ticket.replay is None:
                 start = functools.partial(
@@ -136,6 +140,7 @@ class Gateway:
                     on_disconnect=on_disconnect,
                     metadata=metadata,
                     protocol=protocol,
+                    options=options,
                 )
                 if thread is None:
                     ticket.started(start())

@@ -19,7 +19,9 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.actions.commit import Deferred
+from tokenwire.actions.ledger import Ledger
 from tokenwire.actions.live_approvals import LiveApprovals
+from tokenwire.actions.protection import ProtectedLedger, gateway_seal
 from tokenwire.actions.scope import ActionScope, action_scope
 from tokenwire.config import Settings
 from tokenwire.errors import ConfigError
@@ -37,7 +39,7 @@ from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.masked_logs import masked_context
 from tokenwire.pipeline.masking import Masking, shown_input
 from tokenwire.reliability.fallbacks import as_fallback
-from tokenwire.routes import DisconnectPolicy, Route
+from tokenwire.routes import DisconnectPolicy, Route, RunOptions
 from tokenwire.runs.execution import execute_run
 from tokenwire.runs.inputs import prepare_config, prepare_input, unbuildable_input_schema
 from tokenwire.runs.launch import end_unstarted, priced, route_budget, run_stages
@@ -69,6 +71,9 @@ class RunLauncher:
         self.run_end_hooks = hooks.run_end
         #: Encrypts the raw input of runs on routes with ``audit_input = "encrypted"``.
         self._input_seal = _input_seal(routes, self.settings)
+        #: Seals the raw results of masked ``@action`` calls for replays: the key every
+        #: replica has when set, else one of this gateway's own (``actions/protection.py``).
+        self._result_seal = self._input_seal or gateway_seal()
 
     def start(
         self,
@@ -81,10 +86,12 @@ class RunLauncher:
         metadata: dict[str, Any] | None,
         thread: ThreadTicket | None = None,
         protocol: str = "native",
+        options: RunOptions | None = None,
     ) -> Run:
         """Register and launch a run of ``route`` for the admitted ``ticket`` — on the
-        admitted ``thread``, whose route and input replace ``route`` and ``input``. Raises
-        ``InvalidRequest`` or ``RegistryFull`` before anything runs."""
+        admitted ``thread``, whose route and input replace ``route`` and ``input``; the
+        request's ``options`` then apply to it. Raises ``InvalidRequest`` or
+        ``RegistryFull`` before anything runs."""
         # When the server first saw the request (tokenwire.server.arrival), else now.
         arrived = arrived_at.get()
         now = self.telemetry.clock()
@@ -98,6 +105,8 @@ class RunLauncher:
             route, value, run_config = thread.route, thread.input, thread.config(run_config)
             if thread.command is not None:
                 input = {"command": thread.command}  # what the run was asked to do
+        if options is not None:
+            route = options.applied_to(route)
         run_id = ticket.run_uuid.hex
         run = Run(
             id=run_id,
@@ -220,10 +229,16 @@ class RunLauncher:
             lineage = f"run:{run.id}"
         loop = asyncio.get_running_loop()
         mask = masking.on("tool_io") if masking is not None else None
+        # Masked tool steps: the ledger records results and errors masked too, the raw
+        # result sealed for replays (``actions/protection.py``).
+        ledger: Ledger = self.actions
+        if mask is not None:
+            shared = self._input_seal is not None
+            ledger = ProtectedLedger(self.actions, mask, self._result_seal, shared=shared)
         scope = ActionScope(
             lineage,
             run.id,
-            self.actions,
+            ledger,
             loop,
             run.thread_id,
             mask,

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from time import perf_counter
 
-from tokenwire.actions.ledger import Ledger, MemoryLedger, SqlLedger
+from tokenwire.actions.ledger import Ledger, MemoryLedger
+from tokenwire.actions.retention import LedgerRetention
+from tokenwire.actions.sql_ledger import SqlLedger
 from tokenwire.audit.metrics import AuditCollector
 from tokenwire.audit.trail import AuditTrail
 from tokenwire.broker.base import Broker
@@ -56,8 +58,11 @@ class Services:
     audit: AuditTrail | None = None
     #: With a Redis broker: how this replica shares its runs with the others.
     cluster: Cluster | None = None
-    #: What ``@action`` calls did (the audit database's, else this process's).
+    #: What ``@action`` calls did (the audit database's, else this process's); with Redis
+    #: its calls in flight are claimed there too.
     actions: Ledger = field(default_factory=MemoryLedger)
+    #: Deletes finished ledger entries past ``actions_retention_seconds``.
+    _retention: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     @classmethod
     def from_settings(
@@ -92,6 +97,9 @@ class Services:
             )
         if audit is not None:
             telemetry.metrics.registry.register(AuditCollector(audit))
+        actions = _ledger(audit)
+        if cluster is not None:
+            actions = cluster.claimed(actions)
         return cls(
             settings=settings,
             broker=broker,
@@ -100,7 +108,7 @@ class Services:
             reliability=reliability,
             audit=audit,
             cluster=cluster,
-            actions=_ledger(audit),
+            actions=actions,
         )
 
     async def any_run(self, run_id: str) -> Run | None:
@@ -153,11 +161,19 @@ class Services:
         await self.actions.setup()
         if self.cluster is not None:
             await self.cluster.start()
+        retention = LedgerRetention(self.actions, self.settings.actions_retention_seconds)
+        if retention.seconds > 0 and not self._retention:
+            sweeping = retention.sweep_forever(self.settings.sweep_interval_seconds)
+            self._retention.append(asyncio.get_running_loop().create_task(sweeping))
 
     async def aclose(self, routes: Iterable[Route]) -> None:
         """Flush telemetry, then the traces of ``routes`` (masked routes trace through
         LangSmith clients of their own), then close the audit trail and the cluster."""
         self.telemetry.loop_lag.stop()
+        for task in self._retention:
+            task.cancel()
+        await asyncio.gather(*self._retention, return_exceptions=True)
+        self._retention.clear()
         await self.telemetry.pipeline.aclose()
         for route in routes:
             if route.masking is not None:
@@ -172,10 +188,11 @@ class Services:
 
 
 def _ledger(audit: AuditTrail | None) -> Ledger:
-    """The action ledger beside the audit records (one database to keep), else in memory."""
+    """The action ledger beside the audit records — in the audit store's own database (one
+    engine opens it) — else in memory."""
     if audit is None:
         return MemoryLedger()
-    return SqlLedger(audit.store.url, schema=audit.store.schema)
+    return SqlLedger(audit.store.database)
 
 
 def _audited(audit: AuditTrail) -> Callable[[EndedOrphan], None]:

@@ -10,11 +10,9 @@ not grow a record without bound (``dropped`` says how many were not kept).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
-
-from tokenwire.usage.timing import Clock
 
 __all__ = ["MAX_STEPS", "Step", "StepKind", "StepLog"]
 
@@ -50,7 +48,7 @@ class StepLog:
 
     __slots__ = ("_by_call", "_clock", "_open", "dropped", "steps")
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:  # the recorder's clock
         self._clock = clock
         self.steps: list[Step] = []
         self._open: dict[str, int] = {}  # LangChain run id → index in ``steps``

@@ -67,6 +67,7 @@ async def chat_completions(request: Request) -> Response:
     model = payload.get("model") if isinstance(payload, dict) else None
     stream = isinstance(payload, dict) and payload.get("stream") is True
     record = ledger.start(str(model or ""), stream, request.headers.get("x-request-id"))
+    record.body = payload if isinstance(payload, dict) else None
     headers = {"x-request-id": record.request_id}
     if not isinstance(payload, dict) or not isinstance(model, str):
         return _error(ledger, record, 400, "request body must be a JSON object with a model")

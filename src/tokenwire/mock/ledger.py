@@ -32,6 +32,9 @@ class RequestRecord:
     outcome: Outcome | None = None
     status_code: int = 200
     fault: str | None = None
+    #: The request body as received (a JSON object; ``None`` when it was not one), so a
+    #: test can check what reached the provider: messages, tools, sampling parameters.
+    body: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

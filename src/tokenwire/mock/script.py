@@ -11,6 +11,14 @@ Rules (other tests compute expected output with :func:`reply_text` / :func:`repl
 - With ``tools`` in the request (and ``tool_choice`` not ``"none"``) and a user message last,
   the reply is one tool call instead: the tool named by ``tool_choice``, else the first tool
   whose name appears in the user message, else the first tool.
+- A conversation that names several tools calls each in turn: with a ``tool`` message last,
+  the next tool named in the last user message (in the order the text names them) that no
+  assistant message has called since is called; once each is, the text reply follows.
+  ``"use get_weather and get_time"`` → a ``get_weather`` call, then (its result sent back)
+  a ``get_time`` call, then ``"The tool returned: ..."``.
+- A tool call's arguments: each parameter of the tool's schema, as ``name=value`` (or
+  ``name: value``) in the user message says, else its first ``enum`` value, else a
+  placeholder of its type (a string parameter: the whole user message).
 - ``prompt_tokens`` = ``\\S+`` words in every message's text + 4 per message.
   ``completion_tokens`` = content tokens; for a tool call, argument pieces + 1.
 """
@@ -144,7 +152,7 @@ def write_script(request: Mapping[str, Any], profile: MockProfile) -> Script:
     reasoning = REASONING if profile.reasoning else ()
     tool = _chosen_tool(request, messages)
     if tool is not None:
-        call = _tool_call(tool, message_text(messages[-1]), f"call_{digest}_0")
+        call = _tool_call(tool, message_text(_last_user(messages)), f"call_{digest}_0")
         return Script((), call, reasoning, "tool_calls", prompt_tokens(messages), digest)
     tokens = reply_tokens(messages, profile)
     finish_reason = "stop"
@@ -167,13 +175,46 @@ def _chosen_tool(
         if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)
     ]
     choice = request.get("tool_choice")
-    if not tools or choice == "none" or not messages or messages[-1].get("role") != "user":
+    if not tools or choice == "none" or not messages:
+        return None
+    last = messages[-1].get("role")
+    if last == "tool":
+        return _next_named(tools, messages)
+    if last != "user":
         return None
     if isinstance(choice, Mapping):
         wanted = (choice.get("function") or {}).get("name")
         return next((t for t in tools if t.get("name") == wanted), tools[0])
-    text = message_text(messages[-1])
-    return next((t for t in tools if str(t.get("name", "")) in text), tools[0])
+    named = _named(tools, message_text(messages[-1]))
+    return named[0] if named else tools[0]
+
+
+def _named(tools: Sequence[Mapping[str, Any]], text: str) -> list[Mapping[str, Any]]:
+    """The tools ``text`` names, in the order it names them."""
+    found = [(text.find(str(t.get("name", ""))), t) for t in tools if t.get("name")]
+    return [tool for at, tool in sorted(found, key=lambda pair: pair[0]) if at >= 0]
+
+
+def _next_named(
+    tools: Sequence[Mapping[str, Any]], messages: Sequence[Message]
+) -> Mapping[str, Any] | None:
+    """The next tool the last user message names that was not called since it."""
+    start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    if start < 0:
+        return None
+    called = {
+        (call.get("function") or {}).get("name")
+        for message in messages[start + 1 :]
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or []
+        if isinstance(call, Mapping)
+    }
+    named = _named(tools, message_text(messages[start]))
+    return next((t for t in named if t.get("name") not in called), None)
+
+
+def _last_user(messages: Sequence[Message]) -> Message:
+    return next((m for m in reversed(messages) if m.get("role") == "user"), {})
 
 
 def _tool_call(tool: Mapping[str, Any], user_text: str, call_id: str) -> ToolCall:

@@ -3,9 +3,9 @@
 The PII guard masks the answer while it streams (the hold-back buffer); everything else a
 run lets out is masked whole by the same detectors (:meth:`PiiGuard.redact`): tool
 arguments, outputs and errors, retrieved documents, the request input and metadata as
-snapshots, the audit trail and LangSmith traces keep them, error messages and the log lines
-written while the run works. Which of them is the route's choice (``mask``); everything by
-default.
+snapshots, the audit trail, the action ledger (``tokenwire.actions.protection``) and
+LangSmith traces keep them, error messages and the log lines written while the run works.
+Which of them is the route's choice (``mask``); everything by default.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ Mapping (one choice, index 0; ``model`` is the route name):
   and send back a ``tool`` message — it would run the tool twice or stall waiting. Only
   tool calls the run *returns* (a model bound with tools, its output an AI message with
   ``tool_calls``) become ``tool_calls`` with ``finish_reason: "tool_calls"``: those really
-  are the client's to execute;
+  are the client's to execute. They are known once the model's answer is, so they are
+  streamed at the end, as OpenAI streams each call: a ``delta.tool_calls`` chunk with its
+  ``index``, ``id``, ``type`` and ``function.name`` (``arguments: ""``), then one with its
+  ``arguments``;
 - ``custom``, ``node.start`` / ``node.end`` are **not** carried: Chat Completions has no
   place for them (an unknown delta field would be dropped or, worse, read as text); use
   the native stream, WebSocket, the AI SDK or LangServe ``stream_events`` for them;
@@ -192,8 +195,15 @@ class ChatCompletionEncoder(EventEncoder):
             return _data(_run_error(end))
         parts = []
         calls = _tool_calls(end.get("output")) if status == "completed" else []
-        if calls:
-            parts.append(self._chunk({"tool_calls": calls}))
+        for call in calls:
+            # As OpenAI streams a call: its id and name first, then its arguments.
+            opening = {**call, "function": {**call["function"], "arguments": ""}}
+            parts.append(self._chunk({"tool_calls": [opening]}))
+            arguments = {
+                "index": call["index"],
+                "function": {"arguments": call["function"]["arguments"]},
+            }
+            parts.append(self._chunk({"tool_calls": [arguments]}))
         reason = "tool_calls" if calls else _FINISH[status]
         parts.append(self._chunk({}, reason, **self._pause.field(status)))
         if self._include_usage:

@@ -8,7 +8,7 @@ from starlette.types import Scope
 
 from tokenwire.security.principal import Role
 
-__all__ = ["PUBLIC", "RUN_PATH", "app_path", "required_role"]
+__all__ = ["PUBLIC", "RUN_PATH", "app_path", "required_roles"]
 
 #: Reachable without credentials: probes, the static UI, the API description, metrics.
 PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui)(/.*)?$")
@@ -16,20 +16,23 @@ PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui)(/.*
 #: A run's own resources: the caller must own the run (or be a moderator).
 RUN_PATH = re.compile(r"^/v1/runs/(?P<run_id>[^/]+)(/.*)?$")
 
-_RULES: list[tuple[re.Pattern[str], Role]] = [
-    (re.compile(r"^/v1/audit(/.*)?$"), Role.AUDITOR),
-    (re.compile(r"^/v1/actions/?$"), Role.AUDITOR),  # what actions did, beside the records
-    (re.compile(r"^/v1/runs/?$"), Role.MODERATOR),  # the live runs list
-    (re.compile(r"^/v1/telemetry(/.*)?$"), Role.MODERATOR),
-    (re.compile(r"^/v1/moderation(/.*)?$"), Role.MODERATOR),
+#: Each path with the roles that may reach it (any one of them).
+_RULES: list[tuple[re.Pattern[str], tuple[Role, ...]]] = [
+    (re.compile(r"^/v1/audit(/.*)?$"), (Role.AUDITOR,)),
+    # What actions did: auditors beside the records, moderators watching runs they halt.
+    (re.compile(r"^/v1/actions/?$"), (Role.MODERATOR, Role.AUDITOR)),
+    (re.compile(r"^/v1/runs/?$"), (Role.MODERATOR,)),  # the live runs list
+    (re.compile(r"^/v1/telemetry(/.*)?$"), (Role.MODERATOR,)),
+    (re.compile(r"^/v1/moderation(/.*)?$"), (Role.MODERATOR,)),
 ]
 
 
-def required_role(path: str) -> Role:
-    for pattern, role in _RULES:
+def required_roles(path: str) -> tuple[Role, ...]:
+    """The roles of which the caller needs one for ``path``."""
+    for pattern, roles in _RULES:
         if pattern.match(path):
-            return role
-    return Role.CLIENT
+            return roles
+    return (Role.CLIENT,)
 
 
 def app_path(scope: Scope) -> str:

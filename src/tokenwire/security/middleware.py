@@ -5,13 +5,17 @@ layer. The limits on starting runs are checked where every protocol starts one
 Credentials: ``Authorization: Bearer <key or JWT>`` or ``X-API-Key``; WebSockets may also
 pass ``?api_key=`` (browsers cannot set headers on a WebSocket). Refusals happen before
 anything runs: 401 (no or bad credentials), 403 (role or someone else's run), 429 with
-``Retry-After`` (rate limits) — as problem+json, or a WebSocket close before accept.
+``Retry-After`` (rate limits) — as problem+json (on the OpenAI-compatible API, OpenAI's
+error object ``{"error": {message, type, code, param}}``), or a WebSocket close before
+accept.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
@@ -19,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokenwire.errors import RateLimited
 from tokenwire.runs.registry import RunRegistry
-from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_role
+from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_roles
 from tokenwire.security.credentials import Credentials, InvalidCredentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
@@ -77,9 +81,10 @@ class AuthMiddleware:
             principal = self.credentials.authenticate(secret)
         except InvalidCredentials as exc:
             raise Refused(401, "Unauthorized", str(exc)) from None
-        role = required_role(path)
-        if not principal.has(role):
-            raise Refused(403, "Forbidden", f"this needs the {role.value} role")
+        roles = required_roles(path)
+        if not any(principal.has(role) for role in roles):
+            needed = " or ".join(role.value for role in roles)
+            raise Refused(403, "Forbidden", f"this needs the {needed} role")
         self._check_run_owner(path, principal)
         await self._check_rate(principal)
         return principal
@@ -126,16 +131,36 @@ def _secret(scope: Scope) -> str | None:
     return None
 
 
+#: The OpenAI-compatible API, whose clients read OpenAI's error object (the SDK shows its
+#: ``message``), not problem+json.
+OPENAI_PATH = re.compile(r"^/v1/(chat/completions|models)(/|$)")
+#: OpenAI's ``type`` and ``code`` for each refusal status.
+_OPENAI_ERRORS = {
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "permission_denied"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+}
+
+
+def _openai_error(refusal: Refused) -> dict[str, Any]:
+    kind, code = _OPENAI_ERRORS.get(refusal.status, ("invalid_request_error", "refused"))
+    return {"error": {"message": refusal.detail, "type": kind, "code": code, "param": None}}
+
+
 async def _refuse(scope: Scope, send: Send, refusal: Refused) -> None:
     if scope["type"] == "websocket":
         # Closing before accept makes the server answer the handshake with 403.
         await send({"type": "websocket.close", "code": 4000 + refusal.status})
         return
-    body = orjson.dumps(
-        {"type": "about:blank", "title": refusal.title, "status": refusal.status,
-         "detail": refusal.detail}
-    )  # fmt: skip
-    headers = [(b"content-type", b"application/problem+json")]
+    if OPENAI_PATH.match(app_path(scope)):
+        body, media = orjson.dumps(_openai_error(refusal)), b"application/json"
+    else:
+        body = orjson.dumps(
+            {"type": "about:blank", "title": refusal.title, "status": refusal.status,
+             "detail": refusal.detail}
+        )  # fmt: skip
+        media = b"application/problem+json"
+    headers = [(b"content-type", media)]
     if refusal.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="tokenwire"'))
     if refusal.retry_after is not None:

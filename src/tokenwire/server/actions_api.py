@@ -1,4 +1,5 @@
-"""``GET /v1/actions``: what ``@action`` calls did, from the action ledger (auditors).
+"""``GET /v1/actions``: what ``@action`` calls did, from the action ledger (moderators and
+auditors).
 
 ``?thread_id=&run_id=&status=&limit=`` filter (``status``: running, intended,
 succeeded, failed, discarded); entries come newest
@@ -9,12 +10,12 @@ thread_id}`` — ``run_id`` links each to its run's audit record.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
-from tokenwire.actions.ledger import ActionStatus
+from tokenwire.actions.ledger import ActionEntry, ActionStatus
 from tokenwire.gateway import Gateway
 from tokenwire.server.guard import guarded
 from tokenwire.server.validation_api import ProblemRoute
@@ -35,6 +36,13 @@ def create_actions_router(gateway: Gateway) -> APIRouter:
         found = await gateway.actions.entries(
             thread_id=thread_id, run_id=run_id, status=status, limit=limit
         )
-        return JSONResponse({"actions": [dataclasses.asdict(e) for e in found]})
+        return JSONResponse({"actions": [_shown(e) for e in found]})
 
     return router
+
+
+def _shown(entry: ActionEntry) -> dict[str, Any]:
+    """An entry as operators see it: the sealed raw result stays in the database."""
+    shown = dataclasses.asdict(entry)
+    del shown["sealed"]
+    return shown
