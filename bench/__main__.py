@@ -18,6 +18,9 @@ Names for ``--only``:
   slow streams); ``streaming`` is all of them;
 - in process: ``telemetry``, ``holdback``, ``guard`` (the PII guard's per-token cost),
   ``stages`` (the chain recorder / budget / inline guards / guard worker, per token);
+- ``clocks`` (:mod:`bench.true_clocks`): a 5 ms-ITL stream's largest gap with exporters on
+  vs off, and reported TTFT against the client's clock in a burst of 30 and at 1 stream
+  (``BENCH_QUICK=1`` shortens it);
 - ``gc``: the garbage collector's full pass with and without ``gc_freeze``, and an A/B of
   tokenwire servers with it off and on;
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
@@ -55,6 +58,7 @@ from bench import (
     streaming,
     targets,
     telemetry_cost,
+    true_clocks,
 )
 
 COMMAND = "make bench   # = .venv/bin/python -m bench"
@@ -120,6 +124,7 @@ IN_PROCESS = {
     "guard": guard_cost,
     "stages": stage_chain,
     "gc": gc_freeze,
+    "clocks": true_clocks,
 }
 OTHERS = ("split", "profile")
 NAMES = (*streaming.SCENARIOS, "streaming", *IN_PROCESS, *OTHERS)
@@ -239,7 +244,9 @@ def main() -> None:
         )
         return
     side_by_side, split, profiles = results["streaming"], results["split"], results["profiles"]
-    in_process = [module.report(results[name]) for name, module in IN_PROCESS.items()]
+    # ``if name in results``: a results file from before a scenario existed still renders.
+    in_process = [module.report(results[name]) for name, module in IN_PROCESS.items()
+                  if name in results]  # fmt: skip
     sections = [
         targets.report(side_by_side, split),
         findings.report(side_by_side, split, profiles, results["guard"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["TERMINAL_STATUSES", "ErrorCode", "Event", "EventType", "RunStatus"]
+__all__ = ["TERMINAL_STATUSES", "ErrorCode", "Event", "EventType", "RunStatus", "stamp_of"]
 
 
 class EventType(StrEnum):
@@ -77,10 +77,16 @@ class Event:
     """One entry of a run's event log.
 
     ``wire`` caches the encoded bytes of the native SSE form, so an event replayed to many
-    subscribers (or many times to one) is serialised once.
+    subscribers (or many times to one) is serialised once. ``at``: when the recorder logged
+    a token, on the gateway's clock (what delivery lag is measured from; unset otherwise,
+    and on a copy of another replica's log).
     """
 
-    __slots__ = ("data", "seq", "type", "wire")
+    __slots__ = ("at", "data", "seq", "type", "wire")
+
+    #: Unset until the recorder stamps a token (read it with ``stamp_of``): the append of
+    #: every other event stays as cheap as it was.
+    at: float
 
     def __init__(self, seq: int, type: str, data: dict[str, Any]) -> None:
         self.seq = seq
@@ -100,3 +106,8 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "type": self.type, "data": self.data}
+
+
+def stamp_of(event: Event) -> float | None:
+    """When the recorder logged ``event`` (a token), on the gateway's clock; else None."""
+    return getattr(event, "at", None)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from langchain_core.runnables import RunnableGenerator
 from websockets.sync.client import ClientConnection, connect
 
 from tests.protocols.helpers import PROMPTS, native_input, native_text
@@ -270,3 +272,27 @@ def test_start_carries_thread_id_and_a_resume_command(serve: Serve) -> None:
         for bad, detail in cases:
             refused = reply(socket, type="start", route="ask", id=5, **bad)
             assert (refused["code"], detail in refused["message"]) == ("invalid_message", True)
+
+
+def test_a_socket_run_reports_its_delivery_lag_and_queue(serve: Serve) -> None:
+    release = threading.Event()
+
+    async def first_then_wait(_: AsyncIterator[Any]) -> AsyncIterator[str]:
+        yield "first"
+        await asyncio.to_thread(release.wait, 30)
+        yield " last"
+
+    client = serve([Route("held", RunnableGenerator(first_then_wait))])
+    try:
+        with ws(client) as socket:
+            assert reply(socket, type="start", route="held", input="hi", id=1)["type"] == "ack"
+            while receive(socket)["type"] != "token":
+                pass
+            release.set()  # the first token is on the socket: the run may end now
+            (events,) = until_end(socket, 1).values()
+    finally:
+        release.set()
+    timings = events[-1]["data"]["timings"]
+    assert timings["delivery_lag_max_ms"] is not None and timings["delivery_lag_max_ms"] >= 0
+    # The start message's arrival, then the launch, then the first token.
+    assert 0 <= timings["queue_ms"] < timings["ttft_ms"]

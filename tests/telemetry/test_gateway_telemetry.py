@@ -204,22 +204,24 @@ def ticking_clock(step: float) -> Callable[[], float]:
 
 
 def test_run_end_timings_are_read_from_the_gateways_clock(mock_url: str) -> None:
-    # Reads, 10 ms apart each: the request's arrival, the model call's start (its trace
-    # span), one per token, the model call's end, run.end's duration.
+    # Every read moves the clock 10 ms: the arrival stamp, the launch, the model call's
+    # start and end (its trace span), each token, each write (delivery lag), run.end.
+    # Timings are then whole multiples of 10 ms, ordered as the reads happened — never
+    # the wall clock's values.
     model = demo_model(f"{mock_url}/v1", "ttft=0,itl=0,tokens=6")
     gateway = Gateway([Route("chat", model)], NO_AUTH, clock=ticking_clock(0.010))
     with BackgroundServer(create_app(gateway)) as server, httpx.Client(base_url=server.url) as c:
         events = collect(c, "chat", {"input": "time me"})
     assert len([e for e in events if e.event == "token"]) == 6
     timings = events[-1].data["timings"]
-    assert timings == {
-        "ttft_ms": 20.0,
-        "itl_p50_ms": 10.0,
-        "itl_p95_ms": 10.0,
-        "itl_max_ms": 10.0,
-        "stalls": 0,
-        "duration_ms": 90.0,
-    }
+    for name in ("ttft_ms", "queue_ms", "itl_p50_ms", "itl_max_ms", "duration_ms"):
+        assert timings[name] % 10 == 0 and timings[name] >= 10, (name, timings)
+    assert timings["stalls"] == 0
+    # Arrival (stamped by the server's protocol) → launch → first token: one read at least.
+    assert timings["ttft_ms"] > timings["queue_ms"]
+    # From launch: the first token, five gaps of 10 ms at least, then run.end.
+    assert timings["duration_ms"] >= timings["ttft_ms"] - timings["queue_ms"] + 50
+    assert timings["delivery_lag_max_ms"] is None or timings["delivery_lag_max_ms"] >= 10
 
 
 def test_metrics_are_rendered_off_the_event_loop(mock_url: str) -> None:

@@ -13,7 +13,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -45,6 +45,7 @@ from tokenwire.runs.inputs import prepare_config, prepare_input, unbuildable_inp
 from tokenwire.runs.launch import end_unstarted, priced, route_budget, run_stages
 from tokenwire.runs.recorder import RunRecorder
 from tokenwire.runs.run import Run
+from tokenwire.usage.timing import arrived_at
 
 __all__ = ["RunLauncher", "route_table"]
 
@@ -91,9 +92,12 @@ class RunLauncher:
         admitted ``thread``, whose route and input replace ``route`` and ``input``; the
         request's ``options`` then apply to it. Raises ``InvalidRequest`` or
         ``RegistryFull`` before anything runs."""
-        received_at = self.telemetry.clock()
+        # When the server first saw the request (tokenwire.server.arrival), else now.
+        arrived = arrived_at.get()
+        now = self.telemetry.clock()
+        received_at = now if arrived is None else arrived
         # Read together: a trace's wall-clock times are the gateway clock's (run_tracing).
-        received = (received_at, datetime.now(UTC))
+        received = (received_at, datetime.now(UTC) - timedelta(seconds=now - received_at))
         run_config = prepare_config(route.runnable, config)
         if thread is None:
             value = prepare_input(route.runnable, input)
@@ -148,7 +152,7 @@ class RunLauncher:
         except Exception as exc:
             log.error("run %s could not be started", run.id, exc_info=exc)
             run.recorder = run.recorder or RunRecorder(
-                run.log, started_at=received_at, clock=self.telemetry.clock
+                run.log, arrived_at=received_at, clock=self.telemetry.clock
             )
             body = end_unstarted(run, run.recorder)
         masking = route.masking
@@ -184,7 +188,8 @@ class RunLauncher:
         masking = route.masking
         telemetry = self.telemetry
         recorder = telemetry.recorder(
-            run.log,
+            run,
+            route,
             value,
             received[0],
             mask_tool_io=masking.on("tool_io") if masking is not None else None,

@@ -60,10 +60,11 @@ def _identity(run: Run) -> dict[str, str]:
 def _trace_clock(run: Run, recorder: RunRecorder, received: tuple[float, datetime]) -> TraceClock:
     at, wall = received
     # The wall-clock time the recorder's TTFT counts from (the same reading, or earlier).
-    started = wall - timedelta(seconds=at - recorder.started_at)
+    # TTFT counts from the request's arrival (recorder.arrived_at), as the trace does.
+    started = wall - timedelta(seconds=at - recorder.arrived_at)
 
     def first_token() -> timedelta | None:
         first = recorder.first_token_at
-        return None if first is None else timedelta(seconds=first - recorder.started_at)
+        return None if first is None else timedelta(seconds=first - recorder.arrived_at)
 
     return TraceClock(started, first_token, root_id=UUID(hex=run.id))

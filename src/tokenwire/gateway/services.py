@@ -155,6 +155,7 @@ class Services:
 
     async def start(self) -> None:
         self.telemetry.pipeline.start()
+        self.telemetry.loop_lag.start()
         if self.audit is not None:
             await self.audit.start()  # creates the database the action ledger shares
         await self.actions.setup()
@@ -168,6 +169,7 @@ class Services:
     async def aclose(self, routes: Iterable[Route]) -> None:
         """Flush telemetry, then the traces of ``routes`` (masked routes trace through
         LangSmith clients of their own), then close the audit trail and the cluster."""
+        self.telemetry.loop_lag.stop()
         for task in self._retention:
             task.cancel()
         await asyncio.gather(*self._retention, return_exceptions=True)

@@ -22,7 +22,7 @@ reported, but the text was already shown; a block or halt still stops the run.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tokenwire.broker.base import EventLogFull
@@ -50,8 +50,18 @@ class GuardStage(ABC):
     A form says how a call reaches :meth:`_process` (:meth:`_take`) and what answer text
     costs on its way there (:meth:`_hold`)."""
 
-    def __init__(self, next: Stage, rails: Guardrails, control: RunControl) -> None:
+    def __init__(
+        self,
+        next: Stage,
+        rails: Guardrails,
+        control: RunControl,
+        *,
+        on_arrival: Callable[[], None] | None = None,
+    ) -> None:
         self._next = next
+        # Told as each delta arrives from the model, before any is held back: the gaps a
+        # stall is judged on are the provider's, not the guards' (the recorder's).
+        self._on_arrival = on_arrival
         self._answer = HoldbackBuffer(rails.guards, rails.window)
         self._reasoning = HoldbackBuffer(rails.guards, rails.window)
         self._control = control
@@ -75,6 +85,8 @@ class GuardStage(ABC):
     # -- RunSink (called by the adapter) --------------------------------------------------
     def token(self, text: str) -> bool:
         """True when this delta made the answer's first text visible (``RunSink.token``)."""
+        if self._on_arrival is not None:
+            self._on_arrival()
         if self._error is not None:
             self._raise_deferred()
         if self._stopped is not None or self._closed:

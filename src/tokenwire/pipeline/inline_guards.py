@@ -8,6 +8,7 @@ token). Until the answer's first text is visible each delta is scanned at once i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tokenwire.pipeline.guard_stage import GUARD_ERRORS, Call, GuardStage
 from tokenwire.pipeline.guardrails import Guardrails
@@ -20,10 +21,17 @@ __all__ = ["InlineGuards"]
 class InlineGuards(GuardStage):
     """Guards that never await, run in the caller's task (see the module docstring)."""
 
-    def __init__(self, next: Stage, rails: Guardrails, control: RunControl) -> None:
+    def __init__(
+        self,
+        next: Stage,
+        rails: Guardrails,
+        control: RunControl,
+        *,
+        on_arrival: Callable[[], None] | None = None,
+    ) -> None:
         if not rails.synchronous:
             raise ValueError("async guards run in a GuardWorker, not in InlineGuards")
-        super().__init__(next, rails, control)
+        super().__init__(next, rails, control, on_arrival=on_arrival)
         # Answer text of this loop iteration, scanned together once the model's task yields
         # (a network read's worth of tokens costs one scan and one event).
         self._pending: list[str] = []

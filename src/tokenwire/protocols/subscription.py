@@ -18,6 +18,7 @@ from starlette.types import Receive
 
 from tokenwire.broker.base import EventLog
 from tokenwire.events import Event, EventType
+from tokenwire.runs.delivery import DeliveryLag, oldest_token_at
 from tokenwire.runs.run import Run
 
 __all__ = [
@@ -98,6 +99,9 @@ class Feed(Protocol):
 
     def take(self) -> bytes: ...
 
+    def written(self) -> None:
+        """What the last ``take`` returned is on the socket now (delivery lag's moment)."""
+
     def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -107,14 +111,27 @@ class LogFeed:
     """One subscriber's cursor in a run's log, encoded by its protocol's encoder.
 
     Everything the log gained since the last ``take`` becomes one write however many events
-    it holds — which is how a busy gateway coalesces without renumbering events."""
+    it holds — which is how a busy gateway coalesces without renumbering events.
 
-    __slots__ = ("_cursor", "_encoder", "_log")
+    With ``delivery`` (the run's, from its recorder) each write reports the lag of the
+    oldest token in it; tokens logged before this subscriber came (a replay) are not lag."""
 
-    def __init__(self, log: EventLog, encoder: WireEncoder, after: int = 0) -> None:
+    __slots__ = ("_cursor", "_delivery", "_encoder", "_log", "_pending_at", "_since")
+
+    def __init__(
+        self,
+        log: EventLog,
+        encoder: WireEncoder,
+        after: int = 0,
+        *,
+        delivery: DeliveryLag | None = None,
+    ) -> None:
         self._log = log
         self._encoder = encoder
         self._cursor = max(after, 0)
+        self._delivery = delivery
+        self._since = delivery.now() if delivery is not None else 0.0
+        self._pending_at: float | None = None
 
     @property
     def ended(self) -> bool:
@@ -131,7 +148,15 @@ class LogFeed:
         if not events:
             return b""
         self._cursor += len(events)
+        if self._delivery is not None:
+            at = oldest_token_at(events)
+            self._pending_at = at if at is not None and at >= self._since else None
         return self._encoder.encode(events)
+
+    def written(self) -> None:
+        at, self._pending_at = self._pending_at, None
+        if at is not None and self._delivery is not None:
+            self._delivery.written(at)
 
     def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None:
         self._log.wait(waiter, end_only=end_only)

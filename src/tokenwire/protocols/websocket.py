@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,16 +182,21 @@ def pong(id: Any) -> str:
     return orjson.dumps({"type": "pong", "id": id}).decode()
 
 
+#: Called once a message is on the socket.
+Sent = Callable[[], None]
+
+
 @dataclass
 class Outbox:
     """What one socket has yet to send: a bounded queue of run events plus control
-    replies, which go first."""
+    replies, which go first. A run event may carry ``on_sent``, called once it is on the
+    socket (a token's delivery lag)."""
 
     max_events: int = 256
     max_control: int = 64
 
     def __post_init__(self) -> None:
-        self._events: asyncio.Queue[str] = asyncio.Queue(self.max_events)
+        self._events: asyncio.Queue[tuple[str, Sent | None]] = asyncio.Queue(self.max_events)
         self._control: deque[str] = deque()
         self._wake = asyncio.Event()
 
@@ -198,9 +204,9 @@ class Outbox:
     def pending_events(self) -> int:
         return self._events.qsize()
 
-    async def put_event(self, message: str) -> None:
+    async def put_event(self, message: str, on_sent: Sent | None = None) -> None:
         """Wait for room, then queue a run event (this wait *is* the backpressure)."""
-        await self._events.put(message)
+        await self._events.put((message, on_sent))
         self._wake.set()
 
     def put_control(self, message: str) -> None:
@@ -209,11 +215,11 @@ class Outbox:
         self._control.append(message)
         self._wake.set()
 
-    async def next(self) -> str:
+    async def next(self) -> tuple[str, Sent | None]:
         """The next message to send: control replies first, then run events in order."""
         while True:
             if self._control:
-                return self._control.popleft()
+                return self._control.popleft(), None
             if not self._events.empty():
                 return self._events.get_nowait()
             self._wake.clear()

@@ -54,7 +54,8 @@ def run_stages(
     rails = route.guardrails
     if rails is not None and rails.guards:
         form = InlineGuards if rails.synchronous else GuardWorker
-        head = form(head, rails, run)
+        # Stalls are judged where the model's deltas arrive, before the guards hold any.
+        head = form(head, rails, run, on_arrival=recorder.provider_token)
     if budget is not None:
         head = BudgetStage(head, budget, run, prices=prices, estimate=estimate)
     return head

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from array import array
 from collections.abc import Callable, Sequence
 from time import perf_counter
@@ -15,11 +16,15 @@ from tokenwire.langchain.sink import NodePhase
 from tokenwire.langchain.steps import StepLog
 from tokenwire.pipeline.findings import Finding
 from tokenwire.plain_json import json_ready, valid_text
+from tokenwire.runs.delivery import DeliveryLag
 from tokenwire.usage.estimate import Estimator, heuristic_tokens
+from tokenwire.usage.loop_lag import LoopLag
 from tokenwire.usage.pricing import PriceTable
 from tokenwire.usage.timing import Clock, summarize_gaps
 
 __all__ = ["RunRecorder"]
+
+log = logging.getLogger("tokenwire")
 
 _TOKEN = EventType.TOKEN.value
 _REASONING = EventType.REASONING.value
@@ -33,6 +38,13 @@ class RunRecorder:
 
     It keeps what the run delivered so far (``text``), summed usage and cost, and timings,
     so ``GET /v1/runs/{id}`` can answer while the run is live.
+
+    Times: ``arrived_at`` is when the server first saw the request (TTFT counts from it, as
+    the user waits from it), ``started_at`` when the run was launched (``queue_ms`` is the
+    difference: auth, validation, admission, a thread's wait, a busy loop). A gap counts as
+    a stall only for what the provider took: the time ``loop_lag`` saw the loop blocked
+    inside it is the gateway's, not the provider's. ``on_first_token`` is called once, with
+    the recorder, at the first token (the TTFT metric is observed then, not at run end).
     """
 
     __slots__ = (
@@ -40,14 +52,20 @@ class RunRecorder:
         "_clock",
         "_estimate",
         "_input",
+        "_loop_lag",
         "_mask_custom",
         "_mask_tool_io",
+        "_on_first_token",
         "_parts",
         "_prices",
+        "_provider_last",
         "_stall_threshold",
+        "arrived_at",
         "cached_input_tokens",
         "cost_usd",
+        "delivery",
         "first_token_at",
+        "first_token_reported",
         "gaps",
         "guardrail_actions",
         "input_tokens",
@@ -57,6 +75,7 @@ class RunRecorder:
         "output_tokens",
         "priced",
         "providers",
+        "stall_gaps",
         "started_at",
         "steps",
         "tool_calls",
@@ -76,6 +95,9 @@ class RunRecorder:
         mask_tool_io: Callable[[Any], Any] | None = None,
         mask_custom: Callable[[Any], Any] | None = None,
         clock: Clock = perf_counter,
+        arrived_at: float | None = None,
+        loop_lag: LoopLag | None = None,
+        on_first_token: Callable[[RunRecorder], None] | None = None,
     ) -> None:
         self._clock = clock
         self._append = log.append
@@ -90,11 +112,22 @@ class RunRecorder:
         self._stall_threshold = stall_threshold
         self._estimate = estimate
         self._input = input
-        # TTFT counts from when the request arrived (validation included), as a user sees it.
         self.started_at = clock() if started_at is None else started_at
+        # TTFT counts from when the request arrived (validation included), as a user sees it.
+        self.arrived_at = self.started_at if arrived_at is None else arrived_at
         self.first_token_at: float | None = None
         self.last_token_at: float | None = None
         self.gaps: array[float] = array("d")
+        self._loop_lag = loop_lag
+        self._on_first_token = on_first_token
+        #: ``on_first_token`` returned: whatever it reported need not be reported again.
+        self.first_token_reported = False
+        #: (seconds after arrival, provider's share of the gap) of each stall, in order.
+        self.stall_gaps: list[tuple[float, float]] = []
+        #: The last delta's arrival at a stage before this one (guards that hold text
+        #: back): once one reports arrivals, stalls are judged on them, not on tokens here.
+        self._provider_last: float | None = None
+        self.delivery = DeliveryLag(clock)
         self.input_tokens = 0
         self.output_tokens = 0
         self.cached_input_tokens = 0
@@ -117,14 +150,48 @@ class RunRecorder:
         last = self.last_token_at
         if last is None:
             self.first_token_at = now
+            if self._on_first_token is not None:
+                self._first_token()
         else:
-            self.gaps.append(now - last)
+            gap = now - last
+            self.gaps.append(gap)
+            # Rare: the only branch a gap can take (unless the guards report arrivals).
+            if gap > self._stall_threshold and self._provider_last is None:
+                self._judge_gap(last, now, gap)
         self.last_token_at = now
         if not text.isascii():  # a lone surrogate would break every encoder of the log
             text = valid_text(text)
         self._parts.append(text)
-        self._append(_TOKEN, {"text": text})
+        self._append(_TOKEN, {"text": text}).at = now  # what delivery lag counts from
         return last is None
+
+    def provider_token(self) -> None:
+        """A delta arrived from the model at the guards, which may hold it back a while:
+        the provider's gap is measured here (a clock read per delta, guarded routes only)."""
+        now = self._clock()
+        last = self._provider_last
+        if last is not None and now - last > self._stall_threshold:
+            self._judge_gap(last, now, now - last)
+        self._provider_last = now
+
+    def _first_token(self) -> None:
+        assert self._on_first_token is not None
+        try:
+            self._on_first_token(self)
+        except Exception:  # a metric must never break the token path
+            log.exception("the first-token callback failed")
+        else:
+            self.first_token_reported = True
+
+    def _judge_gap(self, last: float, now: float, gap: float) -> None:
+        """A stall is the provider's gap over the threshold: the time the loop was blocked
+        inside it (the gateway could not read the chunk) is taken out first."""
+        lag = self._loop_lag
+        if lag is not None:
+            lag.settle()
+            gap -= lag.blocked_within(last, now)
+        if gap > self._stall_threshold:
+            self.stall_gaps.append((now - self.arrived_at, gap))
 
     def reasoning(self, text: str) -> None:
         self._append(_REASONING, {"text": valid_text(text)})
@@ -318,17 +385,33 @@ class RunRecorder:
             "cost_usd": None,
         }
 
+    @property
+    def ttft(self) -> float | None:
+        """Seconds from the request's arrival to the first token (None before it)."""
+        first = self.first_token_at
+        return None if first is None else first - self.arrived_at
+
+    @property
+    def queue(self) -> float:
+        """Seconds from the request's arrival to the run's launch."""
+        return max(self.started_at - self.arrived_at, 0.0)
+
     def timings(self) -> dict[str, Any]:
-        """``run.end.timings``: TTFT, inter-token latency, stalls, duration (ms)."""
+        """``run.end.timings`` (ms): TTFT and the queue from arrival, inter-token latency,
+        provider stalls, delivery lag (token logged → written, over the writes so far),
+        duration from launch."""
         end = self._clock()
-        ttft = self.first_token_at
         itl = summarize_gaps(self.gaps, self._stall_threshold)
+        lag_p95, lag_max = self.delivery.summary()
         return {
-            "ttft_ms": _ms(None if ttft is None else ttft - self.started_at),
+            "ttft_ms": _ms(self.ttft),
+            "queue_ms": _ms(self.queue),
             "itl_p50_ms": _ms(itl.p50),
             "itl_p95_ms": _ms(itl.p95),
             "itl_max_ms": _ms(itl.max),
-            "stalls": itl.stalls,
+            "stalls": len(self.stall_gaps),
+            "delivery_lag_p95_ms": _ms(lag_p95),
+            "delivery_lag_max_ms": _ms(lag_max),
             "duration_ms": _ms(end - self.started_at),
         }
 

@@ -17,6 +17,7 @@ from tokenwire.security.credentials import Credentials
 from tokenwire.security.middleware import AuthMiddleware
 from tokenwire.server.actions_api import create_actions_router
 from tokenwire.server.api import START_PATH, create_router, start_run_endpoint
+from tokenwire.server.arrival import RequestArrival
 from tokenwire.server.audit_api import create_audit_router
 from tokenwire.server.console_api import create_console_router
 from tokenwire.server.direct_route import FastPath
@@ -90,7 +91,9 @@ def create_app(
         on_client_gone=gateway.telemetry.metrics.client_disconnects.inc,
     )
     app.add_exception_handler(BodyTooLarge, too_large_handler)
-    install_auth(app, gateway)  # added last: outermost, so auth comes first
+    install_auth(app, gateway)  # outermost but one, so auth comes first
+    # Outermost: the request's arrival is what TTFT counts from, auth's time included.
+    app.add_middleware(RequestArrival, clock=gateway.telemetry.clock)
     return app
 
 

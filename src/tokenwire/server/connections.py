@@ -17,6 +17,9 @@ both to the httptools protocol, by its parser callbacks:
   body was read (a 413): uvicorn drops the rest of the body, for ``header_timeout_seconds``
   at most, so an endless chunked body cannot hold the connection either.
 
+It also stamps each request's arrival (``on_message_begin``, on the gateway's clock) in its
+ASGI scope: TTFT counts from there (:mod:`tokenwire.server.arrival`).
+
 :func:`server_config` builds the ``uvicorn.Config`` of ``tokenwire serve``/``demo`` and
 :class:`~tokenwire.server.background.BackgroundServer` from :class:`~tokenwire.config.Settings`.
 """
@@ -25,12 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import http
+from time import perf_counter
 from typing import Any, ClassVar
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tokenwire.config import Settings
+from tokenwire.server.arrival import gateway_clock, stamp_arrival
+from tokenwire.usage.timing import Clock
 
 __all__ = ["LimitedHttpProtocol", "limited_http", "server_config"]
 
@@ -41,6 +47,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     max_header_bytes: ClassVar[int] = 16_384
     header_timeout_seconds: ClassVar[float] = 10.0
+    #: The gateway's clock, which requests' arrival is stamped on.
+    arrival_clock: ClassVar[tuple[Clock]] = (perf_counter,)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +84,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         super().on_message_begin()
+        stamp_arrival(self.scope, self.arrival_clock[0]())  # type: ignore[arg-type]
         self._in_headers = True
         self._header_bytes = 0
         self._start_header_timer()
@@ -164,23 +173,25 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             )
 
 
-def limited_http(settings: Settings) -> type[LimitedHttpProtocol]:
-    """The protocol class with ``settings``' header limits."""
+def limited_http(settings: Settings, clock: Clock = perf_counter) -> type[LimitedHttpProtocol]:
+    """The protocol class with ``settings``' header limits, stamping arrivals on ``clock``."""
 
     class ConfiguredHttpProtocol(LimitedHttpProtocol):
         max_header_bytes = settings.max_header_bytes
         header_timeout_seconds = settings.header_timeout_seconds
+        arrival_clock = (clock,)
 
     return ConfiguredHttpProtocol
 
 
 def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
     """uvicorn's configuration for serving the gateway with ``settings``' connection limits;
-    ``options`` are passed on (host, port, log level, …)."""
+    ``options`` are passed on (host, port, log level, …). Arrivals are stamped on the clock
+    of the gateway ``app`` serves."""
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http=limited_http(settings),
+        http=limited_http(settings, gateway_clock(app)),
         timeout_keep_alive=settings.keep_alive_seconds,
         # The same header limit if h11 were chosen instead of the protocol above.
         h11_max_incomplete_event_size=settings.max_header_bytes,

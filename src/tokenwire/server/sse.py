@@ -87,8 +87,10 @@ def run_stream(
     """A run's log after ``after`` as an SSE response, in one protocol's encoding; the
     client counts as a subscriber from now until the response closes."""
     run.attach()
+    recorder = getattr(run, "recorder", None)  # another replica's run has none here
+    delivery = recorder.delivery if recorder is not None else None
     return EventStreamResponse(
-        LogFeed(run.log, encoder, after),
+        LogFeed(run.log, encoder, after, delivery=delivery),
         preamble=preamble,
         heartbeat_seconds=settings.heartbeat_seconds,
         max_seconds=settings.max_stream_seconds,
@@ -164,9 +166,11 @@ class _Writer:
             pending = b""
             if feed.finished or self._expired:
                 await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                feed.written()
                 return
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                feed.written()
                 now = self._last_write = loop.time()
                 if data:  # a preamble alone says nothing about the stream's pace
                     self._pace, self._last_data = now - self._last_data, now
@@ -272,6 +276,9 @@ class IteratorFeed:
             raise self._error
         chunk, self._ready = b"".join(self._ready), []
         return chunk
+
+    def written(self) -> None:
+        return None  # not a run's tokens: no delivery lag
 
     def wait(self, waiter: asyncio.Future[None], *, end_only: bool = False) -> None:
         self._waiter = waiter

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from tokenwire.errors import ClusterUnavailable, RunRefused
+from tokenwire.events import stamp_of
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.refusals import websocket_refusal
 from tokenwire.protocols.websocket import (
@@ -33,6 +35,7 @@ from tokenwire.runs.inputs import input_from_messages
 from tokenwire.runs.run import Run
 from tokenwire.server.guard import unauthenticated
 from tokenwire.threads import ThreadRequest
+from tokenwire.usage.timing import arrived_at
 
 __all__ = ["SocketSession", "create_ws_router"]
 
@@ -96,7 +99,10 @@ class SocketSession:
 
     async def _send(self, websocket: WebSocket) -> None:
         while True:
-            await websocket.send_text(await self.outbox.next())
+            message, on_sent = await self.outbox.next()
+            await websocket.send_text(message)
+            if on_sent is not None:
+                on_sent()
 
     def handle(self, raw: str | bytes) -> None:
         """Answer one client message (replies go through the outbox)."""
@@ -126,7 +132,12 @@ class SocketSession:
     def _start(self, op: str, message: dict[str, Any], id: Any) -> None:
         # The start may wait (the caller's limits, perhaps in Redis, or a key held by
         # another replica's run): the socket's other requests are answered meanwhile.
-        task = asyncio.ensure_future(self._start_admitted(op, message, id))
+        # Its run's TTFT counts from now, the message's arrival (the task copies it).
+        token = arrived_at.set(self.gateway.telemetry.clock())
+        try:
+            task = asyncio.ensure_future(self._start_admitted(op, message, id))
+        finally:
+            arrived_at.reset(token)
         self.lookups.add(task)
         task.add_done_callback(self.lookups.discard)
 
@@ -247,10 +258,15 @@ class SocketSession:
 
     async def _feed(self, run: Run, after: int) -> None:
         batches = run.log.read(after)
+        delivery = run.recorder.delivery if run.recorder is not None else None
+        since = delivery.now() if delivery is not None else 0.0  # before: a replay, no lag
         try:
             async for batch in batches:
                 for event in batch:
-                    await self.outbox.put_event(event_message(run.id, event))
+                    on_sent, at = None, stamp_of(event)
+                    if delivery is not None and at is not None and at >= since:
+                        on_sent = functools.partial(delivery.written, at)
+                    await self.outbox.put_event(event_message(run.id, event), on_sent)
                     self.cursors[run.id] = event.seq
         finally:
             run.detach()

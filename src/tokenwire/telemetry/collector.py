@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
 from tokenwire.telemetry.recent import RecentRuns
 from tokenwire.telemetry.record import RunRecord
 from tokenwire.usage.estimate import estimator
+from tokenwire.usage.loop_lag import LoopLag
 from tokenwire.usage.pricing import PriceTable
 from tokenwire.usage.timing import Clock, summarize_gaps
 
@@ -47,6 +50,8 @@ class Telemetry:
         self._capture_io = bool(settings.otlp_endpoint and settings.otlp_capture_io)
         #: What run timings (TTFT, inter-token gaps, duration) are read from.
         self.clock = clock
+        #: When the loop was too busy to read a provider (started with the gateway).
+        self.loop_lag = LoopLag(clock)
         self.prices = prices or PriceTable()
         self.metrics = GatewayMetrics(
             time_buckets=settings.metrics_time_buckets,
@@ -88,15 +93,20 @@ class Telemetry:
 
     def recorder(
         self,
-        log: EventLog,
+        run: Run,
+        route: Route,
         input: Any,
-        started_at: float,
+        arrived_at: float,
         mask_tool_io: Callable[[Any], Any] | None = None,
         mask_custom: Callable[[Any], Any] | None = None,
     ) -> RunRecorder:
+        """``run``'s recorder: launched now, for a request that arrived at ``arrived_at``."""
+        log: EventLog = run.log
         return RunRecorder(
             log,
-            started_at=started_at,
+            arrived_at=arrived_at,
+            loop_lag=self.loop_lag,
+            on_first_token=functools.partial(self._first_token, run, route),
             mask_tool_io=mask_tool_io,
             mask_custom=mask_custom,
             prices=self.prices,
@@ -105,6 +115,11 @@ class Telemetry:
             input=input,
             clock=self.clock,
         )
+
+    def _first_token(self, run: Run, route: Route, recorder: RunRecorder) -> None:
+        """TTFT into the histogram now, while the run streams: one observation per run
+        (a live run's first token shows in ``/metrics``); the run-end record skips it."""
+        self.metrics.first_token(self.record(run, route, recorder))
 
     def initialise(self, routes: Iterable[Route], key_labels: Iterable[str]) -> None:
         """Create every route's series at zero for each caller label the configuration
@@ -161,8 +176,8 @@ class Telemetry:
         itl = summarize_gaps(recorder.gaps, self.settings.stall_threshold_seconds)
         # ``run.model``: the route's model, read once when the gateway launched the run.
         model = run.model or (recorder.models[0] if recorder.models else None)
-        ttft = recorder.first_token_at
         error = run.summary.get("error") or {}
+        lag_p95, lag_max = recorder.delivery.summary()
         return RunRecord(
             run_id=run.id,
             trace_id=run.trace_id,
@@ -175,11 +190,11 @@ class Telemetry:
             error_code=error.get("code"),
             started_at=run.created_at,
             duration_s=(run.ended_at or time.time()) - run.created_at,
-            ttft_s=None if ttft is None else ttft - recorder.started_at,
+            ttft_s=recorder.ttft,
             itl_p50_s=itl.p50,
             itl_p95_s=itl.p95,
             itl_max_s=itl.max,
-            stalls=itl.stalls,
+            stalls=len(recorder.stall_gaps),
             input_tokens=usage["input_tokens"],
             output_tokens=usage["output_tokens"],
             cached_input_tokens=usage["cached_input_tokens"],
@@ -197,6 +212,13 @@ class Telemetry:
             end_reason=_end_reason(run, error),
             steps=_relative_steps(recorder.steps.steps, recorder.started_at, self._capture_io),
             **self._shown(run, route, recorder),
+            queue_s=recorder.queue,
+            delivery_lag_p95_s=lag_p95,
+            delivery_lag_max_s=lag_max,
+            stall_gaps=tuple(recorder.stall_gaps),
+            # A copy: a subscriber may still write (and append) after the run ended.
+            delivery_lags=array("d", recorder.delivery.lags),
+            ttft_observed=recorder.first_token_reported,
         )
 
     def _shown(self, run: Run, route: Route, recorder: RunRecorder) -> dict[str, Any]:

@@ -35,6 +35,8 @@ __all__ = ["TIME_BUCKETS", "TOKEN_BUCKETS", "GatewayMetrics", "ReliabilityCollec
 TIME_BUCKETS = GENAI_TIME_BUCKETS
 #: gen_ai.client.token.usage
 TOKEN_BUCKETS = GENAI_TOKEN_BUCKETS
+#: Delivery lag is the gateway's own latency: finer than a model's.
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class GatewayMetrics:
@@ -61,6 +63,14 @@ class GatewayMetrics:
             "Time between consecutive output chunks after the first.",
             ATTRIBUTION,
             buckets=time_buckets,
+            registry=r,
+        )
+        self.delivery_lag = Histogram(
+            "tokenwire_delivery_lag_seconds",
+            "Token logged by the gateway to written on a client's socket, per write "
+            "(the gateway's own share of what a client waits for).",
+            ("route",),
+            buckets=LAG_BUCKETS,
             registry=r,
         )
         self.duration = Histogram(
@@ -153,9 +163,11 @@ class GatewayMetrics:
         if labels not in self._known:
             self.initialise((labels,))
         trace = {"trace_id": record.trace_id}
-        if record.ttft_s is not None:
+        if record.ttft_s is not None and not record.ttft_observed:
             self.ttft.labels(*labels).observe(record.ttft_s, trace)
         observe_many(self.per_chunk.labels(*labels), record.gaps, trace)
+        if record.delivery_lags:
+            observe_many(self.delivery_lag.labels(record.route), record.delivery_lags)
         self.duration.labels(*labels, record.status).observe(record.duration_s, trace)
         estimated = "true" if record.estimated else "false"
         self.token_usage.labels(*labels, "input", estimated).observe(record.input_tokens)
@@ -177,6 +189,16 @@ class GatewayMetrics:
             self.tokens_after_disconnect.labels(record.route, labels.gen_ai_request_model).inc(
                 record.tokens_after_disconnect
             )
+
+    def first_token(self, record: RunRecord) -> None:
+        """A live run's first token: its TTFT, observed once, while it streams (``observe``
+        then skips it: ``record.ttft_observed``). Labelled as ``observe`` labels."""
+        if record.ttft_s is None:
+            return
+        labels = Attribution.of(record)
+        if labels not in self._known:
+            self.initialise((labels,))
+        self.ttft.labels(*labels).observe(record.ttft_s, {"trace_id": record.trace_id})
 
     def initialise(self, attributions: Iterable[Attribution]) -> None:
         """Create the series of each attribution at zero — the gateway's known ones before

@@ -66,9 +66,28 @@ class RunRecord:
     #: (None unless an exporter asked for them: ``otlp_capture_io``).
     shown_input: Any = field(default=None, repr=False)
     shown_output: Any = field(default=None, repr=False)
+    #: Arrival → run launch (auth, validation, admission, a thread's wait, a busy loop).
+    queue_s: float = 0.0
+    #: Token logged → written to a client's socket, over the run's writes (None: no write).
+    delivery_lag_p95_s: float | None = None
+    delivery_lag_max_s: float | None = None
+    #: (seconds after arrival, provider's gap) of each stall: only what the provider took,
+    #: the time the gateway's loop was blocked inside a gap taken out (``stalls`` counts them).
+    stall_gaps: tuple[tuple[float, float], ...] = ()
+    #: Every write's delivery lag (for the histogram); the JSONL form keeps the summary.
+    delivery_lags: array[float] = field(default_factory=lambda: array("d"), repr=False)
+    #: The TTFT histogram already has this run (observed at its first token).
+    ttft_observed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("gaps", "steps", "shown_input", "shown_output"):
+        for name in (
+            "gaps",
+            "steps",
+            "shown_input",
+            "shown_output",
+            "delivery_lags",
+            "ttft_observed",
+        ):
             del data[name]
         return data

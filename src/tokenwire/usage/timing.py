@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["Clock", "GapSummary", "percentile", "summarize_gaps"]
+__all__ = ["Clock", "GapSummary", "arrived_at", "percentile", "summarize_gaps"]
 
 Clock = Callable[[], float]
 """A monotonic clock in seconds, such as ``time.perf_counter``."""
+
+arrived_at: ContextVar[float | None] = ContextVar("tokenwire_arrived_at", default=None)
+"""When the request being served arrived, on the gateway's clock: set by the server layer
+(``tokenwire.server.arrival``) for the request's task, read when a run starts, so TTFT and
+``queue_ms`` count from the moment the server first saw the request. None outside one."""
 
 
 @dataclass(frozen=True, slots=True)
