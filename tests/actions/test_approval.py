@@ -182,3 +182,24 @@ def test_a_live_question_nobody_answers_is_rejected_at_the_timeout(
         "message": "the approval timed out",
     }
     assert records.tickets == []
+
+
+def test_a_live_question_is_shown_masked_in_the_run_snapshot(
+    crm: tuple[Crm, str], tmp_path: Any
+) -> None:
+    from tokenwire import Guardrails
+
+    _, url = crm
+    rails = Guardrails.from_config({"pii": True, "mask": ["tool_io"]})
+    routes = [Route("file", _gated_chain(url), mode="events", guardrails=rails)]
+    with serve(routes, data_dir=str(tmp_path)) as client:
+        started = client.post(
+            "/v1/routes/file/runs", json={"input": {"title": "call jane.doe@example.com"}}
+        )
+        run = f"/v1/runs/{started.json()['run_id']}"
+        snapshot = poll_until(
+            lambda: (s := client.get(run).json()).get("approvals") and s, timeout=30
+        )
+        client.post(f"{run}/cancel")
+    (asked,) = snapshot["approvals"]
+    assert "jane.doe@example.com" not in str(asked) and "call " in asked["args"]["title"]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
+import httpx
 from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
@@ -165,3 +166,50 @@ def test_a_paused_run_hands_its_intended_calls_to_the_resumed_run(tmp_path: Any)
             committed = [e.data for e in resumed if e.event == "action.committed"]
         assert len(committed) == 1 and committed[0]["result"] == "refunded A"
         assert calls == ["A"], f"called in the node that paused: {again}"
+
+
+def test_a_retried_attempt_intends_its_deferred_call_again_and_it_commits_once(
+    tmp_path: Any,
+) -> None:
+    """The retry redoes the call with the same key, held ``intended`` by this very run:
+    it must intend it anew, not wait for itself until the duplicate-wait gives up."""
+    from tokenwire.reliability.retry import RetryPolicy
+
+    calls: list[str] = []
+    attempts: list[int] = []
+
+    @action(commit="after_validation")
+    async def send_refund(order: str) -> str:
+        calls.append(order)
+        return f"refunded {order}"
+
+    async def flaky(payload: dict[str, Any]) -> AsyncIterator[str]:
+        attempts.append(1)
+        await send_refund(payload["order"])
+        if len(attempts) == 1:
+            raise httpx.ConnectError("connection refused")  # before the first token: retried
+        yield "done"
+
+    route = Route("refund", RunnableLambda(flaky), retry=RetryPolicy(max_retries=1, base_delay=0))
+    with serve([route], data_dir=str(tmp_path)) as client:
+        events = collect(client, "refund", {"input": {"order": "A"}})
+    assert events[-1].data["status"] == "completed", events[-1].data
+    assert len(attempts) == 2
+    assert [e.event for e in events].count("action.committed") == 1
+    assert calls == ["A"]
+
+
+def test_a_new_turn_on_a_paused_thread_discards_the_held_calls(tmp_path: Any) -> None:
+    """Only the run that answers the pause (a resume) takes the paused run's intended calls
+    over; a run with new input on the thread leaves them uncommitted, and says so."""
+    calls: list[str] = []
+    graph = _refund_then_ask(calls, in_asking_node=False)
+    with serve([Route("refund", graph)], data_dir=str(tmp_path)) as client:
+        first = collect(client, "refund", {"input": {"order": "A"}, "thread_id": "t"})
+        assert first[-1].data["status"] == "interrupted"
+        again = collect(
+            client, "refund", {"input": {"order": "B"}, "thread_id": "t", "multitask": "interrupt"}
+        )
+    discarded = [e.data["args"] for e in again if e.event == "action.discarded"]
+    assert discarded == [{"order": "A"}]
+    assert "A" not in calls

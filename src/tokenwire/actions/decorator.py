@@ -248,6 +248,10 @@ class _Call:
                 if self.within is not None:
                     self.scope.replayed_in.add(self.within)
                 return existing
+            if existing.status == "intended" and existing.run_id == self.scope.run_id:
+                # This run's own deferred call, made again by a retry or a restarting
+                # fallback: intend it anew (the earlier attempt's is replaced, not added).
+                return None
             # Running or intended elsewhere: wait for it — unless its run is gone.
             if await self._orphaned(existing):
                 # Its run died mid-call: execute again, the key (handed to the system of

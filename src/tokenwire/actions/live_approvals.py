@@ -21,15 +21,29 @@ EXPIRED = {"type": "reject", "message": "the approval timed out"}
 
 
 class LiveApprovals:
-    def __init__(self, report: Callable[[dict[str, Any]], None], timeout: float) -> None:
-        #: Appends the ``approval.required`` event (the run's recorder).
+    def __init__(
+        self,
+        report: Callable[[dict[str, Any]], None],
+        timeout: float,
+        mask: Callable[[Any], Any] | None = None,
+    ) -> None:
+        #: Appends the ``approval.required`` event (the run's recorder, which masks it).
         self._report = report
         self._timeout = timeout
+        #: The route's masking of tool steps: what ``pending`` shows (a run's snapshot).
+        self._mask = mask
         self._open: dict[str, tuple[Approval, asyncio.Future[dict[str, Any]]]] = {}
 
     @property
     def pending(self) -> list[dict[str, Any]]:
-        return [approval.data() for approval, _ in self._open.values()]
+        """The open questions, masked as their ``approval.required`` events are."""
+        shown = [approval.data() for approval, _ in self._open.values()]
+        mask = self._mask
+        if mask is None:
+            return shown
+        return [
+            {**q, "args": mask(q["args"]), "description": mask(q["description"])} for q in shown
+        ]
 
     async def ask(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Wait for the decision on one call (a ``tool_approval`` request)."""

@@ -80,13 +80,17 @@ class SqlLedger:
             await self.database.aclose()
 
     async def begin(self, entry: ActionEntry) -> ActionEntry | None:
-        row = _row(replace(entry, status="running", started_at=time.time()))
-        try:
-            async with self.database.writing() as conn:
-                await conn.execute(insert(actions).values(**row))
-        except IntegrityError:
-            return await self.get(entry.key)
-        return None
+        while True:
+            row = _row(replace(entry, status="running", started_at=time.time()))
+            try:
+                async with self.database.writing() as conn:
+                    await conn.execute(insert(actions).values(**row))
+            except IntegrityError:
+                existing = await self.get(entry.key)
+                if existing is None:  # released or expired in between: claim it again
+                    continue
+                return existing
+            return None
 
     async def retry(self, entry: ActionEntry, holder: ActionEntry | None = None) -> bool:
         values = _row(replace(entry, status="running", started_at=time.time()))

@@ -18,7 +18,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from tokenwire.actions.commit import Deferred
+from tokenwire.actions.commit import Deferred, discard_deferred
 from tokenwire.actions.ledger import Ledger
 from tokenwire.actions.live_approvals import LiveApprovals
 from tokenwire.actions.protection import ProtectedLedger, gateway_seal
@@ -215,12 +215,14 @@ class RunLauncher:
             reliability=self.reliability,
             sink=stages,
         )
-        run.actions = self._action_scope(run, masking)
+        run.actions = self._action_scope(run, masking, resumes=_is_command(value))
         return _with_actions(body, run.actions, trace)
 
-    def _action_scope(self, run: Run, masking: Masking | None) -> ActionScope:
+    def _action_scope(self, run: Run, masking: Masking | None, *, resumes: bool) -> ActionScope:
         """What the run's ``@action`` calls key on: its thread, else the request's
-        idempotency key, else the run — what stays the same when the work is redone."""
+        idempotency key, else the run — what stays the same when the work is redone.
+        ``resumes``: the run answers its thread's pause (a ``Command``), so it takes over the
+        paused run's deferred calls; any other run on the thread discards them."""
         if run.thread_id is not None:
             lineage = f"thread:{run.thread_id}"
         elif run.idempotency_key is not None:
@@ -248,11 +250,15 @@ class RunLauncher:
         )
         if run.recorder is not None:
             timeout = self.settings.approval_timeout_seconds
-            run.approvals = LiveApprovals(run.recorder.approval, timeout)
+            run.approvals = LiveApprovals(run.recorder.approval, timeout, mask)
             scope.ask = run.approvals.ask
         if run.thread_id is not None:
             thread_id = run.thread_id
-            scope.deferred = self._held_actions.pop(thread_id, [])
+            held = self._held_actions.pop(thread_id, [])
+            if resumes:
+                scope.deferred = held
+            elif held and scope.report is not None:  # a new turn, not the pause's answer
+                scope.writes += discard_deferred(held, ledger, scope.outcomes, scope.report)
             scope.hold = functools.partial(self._held_actions.__setitem__, thread_id)
         return scope
 
@@ -331,3 +337,8 @@ def _input_seal(routes: Iterable[Route], settings: Settings) -> InputSeal | None
                 "is set (TOKENWIRE_AUDIT_INPUT_KEY)"
             )
     return None
+
+
+def _is_command(value: Any) -> bool:
+    """A LangGraph ``Command`` (a resume), told apart without importing LangGraph."""
+    return type(value).__name__ == "Command" and type(value).__module__.startswith("langgraph")
