@@ -203,3 +203,34 @@ def test_a_live_question_is_shown_masked_in_the_run_snapshot(
         client.post(f"{run}/cancel")
     (asked,) = snapshot["approvals"]
     assert "jane.doe@example.com" not in str(asked) and "call " in asked["args"]["title"]
+
+
+def test_a_cancelled_run_answers_its_open_question_so_a_sync_action_returns(
+    tmp_path: Any,
+) -> None:
+    """A sync action asks from a worker thread, which a cancel does not stop: unanswered,
+    it would wait for ever (and hold the process's exit)."""
+    returned: list[Any] = []
+
+    @action(requires_approval=True)
+    def create_ticket(title: str) -> dict[str, Any]:
+        return {"id": 1}
+
+    def call(payload: dict[str, Any]) -> Any:
+        returned.append(create_ticket(payload["title"]))
+        return returned[-1]
+
+    with serve(
+        [Route("file", RunnableLambda(call), mode="events")], data_dir=str(tmp_path)
+    ) as client:
+        run_id = _start(client)
+        poll_until(lambda: client.get(f"/v1/runs/{run_id}").json().get("approvals"), timeout=30)
+        assert client.post(f"/v1/runs/{run_id}/cancel").status_code == 200
+        poll_until(lambda: returned, timeout=30)
+    assert returned == [
+        {
+            "status": "rejected",
+            "action": "create_ticket",
+            "message": "the run ended before a decision",
+        }
+    ]

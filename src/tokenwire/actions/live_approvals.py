@@ -15,9 +15,11 @@ from typing import Any
 
 from tokenwire.langchain.approvals import DECISIONS, Approval, resume_value
 
-__all__ = ["EXPIRED", "LiveApprovals"]
+__all__ = ["ENDED", "EXPIRED", "LiveApprovals"]
 
 EXPIRED = {"type": "reject", "message": "the approval timed out"}
+#: The answer to a question still open when its run ends (cancelled, failed, shut down).
+ENDED = {"type": "reject", "message": "the run ended before a decision"}
 
 
 class LiveApprovals:
@@ -68,6 +70,12 @@ class LiveApprovals:
             return dict(EXPIRED)
         finally:
             self._open.pop(call_id, None)
+
+    def close(self) -> None:
+        """The run has ended: every question still open is answered :data:`ENDED`."""
+        for _, decided in list(self._open.values()):
+            if not decided.done():
+                decided.set_result(dict(ENDED))
 
     def decide(self, decisions: Any) -> None:
         """Answer the calls ``decisions`` name (``[{call_id, type, args?, name?,

@@ -216,7 +216,7 @@ class RunLauncher:
             sink=stages,
         )
         run.actions = self._action_scope(run, masking, resumes=_is_command(value))
-        return _with_actions(body, run.actions, trace)
+        return _with_actions(body, run.actions, trace, run.approvals)
 
     def _action_scope(self, run: Run, masking: Masking | None, *, resumes: bool) -> ActionScope:
         """What the run's ``@action`` calls key on: its thread, else the request's
@@ -290,12 +290,19 @@ class RunLauncher:
 
 
 async def _with_actions(
-    body: Coroutine[Any, Any, None], scope: ActionScope, trace: TraceClock | None
+    body: Coroutine[Any, Any, None],
+    scope: ActionScope,
+    trace: TraceClock | None,
+    approvals: LiveApprovals | None,
 ) -> None:
     with action_scope(scope):
         try:
             await body
         finally:
+            if approvals is not None:
+                # A sync action still asking runs on in its worker thread after a cancel:
+                # answered now, it goes on (and does not run) instead of waiting for ever.
+                approvals.close()
             if trace is not None:
                 _release(trace)
 
