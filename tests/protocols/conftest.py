@@ -4,11 +4,13 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.protocols.helpers import SDK_CLIENTS
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -59,3 +61,11 @@ def _node_runner() -> Callable[..., Any]:
         return json.loads(done.stdout)
 
     return read
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    """Close the SDK clients a test made with ``helpers.sdk``."""
+    yield
+    while SDK_CLIENTS:
+        SDK_CLIENTS.pop().close()

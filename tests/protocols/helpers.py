@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import openai
 
 from tokenwire.testing import collect, text_of
 
@@ -29,3 +30,20 @@ def native_text(client: httpx.Client, route: str) -> str:
     events = collect(client, route, {"input": native_input(route)})
     assert events[-1].data["status"] == "completed"
     return text_of(events)
+
+
+def base(client: httpx.Client) -> str:
+    """The gateway's OpenAI base URL."""
+    return str(client.base_url).rstrip("/") + "/v1"
+
+
+#: SDK clients made by :func:`sdk`, closed after each test (``tests/protocols/conftest.py``):
+#: their pooled sockets, left to the garbage collector, would warn in whichever test runs then.
+SDK_CLIENTS: list[openai.OpenAI] = []
+
+
+def sdk(client: httpx.Client, api_key: str = "unused") -> openai.OpenAI:
+    """The openai SDK on the gateway, closed when the test ends."""
+    made = openai.OpenAI(base_url=base(client), api_key=api_key, max_retries=0)
+    SDK_CLIENTS.append(made)
+    return made

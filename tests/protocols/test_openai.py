@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -10,35 +10,13 @@ import openai
 import pytest
 from langchain_core.runnables import RunnableLambda
 
-from tests.protocols.helpers import PROMPTS, native_text
+from tests.protocols.helpers import PROMPTS, base, native_text, sdk
 from tests.protocols.hitl import approval_graph
 from tokenwire.demo.routes import demo_model, demo_routes, get_order_status
 from tokenwire.routes import Route
 from tokenwire.testing import mock_record, wait_for_status
 
 Serve = Callable[..., httpx.Client]
-
-
-def base(client: httpx.Client) -> str:
-    return str(client.base_url).rstrip("/") + "/v1"
-
-
-def sdk(client: httpx.Client) -> openai.OpenAI:
-    """An SDK client on the gateway, closed when the test ends (see ``_close_sdk_clients``)."""
-    made = openai.OpenAI(base_url=base(client), api_key="unused", max_retries=0)
-    _SDK_CLIENTS.append(made)
-    return made
-
-
-_SDK_CLIENTS: list[openai.OpenAI] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_sdk_clients() -> Iterator[None]:
-    """Pooled sockets left to the garbage collector warn in whichever test runs then."""
-    yield
-    while _SDK_CLIENTS:
-        _SDK_CLIENTS.pop().close()
 
 
 @pytest.fixture

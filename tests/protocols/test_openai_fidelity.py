@@ -4,7 +4,7 @@ real ``ChatOpenAI`` on the bundled mock provider."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from tests.protocols.helpers import PROMPTS
+from tests.protocols.helpers import PROMPTS, base, sdk
 from tokenwire.demo.routes import demo_model, demo_routes
 from tokenwire.routes import Route
 from tokenwire.security.credentials import ApiKey, Credentials
@@ -38,28 +38,6 @@ WEATHER: Any = {
         },
     },
 }
-
-
-def base(client: httpx.Client) -> str:
-    return str(client.base_url).rstrip("/") + "/v1"
-
-
-def sdk(client: httpx.Client, api_key: str = "unused") -> openai.OpenAI:
-    """An SDK client on the gateway, closed when the test ends (its pooled sockets, left to
-    the garbage collector, would warn in whichever test runs then)."""
-    made = openai.OpenAI(base_url=base(client), api_key=api_key, max_retries=0)
-    _SDK_CLIENTS.append(made)
-    return made
-
-
-_SDK_CLIENTS: list[openai.OpenAI] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_sdk_clients() -> Iterator[None]:
-    yield
-    while _SDK_CLIENTS:
-        _SDK_CLIENTS.pop().close()
 
 
 @pytest.fixture
