@@ -21,6 +21,8 @@ Names for ``--only``:
 - ``clocks`` (:mod:`bench.true_clocks`): a 5 ms-ITL stream's largest gap with exporters on
   vs off, and reported TTFT against the client's clock in a burst of 30 and at 1 stream
   (``BENCH_QUICK=1`` shortens it);
+- ``token_memory`` (:mod:`bench.memory_per_token`): RSS per token through ``ChatOpenAI``,
+  tokenwire against the bare loop, and after tokenwire's runs expire;
 - ``gc``: the garbage collector's full pass with and without ``gc_freeze``, and an A/B of
   tokenwire servers with it off and on;
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
@@ -52,6 +54,7 @@ from bench import (
     guard_cost,
     holdback_delay,
     machine,
+    memory_per_token,
     profile,
     provider_split,
     stage_chain,
@@ -125,6 +128,7 @@ IN_PROCESS = {
     "stages": stage_chain,
     "gc": gc_freeze,
     "clocks": true_clocks,
+    "token_memory": memory_per_token,
 }
 OTHERS = ("split", "profile")
 NAMES = (*streaming.SCENARIOS, "streaming", *IN_PROCESS, *OTHERS)

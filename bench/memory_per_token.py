@@ -5,7 +5,7 @@ Starlette loop over the same model (``/stream-openai``), each in its own process
 Rounds of ``STREAMS`` concurrent 2,000-token streams; RSS is read from ``/proc`` before,
 after the rounds (tokenwire still retains every run: its log is the point of a gateway)
 and once tokenwire's retention has expired and its sweeper has forgotten the runs.
-``python -m bench.memory_per_token`` prints the figures as JSON.
+In ``make bench`` as ``token_memory`` (``python -m bench --only token_memory``).
 """
 
 from __future__ import annotations
@@ -56,7 +56,11 @@ async def measure(server: ServerProcess, target: Target, *, expires: bool) -> di
     return result
 
 
-async def run() -> dict[str, Any]:
+def run() -> dict[str, Any]:
+    return asyncio.run(_measure_both())
+
+
+async def _measure_both() -> dict[str, Any]:
     with ServerProcess("mock") as mock:
         env = {"BENCH_MOCK_URL": f"http://127.0.0.1:{mock.port}"}
         with ServerProcess("bare", env) as bare:
@@ -70,7 +74,29 @@ async def run() -> dict[str, Any]:
     return {"bare": bare_figures, "tokenwire": tokenwire_figures, "ratio": ratio}
 
 
+def report(results: dict[str, Any]) -> str:
+    bare, tokenwire = results["bare"], results["tokenwire"]
+    return "\n".join(
+        [
+            "## Memory per token on the realistic path (issue #22)\n",
+            f"`ChatOpenAI` against the mock provider, {ROUNDS} rounds of {STREAMS} concurrent "
+            f"{TOKENS:,}-token streams ({tokenwire['tokens']:,} tokens), each server in its own "
+            "process; RSS growth after a warm-up round. tokenwire still retains every run "
+            f"when measured; its retention is then {RETENTION_SECONDS:g} s.\n",
+            "| server | RSS before | after | per token | after retention |",
+            "|---|---:|---:|---:|---:|",
+            f"| bare loop | {bare['base_mb']:.1f} MB | {bare['after_mb']:.1f} MB | "
+            f"{bare['bytes_per_token']:.0f} B | — |",
+            f"| tokenwire | {tokenwire['base_mb']:.1f} MB | {tokenwire['after_mb']:.1f} MB | "
+            f"{tokenwire['bytes_per_token']:.0f} B | {tokenwire['expired_mb']:.1f} MB "
+            f"({tokenwire['expired_growth']:+.1%} of its start) |",
+            f"\nPer token, tokenwire ÷ bare loop: **{results['ratio']:.2f}x** (target ≤ 1.1x); "
+            "RSS back within 10 % of its start once runs expire (target).\n",
+        ]
+    )
+
+
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    json.dump(asyncio.run(run()), sys.stdout, indent=2)
+    json.dump(run(), sys.stdout, indent=2)
     print()
