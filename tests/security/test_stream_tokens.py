@@ -61,7 +61,7 @@ def test_a_token_expires_after_its_ttl() -> None:
     clock.now += 59.9
     tokens(clock=clock).verify(issued.token, "run-1")
     clock.now += 0.2
-    with pytest.raises(InvalidStreamToken, match="expired at .*POST /v1/runs/run-1/stream-token"):
+    with pytest.raises(InvalidStreamToken, match=r"expired at .*POST /v1/runs/run-1/stream-token"):
         tokens(clock=clock).verify(issued.token, "run-1")
 
 
