@@ -25,7 +25,6 @@ from tokenwire.server.direct_route import FastPath
 from tokenwire.server.metrics_api import create_metrics_router
 from tokenwire.server.protocols_api import create_protocol_routers
 from tokenwire.server.request_body import BodyTooLarge, RequestBodyLimit, too_large_handler
-from tokenwire.server.stream_token_api import create_stream_token_router
 from tokenwire.server.threads_api import create_threads_router
 from tokenwire.server.trace_context import TraceContext
 from tokenwire.server.ui_api import UiFiles, create_ui_router
@@ -74,7 +73,6 @@ def create_app(
     app = FastAPI(title="tokenwire", version=_version(), lifespan=lifespan)
     app.state.gateway = gateway
     app.include_router(create_router(gateway))
-    app.include_router(create_stream_token_router(gateway))
     app.include_router(create_metrics_router(gateway))
     app.include_router(create_audit_router(gateway))
     app.include_router(create_threads_router(gateway))

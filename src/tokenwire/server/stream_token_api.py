@@ -18,15 +18,13 @@ from tokenwire.gateway import Gateway
 from tokenwire.protocols.refusals import native_refusal
 from tokenwire.security.principal import current_principal
 from tokenwire.security.stream_tokens import StreamTokensUnavailable
-from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem, refused
-from tokenwire.server.validation_api import ProblemRoute
 
-__all__ = ["create_stream_token_router"]
+__all__ = ["add_stream_token_route"]
 
 
-def create_stream_token_router(gateway: Gateway) -> APIRouter:
-    router = APIRouter(route_class=guarded(ProblemRoute, gateway))
+def add_stream_token_route(router: APIRouter, gateway: Gateway) -> None:
+    """Serve the endpoint on ``router`` (the native API's: wherever it is mounted)."""
 
     @router.post("/v1/runs/{run_id}/stream-token", responses={404: {}, 503: {}})
     async def stream_token(run_id: str, request: Request) -> Response:
@@ -44,5 +42,3 @@ def create_stream_token_router(gateway: Gateway) -> APIRouter:
         body = {"token": issued.token, "expires_at": issued.expires_at_iso, "url": str(url)}
         # A bearer grant: no cache may keep it.
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
-
-    return router
