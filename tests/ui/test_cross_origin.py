@@ -47,12 +47,12 @@ def sites(mock_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
             data_dir=str(tmp_path),
             cors_origins=(site.url,),
             stream_token_secret=SecretStr("a-stream-token-secret-of-32-bytes!!"),
-            max_stream_seconds=1.0,  # drops every EventSource connection mid-stream
+            max_stream_seconds=1.5,  # drops every EventSource connection mid-stream
             retry_ms=50,
         )
         routes = [
             Route("quick", demo_model(f"{mock_url}/v1", "tokens=20,itl=1")),
-            Route("slow", demo_model(f"{mock_url}/v1", "tokens=80,itl=40")),
+            Route("slow", demo_model(f"{mock_url}/v1", "tokens=100,itl=40")),
         ]
         with BackgroundServer(create_app(routes, settings, credentials=KEYS)) as gateway:
             yield site.url, gateway.url
@@ -105,6 +105,6 @@ def test_event_source_with_a_stream_token_resumes_exactly(
     assert events[0]["type"] == "run.start" and events[-1]["type"] == "run.end"
     assert events[-1]["data"]["status"] == "completed"
     text = "".join(e["data"]["text"] for e in events if e["type"] == "token")
-    assert len(text.split()) == 80
+    assert len(text.split()) == 100
     assert text == _output(sites[1], result["runId"]) == events[-1]["data"]["output"]
     assert not [m for m in messages if "CORS" in m], messages
