@@ -30,6 +30,7 @@ from tokenwire.runtime import freeze_startup_heap
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
 from tokenwire.security.principal import ANONYMOUS, current_principal
+from tokenwire.security.stream_tokens import StreamTokens
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.threads import ThreadRequest
 from tokenwire.threads.request import split_thread, start_request
@@ -82,6 +83,10 @@ class Gateway:
         self.key_limits: KeyLimits | None = None
         if self.settings.auth != "none":
             self.key_limits = services.key_limits(credentials or Credentials())
+        #: Signed grants to read one run's stream (``EventSource`` cannot send a key).
+        self.stream_tokens = StreamTokens.from_settings(
+            self.settings, self.key_limits.credentials if self.key_limits else Credentials()
+        )
         hooks = hooks or Hooks()
         self.hooks = hooks if self.key_limits is None else Hooks.of(self.key_limits).then(hooks)
         self._launcher = RunLauncher(self.routes.values(), services, self.hooks)

@@ -25,6 +25,7 @@ from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem, refused
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
+from tokenwire.server.stream_token_api import add_stream_token_route
 from tokenwire.server.validation_api import ProblemRoute
 from tokenwire.threads import ThreadRequest
 
@@ -94,6 +95,8 @@ def create_router(gateway: Gateway) -> APIRouter:
         if isinstance(cursor, Response):
             return cursor
         return _stream(gateway, run, cursor)
+
+    add_stream_token_route(router, gateway)
 
     @router.get("/v1/runs/{run_id}", response_model=RunSnapshot, responses={404: {}, 503: {}})
     async def get_run(run_id: str) -> Response:
