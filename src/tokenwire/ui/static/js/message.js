@@ -18,11 +18,13 @@ export class AssistantMessage {
   /**
    * `onDecide(decisions)` and `onResume(value)`, when given, answer a run that pauses
    * (`interrupted`): its approval or interrupt card is shown with them as the submit.
+   * `onFeedback(runId, score)`, when given, is what the thumbs under a finished answer call.
    */
-  constructor(container, { route, sentAt = performance.now(), onDecide = null, onResume = null }) {
+  constructor(container, { route, sentAt = performance.now(), onDecide = null, onResume = null, onFeedback = null }) {
     this.sentAt = sentAt;
     this.onDecide = onDecide;
     this.onResume = onResume;
+    this.onFeedback = onFeedback;
     this.approvals = [];
     this.interrupts = [];
     this.text = "";
@@ -43,9 +45,11 @@ export class AssistantMessage {
     this.sources = el("ol");
     this.citations = el("section", { class: "citations", hidden: "" }, el("h4", { text: "Sources" }), this.sources);
     this.output = el("pre", { class: "output", hidden: "" });
+    this.callList = el("ol");
+    this.toolCalls = el("section", { class: "tool-calls", hidden: "" }, el("h4", { text: "Tool calls requested" }), this.callList);
     this.pause = el("div", { class: "pause" });
     this.badges = el("footer", { class: "badges" });
-    this.node.append(this.head, this.tools, this.reasoning, this.answer, this.output, this.citations, this.notices, this.pause, this.badges);
+    this.node.append(this.head, this.tools, this.reasoning, this.answer, this.toolCalls, this.output, this.citations, this.notices, this.pause, this.badges);
     container.append(this.node);
     this.#liveBadges();
   }
@@ -234,7 +238,14 @@ export class AssistantMessage {
     }
     // A graph's answer may be its final state rather than streamed text: show that.
     const output = data.output;
-    if (!this.text && data.status === "completed" && typeof output === "string") {
+    const calls = this.#toolCallsOf(output);
+    if (calls.length) {
+      if (!this.text && typeof output.content === "string" && output.content) {
+        this.text = output.content;
+        this.#render();
+      }
+      this.#showToolCalls(calls);
+    } else if (!this.text && data.status === "completed" && typeof output === "string") {
       this.text = output;
       this.#render();
     } else if (!this.text && output !== undefined && output !== null && typeof output !== "string") {
@@ -262,5 +273,61 @@ export class AssistantMessage {
       badges.push(this.#badge("rejoins", "rejoined", `×${this.rejoins}`, "the stream was resumed after a dropped connection"));
     }
     this.badges.replaceChildren(...badges);
+    if (this.onFeedback && this.runId) this.#feedback();
+  }
+
+  /** The tool calls a model asked for (`run.end.output` of a chat model: `{type: "ai",
+   * content, tool_calls: [{id, name, args}]}`), which the client is to execute. */
+  #toolCallsOf(output) {
+    const calls = output && typeof output === "object" ? output.tool_calls : null;
+    return Array.isArray(calls) ? calls : [];
+  }
+
+  #showToolCalls(calls) {
+    this.toolCalls.hidden = false;
+    this.callList.replaceChildren(
+      ...calls.map((call) =>
+        el(
+          "li",
+          { class: "tool-call", "data-call-id": call.id ?? "" },
+          el("span", { class: "tool-name", text: call.name }),
+          el("pre", { class: "tool-args", text: compact(call.args) }),
+        ),
+      ),
+    );
+  }
+
+  /** Thumbs up (score 1) and down (0); one choice per answer, shown as pressed. */
+  #feedback() {
+    const box = el("div", { class: "feedback", role: "group", "aria-label": "Rate this answer" });
+    const thumbs = [
+      ["up", 1, "\u{1F44D}", "Good answer"],
+      ["down", 0, "\u{1F44E}", "Bad answer"],
+    ].map(([kind, score, icon, title]) =>
+      el("button", {
+        type: "button",
+        class: `thumb small ghost ${kind}`,
+        "data-score": String(score),
+        "aria-pressed": "false",
+        title,
+        text: icon,
+        onclick: () => rate(score),
+      }),
+    );
+    const said = el("span", { class: "muted small feedback-state" });
+    const rate = async (score) => {
+      for (const thumb of thumbs) thumb.disabled = true;
+      try {
+        await this.onFeedback(this.runId, score);
+        for (const thumb of thumbs) thumb.setAttribute("aria-pressed", String(thumb.dataset.score === String(score)));
+        said.textContent = "Thanks for the feedback";
+        box.dataset.given = String(score);
+      } catch (error) {
+        for (const thumb of thumbs) thumb.disabled = false;
+        said.textContent = `Feedback not sent: ${error.message}`;
+      }
+    };
+    box.append(...thumbs, said);
+    this.badges.append(box);
   }
 }
