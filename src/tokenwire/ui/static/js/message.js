@@ -19,9 +19,15 @@ export class AssistantMessage {
    * `onDecide(decisions)` and `onResume(value)`, when given, answer a run that pauses
    * (`interrupted`): its approval or interrupt card is shown with them as the submit.
    * `onFeedback(runId, score)`, when given, is what the thumbs under a finished answer call.
+   * `serverTimed`: the live TTFT is the gateway's (`setServerTtft`), not the time since
+   * `sentAt` — for a run watched after it started (the console), where the browser did not
+   * send the request; `onFirstToken(message)` is called at the first token seen.
    */
-  constructor(container, { route, sentAt = performance.now(), onDecide = null, onResume = null, onFeedback = null }) {
+  constructor(container, { route, sentAt = performance.now(), onDecide = null, onResume = null, onFeedback = null, serverTimed = false, onFirstToken = null }) {
     this.sentAt = sentAt;
+    this.serverTimed = serverTimed;
+    this.serverTtftMs = null;
+    this.onFirstToken = onFirstToken;
     this.onDecide = onDecide;
     this.onResume = onResume;
     this.onFeedback = onFeedback;
@@ -65,7 +71,10 @@ export class AssistantMessage {
         this.model.textContent = data.model || "";
         break;
       case "token":
-        if (this.firstTokenAt === null) this.firstTokenAt = performance.now();
+        if (this.firstTokenAt === null) {
+          this.firstTokenAt = performance.now();
+          this.onFirstToken?.(this);
+        }
         this.text += data.text;
         this.tokens += 1;
         this.#scheduleRender();
@@ -219,10 +228,21 @@ export class AssistantMessage {
     return el("span", { class: `badge ${kind}`, "data-kind": kind, title }, ...parts);
   }
 
+  /** The gateway's TTFT of this run (ms, from the request's arrival), while it streams. */
+  setServerTtft(value) {
+    this.serverTtftMs = value;
+    if (this.status === "running") this.#liveBadges();
+  }
+
   #liveBadges() {
-    const ttft = this.firstTokenAt === null ? DASH : ms(this.firstTokenAt - this.sentAt);
+    let ttft = this.firstTokenAt === null ? DASH : ms(this.firstTokenAt - this.sentAt);
+    let source = "time to first token, measured in the browser";
+    if (this.serverTimed) {
+      ttft = this.serverTtftMs === null ? DASH : ms(this.serverTtftMs);
+      source = "time to first token, measured by the gateway";
+    }
     this.badges.replaceChildren(
-      this.#badge("ttft", "TTFT", ttft, "time to first token, measured in the browser"),
+      this.#badge("ttft", "TTFT", ttft, source),
       this.#badge("tokens", "tokens", String(this.tokens), "token events so far"),
     );
   }
