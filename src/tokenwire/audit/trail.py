@@ -13,6 +13,10 @@ Not ``TelemetryPipeline``: that queue is typed to ``RunRecord``, loses a batch w
 exporter fails and cancels in-flight exports on close — right for metrics, wrong for an
 audit log. Here a failed append is retried (with backoff) until it succeeds or the gateway
 shuts down, and shutdown drains the queue first.
+
+Besides runs, the queue takes ready entries (``note``: a user's feedback,
+:mod:`.feedback`): one writer, one order — a feedback given after its run ended is
+chained after the run's record.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -35,6 +40,9 @@ __all__ = ["AuditTrail", "audit_from_settings"]
 log = logging.getLogger("tokenwire.audit")
 
 _DAY = 86_400.0
+
+#: What the writer is handed: a finished run with its request input, or a ready entry.
+_Item = tuple[Run, Any] | Mapping[str, Any]
 
 
 class AuditTrail:
@@ -57,7 +65,7 @@ class AuditTrail:
     ) -> None:
         self.store = store
         self.retention_days = retention_days
-        self._queue: asyncio.Queue[tuple[Run, Any]] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_queue)
         self._max_batch = max_batch
         self._batch_delay = batch_delay
         #: Resolved to end the current batch's gathering early (``flush``, ``aclose``).
@@ -95,15 +103,23 @@ class AuditTrail:
         run.task.add_done_callback(lambda _: self.submit(run, input))
 
     def submit(self, run: Run, input: Any) -> None:
+        self._enqueue((run, input), run.id)
+
+    def note(self, entry: Mapping[str, Any]) -> None:
+        """Chain ``entry`` (plain JSON, with ``run_id``, ``route`` and ``status``) after
+        everything submitted so far — a feedback entry (:func:`.feedback.feedback_entry`)."""
+        self._enqueue(entry, str(entry.get("run_id")))
+
+    def _enqueue(self, item: _Item, run_id: str) -> None:
         if self._writer is None:  # a gateway used without its lifespan still audits
             self._start_writer()
         try:
-            self._queue.put_nowait((run, input))
+            self._queue.put_nowait(item)
             if self._hurry is not None and self._queue.qsize() + 1 >= self._max_batch:
                 self._hurry_up()
         except asyncio.QueueFull:
             self.dropped += 1
-            log.error("audit queue full: run %s is not recorded in the audit trail", run.id)
+            log.error("audit queue full: an entry of run %s is not recorded", run_id)
 
     async def start(self) -> None:
         """Create the store's tables (failing loudly if it is unreachable), then write."""
@@ -203,9 +219,13 @@ class AuditTrail:
         if self._hurry is not None:
             _resolve(self._hurry)
 
-    async def _write(self, batch: list[tuple[Run, Any]]) -> None:
+    async def _write(self, batch: list[_Item]) -> None:
         entries = []
-        for run, input in batch:
+        for item in batch:
+            if not isinstance(item, tuple):
+                entries.append(dict(item))
+                continue
+            run, input = item
             try:
                 entries.append(await audit_entry(run, input))
             except Exception as exc:

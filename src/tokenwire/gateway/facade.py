@@ -19,6 +19,7 @@ from tokenwire.broker.base import Broker
 from tokenwire.config import Settings
 from tokenwire.errors import UnknownRoute
 from tokenwire.gateway.admission import AdmissionGate
+from tokenwire.gateway.feedback import Feedback, FeedbackIntake
 from tokenwire.gateway.hooks import Hooks
 from tokenwire.gateway.launcher import RunLauncher, route_table
 from tokenwire.gateway.services import Services
@@ -96,6 +97,9 @@ class Gateway:
         )
         #: LangGraph threads: the checkpointer, who holds each thread, thread lookups.
         self.threads = ThreadGate(self.routes, services, resume=self._resume_expired)
+        self._feedback = FeedbackIntake(
+            self.routes, self.telemetry.metrics, self.audit, self.hooks.feedback
+        )
         self._sweeper: asyncio.Task[None] | None = None
 
     def route(self, name: str) -> Route:
@@ -175,6 +179,14 @@ class Gateway:
         run = await self._services.any_run(run_id)
         return run if run is not None and current_principal.get().owns(run.owner) else None
 
+    def give_feedback(self, run: Run, score: Any, comment: Any = None) -> Feedback:
+        """A user's ``score`` (0 to 1) of ``run``, with an optional ``comment``: audited
+        beside the run's record, measured (``tokenwire_feedback_score``), sent to LangSmith
+        when tracing is on and handed to ``Hooks.feedback`` (:mod:`.feedback`). Only the
+        key that started the run may (``NotRunOwner``); ``InvalidFeedback`` for a score
+        outside 0..1 or a comment that is not a short string."""
+        return self._feedback.give(run, score, comment)
+
     async def live_runs_of(self, owner: str) -> int:
         """How many runs ``owner`` has live — on every replica, with Redis."""
         return await self._services.live_runs_of(owner)
@@ -210,6 +222,7 @@ class Gateway:
         await self.registry.cancel_all(SHUTDOWN_REASON)
         await asyncio.sleep(0)  # let the cancelled runs' done-callbacks submit their records
         await self.threads.aclose()
+        await self._feedback.aclose()
         await self._services.aclose(self.routes.values())
 
     async def drain(self, grace_seconds: float) -> None:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
-from tokenwire.errors import ClusterUnavailable, RunRefused
+from tokenwire.errors import ClusterUnavailable, FeedbackRefused, RunRefused
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.client_json import InvalidJSON, loads
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
@@ -36,6 +36,8 @@ _DEFAULT_CANCEL_REASON = "cancelled by request"
 _MAX_CANCEL_REASON = 200
 START_PATH = "/v1/routes/{route}/runs"
 _NATIVE = NativeEncoder()
+_FEEDBACK_SHAPE = 'the body must be {"score": <0 to 1>, "comment": "<optional>"}'
+_FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {status: {} for status in (403, 404, 422, 503)}
 
 
 def _optional_header(name: str, title: str) -> dict[str, Any]:
@@ -142,6 +144,24 @@ def create_router(gateway: Gateway) -> APIRouter:
         except ValueError as exc:
             return problem(422, "Invalid approvals", str(exc))
         return JSONResponse(run.snapshot())
+
+    @router.post("/v1/runs/{run_id}/feedback", status_code=202, responses={**_FEEDBACK_ERRORS})
+    async def give_feedback(run_id: str, request: Request) -> Response:
+        """A user's score of the run (``{"score": 0..1, "comment"?: str}``), from the key
+        that started it: audited beside the run's record, measured, sent to LangSmith."""
+        run = await _find(gateway, run_id)
+        if isinstance(run, Response):
+            return run
+        body = await read_json(request)
+        if isinstance(body, Response):
+            return body
+        if not isinstance(body, dict) or "score" not in body or set(body) - {"score", "comment"}:
+            return problem(422, "Invalid feedback", _FEEDBACK_SHAPE)
+        try:
+            feedback = gateway.give_feedback(run, body["score"], body.get("comment"))
+        except FeedbackRefused as exc:
+            return problem(exc.status, "Feedback refused", str(exc))
+        return JSONResponse(feedback.to_dict(), status_code=202)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -78,6 +78,9 @@ class RunRecord:
     delivery_lags: array[float] = field(default_factory=lambda: array("d"), repr=False)
     #: The TTFT histogram already has this run (observed at its first token).
     ttft_observed: bool = False
+    #: Cancelled because its last client left (``on_disconnect = "cancel"``), not by a
+    #: request: the dashboard counts it as a disconnect, not as an error or a user's Stop.
+    disconnected: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
