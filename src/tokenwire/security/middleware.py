@@ -28,9 +28,16 @@ from tokenwire.security.credentials import Credentials, InvalidCredentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
 
-__all__ = ["AuthMiddleware", "Refused"]
+__all__ = ["NO_CREDENTIALS", "AuthMiddleware", "Refused"]
 
 log = logging.getLogger("tokenwire.security")
+
+
+NO_CREDENTIALS = (
+    "no API keys are configured: this gateway can admit nobody; configure keys "
+    "(Credentials(keys=[ApiKey(...)]), or [auth] keys in tokenwire.toml: see `tokenwire keys "
+    "create`) or a JWT secret, or set auth = \"none\" (development only)"
+)
 
 
 class Refused(Exception):
@@ -73,6 +80,9 @@ class AuthMiddleware:
     async def _admit(self, scope: Scope) -> Principal:
         if self.credentials is None:  # auth explicitly off
             return ANONYMOUS
+        if not self.credentials.configured:
+            # Every key would be refused: say why, rather than blame the caller's key.
+            raise Refused(401, "Unauthorized", NO_CREDENTIALS)
         path = app_path(scope)
         secret = _secret(scope)
         if secret is None:
