@@ -36,7 +36,7 @@ log = logging.getLogger("tokenwire.security")
 NO_CREDENTIALS = (
     "no API keys are configured: this gateway can admit nobody; configure keys "
     "(Credentials(keys=[ApiKey(...)]), or [auth] keys in tokenwire.toml: see `tokenwire keys "
-    "create`) or a JWT secret, or set auth = \"none\" (development only)"
+    'create`) or a JWT secret, or set auth = "none" (development only)'
 )
 
 
