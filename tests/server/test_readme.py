@@ -22,12 +22,12 @@ README_URL = "http://127.0.0.1:8000"
 
 def library_blocks() -> list[str]:
     """The python blocks of the section, in order: the app, the client, the app of one's
-    own, the run without HTTP."""
+    own, the Starlette host, the run without HTTP."""
     text = README.read_text()
     section = text[text.index("\n## As a library\n") :]
     section = section[: section.index("\n## ", 1)]
     blocks = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)
-    assert len(blocks) == 4, "the test runs four blocks: update it with the README"
+    assert len(blocks) == 5, "the test runs five blocks: update it with the README"
     return blocks
 
 
@@ -41,7 +41,7 @@ def run_client(block: str, url: str, namespace: dict[str, Any]) -> str:
 
 
 def test_the_library_example_serves_its_key_and_refuses_others() -> None:
-    app_block, client_block, embed_block, direct_block = library_blocks()
+    app_block, client_block, embed_block, host_block, direct_block = library_blocks()
     namespace: dict[str, Any] = {}
     exec(app_block, namespace)
     with BackgroundServer(namespace["app"]) as server:
@@ -63,6 +63,13 @@ def test_the_library_example_serves_its_key_and_refuses_others() -> None:
         assert httpx.get(f"{server.url}/hello", headers=key).json() == {"hello": "world"}
         assert httpx.get(f"{server.url}/hello").status_code == 401  # auth covers the app
         assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+    exec(host_block, namespace)
+    with BackgroundServer(namespace["host"]) as server:
+        printed = run_client(client_block, f"{server.url}/ai", namespace)
+        assert '"status":"completed"' in printed
+        assert httpx.post(f"{server.url}/ai/v1/routes/qa/runs", json={}).status_code == 401
+        assert httpx.get(f"{server.url}/ai/healthz").status_code == 200
 
     exec(embed_block, namespace)  # a gateway of its own, not yet started
     exec("async def direct():\n" + textwrap.indent(direct_block, "    "), namespace)
