@@ -10,8 +10,11 @@ from tokenwire.security.principal import Role
 
 __all__ = ["PUBLIC", "RUN_PATH", "STREAM_PATH", "app_path", "required_roles"]
 
-#: Reachable without credentials: probes, the static UI, the API description, metrics.
-PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui)(/.*)?$")
+#: Reachable without credentials: probes, the static UI (and LangServe's playground paths,
+#: which redirect to it), the API description, metrics.
+PUBLIC = re.compile(
+    r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui|langserve/[^/]+/playground)(/.*)?$"
+)
 
 #: A run's own resources: the caller must own the run (or be a moderator).
 RUN_PATH = re.compile(r"^/v1/runs/(?P<run_id>[^/]+)(/.*)?$")

@@ -30,9 +30,16 @@ from tokenwire.security.limits import RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
 from tokenwire.security.stream_tokens import StreamTokens
 
-__all__ = ["AuthMiddleware", "Refused"]
+__all__ = ["NO_CREDENTIALS", "AuthMiddleware", "Refused"]
 
 log = logging.getLogger("tokenwire.security")
+
+
+NO_CREDENTIALS = (
+    "no API keys are configured: this gateway can admit nobody; configure keys "
+    "(Credentials(keys=[ApiKey(...)]), or [auth] keys in tokenwire.toml: see `tokenwire keys "
+    'create`) or a JWT secret, or set auth = "none" (development only)'
+)
 
 
 class Refused(Exception):
@@ -78,6 +85,9 @@ class AuthMiddleware:
     async def _admit(self, scope: Scope) -> Principal:
         if self.credentials is None:  # auth explicitly off
             return ANONYMOUS
+        if not self.credentials.configured:
+            # Every key would be refused: say why, rather than blame the caller's key.
+            raise Refused(401, "Unauthorized", NO_CREDENTIALS)
         path = app_path(scope)
         try:
             principal = self._authenticate(scope, path, self.credentials)
