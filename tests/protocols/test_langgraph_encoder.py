@@ -88,3 +88,13 @@ def test_only_the_asked_modes_and_errors_always() -> None:
 def test_modes_it_does_not_carry_are_refused(value: Any) -> None:
     with pytest.raises(ValueError, match="stream_mode"):
         stream_modes(value)
+
+
+@pytest.mark.parametrize("after", range(1, len(RUN)))
+def test_a_rejoin_reads_as_the_first_connection_did(after: int) -> None:
+    """Message ids, the node and the interrupts depend on the events before the cursor:
+    an encoder given them frames what follows exactly as the whole stream did."""
+    modes = stream_modes(["messages-tuple", "updates", "custom", "values"])
+    whole = decode(LangGraphEncoder("r1", "t1", modes).encode(RUN))
+    rejoined = LangGraphEncoder("r1", "t1", modes, RUN[:after]).encode(RUN[after:])
+    assert decode(rejoined) == [p for p in whole if int(p[2] or 0) > after]

@@ -3,6 +3,9 @@
 Each frame is ``event: <mode>`` / ``data: <json>``; the last frame a canonical event becomes
 carries ``id: <seq>``, so the SDK's ``Last-Event-ID`` resumes after that event exactly
 (events that become nothing in the asked modes advance no id, and replay as nothing).
+An encoder that starts after a cursor is given the events before it (``history``): the
+message id of a token, its node and the interrupts so far depend on them, and a rejoined
+stream must read as the first connection would have.
 
 =================  ==========================================================================
 canonical event    frames (only for the stream modes asked)
@@ -55,7 +58,13 @@ class LangGraphEncoder:
 
     __slots__ = ("_interrupts", "_message", "_modes", "_node", "_segment", "_thread_id", "closed")
 
-    def __init__(self, run_id: str, thread_id: str | None, modes: frozenset[str]) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        thread_id: str | None,
+        modes: frozenset[str],
+        history: Sequence[Event] = (),
+    ) -> None:
         self._modes = modes
         self._thread_id = thread_id
         self._message = f"run--{run_id}"
@@ -63,6 +72,8 @@ class LangGraphEncoder:
         self._node: str | None = None
         self._interrupts: list[dict[str, Any]] = []
         self.closed = False
+        for event in history:
+            self._observe(event)
 
     def encode(self, events: Sequence[Event]) -> bytes:
         out = bytearray()
@@ -74,24 +85,35 @@ class LangGraphEncoder:
                 out += b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps(data))
         return bytes(out)
 
+    def _observe(self, event: Event) -> None:
+        """What the frames of later events depend on: the message the tokens belong to,
+        the node that runs, the interrupts so far."""
+        kind = event.type
+        if kind == EventType.TOKEN:
+            return
+        self._segment += 1  # tokens after anything else are another message
+        if kind == EventType.NODE_START:
+            self._node = event.data["name"]
+        elif kind == EventType.INTERRUPT:
+            data = event.data
+            self._interrupts.append({"value": data["value"], "id": data["interrupt_id"]})
+        elif kind == EventType.RUN_END:
+            self.closed = True
+
     def _frames(self, event: Event) -> list[tuple[str, Any]]:
+        self._observe(event)
         kind, data, modes = event.type, event.data, self._modes
         if kind == EventType.TOKEN:
             if "messages-tuple" not in modes:
                 return []
             return [("messages", [self._chunk(data["text"]), self._metadata()])]
-        self._segment += 1  # tokens after anything else are another message
         if kind == EventType.RUN_START:
             return [("metadata", {"run_id": data["run_id"], "attempt": 1})]
-        if kind == EventType.NODE_START:
-            self._node = data["name"]
-        elif kind == EventType.NODE_UPDATE and "updates" in modes:
+        if kind == EventType.NODE_UPDATE and "updates" in modes:
             return [("updates", {data["name"]: data["update"]})]
         elif kind == EventType.INTERRUPT:
-            found = {"value": data["value"], "id": data["interrupt_id"]}
-            self._interrupts.append(found)
             if "updates" in modes:
-                return [("updates", {"__interrupt__": [found]})]
+                return [("updates", {"__interrupt__": [self._interrupts[-1]]})]
         elif kind == EventType.TOOL_END and "messages-tuple" in modes:
             return [("messages", [self._tool_message(data), self._metadata()])]
         elif kind == EventType.GRAPH_STATE and "values" in modes:
@@ -100,8 +122,6 @@ class LangGraphEncoder:
             return [("custom", data.get("data"))]
         elif kind == EventType.ERROR:
             return [("error", {"error": data["code"], "message": data["message"]})]
-        elif kind == EventType.RUN_END:
-            self.closed = True
         return []
 
     def _values(self, values: Any) -> Any:
