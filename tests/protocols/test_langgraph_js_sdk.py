@@ -73,7 +73,9 @@ def test_the_sdk_reconnects_after_a_cut_connection(
     assert text(parts) == "".join(PIECES)
     ids = [int(p["id"]) for p in parts]
     assert ids == sorted(set(ids))  # nothing twice
-    assert parts[-1]["data"]["__interrupt__"][0]["value"] == {"question": "ship it?"}
+    values = [p["data"] for p in parts if p["event"] == "values"]
+    assert len(values) == 3  # after every step: the input, chat, the pause
+    assert values[-1]["__interrupt__"][0]["value"] == {"question": "ship it?"}
     check_resumed(result["resumed"])
 
 
