@@ -438,3 +438,20 @@ def _without_ids(values: dict[str, Any]) -> dict[str, Any]:
     if "__interrupt__" not in values:
         return values
     return {**values, "__interrupt__": [{"value": i["value"]} for i in values["__interrupt__"]]}
+
+
+def test_messages_mode_partial_messages(gateway_url: str) -> None:
+    """langgraph-api's ``messages`` mode: an answer's metadata, then the answer so far."""
+    client = sdk(gateway_url)
+    thread_id = client.threads.create()["thread_id"]
+    asked = {"messages": [{"role": "user", "content": "hi"}]}
+    parts = list(client.runs.stream(thread_id, "agent", input=asked, stream_mode="messages"))
+    assert [p.event for p in parts] == [
+        "metadata",
+        "messages/metadata",
+        "messages/partial",
+        "messages/partial",
+    ]
+    (message_id,) = parts[1].data
+    assert [p.data[0]["content"] for p in parts[2:]] == ["Hel", "Hello"]
+    assert {p.data[0]["id"] for p in parts[2:]} == {message_id}
