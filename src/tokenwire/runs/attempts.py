@@ -290,10 +290,14 @@ def redo_input(input: Any, config: RunnableConfig) -> Any:
 
 def plan_upstreams(route: Route) -> list[Upstream]:
     """The route's runnable, then its fallbacks in order."""
-    options = AdapterOptions(route.mode, route.answer_tag, route.progress, route.output)
+    options = AdapterOptions(
+        route.mode, route.answer_tag, route.progress, route.output, route.step_values
+    )
     plan = [Upstream(0, route.name, route.runnable, True, options)]
     for n, fallback in enumerate(map(as_fallback, route.fallbacks), start=1):
         name = fallback.name or model_name(fallback.runnable) or f"fallback-{n}"
-        options = AdapterOptions(fallback.mode, fallback.answer_tag, route.progress, route.output)
+        options = AdapterOptions(
+            fallback.mode, fallback.answer_tag, route.progress, route.output, route.step_values
+        )
         plan.append(Upstream(n, name, fallback.runnable, fallback.streaming, options))
     return plan
