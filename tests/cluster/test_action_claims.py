@@ -189,3 +189,37 @@ async def test_with_redis_away_the_ledger_alone_decides() -> None:
         assert (done.status, done.result, ledger.held) == ("succeeded", "done", [])
     finally:
         await client.aclose()
+
+
+async def test_the_heartbeat_claims_a_call_in_flight_again_when_redis_lost_it(
+    gateways: Make, crm: tuple[Crm, str], prefix: str
+) -> None:
+    """Redis restarted empty (here: the claim deleted) mid-call: the next beat claims the
+    key again for the run in flight, so a duplicate waits on it instead of racing it."""
+    records, url = crm
+    (a,) = await gateways(1, audited=True)
+    assert a.cluster is not None
+    release = asyncio.Event()
+
+    @action
+    async def create_ticket(title: str) -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            created: dict[str, Any] = (
+                await client.post(f"{url}/tickets", json={"title": title})
+            ).json()
+        await release.wait()
+        return created
+
+    async def live(run_id: str) -> bool:
+        return True
+
+    first = asyncio.create_task(_call_on(a, "run-a", create_ticket, live))
+    await _until(lambda: bool(records.tickets))
+    (key,) = a.actions.held  # type: ignore[attr-defined]
+    claim = f"{prefix}:action:{key}"
+    await a.cluster.client.delete(claim)
+    await a.cluster._beat()
+    assert await a.cluster.client.get(claim) == b"run-a"
+    release.set()
+    assert await first == {"id": 1}
+    assert await a.cluster.client.get(claim) is None  # let go once recorded
