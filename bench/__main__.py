@@ -23,9 +23,9 @@ Names for ``--only``:
   (``BENCH_QUICK=1`` shortens it);
 - ``token_memory`` (:mod:`bench.memory_per_token`): RSS per token through ``ChatOpenAI``,
   tokenwire against the bare loop, and after tokenwire's runs expire;
-- ``langgraph`` (:mod:`bench.langgraph_peer`): tokenwire's LangGraph server API against
-  ``langgraph dev`` (its own venv, made on first use) on the same graph and mock: TTFT and
-  CPU per token;
+- ``peers`` (:mod:`bench.peers`): the realistic path side by side — the bare loop,
+  tokenwire (native, OpenAI, LangGraph API), LangServe, LiteLLM proxy and ``langgraph dev``
+  (venvs of their own, made on first use) over one mock: added TTFT, CPU per token;
 - ``gc``: the garbage collector's full pass with and without ``gc_freeze``, and an A/B of
   tokenwire servers with it off and on;
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
@@ -56,9 +56,9 @@ from bench import (
     gc_freeze,
     guard_cost,
     holdback_delay,
-    langgraph_peer,
     machine,
     memory_per_token,
+    peers,
     profile,
     provider_split,
     stage_chain,
@@ -133,7 +133,7 @@ IN_PROCESS = {
     "gc": gc_freeze,
     "clocks": true_clocks,
     "token_memory": memory_per_token,
-    "langgraph": langgraph_peer,
+    "peers": peers,
 }
 OTHERS = ("split", "profile")
 NAMES = (*streaming.SCENARIOS, "streaming", *IN_PROCESS, *OTHERS)

@@ -37,6 +37,8 @@ REDIS_PREFIX_ENV = "BENCH_REDIS_PREFIX"
 GC_FREEZE_ENV = "BENCH_GC_FREEZE"
 OPENAI_MODEL = "mock@tokens=2000"
 OPENAI_SLOW_MODEL = "mock@tokens=100000,itl=5"
+#: A short answer, for time to first token on the realistic path (:mod:`bench.peers`).
+SHORT_MODEL = "mock@tokens=20"
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,27 +65,38 @@ def _bare_app() -> Any:
 
     routes = [Route("/stream", stream, methods=["POST"])]
     if mock_url := os.environ.get("BENCH_MOCK_URL"):
-        from langchain_openai import ChatOpenAI
-        from pydantic import SecretStr
-
-        openai = ChatOpenAI(
-            base_url=mock_url + "/v1",
-            api_key=SecretStr("mock"),
-            model=OPENAI_MODEL,
-            stream_usage=True,
-        )
-
-        async def stream_openai(request: Request) -> StreamingResponse:
-            text = orjson.loads(await request.body())["input"]
-
-            async def events() -> Any:
-                async for chunk in openai.astream(text):
-                    yield b"data: " + dumps({"text": chunk.content}) + b"\n\n"
-
-            return StreamingResponse(events(), media_type="text/event-stream")
-
-        routes.append(Route("/stream-openai", stream_openai, methods=["POST"]))
+        for path, name in (("/stream-openai", OPENAI_MODEL), ("/stream-openai-short", SHORT_MODEL)):
+            routes.append(Route(path, _bare_openai(_mock_model(mock_url, name)), methods=["POST"]))
     return Starlette(routes=routes)
+
+
+def _mock_model(mock_url: str, name: str) -> Any:
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    return ChatOpenAI(
+        base_url=mock_url + "/v1", api_key=SecretStr("mock"), model=name, stream_usage=True
+    )
+
+
+def _bare_openai(model: Any) -> Any:
+    """The bare loop's endpoint over a ``ChatOpenAI``: each chunk's text as an SSE event."""
+    import orjson
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+
+    dumps = orjson.dumps
+
+    async def stream_openai(request: Request) -> StreamingResponse:
+        text = orjson.loads(await request.body())["input"]
+
+        async def events() -> Any:
+            async for chunk in model.astream(text):
+                yield b"data: " + dumps({"text": chunk.content}) + b"\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return stream_openai
 
 
 def _tokenwire_app() -> Any:
@@ -103,7 +116,12 @@ def _tokenwire_app() -> Any:
         from langchain_openai import ChatOpenAI
         from pydantic import SecretStr
 
-        for name, model in (("openai", OPENAI_MODEL), ("openai_slow", OPENAI_SLOW_MODEL)):
+        models = (
+            ("openai", OPENAI_MODEL),
+            ("openai_short", SHORT_MODEL),
+            ("openai_slow", OPENAI_SLOW_MODEL),
+        )
+        for name, model in models:
             client = ChatOpenAI(base_url=mock_url + "/v1", api_key=SecretStr("mock"), model=model)
             routes.append(Route(name, client, guardrails=guarded))
         from bench import peer_graph  # the graph langgraph dev serves too (bench.langgraph_peer)
@@ -136,6 +154,9 @@ def _langserve_app() -> Any:
 
     app = FastAPI()
     add_routes(app, WordStreamModel(), path="/chat")
+    if mock_url := os.environ.get("BENCH_MOCK_URL"):
+        for path, name in (("/openai", OPENAI_MODEL), ("/openai_short", SHORT_MODEL)):
+            add_routes(app, _mock_model(mock_url, name), path=path)
     return app
 
 
