@@ -31,9 +31,9 @@ class Settings(LayeredSettings):
 
     >>> Settings(disconnect_grace_seconds=0.5, heartbeat_seconds=15)
 
-    ``redis_url``, ``audit_url`` and ``audit_input_key`` are :class:`~pydantic.SecretStr`:
+    ``redis_url``, ``audit_url`` and the keys and secrets are :class:`~pydantic.SecretStr`:
     read them with ``.get_secret_value()``; a ``repr`` shows the URLs without their
-    passwords and the key not at all.
+    passwords and the keys not at all.
     """
 
     #: With ``on_disconnect=cancel``: how long a run with no subscriber waits for a rejoin.
@@ -164,6 +164,12 @@ class Settings(LayeredSettings):
     #: Fernet key that encrypts LangGraph checkpoints (a thread's state, unmasked) at rest;
     #: empty: stored as LangGraph stores them. ``TOKENWIRE_CHECKPOINT_ENCRYPTION_KEY``.
     checkpoint_encryption_key: SecretStr = Field(default=SecretStr(""), repr=False)
+    #: The secret an ``@action`` call's idempotency key is an HMAC under: the key is handed
+    #: to systems of record, and must not let them recover the call's arguments. The same
+    #: on every replica and across restarts (another secret gives the same work another
+    #: key). Empty: derived from ``audit_input_key``, else ``checkpoint_encryption_key``;
+    #: with neither, keys are unsalted (warned at start). ``TOKENWIRE_ACTION_KEY_SECRET``.
+    action_key_secret: SecretStr = Field(default=SecretStr(""), repr=False)
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.
