@@ -45,7 +45,8 @@ class ActionScope:
     deferred: list[Deferred] = field(default_factory=list)
     #: Ledger writes of discarded calls, made after the run's task could await no more.
     writes: list[asyncio.Task[bool]] = field(default_factory=list)
-    #: How long one deferred call may take to commit (0: no limit).
+    #: How long one deferred call may take to commit, and one executing call to finish
+    #: after its run was cancelled (0: no limit).
     commit_timeout: float = 60.0
     #: A shadow run (rollouts: generated and measured, never shown) executes no action:
     #: each call is reported ``action.skipped_shadow`` and gets a placeholder result.

@@ -134,7 +134,9 @@ class Settings(LayeredSettings):
     #: they wait forever). Timed by the replica whose run paused, while it runs.
     approval_timeout_seconds: float = Field(default=3600.0, ge=0)
     #: How long one ``commit = "after_validation"`` action may take to execute at its
-    #: run's end before it is recorded failed (0: no limit) — a run always ends.
+    #: run's end before it is recorded failed (0: no limit) — a run always ends. Also how
+    #: long an action executing when its run is cancelled may still take to finish (it is
+    #: recorded, so a retry replays it) before it is cancelled and recorded failed.
     action_commit_timeout_seconds: float = Field(default=60.0, ge=0)
     #: Delete audit records older than this many days, oldest first (0: keep forever).
     audit_retention_days: float = Field(default=0.0, ge=0)
