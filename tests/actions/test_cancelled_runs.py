@@ -115,3 +115,32 @@ def test_an_action_outlives_its_runs_cancel_and_a_retry_replays_it(
     done = events[-1].data
     assert (done["status"], done["output"]) == ("completed", {"id": 1})
     assert len(records.tickets) == 1
+
+
+async def test_a_call_that_outlives_its_run_past_the_commit_deadline_is_failed() -> None:
+    from tokenwire.actions import ActionScope, MemoryLedger, action_scope
+
+    started, never = asyncio.Event(), asyncio.Event()
+
+    @action
+    async def hang(title: str) -> str:
+        started.set()
+        await never.wait()  # a system of record that never answers
+        return "late"
+
+    ledger = MemoryLedger()
+    scope = ActionScope("run:r", "r", ledger, asyncio.get_running_loop(), commit_timeout=0.05)
+
+    async def run() -> None:
+        with action_scope(scope):
+            await hang("refund")
+
+    task = asyncio.create_task(run())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (entry,) = await ledger.entries()
+    assert entry.status == "failed" and entry.error is not None
+    assert entry.error.startswith("TimeoutError: still running 0.05 s after its run")
+    assert not scope.executing
