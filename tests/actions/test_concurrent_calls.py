@@ -62,9 +62,10 @@ async def test_a_call_left_running_by_a_dead_run_is_taken_over() -> None:
     # The dead run's entry, as its replica left it.
     scope = ActionScope("thread:t", "dead", ledger, asyncio.get_running_loop(), "t")
     with action_scope(scope):
-        from tokenwire.actions.decorator import _Call
+        from tokenwire.actions.call import Call
 
-        call = _Call(scope, "create_ticket", False, {"title": "refund"})
+        args = {"title": "refund"}
+        call = Call(scope, "create_ticket", False, args, args)
         assert await call.claim() is None  # "dead" began it, and never finished
     assert await run_in("resumed", alive=set()) == "T-2"
     assert executions == ["refund"]

@@ -9,6 +9,7 @@ what stays the same when the same work is redone: the LangGraph thread, else the
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -44,7 +45,8 @@ class ActionScope:
     deferred: list[Deferred] = field(default_factory=list)
     #: Ledger writes of discarded calls, made after the run's task could await no more.
     writes: list[asyncio.Task[bool]] = field(default_factory=list)
-    #: How long one deferred call may take to commit (0: no limit).
+    #: How long one deferred call may take to commit, and one executing call to finish
+    #: after its run was cancelled (0: no limit).
     commit_timeout: float = 60.0
     #: A shadow run (rollouts: generated and measured, never shown) executes no action:
     #: each call is reported ``action.skipped_shadow`` and gets a placeholder result.
@@ -58,6 +60,12 @@ class ActionScope:
     hold: Callable[[list[Deferred]], None] | None = None
     #: LangChain runs (tools) in which an action returned its recorded result.
     replayed_in: set[str] = field(default_factory=set)
+    #: The secret keys are an HMAC under (``action_key_secret``; None: unsalted).
+    key_secret: bytes | None = None
+    #: Calls whose function is executing now, each done once its outcome is recorded: the
+    #: run ends only after them (a cancel does not stop a call that may have reached its
+    #: system of record — ``actions/call.py``).
+    executing: set[concurrent.futures.Future[None]] = field(default_factory=set)
     #: Calls seen in this run per (step, action, arguments): the nth identical call is the
     #: nth occurrence — a repeat of the same step replays them in the same order.
     _seen: Counter[str] = field(default_factory=Counter)
@@ -79,6 +87,19 @@ class ActionScope:
     def new_attempt(self) -> None:
         """A retry or fallback starts over: its calls are the same work as the first's."""
         self._seen.clear()
+
+    def began(self) -> concurrent.futures.Future[None]:
+        """A call starts executing (from the loop or a worker thread): what :meth:`ended`
+        resolves."""
+        executing: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with _COUNTING:
+            self.executing.add(executing)
+        return executing
+
+    def ended(self, executing: concurrent.futures.Future[None]) -> None:
+        with _COUNTING:
+            self.executing.discard(executing)
+        executing.set_result(None)
 
     def occurrence(self, call: str) -> int:
         with _COUNTING:  # sync actions count from worker threads, several at once

@@ -31,9 +31,9 @@ class Settings(LayeredSettings):
 
     >>> Settings(disconnect_grace_seconds=0.5, heartbeat_seconds=15)
 
-    ``redis_url``, ``audit_url``, ``audit_input_key`` and ``stream_token_secret`` are
-    :class:`~pydantic.SecretStr`: read them with ``.get_secret_value()``; a ``repr`` shows
-    the URLs without their passwords and the keys not at all.
+    ``redis_url``, ``audit_url`` and the keys and secrets are :class:`~pydantic.SecretStr`:
+    read them with ``.get_secret_value()``; a ``repr`` shows the URLs without their
+    passwords and the keys not at all.
     """
 
     #: With ``on_disconnect=cancel``: how long a run with no subscriber waits for a rejoin.
@@ -145,7 +145,9 @@ class Settings(LayeredSettings):
     #: they wait forever). Timed by the replica whose run paused, while it runs.
     approval_timeout_seconds: float = Field(default=3600.0, ge=0)
     #: How long one ``commit = "after_validation"`` action may take to execute at its
-    #: run's end before it is recorded failed (0: no limit) — a run always ends.
+    #: run's end before it is recorded failed (0: no limit) — a run always ends. Also how
+    #: long an action executing when its run is cancelled may still take to finish (it is
+    #: recorded, so a retry replays it) before it is cancelled and recorded failed.
     action_commit_timeout_seconds: float = Field(default=60.0, ge=0)
     #: Delete audit records older than this many days, oldest first (0: keep forever).
     audit_retention_days: float = Field(default=0.0, ge=0)
@@ -175,6 +177,12 @@ class Settings(LayeredSettings):
     #: Fernet key that encrypts LangGraph checkpoints (a thread's state, unmasked) at rest;
     #: empty: stored as LangGraph stores them. ``TOKENWIRE_CHECKPOINT_ENCRYPTION_KEY``.
     checkpoint_encryption_key: SecretStr = Field(default=SecretStr(""), repr=False)
+    #: The secret an ``@action`` call's idempotency key is an HMAC under: the key is handed
+    #: to systems of record, and must not let them recover the call's arguments. The same
+    #: on every replica and across restarts (another secret gives the same work another
+    #: key). Empty: derived from ``audit_input_key``, else ``checkpoint_encryption_key``;
+    #: with neither, keys are unsalted (warned at start). ``TOKENWIRE_ACTION_KEY_SECRET``.
+    action_key_secret: SecretStr = Field(default=SecretStr(""), repr=False)
     #: At start-up, take every object that exists then (imported libraries, routes, models)
     #: out of the garbage collector's passes (``gc.freeze``): a full pass then covers only
     #: what runs created, instead of stopping the event loop for tens of milliseconds.

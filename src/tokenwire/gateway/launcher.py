@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 
 from tokenwire.actions.commit import Deferred, discard_deferred
 from tokenwire.actions.durable import DurableLedger
+from tokenwire.actions.keys import key_secret
 from tokenwire.actions.ledger import Ledger
 from tokenwire.actions.live_approvals import LiveApprovals
 from tokenwire.actions.protection import ProtectedLedger, gateway_seal
@@ -75,6 +76,8 @@ class RunLauncher:
         #: Seals the raw results of masked ``@action`` calls for replays: the key every
         #: replica has when set, else one of this gateway's own (``actions/protection.py``).
         self._result_seal = self._input_seal or gateway_seal()
+        #: What ``@action`` keys are an HMAC under (None: unsalted, warned once, now).
+        self._key_secret = key_secret(self.settings)
 
     def start(
         self,
@@ -250,6 +253,7 @@ class RunLauncher:
             mask,
             alive=self._run_alive,
             commit_timeout=self.settings.action_commit_timeout_seconds,
+            key_secret=self._key_secret,
             report=run.recorder.action if run.recorder is not None else None,
         )
         if run.recorder is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from tokenwire.actions.call import calls_ended
 from tokenwire.actions.commit import commit_deferred, discard_deferred
 from tokenwire.broker.base import EventLogFull
 from tokenwire.events import ErrorCode, EventType, RunStatus
@@ -138,6 +139,10 @@ async def _execute(
         status, failure = RunStatus.FAILED, describe_failure(exc, expose=expose_errors)
     finally:
         head.cancel()
+    if run.actions is not None and run.actions.executing:
+        # A cancel does not stop an action that may have reached its system of record:
+        # the run ends once it has recorded how it ended (a retry then replays it).
+        await calls_ended(run.actions)
     if run.actions is not None and run.actions.deferred:
         await _settle_deferred(run, recorder, status)
     if failure is not None and route.masking is not None:  # an error may quote any text
