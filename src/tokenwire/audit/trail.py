@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from tokenwire.audit.record import audit_entry, identity, minimal_entry
+from tokenwire.audit.record import audit_entry, identity, minimal_entry, plain_entry
 from tokenwire.audit.store import AuditStore, store_url
 from tokenwire.config import Settings
 from tokenwire.runs.run import Run
@@ -57,7 +57,8 @@ class AuditTrail:
     ) -> None:
         self.store = store
         self.retention_days = retention_days
-        self._queue: asyncio.Queue[tuple[Run, Any]] = asyncio.Queue(max_queue)
+        #: Runs to record with their input, or (None, an entry of its own: ``note``).
+        self._queue: asyncio.Queue[tuple[Run | None, Any]] = asyncio.Queue(max_queue)
         self._max_batch = max_batch
         self._batch_delay = batch_delay
         #: Resolved to end the current batch's gathering early (``flush``, ``aclose``).
@@ -94,7 +95,16 @@ class AuditTrail:
             raise ValueError(f"run {run.id} has no task to watch")
         run.task.add_done_callback(lambda _: self.submit(run, input))
 
+    def note(self, entry: dict[str, Any]) -> None:
+        """Record an event that is not a run (a rollout's transition): ``entry`` needs
+        ``run_id`` (an id of its own), ``route``, ``status`` and ``key_alias``; it is
+        chained like any run's record."""
+        self._enqueue(None, entry)
+
     def submit(self, run: Run, input: Any) -> None:
+        self._enqueue(run, input)
+
+    def _enqueue(self, run: Run | None, input: Any) -> None:
         if self._writer is None:  # a gateway used without its lifespan still audits
             self._start_writer()
         try:
@@ -103,7 +113,8 @@ class AuditTrail:
                 self._hurry_up()
         except asyncio.QueueFull:
             self.dropped += 1
-            log.error("audit queue full: run %s is not recorded in the audit trail", run.id)
+            what = run.id if run is not None else input.get("run_id")
+            log.error("audit queue full: %s is not recorded in the audit trail", what)
 
     async def start(self) -> None:
         """Create the store's tables (failing loudly if it is unreachable), then write."""
@@ -203,9 +214,12 @@ class AuditTrail:
         if self._hurry is not None:
             _resolve(self._hurry)
 
-    async def _write(self, batch: list[tuple[Run, Any]]) -> None:
+    async def _write(self, batch: list[tuple[Run | None, Any]]) -> None:
         entries = []
         for run, input in batch:
+            if run is None:
+                entries.append(plain_entry(input))
+                continue
             try:
                 entries.append(await audit_entry(run, input))
             except Exception as exc:

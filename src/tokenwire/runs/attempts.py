@@ -279,9 +279,10 @@ def redo_input(input: Any, config: RunnableConfig) -> Any:
 def plan_upstreams(route: Route) -> list[Upstream]:
     """The route's runnable, then its fallbacks in order."""
     options = AdapterOptions(route.mode, route.answer_tag, route.progress, route.output)
-    plan = [Upstream(0, route.name, route.runnable, True, options)]
+    plan = [Upstream(0, route.name, route.runnable, route.streaming, options)]
     for n, fallback in enumerate(map(as_fallback, route.fallbacks), start=1):
         name = fallback.name or model_name(fallback.runnable) or f"fallback-{n}"
         options = AdapterOptions(fallback.mode, fallback.answer_tag, route.progress, route.output)
-        plan.append(Upstream(n, name, fallback.runnable, fallback.streaming, options))
+        streaming = fallback.streaming and route.streaming  # a batch run stays batch
+        plan.append(Upstream(n, name, fallback.runnable, streaming, options))
     return plan

@@ -78,6 +78,16 @@ class RunRecord:
     delivery_lags: array[float] = field(default_factory=lambda: array("d"), repr=False)
     #: The TTFT histogram already has this run (observed at its first token).
     ttft_observed: bool = False
+    #: The rollout variant that served the run (``stable``: the route's own target).
+    variant: str = "stable"
+
+    @property
+    def cohort_label(self) -> str:
+        """The metrics' ``cohort``: the mode (``stream``, ``batch``, ``shadow``), prefixed
+        with a canary's name (``v2:stream``) — every value from the configuration."""
+        if self.variant == "stable" or self.cohort == "shadow":
+            return self.cohort
+        return f"{self.variant}:{self.cohort}"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
