@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenwire.rollout import Outcome, Rollouts, RolloutPolicy, Transition
+from tokenwire.rollout import Outcome, RolloutPolicy, Rollouts, Transition
 from tokenwire.rollout.store import MemoryStore
 
 OK = Outcome("completed", ttft_s=0.1, itl_p95_s=0.01, cost_usd=0.001)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tokenwire.rollout import Rollouts, RolloutPolicy
+from tokenwire.rollout import RolloutPolicy, Rollouts
 from tokenwire.rollout.assignment import bucket, pick_variant, sticky_value
 
 
