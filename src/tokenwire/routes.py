@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -128,11 +128,18 @@ class RunOptions:
     runnable: Runnable[Any, Any] | None = None
     budget: RunBudget | None = None
     identity: Any = None
+    #: Makes ``runnable`` for another route's runnable (a rollout variant's) than the one
+    #: it was made from (``source``), so a canary gets the request's parameters too.
+    rebind: Callable[[Runnable[Any, Any]], Runnable[Any, Any] | None] | None = None
+    source: Runnable[Any, Any] | None = None
 
     def applied_to(self, route: Route) -> Route:
         changes: dict[str, Any] = {}
-        if self.runnable is not None:
-            changes["runnable"] = self.runnable
+        runnable = self.runnable
+        if self.rebind is not None and route.runnable is not self.source:
+            runnable = self.rebind(route.runnable)
+        if runnable is not None:
+            changes["runnable"] = runnable
         if self.budget is not None:
             changes["budget"] = self.budget.tighter(route.budget)
         return dataclasses.replace(route, **changes) if changes else route

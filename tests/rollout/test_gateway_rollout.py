@@ -15,7 +15,15 @@ from tokenwire.rollout import RolloutPolicy
 from tokenwire.routes import RolloutPlan, Route
 from tokenwire.security.access import required_roles
 from tokenwire.security.principal import Role
-from tokenwire.testing import collect, iter_sse, poll_until, serve, start_stream, text_of
+from tokenwire.testing import (
+    collect,
+    iter_sse,
+    mock_record,
+    poll_until,
+    serve,
+    start_stream,
+    text_of,
+)
 from tokenwire.testing.settings import test_settings
 
 
@@ -147,3 +155,19 @@ def test_reading_rollouts_is_for_moderators_changing_them_for_admins() -> None:
     assert required_roles("/v1/rollouts") == (Role.MODERATOR,)
     assert required_roles("/v1/rollouts/chat") == (Role.MODERATOR,)
     assert required_roles("/v1/rollouts/chat/rollback") == (Role.ADMIN,)
+
+
+def test_an_openai_request_to_a_canary_keeps_its_parameters(mock_url: str) -> None:
+    route = _route(
+        mock_url, "tokens=2", variants=[{"name": "canary", "percent": 100}], sticky="none"
+    )
+    with serve([route]) as client:
+        body = {
+            "model": "chat",
+            "messages": [{"role": "user", "content": "hi"}],
+            "temperature": 0.25,
+        }
+        response = client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 200, response.text
+    record = mock_record(mock_url, lambda r: r["model"] == "mock@tokens=2")
+    assert record["body"]["temperature"] == 0.25  # bound on the canary's model, not stable's
