@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI, Request
 
 from tests.telemetry.scrape import families, sample
 from tokenwire.demo.routes import demo_model
@@ -15,6 +16,7 @@ from tokenwire.rollout import RolloutPolicy
 from tokenwire.routes import RolloutPlan, Route
 from tokenwire.security.access import required_roles
 from tokenwire.security.principal import Role
+from tokenwire.server.background import BackgroundServer
 from tokenwire.testing import (
     collect,
     iter_sse,
@@ -171,3 +173,29 @@ def test_an_openai_request_to_a_canary_keeps_its_parameters(mock_url: str) -> No
         assert response.status_code == 200, response.text
     record = mock_record(mock_url, lambda r: r["model"] == "mock@tokens=2")
     assert record["body"]["temperature"] == 0.25  # bound on the canary's model, not stable's
+
+
+def test_a_transition_is_posted_to_the_alert_webhook(mock_url: str) -> None:
+    posted: list[dict[str, Any]] = []
+    hook = FastAPI()
+
+    @hook.post("/alerts")
+    async def alert(request: Request) -> dict[str, str]:
+        posted.append(await request.json())
+        return {}
+
+    with BackgroundServer(hook) as receiver:
+        route = _route(
+            mock_url,
+            "tokens=4",
+            variants=[{"name": "canary", "percent": 10}],
+            alert_webhook=f"{receiver.url}/alerts",
+        )
+        with serve([route]) as client:
+            assert client.post("/v1/rollouts/chat/rollback").status_code == 200
+            (alert_body,) = poll_until(lambda: posted or None, timeout=10)
+    assert alert_body["event"] == "rollout.transition"
+    assert (alert_body["route"], alert_body["variant"], alert_body["to"]) == (
+        "chat", "canary", "rolled_back",
+    )  # fmt: skip
+    assert alert_body["actor"] == "anonymous" and alert_body["reason"] == "manual"
