@@ -9,11 +9,15 @@ from typing import Any
 
 import openai
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
+from tokenwire.broker.redis import RedisKeys
 from tokenwire.config import Settings
 from tokenwire.demo.routes import demo_model
 from tokenwire.gateway import Gateway
 from tokenwire.rollout import RolloutPolicy
+from tokenwire.rollout.state import RolloutState
+from tokenwire.rollout.store import RedisStore
 from tokenwire.routes import RolloutPlan, Route
 
 
@@ -79,3 +83,19 @@ async def test_two_replicas_agree_and_a_restart_keeps_the_state(
     async with _replica(*place) as again:
         view = await again.rollouts.rollouts.view("chat")
         assert view["state"] == "promoted" and view["variants"][0]["percent"] == 0.0
+
+
+async def test_of_two_writers_over_one_version_one_wins(redis_url: str, prefix: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        store = RedisStore(client, RedisKeys(prefix).rollout)
+        assert await store.save(RolloutState("chat", version=1), 0)
+        first = RolloutState("chat", batch_fallback=True, version=2)
+        second = RolloutState("chat", batch_fallback=False, version=2)
+        assert await store.save(first, 1) is True
+        assert await store.save(second, 1) is False  # read at 1, but 2 is stored now
+        stored = await store.load("chat")
+        assert stored is not None and stored.version == 2 and stored.batch_fallback is True
+        assert await client.exists(f"{prefix}:rollout:chat")
+    finally:
+        await client.aclose()
