@@ -83,7 +83,7 @@ class Shadows:
             cohort="shadow",
             variant="shadow",
         )
-        launch(run, route, value, dict(config), received)  # type: ignore[arg-type]
+        launch(run, route, value, config.copy(), received)
         self.live.add(run)
         if run.task is not None:
             run.task.add_done_callback(lambda _: self.live.discard(run))

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tokenwire.gateway import Gateway
 from tokenwire.rollout.assignment import request_headers
 from tokenwire.rollout.controller import UnknownVariant
-from tokenwire.rollout.decisions import ACTIONS, Action
+from tokenwire.rollout.decisions import ACTIONS
 from tokenwire.security.principal import current_principal
 from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem
@@ -46,9 +46,8 @@ def create_rollouts_router(gateway: Gateway) -> APIRouter:
         if action not in ACTIONS:
             return problem(404, "Not Found", f"no rollout action {action!r}: {list(ACTIONS)}")
         actor = current_principal.get().alias
-        chosen: Action = action  # type: ignore[assignment]
         try:
-            changes = await rollouts.act(route, chosen, variant, actor)
+            changes = await rollouts.act(route, action, variant, actor)
         except UnknownVariant as exc:
             return problem(404, "Not Found", f"route {route!r}: {exc.args[0]}")
         body: dict[str, Any] = await rollouts.view(route)
