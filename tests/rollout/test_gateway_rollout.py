@@ -199,3 +199,14 @@ def test_a_transition_is_posted_to_the_alert_webhook(mock_url: str) -> None:
         "chat", "canary", "rolled_back",
     )  # fmt: skip
     assert alert_body["actor"] == "anonymous" and alert_body["reason"] == "manual"
+
+
+def test_every_cohort_has_its_series_before_any_run(mock_url: str) -> None:
+    route = _route(
+        mock_url, "tokens=2", variants=[{"name": "canary", "percent": 10}], streaming_percent=90
+    )
+    with serve([route]) as client:
+        found = families(client)
+    for cohort in ("stream", "batch", "canary:stream", "canary:batch"):
+        runs = sample(found, "tokenwire_runs_total", route="chat", cohort=cohort, status="failed")
+        assert runs == 0.0, cohort

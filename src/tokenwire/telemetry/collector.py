@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -130,14 +130,14 @@ class Telemetry:
         if allowed:
             aliases.add(OTHER)
         attributions = []
-        for route in routes:
+        for route, cohort in _cohorts(routes):
             model = model_name(route.runnable)
             known = Attribution(
                 gen_ai_operation_name="chat",
                 gen_ai_provider_name=provider_of(model, route.runnable),
                 gen_ai_request_model=model or "unknown",
                 route=route.name,
-                cohort="stream",
+                cohort=cohort,
                 protocol="native",
                 key_alias="",
             )
@@ -240,6 +240,27 @@ class Telemetry:
 
     def _count_drop(self, exporter: str, count: int) -> None:
         self.metrics.dropped.labels(exporter).inc(count)
+
+
+def _cohorts(routes: Iterable[Route]) -> Iterator[tuple[Route, str]]:
+    """Each route (a variant's or shadow's, with its own model) and the ``cohort`` labels
+    its runs can have: ``stream``, and with a rollout ``batch``, each variant's and
+    ``shadow``."""
+    for route in routes:
+        yield route, "stream"
+        plan = route.rollout
+        if plan is None:
+            continue
+        policy = plan.policy
+        batches = policy.streaming_percent < 100 or policy.fallback_to_batch_error_rate is not None
+        modes = ("stream", "batch") if batches else ("stream",)
+        if batches:
+            yield route, "batch"
+        for name, variant in plan.variants.items():
+            for mode in modes:
+                yield dataclasses.replace(variant, name=route.name), f"{name}:{mode}"
+        if plan.shadow is not None:
+            yield dataclasses.replace(plan.shadow, name=route.name), "shadow"
 
 
 def _end_reason(run: Run, error: dict[str, Any]) -> str | None:
