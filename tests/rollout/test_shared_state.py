@@ -67,6 +67,9 @@ async def test_two_replicas_agree_and_a_restart_keeps_the_state(
             await one.rollouts.rollouts.settle()
             if (await one.rollouts.rollouts.view("chat"))["state"] == "rolled_back":
                 break
+        remote = await other.find_run(run.id)  # the last run, the canary's, seen elsewhere
+        assert remote is not None and remote is not run
+        assert (remote.variant, remote.cohort) == ("canary", "stream")
         view = await other.rollouts.rollouts.view("chat")
         assert view["state"] == "rolled_back"
         canary = next(v for v in view["variants"] if v["name"] == "canary")

@@ -22,7 +22,7 @@ from tokenwire.telemetry.jsonl import JsonlExporter
 from tokenwire.telemetry.metrics import GatewayMetrics
 from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
 from tokenwire.telemetry.recent import RecentRuns
-from tokenwire.telemetry.record import RunRecord
+from tokenwire.telemetry.record import RunRecord, cohort_label
 from tokenwire.usage.estimate import estimator
 from tokenwire.usage.loop_lag import LoopLag
 from tokenwire.usage.pricing import PriceTable
@@ -156,7 +156,7 @@ class Telemetry:
             provider_of(run.model),
             run.model or "unknown",
             run.route,
-            "stream",
+            cohort_label(run.cohort, run.variant),
             run.protocol,
             self.key_alias(run.key_label),
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from tokenwire.langchain.steps import Step
 
-__all__ = ["RunRecord"]
+__all__ = ["RunRecord", "cohort_label"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +85,7 @@ class RunRecord:
     def cohort_label(self) -> str:
         """The metrics' ``cohort``: the mode (``stream``, ``batch``, ``shadow``), prefixed
         with a canary's name (``v2:stream``) — every value from the configuration."""
-        if self.variant == "stable" or self.cohort == "shadow":
-            return self.cohort
-        return f"{self.variant}:{self.cohort}"
+        return cohort_label(self.cohort, self.variant)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,3 +99,10 @@ class RunRecord:
         ):
             del data[name]
         return data
+
+
+def cohort_label(cohort: str, variant: str) -> str:
+    """The metrics' ``cohort`` of a run in mode ``cohort`` served by ``variant``."""
+    if variant == "stable" or cohort == "shadow":
+        return cohort
+    return f"{variant}:{cohort}"
