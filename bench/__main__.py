@@ -23,6 +23,9 @@ Names for ``--only``:
   (``BENCH_QUICK=1`` shortens it);
 - ``token_memory`` (:mod:`bench.memory_per_token`): RSS per token through ``ChatOpenAI``,
   tokenwire against the bare loop, and after tokenwire's runs expire;
+- ``langgraph`` (:mod:`bench.langgraph_peer`): tokenwire's LangGraph server API against
+  ``langgraph dev`` (its own venv, made on first use) on the same graph and mock: TTFT and
+  CPU per token;
 - ``gc``: the garbage collector's full pass with and without ``gc_freeze``, and an A/B of
   tokenwire servers with it off and on;
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
@@ -53,6 +56,7 @@ from bench import (
     gc_freeze,
     guard_cost,
     holdback_delay,
+    langgraph_peer,
     machine,
     memory_per_token,
     profile,
@@ -129,6 +133,7 @@ IN_PROCESS = {
     "gc": gc_freeze,
     "clocks": true_clocks,
     "token_memory": memory_per_token,
+    "langgraph": langgraph_peer,
 }
 OTHERS = ("split", "profile")
 NAMES = (*streaming.SCENARIOS, "streaming", *IN_PROCESS, *OTHERS)

@@ -4,7 +4,9 @@
 - ``tokenwire``: ``create_app`` with telemetry, the PII guard and the event log on (auth
   off; grace period 0, so a disconnect cancels at once), route ``chat``; ``plain`` is the
   same route without the guard; ``openai`` and ``openai_slow`` are ``ChatOpenAI`` against
-  the mock provider at ``$BENCH_MOCK_URL`` (2,000 tokens at once; 200 tokens/s), guarded;
+  the mock provider at ``$BENCH_MOCK_URL`` (2,000 tokens at once; 200 tokens/s), guarded, and
+  ``graph`` / ``long_graph`` the graphs of :mod:`bench.peer_graph` (as ``langgraph dev``
+  serves them);
 - ``langserve``: ``add_routes(app, model, path="/chat")``;
 - ``mock``: tokenwire's OpenAI-compatible mock provider.
 
@@ -104,6 +106,10 @@ def _tokenwire_app() -> Any:
         for name, model in (("openai", OPENAI_MODEL), ("openai_slow", OPENAI_SLOW_MODEL)):
             client = ChatOpenAI(base_url=mock_url + "/v1", api_key=SecretStr("mock"), model=model)
             routes.append(Route(name, client, guardrails=guarded))
+        from bench import peer_graph  # the graph langgraph dev serves too (bench.langgraph_peer)
+
+        routes.append(Route("graph", peer_graph.graph, guardrails=guarded))
+        routes.append(Route("long_graph", peer_graph.long_graph, guardrails=guarded))
     settings = Settings(
         auth="none",
         disconnect_grace_seconds=0,

@@ -17,6 +17,7 @@ from tests.actions.crm import Crm
 from tests.postgres import POSTGRES_URL, pg_admin
 from tests.redis_client import sync_redis
 from tokenwire.config import Settings
+from tokenwire.gateway import Gateway
 from tokenwire.mock import create_mock_app
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
@@ -122,15 +123,19 @@ def crm() -> Iterator[tuple[Crm, str]]:
 @pytest.fixture
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., httpx.Client]]:
     """``serve(routes, **settings)`` → an httpx client on a live gateway on 127.0.0.1
-    (its audit store in a fresh temporary ``data_dir`` unless one is given)."""
+    (its audit store in a fresh temporary ``data_dir`` unless one is given); ``serve(
+    gateway)`` serves a gateway the test built."""
     servers: list[BackgroundServer] = []
     clients: list[httpx.Client] = []
 
     def start(routes: Any, **settings: Any) -> httpx.Client:
-        settings.setdefault("data_dir", str(tmp_path_factory.mktemp("data")))
-        settings.setdefault("auth", "none")  # the auth tests configure keys themselves
-        gateway_settings = Settings(**settings)
-        app = create_app(routes, gateway_settings)
+        if isinstance(routes, Gateway):  # built by the test: served as it is
+            app, gateway_settings = create_app(routes), routes.settings
+        else:
+            settings.setdefault("data_dir", str(tmp_path_factory.mktemp("data")))
+            settings.setdefault("auth", "none")  # the auth tests configure keys themselves
+            gateway_settings = Settings(**settings)
+            app = create_app(routes, gateway_settings)
         server = BackgroundServer(app, settings=gateway_settings).start()
         servers.append(server)
         client = httpx.Client(base_url=server.url, timeout=30)

@@ -13,6 +13,9 @@
      │    │    ├── RegistryFull                    every retained run is still live
      │    │    └── ClusterUnavailable              Redis, shared by the replicas, is away
      │    └── RateLimited                     429  a per-key limit, ``retry_after`` seconds
+     ├── FeedbackRefused                   a user's feedback on a run was not taken:
+     │    ├── InvalidFeedback (ValueError)    422  a score outside 0..1, a comment too long
+     │    └── NotRunOwner (PermissionError)   403  only the key that started a run scores it
      └── GuardFailed                       a guardrail raised: its run fails (``internal``)
 
 A :class:`RunRefused` says everything a client is told: its ``status``, ``code``,
@@ -31,9 +34,12 @@ from collections.abc import Sequence
 __all__ = [
     "ClusterUnavailable",
     "ConfigError",
+    "FeedbackRefused",
     "GuardFailed",
     "IdempotencyConflict",
+    "InvalidFeedback",
     "InvalidRequest",
+    "NotRunOwner",
     "Overloaded",
     "RateLimited",
     "RegistryFull",
@@ -174,3 +180,22 @@ class RateLimited(RunRefused):
 class GuardFailed(TokenwireError):
     """A guard raised while checking the stream: the run fails (``internal``); never a
     reason to retry the upstream or to fall back, which did nothing wrong."""
+
+
+class FeedbackRefused(TokenwireError):
+    """A user's feedback on a run was not taken (``POST /v1/runs/{id}/feedback``)."""
+
+    status: int = 422
+
+
+class InvalidFeedback(FeedbackRefused, ValueError):
+    """A score that is not a number in [0, 1], or a comment that is not a short string."""
+
+    status = 422
+
+
+class NotRunOwner(FeedbackRefused, PermissionError):
+    """Feedback is the run's owner's (the key that started it): a moderator may read
+    anyone's run, but a score from anyone else would skew what users think of it."""
+
+    status = 403

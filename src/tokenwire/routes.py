@@ -66,7 +66,10 @@ class Route:
     ``output``: the shape of ``run.end.output`` (:data:`OutputShape`).
 
     Threads (a LangGraph graph): ``multitask`` — what a start on a thread whose run is
-    still live does, unless the request says (``reject`` by default).
+    still live does, unless the request says (``reject`` by default). ``step_values``:
+    the graph's whole state is logged (``graph.state``) after every step, not only when it
+    stops — a copy of the state per step; the LangGraph API asks for it per run
+    (:class:`RunOptions`) when a client streams ``values``.
     """
 
     name: str
@@ -92,6 +95,7 @@ class Route:
     streaming: bool = True
     #: Canary variants, a shadow and streaming vs batch cohorts (:class:`RolloutPlan`).
     rollout: RolloutPlan | None = None
+    step_values: bool = False
 
     @property
     def masking(self) -> Masking | None:
@@ -122,7 +126,9 @@ class RunOptions:
     guardrails and policies stay. ``budget``: tightens the route's (OpenAI's
     ``max_tokens``), field by field. ``identity``: what the options were made from, as
     plain JSON (the request's parameters), so an ``Idempotency-Key`` reused with other
-    options is a conflict, not a replay.
+    options is a conflict, not a replay. ``step_values``: log the graph's state after
+    every step (:attr:`Route.step_values`); what is logged, not what runs, so it is no
+    part of ``identity``.
     """
 
     runnable: Runnable[Any, Any] | None = None
@@ -132,6 +138,7 @@ class RunOptions:
     #: it was made from (``source``), so a canary gets the request's parameters too.
     rebind: Callable[[Runnable[Any, Any]], Runnable[Any, Any] | None] | None = None
     source: Runnable[Any, Any] | None = None
+    step_values: bool = False
 
     def applied_to(self, route: Route) -> Route:
         changes: dict[str, Any] = {}
@@ -142,6 +149,8 @@ class RunOptions:
             changes["runnable"] = runnable
         if self.budget is not None:
             changes["budget"] = self.budget.tighter(route.budget)
+        if self.step_values:
+            changes["step_values"] = True
         return dataclasses.replace(route, **changes) if changes else route
 
 

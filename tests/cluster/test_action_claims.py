@@ -74,11 +74,51 @@ async def test_a_duplicate_on_another_replica_waits_for_the_call_in_flight(
     assert a.actions.held == [] and await a.cluster.client.get(f"{prefix}:action:{key}") is None  # type: ignore[union-attr]
 
 
-async def test_a_claim_of_a_replica_that_stopped_beating_is_taken_over(
+async def test_a_lapsed_claim_of_a_live_run_is_waited_for_not_taken_over(
+    gateways: Make, crm: tuple[Crm, str], prefix: str
+) -> None:
+    """A's loop is blocked past its TTL (here: its heartbeat stopped) while its call is in
+    flight: the claim lapses, yet A's run is alive — B waits for it and replays."""
+    records, url = crm
+    a, b = await gateways(2, audited=True, replica_ttl_seconds=0.3)
+    release = asyncio.Event()
+
+    @action
+    async def create_ticket(title: str) -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            created: dict[str, Any] = (
+                await client.post(f"{url}/tickets", json={"title": title})
+            ).json()
+        await release.wait()
+        return created
+
+    asked: list[str] = []
+
+    async def live(run_id: str) -> bool:
+        asked.append(run_id)
+        return True
+
+    assert a.cluster is not None
+    first = asyncio.create_task(_call_on(a, "run-a", create_ticket, live))
+    await _until(lambda: bool(records.tickets))
+    for task in a.cluster._tasks:  # A stops beating: its claim lapses mid-call
+        task.cancel()
+    (key,) = a.actions.held  # type: ignore[attr-defined]
+    claim = f"{prefix}:action:{key}"
+    await _until_async(lambda: _gone(a, claim))
+    second = asyncio.create_task(_call_on(b, "run-b", create_ticket, live))
+    await _until(lambda: len(asked) >= 3 or len(records.tickets) > 1)
+    assert len(records.tickets) == 1 and set(asked) == {"run-a"} and not second.done()
+    release.set()
+    assert list(await asyncio.gather(first, second)) == [{"id": 1}, {"id": 1}]
+    assert len(records.tickets) == 1
+
+
+async def test_a_claim_of_a_run_that_is_gone_is_taken_over(
     gateways: Make, crm: tuple[Crm, str]
 ) -> None:
-    """B cannot tell A's run is gone (its ``alive`` says live): the claim lapsing with A's
-    heartbeat is what hands the call over."""
+    """A stops beating mid-call and its run is gone (its replica's runs were swept): B
+    takes the call over and executes it."""
     records, url = crm
     a, b = await gateways(2, audited=True, replica_ttl_seconds=0.3)
     stuck = asyncio.Event()
@@ -95,7 +135,7 @@ async def test_a_claim_of_a_replica_that_stopped_beating_is_taken_over(
         return created
 
     async def live(run_id: str) -> bool:
-        return True
+        return run_id != "run-a"
 
     hung = asyncio.create_task(_call_on(a, "run-a", create_ticket, live))
     await stuck.wait()
@@ -109,6 +149,19 @@ async def test_a_claim_of_a_replica_that_stopped_beating_is_taken_over(
     hung.cancel()  # A's call, cancelled: it lets go of nothing it still holds
     await asyncio.gather(hung, return_exceptions=True)
     assert (await b.actions.get(entry.key)) == entry
+
+
+async def _gone(gateway: Gateway, key: str) -> bool:
+    assert gateway.cluster is not None
+    return bool(await gateway.cluster.client.exists(key) == 0)
+
+
+async def _until_async(condition: Callable[[], Awaitable[bool]]) -> None:
+    for _ in range(500):
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
 
 
 async def test_with_redis_away_the_ledger_alone_decides() -> None:
@@ -136,3 +189,37 @@ async def test_with_redis_away_the_ledger_alone_decides() -> None:
         assert (done.status, done.result, ledger.held) == ("succeeded", "done", [])
     finally:
         await client.aclose()
+
+
+async def test_the_heartbeat_claims_a_call_in_flight_again_when_redis_lost_it(
+    gateways: Make, crm: tuple[Crm, str], prefix: str
+) -> None:
+    """Redis restarted empty (here: the claim deleted) mid-call: the next beat claims the
+    key again for the run in flight, so a duplicate waits on it instead of racing it."""
+    records, url = crm
+    (a,) = await gateways(1, audited=True)
+    assert a.cluster is not None
+    release = asyncio.Event()
+
+    @action
+    async def create_ticket(title: str) -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            created: dict[str, Any] = (
+                await client.post(f"{url}/tickets", json={"title": title})
+            ).json()
+        await release.wait()
+        return created
+
+    async def live(run_id: str) -> bool:
+        return True
+
+    first = asyncio.create_task(_call_on(a, "run-a", create_ticket, live))
+    await _until(lambda: bool(records.tickets))
+    (key,) = a.actions.held  # type: ignore[attr-defined]
+    claim = f"{prefix}:action:{key}"
+    await a.cluster.client.delete(claim)
+    await a.cluster._beat()
+    assert await a.cluster.client.get(claim) == b"run-a"
+    release.set()
+    assert await first == {"id": 1}
+    assert await a.cluster.client.get(claim) is None  # let go once recorded

@@ -10,7 +10,7 @@ from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
 
 from tests.langchain.recording import RecordingSink
-from tokenwire.langchain.adapter import stream_runnable
+from tokenwire.langchain.adapter import AdapterOptions, stream_runnable
 
 
 class State(TypedDict, total=False):
@@ -41,6 +41,19 @@ async def test_each_node_write_and_the_final_state() -> None:
     await stream_runnable(_graph(), {"question": "hi"}, None, sink)
     assert sink.updates == [("answer", {"answer": "HI"}), ("check", {"checked": True})]
     assert sink.states == [{"question": "hi", "answer": "HI", "checked": True}]
+
+
+async def test_step_values_the_state_after_every_step_once() -> None:
+    """Asked for, the graph's own ``values`` stream: the input's state, then each step's;
+    the final state is that of the last step, not reported again."""
+    sink = RecordingSink()
+    options = AdapterOptions(step_values=True)
+    await stream_runnable(_graph(), {"question": "hi"}, None, sink, options)
+    assert sink.states == [
+        {"question": "hi"},
+        {"question": "hi", "answer": "HI"},
+        {"question": "hi", "answer": "HI", "checked": True},
+    ]
 
 
 async def test_a_failing_graph_reports_no_final_state() -> None:

@@ -11,7 +11,7 @@ def test_public_api_is_sorted_and_complete() -> None:
     exported = tokenwire.mock.__all__
     assert exported == sorted(exported)
     public = {name for name in vars(tokenwire.mock) if not name.startswith("_")}
-    modules = {"app", "ledger", "playback", "profile", "script", "streaming", "wire"}
+    modules = {"app", "ledger", "playback", "profile", "script", "streaming", "syntax", "wire"}
     assert public - modules == set(exported)
 
 

@@ -13,6 +13,8 @@ import pytest
 from tests.protocols.helpers import SDK_CLIENTS
 
 NODE_DIR = Path(__file__).parent / "node"
+#: The npm packages node/ pins (package.json): a checkout missing one is installed anew.
+NODE_PACKAGES = ("ai", "@langchain/langgraph-sdk")
 
 ReadUIStream = Callable[..., Any]
 
@@ -20,7 +22,7 @@ ReadUIStream = Callable[..., Any]
 @pytest.fixture(scope="session")
 def node_script() -> Callable[..., Any]:
     """``node_script(script, *args)``: the JSON line a script in node/ prints, run with the
-    real ``ai`` package (see :func:`read_ui_stream` for the install and skip rules)."""
+    real npm packages (see :func:`_node_runner` for the install and skip rules)."""
     return _node_runner()
 
 
@@ -32,15 +34,15 @@ def read_ui_stream(node_script: Callable[..., Any]) -> ReadUIStream:
 
 
 def _node_runner() -> Callable[..., Any]:
-    """Installs the pinned package with ``npm ci`` on first use. Without node the tests skip
+    """Installs the pinned packages with ``npm ci`` on first use. Without node the tests skip
     — except on CI (``CI=true``), where they must run.
     """
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("node and npm are required on CI for the AI SDK protocol tests")
-        pytest.skip("node/npm not installed: cannot run the real AI SDK reader")
-    if not (NODE_DIR / "node_modules" / "ai").is_dir():
+            pytest.fail("node and npm are required on CI for the npm client protocol tests")
+        pytest.skip("node/npm not installed: cannot run the real npm clients")
+    if not all((NODE_DIR / "node_modules" / name).is_dir() for name in NODE_PACKAGES):
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=NODE_DIR,

@@ -13,6 +13,7 @@ from tokenwire.protocols.ai_sdk import UIMessageStreamEncoder, messages_from_ui
 from tokenwire.protocols.langserve import decode_input
 from tokenwire.protocols.langserve_events import EventFilter, StreamEventsEncoder
 from tokenwire.protocols.openai import ChatCompletionEncoder, chat_completion
+from tokenwire.protocols.openai_responses import ResponsesEncoder, response_object
 from tokenwire.protocols.websocket import ProtocolError, parse_message
 
 
@@ -240,3 +241,41 @@ def test_ai_sdk_a_plain_interrupt_is_a_data_part() -> None:
     }
     assert parts[3]["type"] == "data-custom-interrupt"
     assert parts[-1]["finishReason"] == "other"
+
+
+# -- OpenAI Responses -------------------------------------------------------------------------
+
+
+def test_responses_a_restart_ends_the_stream_with_an_error() -> None:
+    events = run(("token", {"text": "lost "}), ("run.restart", {"reason": "x", "attempt": 2}))
+    encoder = ResponsesEncoder("r1", "chat")
+    raw = encoder.encode([*events, *run(("token", {"text": "kept"}), end("completed"))])
+    sent = [json.loads(frame.split("\ndata: ", 1)[1]) for frame in raw.decode().split("\n\n")[:-1]]
+    assert sent[-1]["type"] == "error" and sent[-1]["code"] == "restarted"
+    assert encoder.closed
+
+
+def test_responses_a_non_streaming_answer_holds_the_text_after_a_restart() -> None:
+    events = run(
+        ("token", {"text": "lost "}),
+        ("run.restart", {"reason": "upstream_error", "attempt": 2}),
+        ("token", {"text": "kept"}),
+        ("usage", {"input_tokens": 3, "output_tokens": 1}),
+        end("completed"),
+    )
+    status, body = response_object("r1", "chat", events)
+    assert status == 200 and body["status"] == "completed"
+    assert body["output"][0]["content"][0]["text"] == "kept"
+    assert body["usage"]["total_tokens"] == 4
+
+
+def test_responses_an_interrupted_run_completes_with_the_interrupt_field() -> None:
+    events = run(("interrupt", {"interrupt_id": "i1", "value": {"q": 1}}), end("interrupted"))
+    status, body = response_object("r1", "chat", events)
+    assert status == 200 and body["status"] == "completed" and body["output"] == []
+    assert body["interrupt"]["interrupts"] == [{"interrupt_id": "i1", "value": {"q": 1}}]
+
+
+def test_responses_a_cancelled_run_is_an_error_body() -> None:
+    status, body = response_object("r1", "chat", run(end("cancelled")))
+    assert status == 500 and body["error"]["type"] == "server_error"

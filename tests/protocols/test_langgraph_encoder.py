@@ -88,3 +88,48 @@ def test_only_the_asked_modes_and_errors_always() -> None:
 def test_modes_it_does_not_carry_are_refused(value: Any) -> None:
     with pytest.raises(ValueError, match="stream_mode"):
         stream_modes(value)
+
+
+def test_messages_mode_is_langgraph_apis_partial_messages() -> None:
+    encoder = LangGraphEncoder("r1", "t1", stream_modes(["messages", "updates"]))
+    tool = Event(11, EventType.TOOL_END, {"call_id": "c1", "name": "add", "output": 2})
+    parts = decode(encoder.encode([*RUN[:7], tool]))
+    assert [(event, id_) for event, _, id_ in parts] == [
+        ("metadata", "1"),
+        ("messages/metadata", "1"),  # an answer begins: its metadata (no id of its own)...
+        ("messages/partial", "3"),  # ...then the answer so far
+        ("messages/partial", "4"),
+        ("updates", "5"),
+        ("messages/metadata", "5"),
+        ("messages/partial", "6"),
+        ("messages/metadata", "6"),
+        ("messages/complete", "11"),
+    ]
+    first, hel, lo = parts[1][1], parts[2][1], parts[3][1]
+    assert [m["content"] for m in (hel[0], lo[0])] == ["Hel", "Hello"]
+    assert hel[0]["type"] == "ai" and hel[0]["id"] == lo[0]["id"] != parts[6][1][0]["id"]
+    assert first == {hel[0]["id"]: {"metadata": {"thread_id": "t1", "langgraph_node": "chat"}}}
+    assert parts[8][1][0]["type"] == "tool" and parts[8][1][0]["tool_call_id"] == "c1"
+
+
+def test_messages_tuple_wins_over_messages() -> None:
+    encoder = LangGraphEncoder("r1", "t1", stream_modes(["messages", "messages-tuple"]))
+    events = [event for event, _, _ in decode(encoder.encode(RUN[:4]))]
+    assert events == ["metadata", "messages", "messages"]
+
+
+@pytest.mark.parametrize("tokens", ["messages-tuple", "messages"])
+@pytest.mark.parametrize("after", range(1, len(RUN)))
+def test_a_rejoin_reads_as_the_first_connection_did(after: int, tokens: str) -> None:
+    """Message ids, the node, the text so far and the interrupts depend on the events
+    before the cursor: an encoder given them frames what follows as the whole stream did."""
+    modes = stream_modes([tokens, "updates", "custom", "values"])
+    encoder = LangGraphEncoder("r1", "t1", modes)
+    by_event = [frames(encoder.encode([event])) for event in RUN]
+    rejoined = LangGraphEncoder("r1", "t1", modes, RUN[:after]).encode(RUN[after:])
+    assert frames(rejoined) == [part for parts in by_event[after:] for part in parts]
+
+
+def frames(wire: bytes) -> list[tuple[str, Any]]:
+    """Each frame's event and data (the decoder's ids are sticky across frames)."""
+    return [(event, data) for event, data, _ in decode(wire)]

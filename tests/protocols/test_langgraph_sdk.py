@@ -17,16 +17,18 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from langchain_core.messages import AnyMessage
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import NotFoundError
 from typing_extensions import TypedDict
 
 from tests.pipeline.test_holdback import EMAIL
+from tokenwire.langchain.output import to_jsonable
 from tokenwire.pipeline.guardrails import Guardrails
 from tokenwire.pipeline.pii import PiiGuard
 from tokenwire.routes import Route
@@ -252,7 +254,8 @@ def test_stateless_runs(gateway_url: str) -> None:
     parts = list(
         client.runs.stream(None, "agent", input={"messages": [{"role": "user", "content": "hi"}]})
     )
-    assert [p.event for p in parts] == ["metadata", "values"]  # default mode: values
+    # Default mode: values, after every step (the input, chat, the pause).
+    assert [p.event for p in parts] == ["metadata", "values", "values", "values"]
     values = parts[-1].data
     assert values["messages"][-1]["content"] == "Hello"
     assert values["__interrupt__"][0]["value"] == {"question": "ship it?"}
@@ -347,8 +350,8 @@ def test_the_sdk_resumes_a_dropped_stream() -> None:
             opener.join()
             while _OPEN:
                 _OPEN.pop().close()
-    assert [p.event for p in parts] == ["metadata", "custom", "custom", "values"]
-    assert [p.data for p in parts[1:3]] == ["before", "after"]
+    assert [p.event for p in parts] == ["metadata", "values", "custom", "custom", "values"]
+    assert [p.data for p in parts[2:4]] == ["before", "after"]
     rejoined = [r for r in requests if r.method == "GET" and r.url.path.endswith("/stream")]
     # It rejoined after an event it had (nothing twice, nothing lost: the list above).
     assert rejoined and rejoined[0].headers["last-event-id"] in {p.id for p in parts}
@@ -381,7 +384,74 @@ def test_state_leaves_masked_where_the_route_masks_pii() -> None:
                 _OPEN.pop().close()
     assert {"remember": {"approved": "mail [EMAIL]"}} in [p.data for p in parts]
     assert [p.data for p in parts if p.event == "values"] == [
-        {"messages": [], "approved": "mail [EMAIL]"}
+        {"messages": []},
+        {"messages": [], "approved": "mail [EMAIL]"},
     ]
     assert state["values"]["approved"] == "mail [EMAIL]"
     assert EMAIL not in repr([p.data for p in parts])
+
+
+def test_values_after_every_step_as_the_graph_streams_them(gateway_url: str) -> None:
+    """``values`` is LangGraph's own ``stream_mode="values"``: the state after every step
+    (the input's too), the pause's with ``__interrupt__``; the resume's as well."""
+    graph = review_graph(ScriptedChatModel(turns=[text_turn("Hel", "lo")]))
+    graph.checkpointer = InMemorySaver()
+    config: Any = {"configurable": {"thread_id": "reference"}}
+    asked = {"messages": [{"role": "user", "content": "hi"}]}
+    expected = asyncio.run(_graph_values(graph, asked, config))
+    resumed = asyncio.run(_graph_values(graph, Command(resume="yes"), config))
+    client = sdk(gateway_url)
+    thread_id = client.threads.create()["thread_id"]
+    runs = client.runs
+    got = [p.data for p in runs.stream(thread_id, "agent", input=asked) if p.event == "values"]
+    assert [_without_ids(v) for v in got] == expected and len(expected) == 3
+    again = runs.stream(thread_id, "agent", command={"resume": "yes"}, stream_mode="values")
+    assert [p.data for p in again if p.event == "values"] == resumed and len(resumed) == 2
+
+
+def test_only_the_final_values_for_other_modes(gateway_url: str) -> None:
+    """A run streamed without ``values`` logs no state per step; a rejoin asking for
+    ``values`` gets the state when it stopped."""
+    client = sdk(gateway_url)
+    thread_id = client.threads.create()["thread_id"]
+    asked = {"messages": [{"role": "user", "content": "hi"}]}
+    parts = list(client.runs.stream(thread_id, "agent", input=asked, stream_mode="updates"))
+    run_id = parts[0].data["run_id"]
+    rejoined = list(client.runs.join_stream(thread_id, run_id, stream_mode="values"))
+    assert [p.event for p in rejoined] == ["metadata", "values"]
+    assert rejoined[-1].data["messages"][-1]["content"] == "Hello"
+
+
+async def _graph_values(graph: Any, input: Any, config: Any) -> list[dict[str, Any]]:
+    return [_plain(v) async for v in graph.astream(input, config, stream_mode="values")]
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """LangGraph's values chunk as JSON, its interrupts as the API shows them, no ids."""
+    plain = {k: to_jsonable(v) for k, v in values.items() if k != "__interrupt__"}
+    if "__interrupt__" in values:
+        plain["__interrupt__"] = [{"value": i.value} for i in values["__interrupt__"]]
+    return plain
+
+
+def _without_ids(values: dict[str, Any]) -> dict[str, Any]:
+    if "__interrupt__" not in values:
+        return values
+    return {**values, "__interrupt__": [{"value": i["value"]} for i in values["__interrupt__"]]}
+
+
+def test_messages_mode_partial_messages(gateway_url: str) -> None:
+    """langgraph-api's ``messages`` mode: an answer's metadata, then the answer so far."""
+    client = sdk(gateway_url)
+    thread_id = client.threads.create()["thread_id"]
+    asked = {"messages": [{"role": "user", "content": "hi"}]}
+    parts = list(client.runs.stream(thread_id, "agent", input=asked, stream_mode="messages"))
+    assert [p.event for p in parts] == [
+        "metadata",
+        "messages/metadata",
+        "messages/partial",
+        "messages/partial",
+    ]
+    (message_id,) = parts[1].data
+    assert [p.data[0]["content"] for p in parts[2:]] == ["Hel", "Hello"]
+    assert {p.data[0]["id"] for p in parts[2:]} == {message_id}

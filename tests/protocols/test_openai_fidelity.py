@@ -125,8 +125,10 @@ def test_max_tokens_stops_the_stream_with_finish_reason_length(
     deltas = [c.choices[0].delta.content for c in chunks if c.choices]
     assert 0 < sum(1 for d in deltas if d) <= 5
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    # Usage is what the provider billed: on a loaded machine the whole answer (and its
+    # usage) can arrive before the budget stops the run, so it may count more than 5.
     usage = chunks[-1].usage
-    assert usage is not None and 0 < usage.completion_tokens <= 5
+    assert usage is not None and usage.completion_tokens > 0
     assert "".join(d or "" for d in deltas).startswith("You said:")
 
 

@@ -32,7 +32,13 @@ from tokenwire.server.background import BackgroundServer
 
 EXAMPLES_PER_OPERATION = 25
 #: Operations whose (schema-valid) requests also get their responses validated.
-VALIDATED = ("/v1/chat/completions", "/v1/models", "/langserve/", "/v1/routes/{route}/ui-chat")
+VALIDATED = (
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/models",
+    "/langserve/",
+    "/v1/routes/{route}/ui-chat",
+)
 
 
 def test_no_input_makes_the_server_fail(mock_server: BackgroundServer) -> None:

@@ -210,3 +210,22 @@ def test_every_cohort_has_its_series_before_any_run(mock_url: str) -> None:
     for cohort in ("stream", "batch", "canary:stream", "canary:batch"):
         runs = sample(found, "tokenwire_runs_total", route="chat", cohort=cohort, status="failed")
         assert runs == 0.0, cohort
+
+
+def test_users_low_scores_roll_a_canary_back(mock_url: str) -> None:
+    route = _route(
+        mock_url,
+        "tokens=2",
+        variants=[{"name": "canary", "percent": 100}],
+        analysis={"min_runs": 3, "min_feedback_score": 0.5},
+    )
+    with serve([route]) as client:
+        runs = [collect(client, "chat", {"input": "hi"})[0].data for _ in range(3)]
+        assert {r["variant"] for r in runs} == {"canary"}
+        for run in runs:
+            scored = client.post(f"/v1/runs/{run['run_id']}/feedback", json={"score": 0})
+            assert scored.status_code == 202, scored.text
+        view = poll_until(lambda: (s := _state(client))["state"] == "rolled_back" and s)
+    canary = next(v for v in view["variants"] if v["name"] == "canary")
+    breach = canary["decided_by"]["breaches"][0]
+    assert (breach["metric"], breach["value"]) == ("feedback_score", 0.0)

@@ -5,6 +5,9 @@ The client asks ``/info`` first; told so, it sends its runs as zstd-compressed
 operation, named ``post.<id>``, ``post.<id>.outputs``, ``patch.<id>.events``, … — else JSON
 batches to ``/runs/batch``. :class:`LangSmithEndpoint` decodes both into operations, and
 :meth:`LangSmithEndpoint.runs` merges each run's ``post`` and ``patch`` into one dict.
+Feedback comes as ``feedback.<id>`` parts of the same batches (or ``POST /feedback``), kept
+in :attr:`LangSmithEndpoint.feedback`; the project a feedback names is looked up by name
+(``GET /sessions?name=``), answered with :data:`PROJECT_ID`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ from starlette.routing import Route
 from tokenwire.server.background import BackgroundServer
 from tokenwire.testing import poll_until
 
-__all__ = ["LANGSMITH_INFO", "LangSmithEndpoint", "langsmith_endpoint"]
+__all__ = ["LANGSMITH_INFO", "PROJECT_ID", "LangSmithEndpoint", "langsmith_endpoint"]
+
+#: The id of every project the endpoint is asked for.
+PROJECT_ID = "5a7c1e0e-0000-4000-8000-00000000beef"
 
 #: What the client asks for first: zstd-compressed multipart batches, please.
 LANGSMITH_INFO = {
@@ -52,6 +58,8 @@ class LangSmithEndpoint:
     bodies: list[bytes] = field(default_factory=list)
     #: (``post`` or ``patch``, the run's fields) in the order received.
     operations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: Every feedback received, as sent.
+    feedback: list[dict[str, Any]] = field(default_factory=list)
 
     def app(self) -> Starlette:
         methods = ["GET", "POST", "PATCH", "PUT"]
@@ -83,8 +91,15 @@ class LangSmithEndpoint:
         path = request.url.path
         if path.endswith("/info"):
             return JSONResponse(LANGSMITH_INFO)
-        if path.endswith("/runs/multipart"):
-            self.operations += _multipart(request.headers["content-type"], body)
+        if path.endswith("/sessions") and request.method == "GET":
+            name = request.query_params.get("name", "")
+            return JSONResponse([_project(name)])
+        if path.endswith("/feedback") and request.method == "POST":
+            self.feedback.append(orjson.loads(body))
+        elif path.endswith("/runs/multipart"):
+            operations, feedback = _multipart(request.headers["content-type"], body)
+            self.operations += operations
+            self.feedback += feedback
         elif path.endswith("/runs/batch"):
             batch = orjson.loads(body)
             self.operations += [(op, run) for op in ("post", "patch") for run in batch.get(op, [])]
@@ -93,14 +108,33 @@ class LangSmithEndpoint:
         return JSONResponse({})
 
 
-def _multipart(content_type: str, body: bytes) -> list[tuple[str, dict[str, Any]]]:
-    """``post.<id>`` parts hold a run's main fields, ``post.<id>.<key>`` one field each."""
+def _project(name: str) -> dict[str, Any]:
+    """A project as ``GET /sessions`` lists it (the fields the client requires)."""
+    return {
+        "id": PROJECT_ID,
+        "name": name,
+        "tenant_id": PROJECT_ID,
+        "start_time": "2026-01-01T00:00:00",
+        "reference_dataset_id": None,
+    }
+
+
+_Batch = tuple[list[tuple[str, dict[str, Any]]], list[dict[str, Any]]]
+
+
+def _multipart(content_type: str, body: bytes) -> _Batch:
+    """``post.<id>`` parts hold a run's main fields, ``post.<id>.<key>`` one field each;
+    ``feedback.<id>`` parts a whole feedback."""
     head = f"Content-Type: {content_type}\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     runs: dict[tuple[str, str], dict[str, Any]] = {}
+    feedback: list[dict[str, Any]] = []
     for part in cast(Any, message).iter_parts():
         name = str(part.get_param("name", header="content-disposition"))
         operation, run_id, *key = name.split(".")
+        if operation == "feedback":
+            feedback.append(orjson.loads(part.get_payload(decode=True)))
+            continue
         if operation not in ("post", "patch"):
             continue  # attachments
         value = orjson.loads(part.get_payload(decode=True))
@@ -109,7 +143,7 @@ def _multipart(content_type: str, body: bytes) -> list[tuple[str, dict[str, Any]
             fields[key[0]] = value
         else:
             fields.update(value)
-    return [(operation, fields) for (operation, _), fields in runs.items()]
+    return [(operation, fields) for (operation, _), fields in runs.items()], feedback
 
 
 def _forget_langsmith_env() -> None:

@@ -25,7 +25,7 @@ from tokenwire.server.background import BackgroundServer
 from tokenwire.telemetry.record import RunRecord
 from tokenwire.testing import ScriptedChatModel, collect, poll_until, text_of, text_turn
 
-from .langsmith_endpoint import LangSmithEndpoint, langsmith_endpoint
+from .langsmith_endpoint import PROJECT_ID, LangSmithEndpoint, langsmith_endpoint
 
 EMAIL, PHONE = "jane.doe@example.com", "+14155550134"
 ANSWER = f"Write to {EMAIL} or call {PHONE}."
@@ -147,3 +147,46 @@ def test_a_clients_run_name_wins_but_not_its_identity_metadata(
         "chat",
         start["trace_id"],
     )
+
+
+def test_a_users_score_is_langsmith_feedback_on_the_runs_trace(
+    langsmith: LangSmithEndpoint, tmp_path: Any
+) -> None:
+    """What the gateway's tracer sent as the run's root is what the feedback names: its
+    trace, in the project the trace went to; a masked route's comment leaves masked."""
+    routes = [
+        Route("chat", ScriptedChatModel(turns=[text_turn("Hi")])),
+        Route(
+            "support",
+            ScriptedChatModel(turns=[text_turn("Sure")]),
+            guardrails=Guardrails.from_config({"pii": True}),
+        ),
+    ]
+    credentials = Credentials([ApiKey("web-team", hash_key("sk-web"))])
+    gateway = Gateway(routes, Settings(data_dir=str(tmp_path)), credentials=credentials)
+    headers = {"Authorization": "Bearer sk-web"}
+    with (
+        BackgroundServer(create_app(gateway)) as server,
+        httpx.Client(base_url=server.url, headers=headers, timeout=30) as client,
+    ):
+        chat = collect(client, "chat", {"input": "hi"})[0].data["run_id"]
+        support = collect(client, "support", {"input": "help"})[0].data["run_id"]
+        for run_id, comment in ((chat, "spot on"), (support, f"mail {EMAIL}")):
+            body = {"score": 0.75, "comment": comment}
+            assert client.post(f"/v1/runs/{run_id}/feedback", json=body).status_code == 202
+        root = langsmith.wait_for_run(str(UUID(hex=chat)))
+        sent = poll_until(lambda: langsmith.feedback if len(langsmith.feedback) == 2 else None)
+    by_trace = {UUID(f["trace_id"]).hex: f for f in sent}
+    assert set(by_trace) == {chat, support}
+    feedback = by_trace[chat]
+    assert UUID(feedback["run_id"]) == UUID(root["id"]) == UUID(feedback["trace_id"])
+    assert (feedback["key"], feedback["score"], feedback["comment"]) == (
+        "user_score",
+        0.75,
+        "spot on",
+    )
+    assert UUID(feedback["session_id"]) == UUID(PROJECT_ID)
+    source = feedback["feedback_source"]["metadata"]
+    assert source == {"route": "chat", "cohort": "stream", "key_alias": "web-team"}
+    assert by_trace[support]["comment"] == "mail [EMAIL]"
+    assert EMAIL not in b"".join(langsmith.bodies).decode(errors="replace")

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tokenwire.demo.routes import demo_routes
+from tokenwire.config import Settings
+from tokenwire.demo.routes import demo_gateway
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -83,14 +84,18 @@ def page(new_page: Callable[[], Page]) -> Page:
 
 
 @pytest.fixture
-def demo(serve: Callable[..., httpx.Client], mock_url: str) -> Callable[..., httpx.Client]:
+def demo(
+    serve: Callable[..., httpx.Client], mock_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., httpx.Client]:
     """``demo(profile, **settings)`` → a client on a live gateway serving the demo routes
     (without auth unless ``auth=`` says otherwise)."""
 
     def start(profile: str = WATCHABLE, **settings: Any) -> httpx.Client:
         # Auth off as in `tokenwire demo`; test_auth.py drives the UI with keys.
         settings.setdefault("auth", "none")
-        return serve(demo_routes(f"{mock_url}/v1", profile), **settings)
+        settings.setdefault("data_dir", str(tmp_path_factory.mktemp("data")))
+        # Priced as `tokenwire demo` prices the mock, so cost shows.
+        return serve(demo_gateway(f"{mock_url}/v1", profile, Settings(**settings)))
 
     return start
 

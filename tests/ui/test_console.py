@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -83,3 +84,27 @@ def test_api_key_is_kept_for_the_tab_and_sent_on_every_request(page: Page, demo:
     page.goto(f"{gateway.base_url}/ui/console.html")
     assert page.input_value("#api-key") == "tw-test-key"
     assert page.evaluate("() => sessionStorage.getItem('tokenwire.apiKey')") == "tw-test-key"
+
+
+def test_the_watch_cards_ttft_is_the_runs_not_since_watch_was_pressed(
+    page: Page, demo: Demo
+) -> None:
+    """Watched a second into a run whose first token took 300 ms: the card says the run's
+    TTFT (the gateway's), where it used to time the replayed first token from the click."""
+    gateway = demo("ttft=300,itl=50,tokens=400")
+    started = gateway.post("/v1/routes/chat/runs", json={"input": "a long one"}).json()
+    watched = started["run_id"]
+    while not gateway.get(f"/v1/runs/{watched}").json()["output"]:
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(700)
+    page.goto(f"{gateway.base_url}/ui/console.html")
+    page.locator(f"tr[data-run-id='{watched}'] button.watch").click()
+    badge = "#watch-message .badge[data-kind=ttft]"
+    page.wait_for_function(f"() => /\\d/.test(document.querySelector('{badge}').textContent)")
+    assert page.locator("#watch-message .msg").get_attribute("data-status") == "running"
+    ttft_ms = gateway.get(f"/v1/runs/{watched}").json()["timings"]["ttft_ms"]
+    assert ttft_ms >= 300
+    shown = re.fullmatch(r"TTFT (\d+) ms", (page.text_content(badge) or "").strip())
+    assert shown is not None and abs(int(shown[1]) - ttft_ms) <= 1, (shown, ttft_ms)
+    assert "gateway" in (page.get_attribute(badge, "title") or "")
+    gateway.post(f"/v1/runs/{watched}/cancel")

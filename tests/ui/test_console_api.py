@@ -130,9 +130,9 @@ def test_summary_aggregates_recent_runs(demo: Demo) -> None:
     summary = _settled(client, 5)
 
     totals = summary["totals"]
-    assert totals["errors"] == 1
-    assert totals["error_rate"] == pytest.approx(0.2)
-    assert summary["errors_by_code"] == {"cancelled": 1}
+    # A cancel request is a cancellation, not an error.
+    assert (totals["errors"], totals["error_rate"], totals["cancellations"]) == (0, 0.0, 1)
+    assert summary["errors_by_code"] == {}
     assert totals["ttft_p50_ms"] > 0 and totals["ttft_p95_ms"] >= totals["ttft_p50_ms"]
     # Aggregated, not measured here: the figures' accuracy is the recorder's and the
     # benchmarks' subject (wall-clock bounds break on a loaded CI machine).
@@ -141,7 +141,7 @@ def test_summary_aggregates_recent_runs(demo: Demo) -> None:
     series = summary["series"]
     assert sum(series["runs"]) == 5
     assert any(v is not None for v in series["ttft_p95_ms"])
-    assert any(v for v in series["error_rate_by_code"]["cancelled"] if v)
+    assert series["error_rate_by_code"] == {} and sum(series["cancellations"]) == 1
     rows = {(r["route"], r["runs"]) for r in summary["cost_by_route_model"]}
     assert rows == {("chat", 4), ("rag", 1)}
     assert summary["active"] == {"total": 0, "by_route": {}}

@@ -52,15 +52,33 @@ def test_dashboard_charts_change_after_runs(page: Page, demo: Demo) -> None:
     assert page.evaluate("() => window.tokenwireDashboard.updates") > updates
     assert re.fullmatch(r"\d+ ms / \d+ ms", page.text_content("#tile-ttft") or "")
     assert re.fullmatch(r"\d+ ms / \d+ ms", page.text_content("#tile-itl") or "")
-    for chart in ("ttft", "itl", "speed", "errors"):
+    for chart in ("ttft", "itl", "speed"):
         assert page.evaluate(CHART_POINTS, chart) > 0, chart
     assert page.evaluate(CANVAS, "chart-ttft") != ttft_canvas
-    errors = page.locator("#error-table tbody tr")
-    assert errors.count() == 1
-    assert errors.first.text_content() == "cancelled1"
+    # A cancel request is a cancellation, not an error.
+    assert page.locator("#error-table tbody tr").count() == 0
+    assert page.text_content("#tile-cancelled") == "1"
     routes = page.locator("#cost-table tbody td:first-child").all_text_contents()
     assert sorted(routes) == ["chat", "rag"]
-    assert page.text_content("#tile-errors") == "14.3%"
+    assert page.text_content("#tile-errors") == "0.0%"
+
+
+def test_dashboard_tells_errors_from_stops_and_disconnects(page: Page, demo: Demo) -> None:
+    gateway = demo("itl=20,tokens=200", disconnect_grace_seconds=0)
+    page.goto(f"{gateway.base_url}/ui/dashboard.html?window=60&bucket=1")
+    page.wait_for_selector("#live[data-state=live]")
+    _cancelled_run(gateway)
+    # A client that leaves mid-stream: its run is cancelled, as a disconnect.
+    with gateway.stream(
+        "POST", "/v1/routes/chat/runs", json={"input": "x"}, headers={"Accept": "text/event-stream"}
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: token"):
+                break
+    page.wait_for_function("() => document.getElementById('tile-disconnects').textContent === '1'")
+    assert page.text_content("#tile-cancelled") == "1"
+    assert page.text_content("#tile-errors") == "0.0%"
+    assert page.locator("#error-table tbody tr").count() == 0
 
 
 def test_dashboard_counts_active_streams(page: Page, demo: Demo) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 
 from tests.ui.conftest import screenshot
 from tests.ui.pages import last_answer, open_playground, run_id, send, wait_until_ended
@@ -125,3 +126,21 @@ def test_stream_rejoins_after_the_connection_drops(page: Page, demo: Demo) -> No
     snapshot = gateway.get(f"/v1/runs/{run_id(page)}").json()
     assert last_answer(page)[2].split() == snapshot["output"].split()
     assert len(snapshot["output"].split()) == 60
+
+
+def test_demo_runs_are_priced_so_cost_shows(page: Page, demo: Demo) -> None:
+    """The mock's model is in no price list; the demo prices it (``DEMO_PRICES``)."""
+    gateway = demo("itl=5,tokens=40")
+    open_playground(page, str(gateway.base_url), "chat")
+    send(page, "What does it cost?")
+    assert wait_until_ended(page) == "completed"
+    cost = (page.text_content(".msg.assistant .badge[data-kind=cost]") or "").strip()
+    snapshot = gateway.get(f"/v1/runs/{run_id(page)}").json()
+    usage = snapshot["usage"]
+    assert usage["cost_usd"] == pytest.approx(
+        (usage["input_tokens"] * 0.15 + usage["output_tokens"] * 0.60) / 1_000_000
+    )
+    assert re.fullmatch(r"cost \$\d+\.\d+", cost), cost
+    page.goto(f"{gateway.base_url}/ui/dashboard.html?window=60&bucket=1")
+    page.wait_for_function("() => document.getElementById('tile-runs').textContent === '1'")
+    assert (page.text_content("#tile-cost") or "").startswith("$")

@@ -75,9 +75,10 @@ def test_error_rate_by_code_and_cost_by_route_and_model() -> None:
         record(1, route="rag", model="mock", cost_usd=None),
     ]
     summary = summarize(records, now=NOW, window=Window(60, 10), active={"chat": 2})
-    assert summary["errors_by_code"] == {"cancelled": 1, "upstream_error": 1}
-    assert summary["series"]["error_rate_by_code"]["cancelled"][-1] == 0.25
-    assert summary["totals"]["error_rate"] == 0.5
+    # A cancelled run is a cancellation, not an error (see the test below).
+    assert summary["errors_by_code"] == {"upstream_error": 1}
+    assert summary["series"]["error_rate_by_code"]["upstream_error"][-1] == 0.25
+    assert summary["totals"]["error_rate"] == 0.25
     assert summary["cost_by_route_model"] == [
         {
             "route": "chat",
@@ -132,3 +133,22 @@ def test_rollout_cohorts_are_side_by_side() -> None:
         ("batch", 1, 0), ("shadow", 1, 0), ("stream", 1, 0), ("v2:stream", 1, 1),
     ]  # fmt: skip
     assert rows[0]["ttft_p95_ms"] == 2000.0
+
+
+def test_cancellations_and_disconnects_are_not_errors() -> None:
+    """A user's Stop used to count as an error (one Stop in 15 runs: 6.7 %)."""
+    cancelled = {"status": "cancelled", "error_code": "cancelled"}
+    records = [
+        record(1),
+        record(1, **cancelled),
+        record(1, **cancelled, disconnected=True),
+        record(1, **cancelled, disconnected=True),
+        record(1, status="failed", error_code="incomplete_stream"),
+    ]
+    summary = summarize(records, now=NOW, window=Window(60, 10), active={})
+    totals = summary["totals"]
+    assert (totals["errors"], totals["error_rate"]) == (1, 0.2)
+    assert (totals["cancellations"], totals["disconnects"]) == (1, 2)
+    assert summary["errors_by_code"] == {"incomplete_stream": 1}
+    assert summary["series"]["cancellations"][-1] == 1
+    assert summary["series"]["disconnects"][-1] == 2

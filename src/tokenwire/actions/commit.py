@@ -10,24 +10,23 @@ wait for the thread's next run (:meth:`~.scope.ActionScope.hold`).
 
 Settling never stops a run from ending: each call's execution is bounded by the commit
 deadline (a hung system of record fails that call, not the run), and a ledger that cannot
-be written is logged and named in the event (``recorded: false``), not raised.
+be written (after the retries of :mod:`.durable`) is logged and named in the event
+(``recorded: false``), not raised.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tokenwire.actions.ledger import ActionEntry, Ledger
+from tokenwire.actions.durable import DurableLedger
+from tokenwire.actions.ledger import ActionEntry, ActionStatus, Ledger
 from tokenwire.actions.replay import recorded
 from tokenwire.langchain.output import to_jsonable
 
 __all__ = ["Deferred", "Report", "commit_deferred", "discard_deferred", "placeholder"]
-
-log = logging.getLogger(__name__)
 
 #: ``report(event_type, data)``: the run's events (the recorder appends them).
 Report = Callable[[str, dict[str, Any]], None]
@@ -66,15 +65,11 @@ async def commit_deferred(
             value = await _bounded(deferred.execute(), limit_seconds)
         except Exception as exc:
             error = _describe(exc, limit_seconds)
-            written = await _written(
-                ledger.finish(entry.key, "failed", error=error, run_id=entry.run_id), entry
-            )
+            written = await _written(ledger, entry, "failed", error=error)
             outcomes[(entry.action, "failed")] += 1
             report("action.failed", _data(entry, written, error=error))
             continue
-        written = await _written(
-            ledger.finish(entry.key, "succeeded", recorded(value), run_id=entry.run_id), entry
-        )
+        written = await _written(ledger, entry, "succeeded", recorded(value))
         outcomes[(entry.action, "succeeded")] += 1
         report("action.committed", _data(entry, written, result=to_jsonable(value)))
 
@@ -90,8 +85,7 @@ def discard_deferred(
         entry = deferred.entry
         outcomes[(entry.action, "discarded")] += 1
         report("action.discarded", _data(entry, True))
-        write = ledger.finish(entry.key, "discarded", run_id=entry.run_id)
-        writes.append(loop.create_task(_written(write, entry)))
+        writes.append(loop.create_task(_written(ledger, entry, "discarded")))
     return writes
 
 
@@ -100,15 +94,19 @@ async def _bounded(work: Awaitable[Any], limit_seconds: float) -> Any:
         return await work
 
 
-async def _written(write: Awaitable[None], entry: ActionEntry) -> bool:
-    """Whether the ledger took the write. A ledger that is down must not keep the run
-    from ending: the call happened (or did not) either way; the event says which."""
-    try:
-        await write
-    except Exception:
-        log.exception("the action ledger did not record %s (%s)", entry.action, entry.key)
-        return False
-    return True
+async def _written(
+    ledger: Ledger,
+    entry: ActionEntry,
+    status: ActionStatus,
+    result: Any = None,
+    error: str | None = None,
+) -> bool:
+    """Whether the ledger took the write (retried, :mod:`.durable`). A ledger that is down
+    must not keep the run from ending: the call happened (or did not) either way; the
+    event says which."""
+    # A bare ledger (not the gateway's): written once, as it always was.
+    durable = ledger if isinstance(ledger, DurableLedger) else DurableLedger(ledger, delays=())
+    return await durable.written(entry.key, status, result, error, entry.run_id)
 
 
 def _describe(exc: BaseException, limit_seconds: float) -> str:

@@ -6,6 +6,11 @@ The first call of a key begins it (``running``) and finishes it (``succeeded`` w
 result, or ``failed``); every later call of the key reads what it did. Finished entries
 older than the retention are deleted (:meth:`Ledger.expire`, :mod:`.retention`).
 
+A ``running`` entry whose run has ended (not alive: its replica died mid-call, or the
+write of how it ended never went through, :mod:`.durable`) is taken over by the next
+duplicate, which executes the call again with the same idempotency key — the key handed
+downstream keeps the system of record's side single.
+
 What an entry holds is what may be shown: on a route masking tool steps its arguments,
 result and error are masked, the raw result kept only sealed (:mod:`.protection`).
 """

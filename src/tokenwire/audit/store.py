@@ -10,7 +10,7 @@ database's write lock before the head is read).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,8 @@ from tokenwire.database import Database
 __all__ = ["AuditStore", "AuditStoreMissing", "ChainState", "Snapshot", "store_url"]
 
 _PAGE = 1000
+#: What a listing reads of each record: the hashed body and its links.
+_LISTED = select(records.c.prev_hash, records.c.hash, records.c.body)
 
 
 class AuditStoreMissing(ValueError):
@@ -132,16 +134,14 @@ class AuditStore:
     async def page(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         """Records with ``sequence > after``, oldest first, as stored (body + chain fields)."""
         async with self._connect() as conn:
-            rows = await conn.execute(
-                select(records.c.prev_hash, records.c.hash, records.c.body)
-                .where(records.c.sequence > after)
-                .order_by(records.c.sequence)
-                .limit(limit)
-            )
-            return [
-                {**orjson.loads(row.body), "prev_hash": row.prev_hash, "hash": row.hash}
-                for row in rows
-            ]
+            query = _LISTED.where(records.c.sequence > after)
+            return _entries(await conn.execute(query.order_by(records.c.sequence).limit(limit)))
+
+    async def records_of(self, run_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """One run's entries, oldest first: its record and the feedback given on it."""
+        async with self._connect() as conn:
+            query = _LISTED.where(records.c.run_id == run_id)
+            return _entries(await conn.execute(query.order_by(records.c.sequence).limit(limit)))
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Snapshot]:
@@ -218,6 +218,12 @@ class Snapshot:
             if len(rows) < _PAGE:
                 return
             after = rows[-1].sequence
+
+
+def _entries(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    return [
+        {**orjson.loads(row.body), "prev_hash": row.prev_hash, "hash": row.hash} for row in rows
+    ]
 
 
 async def _state(conn: AsyncConnection, *, lock: bool = False) -> ChainState:

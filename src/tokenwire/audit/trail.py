@@ -13,6 +13,10 @@ Not ``TelemetryPipeline``: that queue is typed to ``RunRecord``, loses a batch w
 exporter fails and cancels in-flight exports on close — right for metrics, wrong for an
 audit log. Here a failed append is retried (with backoff) until it succeeds or the gateway
 shuts down, and shutdown drains the queue first.
+
+Besides runs, the queue takes ready entries (``note``: a user's feedback,
+:mod:`.feedback`): one writer, one order — a feedback given after its run ended is
+chained after the run's record.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from tokenwire.audit.record import audit_entry, identity, minimal_entry, plain_entry
+from tokenwire.audit.record import audit_entry, identity, minimal_entry
 from tokenwire.audit.store import AuditStore, store_url
 from tokenwire.config import Settings
 from tokenwire.runs.run import Run
@@ -35,6 +40,9 @@ __all__ = ["AuditTrail", "audit_from_settings"]
 log = logging.getLogger("tokenwire.audit")
 
 _DAY = 86_400.0
+
+#: What the writer is handed: a finished run with its request input, or a ready entry.
+_Item = tuple[Run, Any] | Mapping[str, Any]
 
 
 class AuditTrail:
@@ -57,8 +65,7 @@ class AuditTrail:
     ) -> None:
         self.store = store
         self.retention_days = retention_days
-        #: Runs to record with their input, or (None, an entry of its own: ``note``).
-        self._queue: asyncio.Queue[tuple[Run | None, Any]] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_queue)
         self._max_batch = max_batch
         self._batch_delay = batch_delay
         #: Resolved to end the current batch's gathering early (``flush``, ``aclose``).
@@ -95,26 +102,24 @@ class AuditTrail:
             raise ValueError(f"run {run.id} has no task to watch")
         run.task.add_done_callback(lambda _: self.submit(run, input))
 
-    def note(self, entry: dict[str, Any]) -> None:
-        """Record an event that is not a run (a rollout's transition): ``entry`` needs
-        ``run_id`` (an id of its own), ``route``, ``status`` and ``key_alias``; it is
-        chained like any run's record."""
-        self._enqueue(None, entry)
-
     def submit(self, run: Run, input: Any) -> None:
-        self._enqueue(run, input)
+        self._enqueue((run, input), run.id)
 
-    def _enqueue(self, run: Run | None, input: Any) -> None:
+    def note(self, entry: Mapping[str, Any]) -> None:
+        """Chain ``entry`` (plain JSON, with ``run_id``, ``route`` and ``status``) after
+        everything submitted so far — a feedback entry (:func:`.feedback.feedback_entry`)."""
+        self._enqueue(entry, str(entry.get("run_id")))
+
+    def _enqueue(self, item: _Item, run_id: str) -> None:
         if self._writer is None:  # a gateway used without its lifespan still audits
             self._start_writer()
         try:
-            self._queue.put_nowait((run, input))
+            self._queue.put_nowait(item)
             if self._hurry is not None and self._queue.qsize() + 1 >= self._max_batch:
                 self._hurry_up()
         except asyncio.QueueFull:
             self.dropped += 1
-            what = run.id if run is not None else input.get("run_id")
-            log.error("audit queue full: %s is not recorded in the audit trail", what)
+            log.error("audit queue full: an entry of run %s is not recorded", run_id)
 
     async def start(self) -> None:
         """Create the store's tables (failing loudly if it is unreachable), then write."""
@@ -214,12 +219,13 @@ class AuditTrail:
         if self._hurry is not None:
             _resolve(self._hurry)
 
-    async def _write(self, batch: list[tuple[Run | None, Any]]) -> None:
+    async def _write(self, batch: list[_Item]) -> None:
         entries = []
-        for run, input in batch:
-            if run is None:
-                entries.append(plain_entry(input))
+        for item in batch:
+            if not isinstance(item, tuple):
+                entries.append(dict(item))
                 continue
+            run, input = item
             try:
                 entries.append(await audit_entry(run, input))
             except Exception as exc:

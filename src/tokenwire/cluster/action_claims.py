@@ -4,10 +4,14 @@ The ledger's row says what a call did; while the call runs its key is also claim
 Redis (:class:`~tokenwire.runs.idempotency.SharedClaims`, the claims idempotency keys and
 threads use), held for ``replica_ttl_seconds`` and renewed by this replica's heartbeat.
 A duplicate on another replica finds the claim and waits for the first call (it is handed
-the running row, or a ``running`` entry naming the holder). A replica that dies stops
-renewing: its claims expire with its heartbeat, and the next duplicate claims the key and
-takes the row over from the dead run — the call executes again, its idempotency key
-(handed to the system of record) keeping the downstream call single.
+the running row, or a ``running`` entry naming the holder). A lapsed claim hands nothing
+over by itself: a duplicate that finds the row ``running`` with no claim gets the row, and
+the decorator takes it over only once the holder run is not alive
+(:attr:`~tokenwire.actions.scope.ActionScope.alive`) — a replica that died, whose runs
+its survivors' sweeper ended; a live replica whose loop was blocked past its TTL is waited
+for. Taken over, the call executes again, its idempotency key (handed to the system of
+record) keeping the downstream call single. The heartbeat's renewal claims a lost key
+again for its run (Redis restarted empty, the key evicted), never one another run holds.
 
 Redis unreachable, the ledger's row alone decides (with the holder run's liveness, which
 the decorator checks): an action never fails because the claims are away.
@@ -44,7 +48,7 @@ class ClaimedLedger:
 
     async def renew(self) -> None:
         """Hold this replica's claims for another TTL (the heartbeat calls it)."""
-        await self._claims.renew(_SCOPE, list(self._held))
+        await self._claims.renew(_SCOPE, dict(self._held))
 
     async def begin(self, entry: ActionEntry) -> ActionEntry | None:
         try:
@@ -56,23 +60,18 @@ class ClaimedLedger:
             return await self._in_flight_elsewhere(entry, holder)
         self._held[entry.key] = entry.run_id
         try:
-            existing = await self._begin_claimed(entry)
+            # A row running elsewhere yet unclaimed comes back as it is: its replica died
+            # mid-call — or it lives and its claim lapsed (its loop blocked past the TTL,
+            # a missed beat, Redis restarted empty). Only the holder run's liveness tells
+            # them apart: the decorator asks it, and takes the row over (``retry`` with
+            # ``holder=``) only from a run that is gone.
+            existing = await self.inner.begin(entry)
         except BaseException:  # the database failed: hold no claim the heartbeat renews
             await self._let_go(entry.key, entry.run_id)
             raise
         if existing is not None:
             await self._let_go(entry.key, entry.run_id)
         return existing
-
-    async def _begin_claimed(self, entry: ActionEntry) -> ActionEntry | None:
-        existing = await self.inner.begin(entry)
-        if existing is None or existing.status != "running" or existing.run_id == entry.run_id:
-            return existing
-        # Running, yet nobody claims it: its replica died mid-call (the claim expired with
-        # the heartbeat). Take it over.
-        if await self.inner.retry(entry, holder=existing):
-            return None
-        return await self.inner.get(entry.key) or existing
 
     async def _in_flight_elsewhere(self, entry: ActionEntry, holder: str) -> ActionEntry:
         """What a duplicate waits on: the row, or — claimed but not recorded yet — a
@@ -118,11 +117,15 @@ class ClaimedLedger:
         *,
         sealed: str | None = None,
     ) -> None:
-        await self.inner.finish(key, status, result, error, run_id, sealed=sealed)
-        # No longer in flight (an intended call is the run's to commit at its end).
         holder = run_id or self._held.get(key)
-        if holder is not None:
-            await self._let_go(key, holder)
+        try:
+            await self.inner.finish(key, status, result, error, run_id, sealed=sealed)
+        finally:
+            # No longer in flight (an intended call is the run's to commit at its end) —
+            # also when the write failed: a claim kept would be renewed for ever, and the
+            # row (``running``, its run's liveness) decides a duplicate without it.
+            if holder is not None:
+                await self._let_go(key, holder)
 
     async def release(self, key: str, run_id: str) -> None:
         await self.inner.release(key, run_id)

@@ -307,8 +307,10 @@ class Cluster:
             raise
         self._beaten_at, self._beat_failed = now, False
 
-    def _live_threads(self) -> list[str]:
-        return [run.thread_id for run in self.registry.live() if run.thread_id]
+    def _live_threads(self) -> dict[str, str]:
+        """Each thread a live run here is on → that run (the run its claim names)."""
+        live = self.registry.live()
+        return {r.thread_id: r.id for r in live if r.thread_id and not isinstance(r, RemoteRun)}
 
     @staticmethod
     async def _every(seconds: float, job: Callable[[], Awaitable[Any]], what: str) -> None:

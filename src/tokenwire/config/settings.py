@@ -31,9 +31,9 @@ class Settings(LayeredSettings):
 
     >>> Settings(disconnect_grace_seconds=0.5, heartbeat_seconds=15)
 
-    ``redis_url``, ``audit_url`` and ``audit_input_key`` are :class:`~pydantic.SecretStr`:
-    read them with ``.get_secret_value()``; a ``repr`` shows the URLs without their
-    passwords and the key not at all.
+    ``redis_url``, ``audit_url``, ``audit_input_key`` and ``stream_token_secret`` are
+    :class:`~pydantic.SecretStr`: read them with ``.get_secret_value()``; a ``repr`` shows
+    the URLs without their passwords and the keys not at all.
     """
 
     #: With ``on_disconnect=cancel``: how long a run with no subscriber waits for a rejoin.
@@ -64,6 +64,17 @@ class Settings(LayeredSettings):
     #: ``required`` (default): every request but probes, metrics and the static UI needs an
     #: API key or JWT; ``none``: no authentication at all — development only (warned at start).
     auth: Literal["required", "none"] = "required"
+    #: Browser origins allowed to call the gateway from their pages (CORS), each exactly
+    #: ``scheme://host[:port]``, e.g. ``["https://app.example.com"]``; credentials are
+    #: allowed, so ``*`` is refused. Empty (default): no CORS headers at all.
+    cors_origins: tuple[str, ...] = ()
+    #: How long a stream token (``POST /v1/runs/{id}/stream-token``, for ``EventSource``,
+    #: which cannot send headers) stays valid.
+    stream_token_ttl_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: The HMAC key that signs stream tokens (at least 32 characters), the same on every
+    #: replica: ``TOKENWIRE_STREAM_TOKEN_SECRET``. Empty: a random key per process, which
+    #: is fine for one process; with ``redis_url`` (replicas) stream tokens need it.
+    stream_token_secret: SecretStr = Field(default=SecretStr(""), repr=False)
     #: How often expired runs are swept.
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
     #: On SIGTERM, how long live runs may still finish before they end ``incomplete_stream``.
@@ -214,6 +225,24 @@ class Settings(LayeredSettings):
             raise ValueError("names an exporter twice")
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an exact origin such as 'https://app.example.com' "
+                    "(scheme, host and port only; no '*', path or trailing slash)"
+                )
+        return value
+
+    @field_validator("stream_token_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if 0 < len(value.get_secret_value()) < _MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {_MIN_SECRET_CHARS} characters")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
@@ -249,6 +278,10 @@ class Settings(LayeredSettings):
 #: The exporters ``telemetry_exporters`` names without an import path.
 BUILT_IN_EXPORTERS = ("jsonl", "otlp", "wandb")
 _IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+#: A browser origin: ``scheme://host[:port]``, nothing more.
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+_MIN_SECRET_CHARS = 32
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 

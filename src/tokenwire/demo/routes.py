@@ -1,4 +1,10 @@
-"""The three demo routes — ``chat``, ``rag`` and ``agent`` — all on the mock provider."""
+"""The three demo routes — ``chat``, ``rag`` and ``agent`` — all on the mock provider.
+
+The mock's model (``mock``, ``mock@<profile>``) is in no price list: the demo prices it
+(:data:`DEMO_PRICES`, at ``gpt-4o-mini``'s list price) so that cost shows in the playground,
+the dashboard and the metrics, as it would on a real provider. It still says ``mock``
+everywhere: a made-up model name would mislead.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,18 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from tokenwire.audit.trail import audit_from_settings
+from tokenwire.config import Settings
 from tokenwire.demo.documents import KeywordRetriever
+from tokenwire.gateway import Gateway
 from tokenwire.routes import Route
+from tokenwire.usage.pricing import BUNDLED_PRICES, Price, PriceTable
 
-__all__ = ["ORDERS", "demo_routes", "get_order_status"]
+__all__ = ["DEMO_PRICES", "ORDERS", "demo_gateway", "demo_routes", "get_order_status"]
+
+#: The mock model's price (USD per million tokens): a small model's, so the demo's cost is
+#: realistic. A name matches the longest key it starts with, so ``mock@…`` too.
+DEMO_PRICES: dict[str, Price] = {"mock": BUNDLED_PRICES["gpt-4o-mini"]}
 
 ORDERS = {"A123": "shipped on Monday", "B456": "waiting for payment"}
 
@@ -66,6 +80,15 @@ def demo_routes(base_url: str, profile: str = "") -> list[Route]:
         Route("rag", rag, description="Citations first, then the answer."),
         Route("agent", _agent(model), description="A tool-calling agent whose steps stream."),
     ]
+
+
+def demo_gateway(base_url: str, profile: str = "", settings: Settings | None = None) -> Gateway:
+    """A gateway serving :func:`demo_routes`, the mock priced (:data:`DEMO_PRICES`), with
+    the audit trail ``settings`` ask for."""
+    settings = settings or Settings()
+    prices = PriceTable(DEMO_PRICES)
+    routes = demo_routes(base_url, profile)
+    return Gateway(routes, settings, prices=prices, audit=audit_from_settings(settings))
 
 
 def _agent(model: ChatOpenAI) -> Any:

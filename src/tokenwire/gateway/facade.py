@@ -20,6 +20,7 @@ from tokenwire.broker.base import Broker
 from tokenwire.config import Settings
 from tokenwire.errors import UnknownRoute
 from tokenwire.gateway.admission import AdmissionGate
+from tokenwire.gateway.feedback import Feedback, FeedbackIntake
 from tokenwire.gateway.hooks import Hooks
 from tokenwire.gateway.launcher import RunLauncher, route_table
 from tokenwire.gateway.rollouts import RouteRollouts
@@ -32,6 +33,7 @@ from tokenwire.runtime import freeze_startup_heap
 from tokenwire.security.credentials import Credentials
 from tokenwire.security.key_limits import KeyLimits
 from tokenwire.security.principal import ANONYMOUS, current_principal
+from tokenwire.security.stream_tokens import StreamTokens
 from tokenwire.telemetry.pipeline import Exporter
 from tokenwire.threads import ThreadRequest
 from tokenwire.threads.request import split_thread, start_request
@@ -85,6 +87,10 @@ class Gateway:
         self.key_limits: KeyLimits | None = None
         if self.settings.auth != "none":
             self.key_limits = services.key_limits(credentials or Credentials())
+        #: Signed grants to read one run's stream (``EventSource`` cannot send a key).
+        self.stream_tokens = StreamTokens.from_settings(
+            self.settings, self.key_limits.credentials if self.key_limits else Credentials()
+        )
         hooks = hooks or Hooks()
         self.hooks = hooks if self.key_limits is None else Hooks.of(self.key_limits).then(hooks)
         #: The routes' rollouts (``tokenwire.rollout``): state, analysis, actions, feedback
@@ -103,7 +109,17 @@ class Gateway:
         )
         #: LangGraph threads: the checkpointer, who holds each thread, thread lookups.
         self.threads = ThreadGate(self.routes, services, resume=self._resume_expired)
+        observers = (*self.hooks.feedback, self._rollout_feedback)
+        self._feedback = FeedbackIntake(self.routes, self.telemetry.metrics, self.audit, observers)
         self._sweeper: asyncio.Task[None] | None = None
+
+    def _rollout_feedback(self, feedback: Feedback) -> None:
+        """A user's score joins the rollout analysis of the run's variant. Only a run this
+        replica knows says its variant: another's score is left out rather than credited
+        to the wrong variant."""
+        run = self.registry.get(feedback.run_id)
+        if run is not None:
+            self.rollouts.record_feedback(run, feedback.score)
 
     def route(self, name: str) -> Route:
         try:
@@ -182,6 +198,14 @@ class Gateway:
         run = await self._services.any_run(run_id)
         return run if run is not None and current_principal.get().owns(run.owner) else None
 
+    def give_feedback(self, run: Run, score: Any, comment: Any = None) -> Feedback:
+        """A user's ``score`` (0 to 1) of ``run``, with an optional ``comment``: audited
+        beside the run's record, measured (``tokenwire_feedback_score``), sent to LangSmith
+        when tracing is on and handed to ``Hooks.feedback`` (:mod:`.feedback`). Only the
+        key that started the run may (``NotRunOwner``); ``InvalidFeedback`` for a score
+        outside 0..1 or a comment that is not a short string."""
+        return self._feedback.give(run, score, comment)
+
     async def live_runs_of(self, owner: str) -> int:
         """How many runs ``owner`` has live — on every replica, with Redis."""
         return await self._services.live_runs_of(owner)
@@ -220,6 +244,7 @@ class Gateway:
         await asyncio.sleep(0)  # let the cancelled runs' done-callbacks submit their records
         await self.rollouts.aclose()
         await self.threads.aclose()
+        await self._feedback.aclose()
         await self._services.aclose(self.routes.values())
 
     async def drain(self, grace_seconds: float) -> None:

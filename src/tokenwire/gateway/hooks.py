@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tokenwire.gateway.feedback import FeedbackObserver
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.runs.run import Run
 from tokenwire.security.key_limits import KeyLimits
@@ -33,12 +34,15 @@ class Hooks:
     ``admission``: asked before each start (``RateLimited`` to refuse). ``key_budget``:
     what the caller's key (its alias) may still spend, tightening the route's budget.
     ``run_end``: called with each run once it has ended (after telemetry); one that raises
-    does not keep the others from running.
+    does not keep the others from running. ``feedback``: called with each user's score
+    taken (:class:`~tokenwire.gateway.feedback.Feedback`), after it was audited and
+    measured — where rollout analysis reads satisfaction by cohort.
     """
 
     admission: Admission | None = None
     key_budget: Callable[[str], RunBudget | None] | None = None
     run_end: tuple[Callable[[Run], None], ...] = ()
+    feedback: tuple[FeedbackObserver, ...] = ()
 
     @classmethod
     def of(cls, limits: KeyLimits) -> Hooks:
@@ -46,12 +50,13 @@ class Hooks:
         return cls(admission=limits, key_budget=limits.run_budget, run_end=(limits.charge,))
 
     def then(self, other: Hooks) -> Hooks:
-        """These hooks and ``other``'s (its run-end steps after these): at most one of the
-        two may admit, and one budget keys."""
+        """These hooks and ``other``'s (its run-end steps and feedback observers after
+        these): at most one of the two may admit, and one budget keys."""
         if (self.admission and other.admission) or (self.key_budget and other.key_budget):
             raise ValueError("two admissions or key budgets for one gateway: pass one")
         return Hooks(
             admission=self.admission or other.admission,
             key_budget=self.key_budget or other.key_budget,
             run_end=self.run_end + other.run_end,
+            feedback=self.feedback + other.feedback,
         )

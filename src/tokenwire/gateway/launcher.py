@@ -19,6 +19,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.actions.commit import Deferred, discard_deferred
+from tokenwire.actions.durable import DurableLedger
 from tokenwire.actions.ledger import Ledger
 from tokenwire.actions.live_approvals import LiveApprovals
 from tokenwire.actions.protection import ProtectedLedger, gateway_seal
@@ -273,6 +274,9 @@ class RunLauncher:
         if mask is not None:
             shared = self._input_seal is not None
             ledger = ProtectedLedger(self.actions, mask, self._result_seal, shared=shared)
+        # Outermost: outcomes written with retries, else kept for the audit record.
+        keep = run.recorder.unrecorded_action if run.recorder is not None else None
+        ledger = DurableLedger(ledger, keep=keep)
         scope = ActionScope(
             lineage,
             run.id,

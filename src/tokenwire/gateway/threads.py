@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
 
 from tokenwire.errors import InvalidRequest, ThreadBusy, UnknownThread
 from tokenwire.gateway.approval_expiry import ApprovalExpiry, Resume
@@ -35,6 +35,7 @@ from tokenwire.gateway.services import Services
 from tokenwire.langchain.approvals import Approval, approvals_of, resume_value
 from tokenwire.langchain.custom_events import is_graph
 from tokenwire.langchain.output import to_jsonable
+from tokenwire.reliability.fallbacks import Fallback, as_fallback
 from tokenwire.routes import Multitask, Route
 from tokenwire.runs.inputs import prepare_input
 from tokenwire.runs.run import Run
@@ -127,8 +128,23 @@ class ThreadGate:
         for name, route in graphs.items():
             threaded = with_checkpointer(route.runnable, self._saver)
             if threaded is not None:
-                # Interrupts are seen in events mode only.
-                self._threaded[name] = dataclasses.replace(route, runnable=threaded, mode="events")
+                # Interrupts are seen in events mode only. Fallback graphs share the thread:
+                # one that takes over carries on from the checkpoint the primary left.
+                self._threaded[name] = dataclasses.replace(
+                    route,
+                    runnable=threaded,
+                    mode="events",
+                    fallbacks=[self._on_thread(f) for f in route.fallbacks],
+                )
+
+    def _on_thread(self, fallback: Fallback | Runnable[Any, Any]) -> Fallback:
+        from tokenwire.threads.graphs import with_checkpointer
+
+        fallback = as_fallback(fallback)
+        threaded = with_checkpointer(fallback.runnable, self._saver)
+        if threaded is None:
+            return fallback
+        return dataclasses.replace(fallback, runnable=threaded, mode="events")
 
     async def aclose(self) -> None:
         if self._expiry is not None:

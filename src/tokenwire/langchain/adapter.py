@@ -65,12 +65,15 @@ class AdapterOptions:
     ``progress``: in events mode, report each node of a LangGraph graph starting and
     ending (``RunSink.node``).
     ``output``: the output's shape (:func:`~tokenwire.langchain.output.final_output`).
+    ``step_values``: in events mode, report a LangGraph graph's whole state after every
+    step (``RunSink.state``), not only when it stops.
     """
 
     mode: Mode = "auto"
     answer_tag: str | None = None
     progress: bool = False
     output: Shape = "auto"
+    step_values: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in get_args(Mode):
@@ -138,6 +141,7 @@ async def stream_runnable(
                     options.progress,
                     options.output,
                     steps,
+                    options.step_values,
                 )
             return await stream_chunks(runnable, input, config, sink, options.output)
     finally:

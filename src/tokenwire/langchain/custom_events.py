@@ -15,7 +15,11 @@ Two sources, one sink call (``RunSink.custom``):
   arrives as the root namespace's ``((), "updates", {"__interrupt__": (Interrupt, ...)})``
   (a subgraph's interrupt is repeated there, so reading the root alone sees each once);
   the root's other ``updates`` — what each node wrote — are ``RunSink.update``, and the
-  root's output when the stream stops (ended or paused) is ``RunSink.state``. LangGraph
+  root's output when the stream stops (ended or paused) is ``RunSink.state``. Asked for
+  (``AdapterOptions.step_values``: a LangGraph API client streams ``values``), the graph
+  streams ``"values"`` too, and its whole state after every step is ``RunSink.state`` —
+  the last one is not repeated when the stream stops with that state. It costs a copy of
+  the state per step (the log holds each), so it is not done for every graph run. LangGraph
   queues the payload for its stream loop (``call_soon_threadsafe``), so it reaches the
   gateway a few event-loop turns after the call: after everything streamed before the call,
   before the tokens of a model call made after it (which waits for the network), but an
@@ -55,8 +59,9 @@ __all__ = [
     "report",
     "report_interrupt",
     "report_node",
-    "report_state",
     "report_updates",
+    "state_json",
+    "step_values",
     "writer_payload",
 ]
 
@@ -68,12 +73,14 @@ _GRAPH_STEP = "graph:step:"
 _INTERRUPT = "__interrupt__"
 
 
-def graph_stream_kwargs(runnable: Runnable[Any, Any]) -> dict[str, Any]:
+def graph_stream_kwargs(runnable: Runnable[Any, Any], values: bool = False) -> dict[str, Any]:
     """The ``astream_events`` keyword arguments that make a LangGraph graph stream its
-    writer payloads; none for anything else (a chain would hand them to its steps)."""
+    writer payloads (and, with ``values``, its state after every step); none for anything
+    else (a chain would hand them to its steps)."""
     if not is_graph(runnable):
         return {}
-    return {"stream_mode": ["custom", "updates"], "subgraphs": True}
+    modes = ["custom", "updates", "values"] if values else ["custom", "updates"]
+    return {"stream_mode": modes, "subgraphs": True}
 
 
 def is_graph(runnable: Runnable[Any, Any]) -> bool:
@@ -124,13 +131,26 @@ def report_updates(sink: RunSink, chunk: Any) -> None:
         sink.update(str(name), plain)
 
 
-def report_state(sink: RunSink, values: Any) -> None:
-    """The graph's final state (its root's output) to ``sink.state``, as JSON."""
+def step_values(chunk: Any) -> Any:
+    """The state of a root chunk ``((), "values", state)`` (LangGraph's ``values`` after a
+    step), without the ``__interrupt__`` it adds when the step paused (the interrupts are
+    reported from ``updates``); NOT_WRITTEN for any other chunk."""
+    if not (isinstance(chunk, tuple) and len(chunk) == 3 and chunk[1] == "values"):
+        return NOT_WRITTEN
+    namespace, _, values = chunk
+    if namespace:
+        return NOT_WRITTEN
+    if isinstance(values, Mapping) and _INTERRUPT in values:
+        return {k: v for k, v in values.items() if k != _INTERRUPT}
+    return values
+
+
+def state_json(values: Any) -> Any:
+    """A graph's state as JSON (None where it cannot be converted)."""
     try:
-        plain = to_jsonable(values)
+        return to_jsonable(values)
     except Exception:
-        plain = None
-    sink.state(plain)
+        return None
 
 
 def report_interrupt(sink: RunSink, found: Any) -> None:

@@ -44,8 +44,9 @@ from tokenwire.langchain.custom_events import (
     report,
     report_interrupt,
     report_node,
-    report_state,
     report_updates,
+    state_json,
+    step_values,
     writer_payload,
 )
 from tokenwire.langchain.output import (
@@ -78,15 +79,17 @@ async def stream_events(
     progress: bool = False,
     shape: Shape = "auto",
     steps: StepLog | None = None,
+    values: bool = False,
 ) -> Any:
     """Run ``runnable`` through ``astream_events`` and report to ``sink``; return the output.
     ``progress``: report the graph's nodes starting and ending (``RunSink.node``).
-    ``steps``: where model calls, tool calls and retrievals are timed (None: not timed)."""
+    ``steps``: where model calls, tool calls and retrievals are timed (None: not timed).
+    ``values``: report a graph's state after every step (``RunSink.state``)."""
     tool_ids = ToolCallIds()
     run = _EventsRun(sink, answer_tag, tool_ids.by_run_id, steps)
     on_model_chunk = run.on_model_chunk
     handlers = _WITH_PROGRESS if progress else _HANDLERS
-    graph = graph_stream_kwargs(runnable)
+    graph = graph_stream_kwargs(runnable, values)
     run.graph = bool(graph)
     config = with_handler(config, tool_ids)
     stream = runnable.astream_events(input, config, version="v2", **graph)
@@ -110,7 +113,9 @@ async def stream_events(
     finally:
         await aclose(stream)
     if run.graph and run.output is not _NOTHING:
-        report_state(sink, run.output)
+        final = state_json(run.output)
+        if final != run.last_state:  # the last step's state, when steps are reported
+            sink.state(final)
     return None if run.output is _NOTHING else final_output(run.output, shape)
 
 
@@ -143,6 +148,8 @@ class _EventsRun:
         self.models_seen = False
         # A LangGraph graph streamed with its writer payloads as the root's chunks.
         self.graph = False
+        # The graph's state after its last step, as reported (steps reported only).
+        self.last_state: Any = _NOTHING
 
     def on_model_chunk(self, event: Event) -> None:
         depth = self.answer_models.get(event["run_id"])
@@ -167,6 +174,11 @@ class _EventsRun:
             payload = writer_payload(chunk)
             if payload is not NOT_WRITTEN:
                 report(self.sink, None, payload)
+                return
+            values = step_values(chunk)
+            if values is not NOT_WRITTEN:
+                self.last_state = state_json(values)
+                self.sink.state(self.last_state)
                 return
             for found in graph_interrupts(chunk):
                 report_interrupt(self.sink, found)

@@ -58,7 +58,8 @@ class RunSink(Protocol):
 
     def state(self, values: Any) -> None:
         """The route's graph stopped — it ended or paused — with ``values`` (JSON) as its
-        state: what LangGraph's server streams last in ``values`` mode."""
+        state: what LangGraph's server streams last in ``values`` mode; with step values
+        asked for (``AdapterOptions.step_values``), also its state after every step."""
 
     def interrupt(
         self, interrupt_id: str, value: Any, approvals: Sequence[dict[str, Any]] = ()

@@ -8,7 +8,9 @@ by pointing it at this server::
 
 Replies are deterministic (:func:`reply_text`); behaviour per request is selected by the
 model name and ``x-mock-*`` headers (:class:`MockProfile`); what happened is in
-``app.state.ledger`` (:class:`MockLedger`) and at ``GET /mock/requests``.
+``app.state.ledger`` (:class:`MockLedger`) and at ``GET /mock/requests``. The whole
+syntax as users read it is :data:`tokenwire.mock.syntax.MODEL_SYNTAX` (``tokenwire
+mock-provider --help``, docs/mock.md).
 """
 
 from tokenwire.mock.app import create_mock_app, run_mock_provider

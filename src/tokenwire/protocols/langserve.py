@@ -29,6 +29,9 @@ gap to LangChain's own ``astream_events`` is documented there. It is the one Lan
 endpoint that carries custom events (``on_custom_event``), as LangChain's ``astream`` does
 not either.
 
+``stream_log`` (``astream_log``'s JSON Patch ops) is rebuilt the same way, by
+:class:`~tokenwire.protocols.langserve_log.StreamLogEncoder`.
+
 ``run.restart`` (a fallback starts the answer over) cannot be retracted from an
 append-only stream: ``stream`` and ``stream_events`` end with an ``error`` event (status
 503) rather than glue the discarded text to the new one; ``invoke`` holds the text after

@@ -51,8 +51,11 @@ __all__ = [
     "DONE",
     "RESTARTED",
     "ChatCompletionEncoder",
+    "RunPause",
     "chat_completion",
     "error_body",
+    "returned_tool_calls",
+    "run_error",
     "usage_of",
 ]
 
@@ -91,7 +94,7 @@ def usage_of(data: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def _tool_calls(output: Any) -> list[dict[str, Any]]:
+def returned_tool_calls(output: Any) -> list[dict[str, Any]]:
     """Tool calls the run returned for the client to execute (see module docstring)."""
     if not isinstance(output, dict) or not isinstance(output.get("tool_calls"), list):
         return []
@@ -110,13 +113,13 @@ def _tool_calls(output: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _run_error(end: dict[str, Any]) -> dict[str, Any]:
+def run_error(end: dict[str, Any]) -> dict[str, Any]:
     error = end.get("error") or {"code": "internal", "message": "the run failed"}
     code = str(error.get("code", "internal"))
     return error_body(str(error.get("message", "")), _ERROR_TYPES.get(code, "server_error"), code)
 
 
-class _Pause:
+class RunPause:
     """What a run that pauses says about it: the ``interrupt`` extension field."""
 
     __slots__ = ("approvals", "interrupts", "thread_id")
@@ -161,7 +164,7 @@ class ChatCompletionEncoder(EventEncoder):
         }
         self._include_usage = include_usage
         self._usage: dict[str, int] | None = None
-        self._pause = _Pause()
+        self._pause = RunPause()
 
     def _chunk(
         self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any
@@ -192,9 +195,9 @@ class ChatCompletionEncoder(EventEncoder):
     def _end(self, end: dict[str, Any]) -> bytes:
         status = end.get("status")
         if status not in _FINISH:
-            return _data(_run_error(end))
+            return _data(run_error(end))
         parts = []
-        calls = _tool_calls(end.get("output")) if status == "completed" else []
+        calls = returned_tool_calls(end.get("output")) if status == "completed" else []
         for call in calls:
             # As OpenAI streams a call: its id and name first, then its arguments.
             opening = {**call, "function": {**call["function"], "arguments": ""}}
@@ -222,7 +225,7 @@ def chat_completion(run_id: str, model: str, events: Sequence[Event]) -> tuple[i
     reasoning: list[str] = []
     usage = usage_of({})
     end: dict[str, Any] = {}
-    pause = _Pause()
+    pause = RunPause()
     for event in events:
         pause.see(event)
         if event.type == EventType.RESTART:
@@ -237,10 +240,10 @@ def chat_completion(run_id: str, model: str, events: Sequence[Event]) -> tuple[i
             end = event.data
     status = end.get("status")
     if status not in _FINISH:
-        body = _run_error(end)
+        body = run_error(end)
         upstream = body["error"]["code"] in {"upstream_error", "upstream_timeout"}
         return (502 if upstream else 500), body
-    calls = _tool_calls(end.get("output")) if status == "completed" else []
+    calls = returned_tool_calls(end.get("output")) if status == "completed" else []
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text), "refusal": None}
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)

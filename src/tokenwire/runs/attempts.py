@@ -24,6 +24,7 @@ from tokenwire.broker.base import EventLog, EventLogFull
 from tokenwire.errors import GuardFailed
 from tokenwire.events import ErrorCode, EventType
 from tokenwire.langchain.adapter import AdapterOptions, is_chat_model, model_name, stream_runnable
+from tokenwire.langchain.custom_events import is_graph
 from tokenwire.pipeline.stage import Stage
 from tokenwire.reliability.accounting import AttemptUsage
 from tokenwire.reliability.breaker import CircuitBreaker, Permit
@@ -124,6 +125,7 @@ class Attempts:
             if upstream.is_fallback:
                 self.fallback_used = upstream.name
                 self._reliability.stats.fallbacks += 1
+                input = self._on_thread(input, upstream)
             try:
                 output = await self._with_retries(upstream, input, permit)
             except _Failed as failed:
@@ -136,6 +138,16 @@ class Attempts:
             return output
         assert failure is not None
         raise AttemptsFailed(failure)
+
+    def _on_thread(self, input: Any, upstream: Upstream) -> Any:
+        """A fallback graph's input. On a thread an attempt that ran checkpointed the
+        input, and the fallback graph has the thread's checkpointer (``ThreadGate``): it
+        carries on from there, its failed node re-running as the same task, so the node's
+        actions replay. Sent again, the input would start a new task (new action keys: a
+        second ticket) and be added to the state twice."""
+        if self.number == 0 or not is_graph(upstream.runnable):
+            return input
+        return redo_input(input, self._config)
 
     def _breaker(self, upstream: Upstream) -> CircuitBreaker | None:
         policy = self._route.circuit_breaker
@@ -278,11 +290,15 @@ def redo_input(input: Any, config: RunnableConfig) -> Any:
 
 def plan_upstreams(route: Route) -> list[Upstream]:
     """The route's runnable, then its fallbacks in order."""
-    options = AdapterOptions(route.mode, route.answer_tag, route.progress, route.output)
+    options = AdapterOptions(
+        route.mode, route.answer_tag, route.progress, route.output, route.step_values
+    )
     plan = [Upstream(0, route.name, route.runnable, route.streaming, options)]
     for n, fallback in enumerate(map(as_fallback, route.fallbacks), start=1):
         name = fallback.name or model_name(fallback.runnable) or f"fallback-{n}"
-        options = AdapterOptions(fallback.mode, fallback.answer_tag, route.progress, route.output)
+        options = AdapterOptions(
+            fallback.mode, fallback.answer_tag, route.progress, route.output, route.step_values
+        )
         streaming = fallback.streaming and route.streaming  # a batch run stays batch
         plan.append(Upstream(n, name, fallback.runnable, streaming, options))
     return plan

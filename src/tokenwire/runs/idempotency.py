@@ -10,7 +10,7 @@ to decide (:mod:`tokenwire.gateway.admission`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -93,14 +93,18 @@ class SharedClaims:
         current = await self._swap(keys=keys, args=[holder or "", run_id, self._hold_ms])
         return None if current is None else bytes(current).decode()
 
-    async def renew(self, route: str, keys: list[str]) -> None:
-        """Hold ``keys`` (claimed by live runs) for another ``hold_ms``: a claim must not
-        lapse under a run that outlives it (a thread's run of several hours)."""
-        if not keys:
+    async def renew(self, route: str, held: Mapping[str, str]) -> None:
+        """Hold each key of ``held`` (key → the live run claiming it) for another
+        ``hold_ms``: a claim must not lapse under a run that outlives it (a thread's run of
+        several hours). A claim Redis lost (restarted empty, evicted, or lapsed while this
+        replica's loop was blocked) is claimed again for its run; one another run holds
+        now is left alone — renewing never steals."""
+        if not held:
             return
         async with self._client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.pexpire(self._key_of(route, key), self._hold_ms)
+            for key, run_id in held.items():
+                keys = [self._key_of(route, key)]
+                await self._swap(keys=keys, args=[run_id, run_id, self._hold_ms], client=pipe)
             await pipe.execute()
 
     async def release(self, route: str, key: str, run_id: str) -> None:

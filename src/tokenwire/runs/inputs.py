@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any, Literal
 
 from langchain_core.messages import convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -12,7 +14,15 @@ from pydantic import BaseModel, ValidationError
 from tokenwire.errors import InvalidRequest
 from tokenwire.langchain.custom_events import is_graph
 
-__all__ = ["input_from_messages", "prepare_config", "prepare_input", "unbuildable_input_schema"]
+__all__ = [
+    "ChatShape",
+    "chat_shape",
+    "input_from_messages",
+    "prepare_config",
+    "prepare_input",
+    "resolve_ref",
+    "unbuildable_input_schema",
+]
 
 
 def prepare_input(runnable: Runnable[Any, Any], raw: Any) -> Any:
@@ -181,40 +191,75 @@ def _describe(error: Any, prefix: str = "input") -> str:
     return f"{line}: {error.get('msg', 'invalid')}".replace("input.input", "input")
 
 
-def input_from_messages(runnable: Runnable[Any, Any], messages: list[dict[str, Any]]) -> Any:
-    """The input a chat-style client means by an OpenAI ``messages`` list, for this runnable.
+@dataclass(frozen=True, slots=True)
+class ChatShape:
+    """How a chat message drives a runnable, read from its input schema — the one rule the
+    OpenAI endpoint (:func:`input_from_messages`) and the playground (``GET /v1/routes``)
+    share.
 
-    Decided from the runnable's input schema: a chat model (or any messages-list input)
-    gets the messages; a state with a ``messages`` key gets ``{"messages": [...]}``; a
-    string input — or an object whose only required field is a string — gets the text of
-    the last user message. Anything else cannot be driven by a chat and is a 422.
+    ``chat``: a message list; ``messages``: a state with ``messages``; ``text``: a string;
+    ``field``: an object whose only required field, ``field``, is a string; ``form``:
+    anything else (no chat drives it; ``schema`` is what a form would ask for);
+    ``unbuildable``: no schema could be built (``reason`` says why).
     """
+
+    kind: Literal["chat", "messages", "text", "field", "form", "unbuildable"]
+    field: str | None = None
+    schema: dict[str, Any] = dc_field(default_factory=dict)
+    reason: str | None = None
+
+
+def chat_shape(runnable: Runnable[Any, Any]) -> ChatShape:
+    """The :class:`ChatShape` of ``runnable``'s input."""
     found = _schemas.of(runnable)
     if found.unbuildable is not None:
         # No schema to read (a typing.TypedDict state on 3.11): a graph's channels still
         # say whether its state has messages.
         if "messages" in _graph_channels(runnable):
-            return {"messages": messages}
-        raise InvalidRequest(
-            [
-                "messages: this route's input schema cannot be built "
-                f"({found.unbuildable}) and its state has no 'messages'; use the native "
-                "API with an explicit 'input'"
-            ]
-        )
+            return ChatShape("messages")
+        return ChatShape("unbuildable", reason=found.unbuildable)
     schema = found.json()
     if _accepts_message_list(schema):
-        return messages
+        return ChatShape("chat", schema=schema)
     properties = schema.get("properties") or {}
     if schema.get("type") == "object" and "messages" in properties:
-        return {"messages": messages}
+        return ChatShape("messages", schema=schema)
     if schema.get("type") == "string":
-        return _last_user_text(messages)
+        return ChatShape("text", schema=schema)
     required = schema.get("required") or []
     if schema.get("type") == "object" and len(required) == 1:
         field = _resolve(properties.get(required[0], {}), schema)
         if field.get("type") == "string":
-            return {required[0]: _last_user_text(messages)}
+            return ChatShape("field", field=required[0], schema=schema)
+    return ChatShape("form", schema=schema)
+
+
+def input_from_messages(runnable: Runnable[Any, Any], messages: list[dict[str, Any]]) -> Any:
+    """The input a chat-style client means by an OpenAI ``messages`` list, for this runnable.
+
+    Decided from the runnable's input schema (:func:`chat_shape`): a chat model (or any
+    messages-list input) gets the messages; a state with a ``messages`` key gets
+    ``{"messages": [...]}``; a string input — or an object whose only required field is a
+    string — gets the text of the last user message. Anything else cannot be driven by a
+    chat and is a 422.
+    """
+    shape = chat_shape(runnable)
+    if shape.kind == "chat":
+        return messages
+    if shape.kind == "messages":
+        return {"messages": messages}
+    if shape.kind == "text":
+        return _last_user_text(messages)
+    if shape.kind == "field" and shape.field is not None:
+        return {shape.field: _last_user_text(messages)}
+    if shape.kind == "unbuildable":
+        raise InvalidRequest(
+            [
+                "messages: this route's input schema cannot be built "
+                f"({shape.reason}) and its state has no 'messages'; use the native "
+                "API with an explicit 'input'"
+            ]
+        )
     raise InvalidRequest(
         [
             "messages: this route's input is not chat-shaped (not a message list, a "
@@ -241,6 +286,11 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any] | None = None) -> dict
         target = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
         return {**target, "$defs": root.get("$defs", {})}
     return schema
+
+
+def resolve_ref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its local ``$ref`` into ``root``'s ``$defs`` followed."""
+    return _resolve(schema, root)
 
 
 def _accepts_message_list(schema: dict[str, Any]) -> bool:

@@ -101,7 +101,8 @@ class RunRecorder:
     ) -> None:
         self._clock = clock
         self._append = log.append
-        #: Settled actions a full log had no room for (``seq`` None): the audit keeps them.
+        #: Settled actions a full log had no room for, and outcomes the action ledger did
+        #: not take (``seq`` None): the audit keeps them.
         self.unlogged_actions: list[dict[str, Any]] = []
         #: The route's PII masking of tool steps and retrieved documents (None: in clear).
         self._mask_tool_io = mask_tool_io
@@ -281,6 +282,13 @@ class RunRecorder:
             self._append(kind, event)
         except EventLogFull:
             self.unlogged_actions.append({"seq": None, "event": kind, **event})
+
+    def unrecorded_action(self, kind: str, data: dict[str, Any]) -> None:
+        """An action call's outcome the ledger would not take (``recorded: false``,
+        :mod:`tokenwire.actions.durable`): for the audit record only — the agent had its
+        result, clients its ``tool.end``."""
+        event = json_ready(self._masked(dict(data), "args", "result", "error"))
+        self.unlogged_actions.append({"seq": None, "event": kind, **event})
 
     def _masked(self, data: dict[str, Any], *fields: str) -> dict[str, Any]:
         mask = self._mask_tool_io

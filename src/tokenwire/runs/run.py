@@ -15,10 +15,12 @@ from tokenwire.events import ErrorCode, RunStatus
 from tokenwire.routes import DisconnectPolicy
 from tokenwire.runs.recorder import RunRecorder
 
-__all__ = ["Run"]
+__all__ = ["DISCONNECTED_REASON", "Run"]
 
 _RECANCEL_SECONDS = 0.05
 _RECANCELS = 100
+#: The cancel reason of a run whose last client left (``on_disconnect = "cancel"``).
+DISCONNECTED_REASON = "client disconnected"
 
 
 @dataclass(eq=False)
@@ -84,6 +86,11 @@ class Run:
         """True once :meth:`stop` was called (its cancellation may not have landed yet)."""
         return self.stop_outcome is not None
 
+    @property
+    def abandoned(self) -> bool:
+        """Cancelled because its last client left, not because anyone asked."""
+        return self.status == RunStatus.CANCELLED and self.cancel_reason == DISCONNECTED_REASON
+
     def stop(self, status: RunStatus, code: ErrorCode, message: str) -> bool:
         """End the run now with ``status`` (a guardrail blocked it, a budget ran out): like
         ``cancel``, but the run ends with this status and error instead of ``cancelled``."""
@@ -139,7 +146,7 @@ class Run:
         if self.on_disconnect != "cancel":
             return
         if self.grace_seconds <= 0:
-            self.cancel("client disconnected")
+            self.cancel(DISCONNECTED_REASON)
             return
         loop = asyncio.get_running_loop()
         self._grace = loop.call_later(self.grace_seconds, self._cancel_if_abandoned)
@@ -147,7 +154,7 @@ class Run:
     def _cancel_if_abandoned(self) -> None:
         self._grace = None
         if self.subscribers == 0:
-            self.cancel("client disconnected")
+            self.cancel(DISCONNECTED_REASON)
 
     def finish(self, status: RunStatus, summary: dict[str, Any]) -> None:
         self.status = status

@@ -8,13 +8,19 @@ from starlette.types import Scope
 
 from tokenwire.security.principal import Role
 
-__all__ = ["PUBLIC", "RUN_PATH", "app_path", "required_roles"]
+__all__ = ["PUBLIC", "RUN_PATH", "STREAM_PATH", "app_path", "required_roles"]
 
-#: Reachable without credentials: probes, the static UI, the API description, metrics.
-PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui)(/.*)?$")
+#: Reachable without credentials: probes, the static UI (and LangServe's playground paths,
+#: which redirect to it), the API description, metrics.
+PUBLIC = re.compile(
+    r"^/(healthz|readyz|metrics|openapi\.json|docs|redoc|ui|langserve/[^/]+/playground)(/.*)?$"
+)
 
 #: A run's own resources: the caller must own the run (or be a moderator).
 RUN_PATH = re.compile(r"^/v1/runs/(?P<run_id>[^/]+)(/.*)?$")
+
+#: A run's native SSE stream: the one place a stream token (``?token=``) is accepted.
+STREAM_PATH = re.compile(r"^/v1/runs/(?P<run_id>[^/]+)/stream$")
 
 #: Each path with the roles that may reach it (any one of them).
 _RULES: list[tuple[re.Pattern[str], tuple[Role, ...]]] = [

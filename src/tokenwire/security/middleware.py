@@ -3,11 +3,12 @@ layer. The limits on starting runs are checked where every protocol starts one
 (:mod:`tokenwire.security.key_limits`).
 
 Credentials: ``Authorization: Bearer <key or JWT>`` or ``X-API-Key``; WebSockets may also
-pass ``?api_key=`` (browsers cannot set headers on a WebSocket). Refusals happen before
-anything runs: 401 (no or bad credentials), 403 (role or someone else's run), 429 with
-``Retry-After`` (rate limits) — as problem+json (on the OpenAI-compatible API, OpenAI's
-error object ``{"error": {message, type, code, param}}``), or a WebSocket close before
-accept.
+pass ``?api_key=`` (browsers cannot set headers on a WebSocket), and a run's SSE stream a
+stream token as ``?token=`` (:mod:`tokenwire.security.stream_tokens`, for ``EventSource``).
+Refusals happen before anything runs: 401 (no or bad credentials), 403 (role or someone
+else's run), 429 with ``Retry-After`` (rate limits) — as problem+json (on the
+OpenAI-compatible API, OpenAI's error object ``{"error": {message, type, code, param}}``),
+or a WebSocket close before accept.
 """
 
 from __future__ import annotations
@@ -23,14 +24,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokenwire.errors import RateLimited
 from tokenwire.runs.registry import RunRegistry
-from tokenwire.security.access import PUBLIC, RUN_PATH, app_path, required_roles
+from tokenwire.security.access import PUBLIC, RUN_PATH, STREAM_PATH, app_path, required_roles
 from tokenwire.security.credentials import Credentials, InvalidCredentials
 from tokenwire.security.limits import RateLimiter
 from tokenwire.security.principal import ANONYMOUS, Principal, current_principal
+from tokenwire.security.stream_tokens import StreamTokens
 
-__all__ = ["AuthMiddleware", "Refused"]
+__all__ = ["NO_CREDENTIALS", "AuthMiddleware", "Refused"]
 
 log = logging.getLogger("tokenwire.security")
+
+
+NO_CREDENTIALS = (
+    "no API keys are configured: this gateway can admit nobody; configure keys "
+    "(Credentials(keys=[ApiKey(...)]), or [auth] keys in tokenwire.toml: see `tokenwire keys "
+    'create`) or a JWT secret, or set auth = "none" (development only)'
+)
 
 
 class Refused(Exception):
@@ -48,11 +57,14 @@ class AuthMiddleware:
         registry: RunRegistry,
         credentials: Credentials | None,
         limiter: RateLimiter | None = None,
+        stream_tokens: StreamTokens | None = None,
     ) -> None:
         self.app = app
         self.registry = registry
         self.credentials = credentials  # None: auth explicitly off
         self.limiter = limiter or RateLimiter()
+        #: What ``?token=`` on a run's stream is checked with (None: refused).
+        self.stream_tokens = stream_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or PUBLIC.match(app_path(scope)):
@@ -73,12 +85,12 @@ class AuthMiddleware:
     async def _admit(self, scope: Scope) -> Principal:
         if self.credentials is None:  # auth explicitly off
             return ANONYMOUS
+        if not self.credentials.configured:
+            # Every key would be refused: say why, rather than blame the caller's key.
+            raise Refused(401, "Unauthorized", NO_CREDENTIALS)
         path = app_path(scope)
-        secret = _secret(scope)
-        if secret is None:
-            raise Refused(401, "Unauthorized", "send an API key: Authorization: Bearer <key>")
         try:
-            principal = self.credentials.authenticate(secret)
+            principal = self._authenticate(scope, path, self.credentials)
         except InvalidCredentials as exc:
             raise Refused(401, "Unauthorized", str(exc)) from None
         roles = required_roles(path)
@@ -88,6 +100,23 @@ class AuthMiddleware:
         self._check_run_owner(path, principal)
         await self._check_rate(principal)
         return principal
+
+    def _authenticate(self, scope: Scope, path: str, credentials: Credentials) -> Principal:
+        secret = _secret(scope)
+        if secret is not None:
+            return credentials.authenticate(secret)
+        token = _stream_token(scope)
+        if token is None:
+            raise InvalidCredentials("send an API key: Authorization: Bearer <key>")
+        stream = STREAM_PATH.match(path)
+        if stream is None or scope.get("method") != "GET":
+            raise InvalidCredentials(
+                "a stream token is accepted only on its run's stream: "
+                "GET /v1/runs/{run_id}/stream?token=..."
+            )
+        if self.stream_tokens is None:
+            raise InvalidCredentials("stream tokens are not accepted here")
+        return self.stream_tokens.verify(token, stream["run_id"])
 
     def _check_run_owner(self, path: str, principal: Principal) -> None:
         match = RUN_PATH.match(path)
@@ -129,6 +158,14 @@ def _secret(scope: Scope) -> str | None:
         if values:
             return str(values[0])
     return None
+
+
+def _stream_token(scope: Scope) -> str | None:
+    """``?token=`` of an HTTP request (a WebSocket's is its API key, see :func:`_secret`)."""
+    if scope["type"] != "http":
+        return None
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return values[0] if values else None
 
 
 #: The OpenAI-compatible API, whose clients read OpenAI's error object (the SDK shows its

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
-from tokenwire.errors import ClusterUnavailable, RunRefused
+from tokenwire.errors import ClusterUnavailable, FeedbackRefused, RunRefused
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.client_json import InvalidJSON, loads
 from tokenwire.protocols.native_sse import NativeEncoder, retry_hint
@@ -25,6 +25,7 @@ from tokenwire.server.guard import guarded
 from tokenwire.server.problems import problem, refused
 from tokenwire.server.schemas import RunAccepted, RunRequest, RunSnapshot
 from tokenwire.server.sse import EventStreamResponse, run_stream
+from tokenwire.server.stream_token_api import add_stream_token_route
 from tokenwire.server.validation_api import ProblemRoute
 from tokenwire.threads import ThreadRequest
 
@@ -35,6 +36,8 @@ _DEFAULT_CANCEL_REASON = "cancelled by request"
 _MAX_CANCEL_REASON = 200
 START_PATH = "/v1/routes/{route}/runs"
 _NATIVE = NativeEncoder()
+_FEEDBACK_SHAPE = 'the body must be {"score": <0 to 1>, "comment": "<optional>"}'
+_FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {status: {} for status in (403, 404, 422, 503)}
 
 
 def _optional_header(name: str, title: str) -> dict[str, Any]:
@@ -95,6 +98,8 @@ def create_router(gateway: Gateway) -> APIRouter:
             return cursor
         return _stream(gateway, run, cursor)
 
+    add_stream_token_route(router, gateway)
+
     @router.get("/v1/runs/{run_id}", response_model=RunSnapshot, responses={404: {}, 503: {}})
     async def get_run(run_id: str) -> Response:
         run = await _find(gateway, run_id)
@@ -139,6 +144,24 @@ def create_router(gateway: Gateway) -> APIRouter:
         except ValueError as exc:
             return problem(422, "Invalid approvals", str(exc))
         return JSONResponse(run.snapshot())
+
+    @router.post("/v1/runs/{run_id}/feedback", status_code=202, responses={**_FEEDBACK_ERRORS})
+    async def give_feedback(run_id: str, request: Request) -> Response:
+        """A user's score of the run (``{"score": 0..1, "comment"?: str}``), from the key
+        that started it: audited beside the run's record, measured, sent to LangSmith."""
+        run = await _find(gateway, run_id)
+        if isinstance(run, Response):
+            return run
+        body = await read_json(request)
+        if isinstance(body, Response):
+            return body
+        if not isinstance(body, dict) or "score" not in body or set(body) - {"score", "comment"}:
+            return problem(422, "Invalid feedback", _FEEDBACK_SHAPE)
+        try:
+            feedback = gateway.give_feedback(run, body["score"], body.get("comment"))
+        except FeedbackRefused as exc:
+            return problem(exc.status, "Feedback refused", str(exc))
+        return JSONResponse(feedback.to_dict(), status_code=202)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:

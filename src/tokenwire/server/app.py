@@ -20,6 +20,7 @@ from tokenwire.server.api import START_PATH, create_router, start_run_endpoint
 from tokenwire.server.arrival import RequestArrival
 from tokenwire.server.audit_api import create_audit_router
 from tokenwire.server.console_api import create_console_router
+from tokenwire.server.cors import install_cors
 from tokenwire.server.direct_route import FastPath
 from tokenwire.server.metrics_api import create_metrics_router
 from tokenwire.server.protocols_api import create_protocol_routers
@@ -94,7 +95,10 @@ def create_app(
         on_client_gone=gateway.telemetry.metrics.client_disconnects.inc,
     )
     app.add_exception_handler(BodyTooLarge, too_large_handler)
-    install_auth(app, gateway)  # outermost but one, so auth comes first
+    install_auth(app, gateway)  # so auth comes first, after CORS
+    # Outside auth: a browser's preflight carries no credentials, and a refusal (401, 429)
+    # needs CORS headers too, or the page cannot read why.
+    install_cors(app, gateway.settings.cors_origins)
     # Outermost: the request's arrival is what TTFT counts from, auth's time included.
     app.add_middleware(RequestArrival, clock=gateway.telemetry.clock)
     return app
@@ -122,6 +126,7 @@ def install_auth(app: Starlette, gateway: Gateway) -> None:
         registry=gateway.registry,
         credentials=limits.credentials,
         limiter=limits.limiter,
+        stream_tokens=gateway.stream_tokens,
     )
 
 

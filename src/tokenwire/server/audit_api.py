@@ -30,11 +30,16 @@ def create_audit_router(gateway: Gateway) -> APIRouter:
     async def audit_records(
         after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        run_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Response:
-        """Records with ``sequence > after``, oldest first; page on with ``next_after``."""
+        """Records with ``sequence > after``, oldest first; page on with ``next_after``.
+        With ``run_id``: that run's record and the feedback entries given on it."""
         if gateway.audit is None:
             return _disabled()
-        records = await gateway.audit.store.page(after, limit)
+        store = gateway.audit.store
+        if run_id is not None:
+            return JSONResponse({"records": await store.records_of(run_id, limit)})
+        records = await store.page(after, limit)
         next_after = records[-1]["sequence"] if records else after
         return JSONResponse({"records": records, "next_after": next_after})
 

@@ -1,5 +1,5 @@
-"""The ``tokenwire`` command: ``serve``, ``stats``, ``mock-provider``, ``demo``, ``config``
-and ``audit``."""
+"""The ``tokenwire`` command: ``serve``, ``stats``, ``mock-provider``, ``demo``, ``config``,
+``keys`` and ``audit``."""
 
 from __future__ import annotations
 
@@ -51,7 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_address(serve, 8000)
     serve.set_defaults(handler=_serve)
 
-    mock = commands.add_parser("mock-provider", help="run the OpenAI-compatible mock provider")
+    from tokenwire.mock.syntax import MODEL_SYNTAX
+
+    mock = commands.add_parser(
+        "mock-provider",
+        help="run the OpenAI-compatible mock provider",
+        description="An OpenAI-compatible mock LLM provider with latency and fault injection.",
+        epilog=MODEL_SYNTAX,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_address(mock, 8001)
     mock.set_defaults(handler=_mock_provider)
 
@@ -71,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_config_show)
 
     from tokenwire.audit.commands import add_audit_commands
+    from tokenwire.security.commands import add_keys_commands
 
+    add_keys_commands(commands)
     add_audit_commands(commands)
     return parser
 

@@ -35,6 +35,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tokenwire.config import Settings
+from tokenwire.server.access_log import redact_access_log
 from tokenwire.server.arrival import gateway_clock, stamp_arrival
 from tokenwire.usage.timing import Clock
 
@@ -188,6 +189,7 @@ def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Confi
     """uvicorn's configuration for serving the gateway with ``settings``' connection limits;
     ``options`` are passed on (host, port, log level, …). Arrivals are stamped on the clock
     of the gateway ``app`` serves."""
+    redact_access_log()
     return uvicorn.Config(
         app,
         loop="uvloop",

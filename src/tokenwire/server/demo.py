@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from tokenwire.config.file import read_config
-from tokenwire.demo.routes import demo_routes
+from tokenwire.demo.routes import demo_gateway
 from tokenwire.mock import create_mock_app
 from tokenwire.server.app import create_app
 from tokenwire.server.background import BackgroundServer
@@ -22,7 +22,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, mock_port: int = 0) -> N
     with BackgroundServer(create_mock_app(), port=mock_port) as mock:
         # The demo runs without authentication, on purpose and with a warning at start.
         settings = read_config(None).settings({**SERVED_DEFAULTS, "auth": "none"})
-        app = create_app(demo_routes(f"{mock.url}/v1", DEMO_PROFILE), settings)
+        app = create_app(demo_gateway(f"{mock.url}/v1", DEMO_PROFILE, settings))
         base = f"http://{host}:{port}"
         print(_banner(base, mock.url), flush=True)
         config = server_config(app, settings, host=host, port=port, log_level="warning")

@@ -1,4 +1,8 @@
-"""LangServe-compatible endpoints: ``/langserve/{route}/invoke`` and friends.
+"""LangServe-compatible endpoints: ``/langserve/{route}/invoke``, ``batch``, ``stream``,
+``stream_events``, ``stream_log``, the schemas and ``playground``.
+
+``/{route}/playground`` (LangServe's own page) redirects (307) to tokenwire's playground
+on that route (``/ui/?route=…``); like the UI's pages it needs no key.
 
 ``RemoteRunnable("http://host/langserve/<route>/")`` works unchanged: the request bodies,
 responses and SSE events follow LangServe 0.3 (the wire encoding is in
@@ -13,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tokenwire.errors import RunRefused
 from tokenwire.gateway import Gateway
@@ -31,6 +36,7 @@ from tokenwire.protocols.langserve import (
     root_run_id,
 )
 from tokenwire.protocols.langserve_events import EventFilter, StreamEventsEncoder
+from tokenwire.protocols.langserve_log import StreamLogEncoder
 from tokenwire.protocols.refusals import langserve_refusal
 from tokenwire.protocols.subscription import (
     ClientGone,
@@ -69,6 +75,11 @@ class StreamEventsRequest(InvokeRequest):
     exclude_names: list[str] | None = None
     exclude_types: list[str] | None = None
     exclude_tags: list[str] | None = None
+
+
+class StreamLogRequest(StreamEventsRequest):
+    #: ``RemoteRunnable`` always asks for patches (``True``); whole states are not offered.
+    diff: bool | None = None
 
 
 class InvokeResponse(BaseModel):
@@ -167,18 +178,31 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
         run = await start(route, body.input, body.config)
         if isinstance(run, Response):
             return run
-        event_filter = EventFilter(
-            body.include_names,
-            body.include_types,
-            body.include_tags,
-            body.exclude_names,
-            body.exclude_types,
-            body.exclude_tags,
-        )
+        event_filter = _filter(body)
         found = gateway.route(route)
         shown = shown_input(found.masking, body.input)  # it is echoed in the root start event
         encoder = StreamEventsEncoder(run.id, route, shape_of(found), shown, event_filter)
         return stream_response(run, encoder)
+
+    @router.post("/stream_log", responses={**_SSE, **_ERRORS})
+    async def stream_log(route: str, body: StreamLogRequest) -> Response:
+        if body.diff is False:
+            return JSONResponse({"detail": "stream_log streams patches only: diff=true"}, 422)
+        run = await start(route, body.input, body.config)
+        if isinstance(run, Response):
+            return run
+        encoder = StreamLogEncoder(run.id, route, shape_of(gateway.route(route)), _filter(body))
+        return stream_response(run, encoder)
+
+    @router.get("/playground", include_in_schema=False)
+    @router.get("/playground/{path:path}", include_in_schema=False)
+    async def playground(route: str, request: Request) -> Response:
+        found = _route(gateway, route)
+        if isinstance(found, Response):
+            return found
+        # tokenwire's own playground, on this route; relative to root_path behind a proxy.
+        where = f"{request.scope.get('root_path', '')}/ui/?route={quote(route, safe='')}"
+        return RedirectResponse(where, status_code=307)
 
     @router.get("/input_schema", responses={404: {"model": Detail}})
     async def input_schema(route: str) -> Any:
@@ -210,6 +234,17 @@ def create_langserve_router(gateway: Gateway, prefix: str = "/langserve") -> API
         return _schema(lambda: runnable.config_schema(include=["configurable"]))
 
     return router
+
+
+def _filter(body: StreamEventsRequest) -> EventFilter:
+    return EventFilter(
+        body.include_names,
+        body.include_types,
+        body.include_tags,
+        body.exclude_names,
+        body.exclude_types,
+        body.exclude_tags,
+    )
 
 
 def _cancel_all(runs: list[Run], reason: str) -> None:

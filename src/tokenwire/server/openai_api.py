@@ -35,7 +35,14 @@ from tokenwire.server.problems import refused
 from tokenwire.server.sse import run_stream
 from tokenwire.server.validation_api import validating_route
 
-__all__ = ["IGNORED_HEADER", "ChatCompletionRequest", "create_openai_router"]
+__all__ = [
+    "IGNORED_HEADER",
+    "ChatCompletionRequest",
+    "create_openai_router",
+    "invalid_body",
+    "openai_errors",
+    "unsupported",
+]
 
 #: Names the parameters a request sent that were ignored (``ignore_unsupported_params``).
 IGNORED_HEADER = "X-Tokenwire-Ignored-Params"
@@ -115,7 +122,7 @@ def _error(status: int, message: str, type: str, code: str, param: str | None = 
     return JSONResponse(error_body(message, type, code, param), status_code=status)
 
 
-def _unsupported(unsupported: dict[str, str]) -> Response:
+def unsupported(unsupported: dict[str, str]) -> Response:
     """OpenAI's answer to a parameter it does not take: a 400 naming the first."""
     names = ", ".join(unsupported)
     reasons = "; ".join(f"{name}: {why}" for name, why in unsupported.items())
@@ -124,7 +131,7 @@ def _unsupported(unsupported: dict[str, str]) -> Response:
     return _error(400, message, "invalid_request_error", "unsupported_parameter", param)
 
 
-def _invalid(errors: list[str]) -> Response:
+def invalid_body(errors: list[str]) -> Response:
     """A body that does not fit the schema; ``param`` is the first offending field, as
     OpenAI names it (``body.messages.1.tool_calls: ...`` → ``messages``)."""
     where = errors[0].split(":", 1)[0].split(".") if errors else []
@@ -132,7 +139,7 @@ def _invalid(errors: list[str]) -> Response:
     return _error(400, "; ".join(errors), "invalid_request_error", "invalid_request", param)
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+openai_errors: dict[int | str, dict[str, Any]] = {
     code: {"model": OpenAIError} for code in (400, 404, 429, 500, 502, 503)
 }
 
@@ -144,7 +151,8 @@ def _dumped(messages: list[ChatMessage]) -> list[dict[str, Any]]:
 
 def create_openai_router(gateway: Gateway) -> APIRouter:
     """The OpenAI-compatible endpoints, to mount next to ``create_router(gateway)``."""
-    router = APIRouter(route_class=guarded(validating_route(_invalid), gateway), tags=["openai"])
+    route_class = guarded(validating_route(invalid_body), gateway)
+    router = APIRouter(route_class=route_class, tags=["openai"])
     started = int(time.time())
 
     @router.get("/v1/models", response_model=ModelList)
@@ -157,7 +165,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
             ],
         }
 
-    @router.get("/v1/models/{model}", response_model=ModelCard, responses={404: _ERRORS[404]})
+    @router.get("/v1/models/{model}", response_model=ModelCard, responses={404: openai_errors[404]})
     async def retrieve_model(model: str) -> Response:
         if model not in gateway.routes:
             message = f"no route named {model!r}"
@@ -168,7 +176,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
     @router.post(
         "/v1/chat/completions",
         response_model=ChatCompletion,
-        responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
+        responses={200: {"content": {"text/event-stream": {}}}, **openai_errors},
     )
     async def chat_completions(
         body: ChatCompletionRequest,
@@ -182,7 +190,7 @@ def create_openai_router(gateway: Gateway) -> APIRouter:
             binding = bind_params(route.runnable, body.model_dump(exclude=_NOT_PARAMS))
             if binding.unsupported:
                 if not gateway.settings.ignore_unsupported_params:
-                    return _unsupported(binding.unsupported)
+                    return unsupported(binding.unsupported)
                 headers[IGNORED_HEADER] = ",".join(binding.unsupported)
             chat_input = input_from_messages(route.runnable, chat_messages(_dumped(body.messages)))
             run, _ = await gateway.start_run(

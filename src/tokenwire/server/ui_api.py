@@ -6,7 +6,7 @@ from the public API (native runs, ``console_api``), so the UI has no private bac
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
@@ -16,12 +16,11 @@ from starlette.staticfiles import StaticFiles
 
 from tokenwire.gateway import Gateway
 from tokenwire.langchain.custom_events import is_graph
+from tokenwire.runs.inputs import chat_shape, resolve_ref
 from tokenwire.server.guard import guarded
 from tokenwire.ui import STATIC_DIR
 
 __all__ = ["UiFiles", "create_ui_router", "input_kind"]
-
-InputKind = Literal["text", "chat", "messages"]
 
 # A second wall behind the markdown renderer's escaping: even if model output ever became
 # markup, no inline script, no foreign image beacon and no framing would work.
@@ -47,23 +46,50 @@ class UiFiles(StaticFiles):
         return response
 
 
-def input_kind(runnable: Runnable[Any, Any]) -> InputKind:
-    """How the playground should shape a user's message for this runnable.
+def input_kind(runnable: Runnable[Any, Any]) -> dict[str, Any]:
+    """How the playground shapes a user's message for this runnable — the rule the OpenAI
+    endpoint follows (:func:`~tokenwire.runs.inputs.chat_shape`):
 
     ``messages``: a graph or chain taking ``{"messages": [...]}`` (LangGraph agents);
     ``chat``: a chat model taking a list of messages (so the conversation can be sent);
+    ``field``: an object whose one required field (``field``) is a string — an LCEL chain
+    from ``ChatPromptTemplate.from_template("…{question}")`` — gets the text there;
+    ``form``: any other object: the playground asks for its ``fields``;
     ``text``: anything else gets the message text as a plain string.
     """
     try:
-        schema = runnable.get_input_jsonschema()
+        shape = chat_shape(runnable)
     except Exception:  # an exotic schema must not break the UI: fall back to plain text
-        return "text"
-    if "messages" in (schema.get("properties") or {}):
-        return "messages"
-    options = schema.get("anyOf") or [schema]
-    if any(option.get("type") == "array" for option in options):
-        return "chat"
-    return "text"
+        return {"input": "text"}
+    if shape.kind == "field":
+        return {"input": "field", "field": shape.field}
+    if shape.kind == "form" and shape.schema.get("type") == "object":
+        return {"input": "form", "fields": _form_fields(shape.schema)}
+    if shape.kind in ("chat", "messages"):
+        return {"input": shape.kind}
+    return {"input": "text"}
+
+
+def _form_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each property of an object schema as the form shows it: ``type`` one of JSON's
+    (``json`` for anything a single input cannot hold)."""
+    required = set(schema.get("required") or [])
+    fields = []
+    for name, spec in (schema.get("properties") or {}).items():
+        resolved = resolve_ref(spec, schema)
+        kind = resolved.get("type")
+        fields.append(
+            {
+                "name": name,
+                "title": resolved.get("title") or name,
+                "type": kind if kind in _SIMPLE_TYPES else "json",
+                "required": name in required,
+            }
+        )
+    return fields
+
+
+_SIMPLE_TYPES = frozenset({"string", "integer", "number", "boolean"})
 
 
 def create_ui_router(gateway: Gateway) -> APIRouter:
@@ -77,7 +103,7 @@ def create_ui_router(gateway: Gateway) -> APIRouter:
             "name": route.name,
             "description": route.description,
             "mode": route.mode,
-            "input": input_kind(route.runnable),
+            **input_kind(route.runnable),
             # A LangGraph graph runs on threads: the playground sends one per conversation.
             "threads": is_graph(route.runnable),
         }

@@ -220,6 +220,7 @@ class Telemetry:
             # A copy: a subscriber may still write (and append) after the run ended.
             delivery_lags=array("d", recorder.delivery.lags),
             ttft_observed=recorder.first_token_reported,
+            disconnected=run.abandoned,
         )
 
     def _shown(self, run: Run, route: Route, recorder: RunRecorder) -> dict[str, Any]:

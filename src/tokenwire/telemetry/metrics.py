@@ -36,6 +36,8 @@ TIME_BUCKETS = GENAI_TIME_BUCKETS
 #: gen_ai.client.token.usage
 TOKEN_BUCKETS = GENAI_TOKEN_BUCKETS
 #: Delivery lag is the gateway's own latency: finer than a model's.
+#: A user's score is in [0, 1]: thumbs are 0 and 1, finer scales land in tenths.
+FEEDBACK_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -151,6 +153,13 @@ class GatewayMetrics:
             "Requests whose client disconnected before sending its whole body.",
             registry=r,
         )
+        self.feedback = Histogram(
+            "tokenwire_feedback_score",
+            "Users' scores of runs (0 to 1; thumbs down 0, up 1), by route and cohort.",
+            ("route", "cohort"),
+            buckets=FEEDBACK_BUCKETS,
+            registry=r,
+        )
         self.active = Gauge(
             "tokenwire_active_streams", "Runs generating right now.", ("route",), registry=r
         )
@@ -197,6 +206,11 @@ class GatewayMetrics:
                 record.tokens_after_disconnect
             )
 
+    def feedback_given(self, route: str, cohort: str, score: float) -> None:
+        """A user's score of a run (``POST /v1/runs/{id}/feedback``); ``route`` and
+        ``cohort`` are a run's, so bounded like every run label."""
+        self.feedback.labels(route, cohort).observe(score)
+
     def first_token(self, record: RunRecord) -> None:
         """A live run's first token: its TTFT, observed once, while it streams (``observe``
         then skips it: ``record.ttft_observed``). Labelled as ``observe`` labels."""
@@ -227,6 +241,7 @@ class GatewayMetrics:
                 self.token_usage.labels(*labels, kind, "false")
             self.tokens_after_disconnect.labels(labels.route, labels.gen_ai_request_model)
             self.active.labels(labels.route)
+            self.feedback.labels(labels.route, labels.cohort)
 
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         """The registry rendered for a scraper's ``Accept`` header, and its content type:

@@ -87,6 +87,10 @@ class RunRecord:
         with a canary's name (``v2:stream``) — every value from the configuration."""
         return cohort_label(self.cohort, self.variant)
 
+    #: Cancelled because its last client left (``on_disconnect = "cancel"``), not by a
+    #: request: the dashboard counts it as a disconnect, not as an error or a user's Stop.
+    disconnected: bool = False
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         for name in (

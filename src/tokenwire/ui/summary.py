@@ -7,6 +7,11 @@ when its TTFT, inter-token gaps, tokens and cost are known.
 Inter-token latency percentiles pool every gap of the bucket's runs (a long answer weighs
 more than a short one, as it does for the reader); tokens/s is the median over runs of
 output tokens divided by the time spent generating them (duration minus TTFT).
+
+A run that was cancelled is not an error: a user's Stop (or a moderator's halt, any cancel
+request) counts as a *cancellation*, a run cancelled because its last client left
+(``on_disconnect = "cancel"``) as a *disconnect*. Errors are the runs that ended with any
+other error code.
 """
 
 from __future__ import annotations
@@ -47,10 +52,15 @@ class Window:
         return math.ceil(self.seconds / self.bucket)
 
 
+_CANCELLED = "cancelled"
+
+
 @dataclass(slots=True)
 class _Bucket:
     runs: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    cancellations: int = 0
+    disconnects: int = 0
     ttft: list[float] = field(default_factory=list)
     gaps: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
@@ -59,7 +69,12 @@ class _Bucket:
 
     def add(self, record: RunRecord) -> None:
         self.runs += 1
-        if record.error_code:
+        if record.status == _CANCELLED:
+            if record.disconnected:
+                self.disconnects += 1
+            else:
+                self.cancellations += 1
+        elif record.error_code:
             self.errors[record.error_code] += 1
         if record.ttft_s is not None:
             self.ttft.append(record.ttft_s)
@@ -143,6 +158,8 @@ def summarize(
             "itl_p95_ms": [_ms(_pct(b.gaps, 95)) for b in buckets],
             "tokens_per_s": [_round(_pct(b.rates, 50)) for b in buckets],
             "cost_usd": [round(b.cost_usd, 10) for b in buckets],
+            "cancellations": [b.cancellations for b in buckets],
+            "disconnects": [b.disconnects for b in buckets],
             "error_rate_by_code": {
                 code: [b.errors[code] / b.runs if b.runs else None for b in buckets]
                 for code in codes
@@ -157,6 +174,8 @@ def _totals(total: _Bucket) -> dict[str, Any]:
         "runs": total.runs,
         "errors": errors,
         "error_rate": errors / total.runs if total.runs else None,
+        "cancellations": total.cancellations,
+        "disconnects": total.disconnects,
         "output_tokens": total.output_tokens,
         "cost_usd": round(total.cost_usd, 10),
         "ttft_p50_ms": _ms(_pct(total.ttft, 50)),

@@ -158,7 +158,10 @@ def add_run_routes(router: APIRouter, gateway: Gateway, catalog: Catalog) -> Non
 
 
 def _stream(gateway: Gateway, run: Run, modes: frozenset[str], after: int) -> Response:
-    encoder = LangGraphEncoder(run.id, run.thread_id, modes)
+    # The events before the cursor are in this replica's copy of the log (a followed log
+    # is loaded from its start), read without waiting.
+    history = [e for e in run.log.since(0) if e.seq <= after] if after else ()
+    encoder = LangGraphEncoder(run.id, run.thread_id, modes, history)
     headers = {"Content-Location": _run_path(run)}
     if run.thread_id is not None:
         headers["Location"] = f"{_run_path(run)}/stream"

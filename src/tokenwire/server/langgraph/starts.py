@@ -19,7 +19,7 @@ from tokenwire.errors import RunRefused, UnknownThread
 from tokenwire.gateway import Gateway
 from tokenwire.protocols.langgraph import stream_modes
 from tokenwire.protocols.refusals import native_refusal
-from tokenwire.routes import DisconnectPolicy
+from tokenwire.routes import DisconnectPolicy, RunOptions
 from tokenwire.runs.run import Run
 from tokenwire.server.langgraph.catalog import Catalog
 from tokenwire.server.problems import problem, refused
@@ -128,6 +128,8 @@ async def start(
             metadata=body.metadata,
             idempotency_key=request.headers.get("idempotency-key"),
             thread=thread,
+            # LangGraph's server streams the state after every step in values mode.
+            options=RunOptions(step_values=True) if "values" in body.modes else None,
         )
     except RunRefused as exc:
         return refused(native_refusal(exc))

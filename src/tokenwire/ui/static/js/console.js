@@ -47,7 +47,9 @@ function openPanel(title) {
 /** A RunStream that shows its run in `box` and the event log. */
 function follow(box, route) {
   const log = $("watch-events");
-  const message = new AssistantMessage(box, { route });
+  // The TTFT shown is the run's own (from its request's arrival, as the gateway measured
+  // it), not the time since Watch was pressed.
+  const message = new AssistantMessage(box, { route, serverTimed: true, onFirstToken: showServerTtft });
   const stream = new RunStream({
     onEvent: (event) => {
       message.apply(event);
@@ -65,6 +67,18 @@ function follow(box, route) {
     },
   });
   return { stream, message };
+}
+
+/** Ask the gateway for the run's TTFT once its first token was seen. */
+async function showServerTtft(message, attempt = 0) {
+  try {
+    const snapshot = await getJson(`/v1/runs/${encodeURIComponent(message.runId)}`);
+    const ttft = snapshot.timings?.ttft_ms ?? null;
+    if (ttft !== null) message.setServerTtft(ttft);
+    else if (attempt < 3) setTimeout(() => showServerTtft(message, attempt + 1), 100);
+  } catch {
+    // The run ended and expired meanwhile: run.end's timings will say it.
+  }
 }
 
 function watch(runId, route) {

@@ -92,6 +92,9 @@ function update(summary) {
   $("tile-itl").textContent = totals.itl_p50_ms === null ? DASH : `${ms(totals.itl_p50_ms)} / ${ms(totals.itl_p95_ms)}`;
   $("tile-speed").textContent = rate(totals.tokens_per_s);
   $("tile-errors").textContent = percent(totals.error_rate);
+  // Not errors: what users stopped, and what nobody was left to read.
+  $("tile-cancelled").textContent = String(totals.cancellations);
+  $("tile-disconnects").textContent = String(totals.disconnects);
   const unpriced = summary.cost_by_route_model.some((row) => row.unpriced_runs > 0);
   $("tile-cost").textContent = totals.runs && !totals.cost_usd && unpriced ? "unpriced" : usd(totals.cost_usd);
 

@@ -18,11 +18,19 @@ export class AssistantMessage {
   /**
    * `onDecide(decisions)` and `onResume(value)`, when given, answer a run that pauses
    * (`interrupted`): its approval or interrupt card is shown with them as the submit.
+   * `onFeedback(runId, score)`, when given, is what the thumbs under a finished answer call.
+   * `serverTimed`: the live TTFT is the gateway's (`setServerTtft`), not the time since
+   * `sentAt` — for a run watched after it started (the console), where the browser did not
+   * send the request; `onFirstToken(message)` is called at the first token seen.
    */
-  constructor(container, { route, sentAt = performance.now(), onDecide = null, onResume = null }) {
+  constructor(container, { route, sentAt = performance.now(), onDecide = null, onResume = null, onFeedback = null, serverTimed = false, onFirstToken = null }) {
     this.sentAt = sentAt;
+    this.serverTimed = serverTimed;
+    this.serverTtftMs = null;
+    this.onFirstToken = onFirstToken;
     this.onDecide = onDecide;
     this.onResume = onResume;
+    this.onFeedback = onFeedback;
     this.approvals = [];
     this.interrupts = [];
     this.text = "";
@@ -43,9 +51,11 @@ export class AssistantMessage {
     this.sources = el("ol");
     this.citations = el("section", { class: "citations", hidden: "" }, el("h4", { text: "Sources" }), this.sources);
     this.output = el("pre", { class: "output", hidden: "" });
+    this.callList = el("ol");
+    this.toolCalls = el("section", { class: "tool-calls", hidden: "" }, el("h4", { text: "Tool calls requested" }), this.callList);
     this.pause = el("div", { class: "pause" });
     this.badges = el("footer", { class: "badges" });
-    this.node.append(this.head, this.tools, this.reasoning, this.answer, this.output, this.citations, this.notices, this.pause, this.badges);
+    this.node.append(this.head, this.tools, this.reasoning, this.answer, this.toolCalls, this.output, this.citations, this.notices, this.pause, this.badges);
     container.append(this.node);
     this.#liveBadges();
   }
@@ -61,7 +71,10 @@ export class AssistantMessage {
         this.model.textContent = data.model || "";
         break;
       case "token":
-        if (this.firstTokenAt === null) this.firstTokenAt = performance.now();
+        if (this.firstTokenAt === null) {
+          this.firstTokenAt = performance.now();
+          this.onFirstToken?.(this);
+        }
         this.text += data.text;
         this.tokens += 1;
         this.#scheduleRender();
@@ -215,10 +228,21 @@ export class AssistantMessage {
     return el("span", { class: `badge ${kind}`, "data-kind": kind, title }, ...parts);
   }
 
+  /** The gateway's TTFT of this run (ms, from the request's arrival), while it streams. */
+  setServerTtft(value) {
+    this.serverTtftMs = value;
+    if (this.status === "running") this.#liveBadges();
+  }
+
   #liveBadges() {
-    const ttft = this.firstTokenAt === null ? DASH : ms(this.firstTokenAt - this.sentAt);
+    let ttft = this.firstTokenAt === null ? DASH : ms(this.firstTokenAt - this.sentAt);
+    let source = "time to first token, measured in the browser";
+    if (this.serverTimed) {
+      ttft = this.serverTtftMs === null ? DASH : ms(this.serverTtftMs);
+      source = "time to first token, measured by the gateway";
+    }
     this.badges.replaceChildren(
-      this.#badge("ttft", "TTFT", ttft, "time to first token, measured in the browser"),
+      this.#badge("ttft", "TTFT", ttft, source),
       this.#badge("tokens", "tokens", String(this.tokens), "token events so far"),
     );
   }
@@ -234,7 +258,14 @@ export class AssistantMessage {
     }
     // A graph's answer may be its final state rather than streamed text: show that.
     const output = data.output;
-    if (!this.text && data.status === "completed" && typeof output === "string") {
+    const calls = this.#toolCallsOf(output);
+    if (calls.length) {
+      if (!this.text && typeof output.content === "string" && output.content) {
+        this.text = output.content;
+        this.#render();
+      }
+      this.#showToolCalls(calls);
+    } else if (!this.text && data.status === "completed" && typeof output === "string") {
       this.text = output;
       this.#render();
     } else if (!this.text && output !== undefined && output !== null && typeof output !== "string") {
@@ -262,5 +293,61 @@ export class AssistantMessage {
       badges.push(this.#badge("rejoins", "rejoined", `×${this.rejoins}`, "the stream was resumed after a dropped connection"));
     }
     this.badges.replaceChildren(...badges);
+    if (this.onFeedback && this.runId) this.#feedback();
+  }
+
+  /** The tool calls a model asked for (`run.end.output` of a chat model: `{type: "ai",
+   * content, tool_calls: [{id, name, args}]}`), which the client is to execute. */
+  #toolCallsOf(output) {
+    const calls = output && typeof output === "object" ? output.tool_calls : null;
+    return Array.isArray(calls) ? calls : [];
+  }
+
+  #showToolCalls(calls) {
+    this.toolCalls.hidden = false;
+    this.callList.replaceChildren(
+      ...calls.map((call) =>
+        el(
+          "li",
+          { class: "tool-call", "data-call-id": call.id ?? "" },
+          el("span", { class: "tool-name", text: call.name }),
+          el("pre", { class: "tool-args", text: compact(call.args) }),
+        ),
+      ),
+    );
+  }
+
+  /** Thumbs up (score 1) and down (0); one choice per answer, shown as pressed. */
+  #feedback() {
+    const box = el("div", { class: "feedback", role: "group", "aria-label": "Rate this answer" });
+    const thumbs = [
+      ["up", 1, "\u{1F44D}", "Good answer"],
+      ["down", 0, "\u{1F44E}", "Bad answer"],
+    ].map(([kind, score, icon, title]) =>
+      el("button", {
+        type: "button",
+        class: `thumb small ghost ${kind}`,
+        "data-score": String(score),
+        "aria-pressed": "false",
+        title,
+        text: icon,
+        onclick: () => rate(score),
+      }),
+    );
+    const said = el("span", { class: "muted small feedback-state" });
+    const rate = async (score) => {
+      for (const thumb of thumbs) thumb.disabled = true;
+      try {
+        await this.onFeedback(this.runId, score);
+        for (const thumb of thumbs) thumb.setAttribute("aria-pressed", String(thumb.dataset.score === String(score)));
+        said.textContent = "Thanks for the feedback";
+        box.dataset.given = String(score);
+      } catch (error) {
+        for (const thumb of thumbs) thumb.disabled = false;
+        said.textContent = `Feedback not sent: ${error.message}`;
+      }
+    };
+    box.append(...thumbs, said);
+    this.badges.append(box);
   }
 }

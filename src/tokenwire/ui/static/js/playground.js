@@ -1,6 +1,6 @@
 // The chat playground: pick a route, send a message, watch the answer stream.
 
-import { getJson, mountKeyField, newIdempotencyKey } from "./api.js";
+import { apiFetch, getJson, httpError, mountKeyField, newIdempotencyKey } from "./api.js";
 import { el } from "./format.js";
 import { AssistantMessage } from "./message.js";
 import { RunStream } from "./runstream.js";
@@ -43,9 +43,13 @@ function showThread(route) {
   $("info-thread").textContent = on ? threadOf(route) : "—";
 }
 
+/** The run input for a message, by the route's input kind (`GET /v1/routes`): the rule the
+ * OpenAI endpoint applies to its messages (`runs/inputs.py`, `chat_shape`). */
 function shapeInput(route, text) {
-  const kind = routes.get(route)?.input ?? "text";
+  const info = routes.get(route) || {};
+  const kind = info.input ?? "text";
   if (kind === "text") return text;
+  if (kind === "field") return { [info.field]: text };
   // On a thread the graph keeps the conversation itself: send the new message only.
   const messages = threaded(route)
     ? []
@@ -54,10 +58,49 @@ function shapeInput(route, text) {
   return kind === "messages" ? { messages } : messages;
 }
 
+function formRoute(route) {
+  return routes.get(route)?.input === "form";
+}
+
+/** The form a route whose input no message can fill asks for: one input per field. */
+function showForm(route) {
+  const form = $("input-form");
+  const on = formRoute(route);
+  form.hidden = !on;
+  $("prompt").hidden = on;
+  $("prompt").required = !on;
+  form.replaceChildren(el("legend", { text: "Input" }));
+  if (!on) return;
+  for (const field of routes.get(route).fields) {
+    const attrs = { name: field.name, "data-type": field.type, id: `field-${field.name}` };
+    let input;
+    if (field.type === "boolean") input = el("input", { ...attrs, type: "checkbox" });
+    else if (field.type === "json") input = el("textarea", { ...attrs, rows: "2", placeholder: "JSON" });
+    else input = el("input", { ...attrs, type: field.type === "string" ? "text" : "number", step: "any" });
+    if (field.required && field.type !== "boolean") input.required = true;
+    form.append(el("label", { class: "field" }, `${field.title}${field.required ? " *" : ""} `, input));
+  }
+}
+
+/** The form's values as the route's input object (numbers as numbers, JSON parsed). */
+function formInput() {
+  const value = {};
+  for (const input of $("input-form").querySelectorAll("[name]")) {
+    const type = input.dataset.type;
+    if (type === "boolean") value[input.name] = input.checked;
+    else if (input.value === "") continue;
+    else if (type === "integer" || type === "number") value[input.name] = Number(input.value);
+    else if (type === "json") value[input.name] = JSON.parse(input.value);
+    else value[input.name] = input.value;
+  }
+  return value;
+}
+
 function showRoute(name) {
   const route = routes.get(name);
   $("route-description").textContent = route?.description || "";
   showThread(name);
+  showForm(name);
   const box = $("suggestions");
   box.replaceChildren(
     ...(SUGGESTIONS[name] || []).map((text) =>
@@ -92,6 +135,7 @@ async function runTurn(route, begin) {
     route,
     onDecide: thread && ((decisions) => decide(route, thread, decisions)),
     onResume: thread && ((value) => resume(route, thread, value)),
+    onFeedback: giveFeedback,
   });
   const stream = new RunStream({
     onEvent: (ev) => {
@@ -126,16 +170,39 @@ async function runTurn(route, begin) {
 async function send(event) {
   event.preventDefault();
   const route = $("route").value;
-  const text = $("prompt").value.trim();
-  if (!text || current) return;
+  if (current) return;
+  let input;
+  let text;
+  if (formRoute(route)) {
+    try {
+      input = formInput();
+    } catch (error) {
+      $("transcript").append(el("div", { class: "notice error", text: `Invalid JSON: ${error.message}` }));
+      return;
+    }
+    text = JSON.stringify(input);
+  } else {
+    text = $("prompt").value.trim();
+    if (!text) return;
+    input = shapeInput(route, text);
+    $("prompt").value = "";
+  }
   userTurn(text);
-  $("prompt").value = "";
-  const body = { input: shapeInput(route, text) };
+  const body = { input };
   if (threaded(route)) body.thread_id = threadOf(route);
   const message = await runTurn(route, (stream) => stream.start(route, body));
   if (message.status === "completed") {
     history.push({ route, role: "user", content: text }, { route, role: "assistant", content: message.text });
   }
+}
+
+/** A user's thumb on a finished run (`POST /v1/runs/{id}/feedback`). */
+async function giveFeedback(runId, score) {
+  const response = await apiFetch(`/v1/runs/${encodeURIComponent(runId)}/feedback`, {
+    method: "POST",
+    body: { score },
+  });
+  if (!response.ok) throw await httpError(response);
 }
 
 /** Answer a paused run's approvals; the resumed run streams in as the next turn. */
