@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from tokenwire.reliability.breaker import BreakerPolicy
     from tokenwire.reliability.fallbacks import Fallback
     from tokenwire.reliability.retry import RetryPolicy
-    from tokenwire.routes import Route
+    from tokenwire.rollout.spec import RolloutPolicy, VariantSpec
+    from tokenwire.routes import RolloutPlan, Route
     from tokenwire.security.credentials import ApiKey, Credentials
     from tokenwire.server.api import create_router
     from tokenwire.server.app import create_app, install_auth
@@ -73,6 +74,8 @@ _EXPORTS = {
     "RateLimited": "tokenwire.errors",
     "RegistryFull": "tokenwire.errors",
     "RetryPolicy": "tokenwire.reliability.retry",
+    "RolloutPlan": "tokenwire.routes",
+    "RolloutPolicy": "tokenwire.rollout.spec",
     "Route": "tokenwire.routes",
     "RunBudget": "tokenwire.pipeline.budgets",
     "RunRefused": "tokenwire.errors",
@@ -83,6 +86,7 @@ _EXPORTS = {
     "TokenwireError": "tokenwire.errors",
     "UnknownRoute": "tokenwire.errors",
     "UnknownThread": "tokenwire.errors",
+    "VariantSpec": "tokenwire.rollout.spec",
     "create_app": "tokenwire.server.app",
     "create_protocol_routers": "tokenwire.server.protocols_api",
     "create_router": "tokenwire.server.api",
@@ -114,6 +118,8 @@ __all__ = [
     "RateLimited",
     "RegistryFull",
     "RetryPolicy",
+    "RolloutPlan",
+    "RolloutPolicy",
     "Route",
     "RunBudget",
     "RunRefused",
@@ -124,6 +130,7 @@ __all__ = [
     "TokenwireError",
     "UnknownRoute",
     "UnknownThread",
+    "VariantSpec",
     "create_app",
     "create_protocol_routers",
     "create_router",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -16,12 +16,14 @@ from tokenwire.pipeline.masking import Masking
 from tokenwire.reliability.breaker import BreakerPolicy
 from tokenwire.reliability.fallbacks import Fallback, MidStreamPolicy, as_fallback
 from tokenwire.reliability.retry import RetryPolicy
+from tokenwire.rollout.spec import RolloutPolicy
 
 __all__ = [
     "DisconnectPolicy",
     "MidStreamPolicy",
     "Multitask",
     "OutputShape",
+    "RolloutPlan",
     "Route",
     "RunOptions",
     "StreamMode",
@@ -88,6 +90,11 @@ class Route:
     budget: RunBudget | None = None
     multitask: Multitask = "reject"
     output: OutputShape = "auto"
+    #: False: the runnable is called with ``ainvoke`` and its answer delivered at once
+    #: (the rollout's ``batch`` cohort), fallbacks too.
+    streaming: bool = True
+    #: Canary variants, a shadow and streaming vs batch cohorts (:class:`RolloutPlan`).
+    rollout: RolloutPlan | None = None
     step_values: bool = False
 
     @property
@@ -127,14 +134,70 @@ class RunOptions:
     runnable: Runnable[Any, Any] | None = None
     budget: RunBudget | None = None
     identity: Any = None
+    #: Makes ``runnable`` for another route's runnable (a rollout variant's) than the one
+    #: it was made from (``source``), so a canary gets the request's parameters too.
+    rebind: Callable[[Runnable[Any, Any]], Runnable[Any, Any] | None] | None = None
+    source: Runnable[Any, Any] | None = None
     step_values: bool = False
 
     def applied_to(self, route: Route) -> Route:
         changes: dict[str, Any] = {}
-        if self.runnable is not None:
-            changes["runnable"] = self.runnable
+        runnable = self.runnable
+        if self.rebind is not None and route.runnable is not self.source:
+            runnable = self.rebind(route.runnable)
+        if runnable is not None:
+            changes["runnable"] = runnable
         if self.budget is not None:
             changes["budget"] = self.budget.tighter(route.budget)
         if self.step_values:
             changes["step_values"] = True
         return dataclasses.replace(route, **changes) if changes else route
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutPlan:
+    """A route's rollout: its ``policy`` (``[routes.NAME.rollout]``), the route each
+    variant's runs use (by name; the route itself is ``stable``), and the ``shadow``'s.
+
+    >>> plan = RolloutPlan.of(route, RolloutPolicy(variants=[VariantSpec(name="v2",
+    ...     percent=10)]), variants={"v2": new_chain}, shadow=next_chain)
+    """
+
+    policy: RolloutPolicy
+    variants: Mapping[str, Route] = field(default_factory=dict)
+    shadow: Route | None = None
+
+    def __post_init__(self) -> None:
+        named = {variant.name for variant in self.policy.variants}
+        if named != set(self.variants):
+            raise ValueError(f"rollout variants {sorted(named)} need a route each")
+        if (self.policy.shadow is None) != (self.shadow is None):
+            raise ValueError("a rollout's shadow needs both its policy and its runnable")
+
+    @classmethod
+    def of(
+        cls,
+        route: Route,
+        policy: RolloutPolicy,
+        variants: Mapping[str, Runnable[Any, Any] | Route],
+        shadow: Runnable[Any, Any] | None = None,
+    ) -> RolloutPlan:
+        """A plan whose variants are ``route`` with another runnable (or a route of
+        their own)."""
+
+        def variant(target: Runnable[Any, Any] | Route) -> Route:
+            if isinstance(target, Route):
+                return dataclasses.replace(target, name=route.name, rollout=None)
+            return dataclasses.replace(route, runnable=target, rollout=None)
+
+        built = {name: variant(target) for name, target in variants.items()}
+        return cls(policy, built, variant(shadow) if shadow is not None else None)
+
+    def route_of(self, stable: Route, variant: str, cohort: str) -> Route:
+        """The route a run of ``variant`` in mode ``cohort`` uses."""
+        chosen = self.variants.get(variant, stable)
+        if cohort == "shadow" and self.shadow is not None:
+            chosen = self.shadow
+        if cohort == "batch" and chosen.streaming:
+            chosen = dataclasses.replace(chosen, streaming=False)
+        return chosen

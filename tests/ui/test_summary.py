@@ -120,6 +120,21 @@ def test_window_refuses_nonsense(seconds: float, bucket: float) -> None:
         Window(seconds=seconds, bucket=bucket)
 
 
+def test_rollout_cohorts_are_side_by_side() -> None:
+    window = Window(seconds=60, bucket=10)
+    records = [
+        record(5),
+        record(5, cohort="batch", ttft_s=2.0),
+        record(5, variant="v2", error_code="upstream_error", status="failed"),
+        record(5, cohort="shadow", variant="shadow"),
+    ]
+    rows = summarize(records, now=NOW, window=window, active={})["by_cohort"]
+    assert [(r["cohort"], r["runs"], r["errors"]) for r in rows] == [
+        ("batch", 1, 0), ("shadow", 1, 0), ("stream", 1, 0), ("v2:stream", 1, 1),
+    ]  # fmt: skip
+    assert rows[0]["ttft_p95_ms"] == 2000.0
+
+
 def test_cancellations_and_disconnects_are_not_errors() -> None:
     """A user's Stop used to count as an error (one Stop in 15 runs: 6.7 %)."""
     cancelled = {"status": "cancelled", "error_code": "cancelled"}

@@ -93,6 +93,8 @@ def identity(run: Run) -> dict[str, Any]:
         "status": run.status.value,
         "created_at": run.created_at,
         "ended_at": run.ended_at,
+        "cohort": run.cohort,
+        "variant": run.variant,
     }
 
 

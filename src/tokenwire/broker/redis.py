@@ -96,6 +96,10 @@ class RedisKeys:
         global)."""
         return f"{self.prefix}:action:{key}"
 
+    def rollout(self, route: str) -> str:
+        """A route's rollout state (``tokenwire.rollout``)."""
+        return f"{self.prefix}:rollout:{route}"
+
     @property
     def live(self) -> str:
         return f"{self.prefix}:live"

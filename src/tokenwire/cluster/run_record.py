@@ -37,6 +37,8 @@ FIELDS = (
     "on_disconnect",
     "metadata",
     "fingerprint",
+    "cohort",
+    "variant",
 )
 #: The request input of a live run, kept only when the gateway audits (for the audit record
 #: of a run whose replica dies); removed when the run ends.
@@ -55,6 +57,9 @@ def record_of(run: Run, replica: str) -> dict[str, str | bytes]:
         "on_disconnect": run.on_disconnect,
         "metadata": _metadata(run),
         "fingerprint": run.fingerprint or "",
+        # What a rollout assigned: another replica's feedback and orphan sweep need it.
+        "cohort": run.cohort,
+        "variant": run.variant,
     }
     if run.done:
         record["ended_at"] = repr(run.ended_at if run.ended_at is not None else run.created_at)
@@ -80,6 +85,8 @@ def remote_run(run_id: str, fields: dict[str, str], log_: FollowedEventLog) -> R
             owner=fields.get("owner") or None,
             fingerprint=fields.get("fingerprint") or None,
             created_at=float(fields["created_at"]),
+            cohort=fields.get("cohort") or "stream",  # a record from before rollouts
+            variant=fields.get("variant") or "stable",
         )
         RunStatus(fields["status"])
     except (KeyError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tokenwire.rollout.spec import RolloutPolicy
+
 __all__ = [
     "ApiKeySpec",
     "AuthTable",
@@ -110,6 +112,8 @@ class RouteSpec(Table):
     retry: RetrySpec | None = None
     circuit_breaker: BreakerSpec | None = None
     fallbacks: list[FallbackSpec] | None = None
+    #: ``[routes.NAME.rollout]``: canary variants, a shadow, streaming vs batch cohorts.
+    rollout: RolloutPolicy | None = None
 
     @field_validator("fallbacks", mode="before")
     @classmethod

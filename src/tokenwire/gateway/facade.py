@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from time import perf_counter
 from typing import Any
 
@@ -22,6 +23,7 @@ from tokenwire.gateway.admission import AdmissionGate
 from tokenwire.gateway.feedback import Feedback, FeedbackIntake
 from tokenwire.gateway.hooks import Hooks
 from tokenwire.gateway.launcher import RunLauncher, route_table
+from tokenwire.gateway.rollouts import RouteRollouts
 from tokenwire.gateway.services import Services
 from tokenwire.gateway.threads import ThreadGate
 from tokenwire.routes import DisconnectPolicy, Route, RunOptions
@@ -66,6 +68,7 @@ class Gateway:
         credentials: Credentials | None = None,
         hooks: Hooks | None = None,
         clock: Clock = perf_counter,
+        rollout_clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings or Settings()
         self.routes = route_table(routes)
@@ -90,17 +93,33 @@ class Gateway:
         )
         hooks = hooks or Hooks()
         self.hooks = hooks if self.key_limits is None else Hooks.of(self.key_limits).then(hooks)
-        self._launcher = RunLauncher(self.routes.values(), services, self.hooks)
+        #: The routes' rollouts (``tokenwire.rollout``): state, analysis, actions, feedback
+        #: (``record_feedback``). ``rollout_clock``: epoch seconds the analysis runs on.
+        self.rollouts = RouteRollouts(
+            self.routes.values(),
+            cluster=services.cluster,
+            metrics=services.telemetry.metrics,
+            audit=services.audit,
+            clock=rollout_clock,
+        )
+        self._launcher = RunLauncher(self.routes.values(), services, self.hooks, self.rollouts)
         self.telemetry.initialise(self.routes.values(), _key_labels(self.settings, credentials))
         self._gate = AdmissionGate(
             services.registry, services.cluster, self.hooks.admission, self.find_run
         )
         #: LangGraph threads: the checkpointer, who holds each thread, thread lookups.
         self.threads = ThreadGate(self.routes, services, resume=self._resume_expired)
-        self._feedback = FeedbackIntake(
-            self.routes, self.telemetry.metrics, self.audit, self.hooks.feedback
-        )
+        observers = (*self.hooks.feedback, self._rollout_feedback)
+        self._feedback = FeedbackIntake(self.routes, self.telemetry.metrics, self.audit, observers)
         self._sweeper: asyncio.Task[None] | None = None
+
+    def _rollout_feedback(self, feedback: Feedback) -> None:
+        """A user's score joins the rollout analysis of the run's variant. Only a run this
+        replica knows says its variant: another's score is left out rather than credited
+        to the wrong variant."""
+        run = self.registry.get(feedback.run_id)
+        if run is not None:
+            self.rollouts.record_feedback(run, feedback.score)
 
     def route(self, name: str) -> Route:
         try:
@@ -210,6 +229,7 @@ class Gateway:
             sweeping = self.registry.sweep_forever(self.settings.sweep_interval_seconds)
             self._sweeper = asyncio.get_running_loop().create_task(sweeping)
         await self._services.start()
+        await self.rollouts.start()
         await self.threads.start()
 
     async def aclose(self) -> None:
@@ -220,7 +240,9 @@ class Gateway:
                 await self._sweeper
             self._sweeper = None
         await self.registry.cancel_all(SHUTDOWN_REASON)
+        await self._launcher.shadows.aclose()
         await asyncio.sleep(0)  # let the cancelled runs' done-callbacks submit their records
+        await self.rollouts.aclose()
         await self.threads.aclose()
         await self._feedback.aclose()
         await self._services.aclose(self.routes.values())

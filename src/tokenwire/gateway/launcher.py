@@ -30,8 +30,10 @@ from tokenwire.errors import ConfigError
 from tokenwire.events import EventType
 from tokenwire.gateway.admission import Ticket
 from tokenwire.gateway.hooks import Hooks
+from tokenwire.gateway.rollouts import RouteRollouts
 from tokenwire.gateway.run_tracing import traced
 from tokenwire.gateway.services import Services
+from tokenwire.gateway.shadows import Shadows
 from tokenwire.gateway.threads import ThreadTicket
 from tokenwire.langchain.adapter import model_name
 from tokenwire.langchain.model_setup import prepare_models
@@ -41,6 +43,7 @@ from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.masked_logs import masked_context
 from tokenwire.pipeline.masking import Masking, shown_input
 from tokenwire.reliability.fallbacks import as_fallback
+from tokenwire.rollout import Assignment
 from tokenwire.routes import DisconnectPolicy, Route, RunOptions
 from tokenwire.runs.execution import execute_run
 from tokenwire.runs.inputs import prepare_config, prepare_input, unbuildable_input_schema
@@ -57,7 +60,13 @@ log = logging.getLogger("tokenwire")
 class RunLauncher:
     """Starts runs of ``routes`` with ``services``, calling ``hooks``."""
 
-    def __init__(self, routes: Iterable[Route], services: Services, hooks: Hooks) -> None:
+    def __init__(
+        self,
+        routes: Iterable[Route],
+        services: Services,
+        hooks: Hooks,
+        rollouts: RouteRollouts | None = None,
+    ) -> None:
         self.settings = services.settings
         self.broker = services.broker
         self.registry = services.registry
@@ -78,6 +87,10 @@ class RunLauncher:
         self._result_seal = self._input_seal or gateway_seal()
         #: What ``@action`` keys are an HMAC under (None: unsalted, warned once, now).
         self._key_secret = key_secret(self.settings)
+        #: Assigns each start its variant and cohort, and hears how runs ended.
+        self.rollouts = rollouts
+        #: Shadow runs in flight (never registered: no client can reach them).
+        self.shadows = Shadows(self.settings.max_events_per_run)
 
     def start(
         self,
@@ -109,6 +122,12 @@ class RunLauncher:
             route, value, run_config = thread.route, thread.input, thread.config(run_config)
             if thread.command is not None:
                 input = {"command": thread.command}  # what the run was asked to do
+        assignment = Assignment()
+        stable = route
+        if self.rollouts is not None and route.rollout is not None:
+            thread_id = thread.thread_id if thread is not None else None
+            assignment = self.rollouts.assign(route, ticket.owner, thread_id)
+            route = route.rollout.route_of(route, assignment.variant, assignment.cohort)
         if options is not None:
             route = options.applied_to(route)
         run_id = ticket.run_uuid.hex
@@ -128,9 +147,13 @@ class RunLauncher:
             thread_id=thread.thread_id if thread is not None else None,
             protocol=protocol,
             key_label=ticket.label,
+            cohort=assignment.cohort,
+            variant=assignment.variant,
         )
         self.registry.add(run)
         self._launch(run, ticket.run_uuid, route, value, run_config, received)
+        if assignment.shadow and thread is None:  # a shadow never writes a thread's state
+            self.shadows.start(stable, run, value, run_config, received, self._shadow_launch)
         if self.cluster is not None:
             # Once launched: other replicas hear only of runs that run (and will end).
             self.cluster.opened(run, input)
@@ -169,6 +192,18 @@ class RunLauncher:
         self.telemetry.run_started(route)
         run.task.add_done_callback(lambda _: self._run_ended(run, route))
 
+    def _shadow_launch(
+        self, run: Run, route: Route, value: Any, config: RunnableConfig, received: Any
+    ) -> None:
+        """Launch a shadow ``run`` as any run — and audit it — but with an action scope
+        that executes nothing."""
+        run_uuid = uuid.UUID(hex=run.id)
+        self._launch(run, run_uuid, route, value, config, received)
+        if run.actions is not None:
+            run.actions.shadow = True
+        if self.audit is not None:
+            self.audit.watch(run, audited_input(route.masking, value, self._input_seal))
+
     def _run_body(
         self,
         run: Run,
@@ -183,7 +218,8 @@ class RunLauncher:
             "run_id": run.id,
             "route": route.name,
             "trace_id": run.trace_id,
-            "cohort": "stream",
+            "cohort": run.cohort,
+            "variant": run.variant,
             "model": run.model,
         }
         if run.thread_id is not None:
@@ -287,9 +323,12 @@ class RunLauncher:
         """Release what the run held. Each step on its own: one that raises (a metric, a
         Redis write) must not keep the others — a slot, a quota charge — from happening."""
         steps: list[Callable[[], None]] = [lambda: self.telemetry.run_finished(run, route)]
-        if self.cluster is not None:
-            steps.append(functools.partial(self.cluster.closed, run))
-        steps += [functools.partial(hook, run) for hook in self.run_end_hooks]
+        if self.rollouts is not None:
+            steps.append(functools.partial(self.rollouts.finished, run))
+        if run.cohort != "shadow":  # a shadow is no replica's run and no caller's spend
+            if self.cluster is not None:
+                steps.append(functools.partial(self.cluster.closed, run))
+            steps += [functools.partial(hook, run) for hook in self.run_end_hooks]
         for step in steps:
             try:
                 step()

@@ -53,7 +53,8 @@ def _identity(run: Run) -> dict[str, str]:
         "trace_id": run.trace_id,
         "route": run.route,
         "key_alias": str(run.metadata.get("key_alias", "anonymous")),
-        "cohort": "stream",
+        "cohort": run.cohort,
+        "variant": run.variant,
     }
 
 

@@ -28,6 +28,7 @@ gateway's ``ignore_unsupported_params`` is on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +92,15 @@ def bind_params(runnable: Runnable[Any, Any], params: Mapping[str, Any]) -> Bind
     bound_runnable = _bound(runnable, dict(bound), binding.unsupported)
     budget = _budget(sent)
     if bound_runnable is not None or budget is not None:
-        binding.options = RunOptions(runnable=bound_runnable, budget=budget, identity=identity)
+        # A rollout may serve the run from another variant: bound there the same way.
+        rebind = functools.partial(_bound, bound=dict(bound), unsupported={})
+        binding.options = RunOptions(
+            runnable=bound_runnable,
+            budget=budget,
+            identity=identity,
+            rebind=rebind,
+            source=runnable,
+        )
     return binding
 
 

@@ -293,11 +293,12 @@ def plan_upstreams(route: Route) -> list[Upstream]:
     options = AdapterOptions(
         route.mode, route.answer_tag, route.progress, route.output, route.step_values
     )
-    plan = [Upstream(0, route.name, route.runnable, True, options)]
+    plan = [Upstream(0, route.name, route.runnable, route.streaming, options)]
     for n, fallback in enumerate(map(as_fallback, route.fallbacks), start=1):
         name = fallback.name or model_name(fallback.runnable) or f"fallback-{n}"
         options = AdapterOptions(
             fallback.mode, fallback.answer_tag, route.progress, route.output, route.step_values
         )
-        plan.append(Upstream(n, name, fallback.runnable, fallback.streaming, options))
+        streaming = fallback.streaming and route.streaming  # a batch run stays batch
+        plan.append(Upstream(n, name, fallback.runnable, streaming, options))
     return plan

@@ -64,6 +64,12 @@ def run_stages(
 async def end_unstarted(run: Run, recorder: RunRecorder) -> None:
     """The task of a run whose set-up failed: its opening event, if missing, then its end."""
     if run.log.last_seq == 0:
-        start = {"run_id": run.id, "route": run.route, "trace_id": run.trace_id, "cohort": "stream"}
+        start = {
+            "run_id": run.id,
+            "route": run.route,
+            "trace_id": run.trace_id,
+            "cohort": run.cohort,
+            "variant": run.variant,
+        }
         run.log.append(EventType.RUN_START, start)
     end_run(run, recorder, RunStatus.FAILED, None, START_FAILED)

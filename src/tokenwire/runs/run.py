@@ -54,6 +54,10 @@ class Run:
     #: Who its metrics and cost are attributed to: a bounded name (a key's alias or
     #: department, a token's department, ``jwt``), never a token's subject.
     key_label: str = "anonymous"
+    #: Its rollout cohort: ``stream``, ``batch`` (``ainvoke``, delivered at once) or
+    #: ``shadow`` (a background copy nobody sees); and the ``variant`` that served it.
+    cohort: str = "stream"
+    variant: str = "stable"
     created_at: float = field(default_factory=time.time)
     status: RunStatus = RunStatus.RUNNING
     ended_at: float | None = None

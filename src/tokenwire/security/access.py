@@ -30,6 +30,9 @@ _RULES: list[tuple[re.Pattern[str], tuple[Role, ...]]] = [
     (re.compile(r"^/v1/runs/?$"), (Role.MODERATOR,)),  # the live runs list
     (re.compile(r"^/v1/telemetry(/.*)?$"), (Role.MODERATOR,)),
     (re.compile(r"^/v1/moderation(/.*)?$"), (Role.MODERATOR,)),
+    # Rollouts: moderators watch them, only admins change them.
+    (re.compile(r"^/v1/rollouts/[^/]+/(promote|rollback|pause|resume)/?$"), (Role.ADMIN,)),
+    (re.compile(r"^/v1/rollouts(/.*)?$"), (Role.MODERATOR,)),
 ]
 
 

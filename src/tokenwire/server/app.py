@@ -25,6 +25,7 @@ from tokenwire.server.direct_route import FastPath
 from tokenwire.server.metrics_api import create_metrics_router
 from tokenwire.server.protocols_api import create_protocol_routers
 from tokenwire.server.request_body import BodyTooLarge, RequestBodyLimit, too_large_handler
+from tokenwire.server.rollouts_api import StickyHeaders, create_rollouts_router
 from tokenwire.server.threads_api import create_threads_router
 from tokenwire.server.trace_context import TraceContext
 from tokenwire.server.ui_api import UiFiles, create_ui_router
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(create_audit_router(gateway))
     app.include_router(create_threads_router(gateway))
     app.include_router(create_actions_router(gateway))
+    app.include_router(create_rollouts_router(gateway))
     for router in create_protocol_routers(gateway):
         app.include_router(router)
     app.include_router(create_console_router(gateway))
@@ -85,6 +87,7 @@ def create_app(
     app.add_middleware(FastPath, path=START_PATH, endpoint=start_run_endpoint(gateway))
     # Outside the fast path: a streaming start continues the caller's trace too.
     app.add_middleware(TraceContext)
+    app.add_middleware(StickyHeaders)  # sticky = "header:<name>" reads the request's
     # Outside the fast path, so streaming starts are bounded too.
     app.add_middleware(
         RequestBodyLimit,

@@ -8,16 +8,20 @@ wins over the defaults. Without a file, the environment alone configures the gat
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from tokenwire.config import Settings
 from tokenwire.config.file import ConfigFile, read_config
 from tokenwire.config.tables import AuthTable, RouteSpec
+from tokenwire.errors import ConfigError
 from tokenwire.pipeline.budgets import RunBudget
 from tokenwire.pipeline.guardrails import Guardrails
-from tokenwire.routes import Route
+from tokenwire.routes import RolloutPlan, Route
 from tokenwire.security.credentials import ApiKey, Credentials
 from tokenwire.server.reliability_keys import RELIABILITY_KEYS, reliability_options
 from tokenwire.server.targets import load_target
@@ -72,11 +76,41 @@ def _route(name: str, spec: RouteSpec, base_dir: Path) -> Route:
         return load_target(target, base_dir)[1]
 
     runnable = load(spec.target)
-    plain = spec.given().keys() - RELIABILITY_KEYS - {"target", "guardrails", "budget"}
+    plain = spec.given().keys() - RELIABILITY_KEYS - {"target", "guardrails", "budget", "rollout"}
     options: dict[str, Any] = {key: getattr(spec, key) for key in plain}
     options.update(reliability_options(spec, load))
     if spec.guardrails is not None:
         options["guardrails"] = Guardrails.from_config(spec.guardrails.given())
     if spec.budget is not None:
         options["budget"] = RunBudget(**spec.budget.given())
-    return Route(name=name, runnable=runnable, **options)
+    route = Route(name=name, runnable=runnable, **options)
+    if spec.rollout is None:
+        return route
+    return dataclasses.replace(route, rollout=_rollout(name, spec, base_dir))
+
+
+def _rollout(name: str, spec: RouteSpec, base_dir: Path) -> RolloutPlan:
+    """Each variant is the route with its own ``target`` or ``overrides`` (route keys,
+    checked as ``[routes.NAME]`` is); the shadow is the route with the shadow's target."""
+    policy = spec.rollout
+    assert policy is not None
+    base = spec.given()
+    base.pop("rollout")
+
+    def variant(where: str, target: str | None, overrides: dict[str, Any]) -> Route:
+        if target is None and not overrides:
+            raise ConfigError(f"routes.{name}.rollout: {where} needs a target or overrides")
+        changed = {**base, **overrides, "target": target or spec.target}
+        try:
+            variant_spec = RouteSpec(**changed)
+        except ValidationError as exc:
+            raise ConfigError(f"routes.{name}.rollout: {where}: {exc}") from None
+        return _route(name, variant_spec, base_dir)
+
+    variants = {
+        v.name: variant(f"variant {v.name!r}", v.target, v.overrides) for v in policy.variants
+    }
+    shadow = None
+    if policy.shadow is not None:
+        shadow = variant("shadow", policy.shadow.target, {})
+    return RolloutPlan(policy, variants, shadow)

@@ -56,7 +56,7 @@ class Attribution(NamedTuple):
             record.provider,
             record.model or "unknown",
             record.route,
-            record.cohort,
+            record.cohort_label,
             record.protocol,
             record.key_alias,
         )

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from tokenwire.telemetry.jsonl import JsonlExporter
 from tokenwire.telemetry.metrics import GatewayMetrics
 from tokenwire.telemetry.pipeline import Exporter, TelemetryPipeline
 from tokenwire.telemetry.recent import RecentRuns
-from tokenwire.telemetry.record import RunRecord
+from tokenwire.telemetry.record import RunRecord, cohort_label
 from tokenwire.usage.estimate import estimator
 from tokenwire.usage.loop_lag import LoopLag
 from tokenwire.usage.pricing import PriceTable
@@ -130,14 +130,14 @@ class Telemetry:
         if allowed:
             aliases.add(OTHER)
         attributions = []
-        for route in routes:
+        for route, cohort in _cohorts(routes):
             model = model_name(route.runnable)
             known = Attribution(
                 gen_ai_operation_name="chat",
                 gen_ai_provider_name=provider_of(model, route.runnable),
                 gen_ai_request_model=model or "unknown",
                 route=route.name,
-                cohort="stream",
+                cohort=cohort,
                 protocol="native",
                 key_alias="",
             )
@@ -156,7 +156,7 @@ class Telemetry:
             provider_of(run.model),
             run.model or "unknown",
             run.route,
-            "stream",
+            cohort_label(run.cohort, run.variant),
             run.protocol,
             self.key_alias(run.key_label),
         )
@@ -185,7 +185,8 @@ class Telemetry:
             model=model,
             provider=recorder.providers.get(model or "") or provider_of(model, route.runnable),
             key_alias=self.key_alias(run.key_label),
-            cohort="stream",
+            cohort=run.cohort,
+            variant=run.variant,
             status=run.status.value,
             error_code=error.get("code"),
             started_at=run.created_at,
@@ -240,6 +241,27 @@ class Telemetry:
 
     def _count_drop(self, exporter: str, count: int) -> None:
         self.metrics.dropped.labels(exporter).inc(count)
+
+
+def _cohorts(routes: Iterable[Route]) -> Iterator[tuple[Route, str]]:
+    """Each route (a variant's or shadow's, with its own model) and the ``cohort`` labels
+    its runs can have: ``stream``, and with a rollout ``batch``, each variant's and
+    ``shadow``."""
+    for route in routes:
+        yield route, "stream"
+        plan = route.rollout
+        if plan is None:
+            continue
+        policy = plan.policy
+        batches = policy.streaming_percent < 100 or policy.fallback_to_batch_error_rate is not None
+        modes = ("stream", "batch") if batches else ("stream",)
+        if batches:
+            yield route, "batch"
+        for name, variant in plan.variants.items():
+            for mode in modes:
+                yield dataclasses.replace(variant, name=route.name), f"{name}:{mode}"
+        if plan.shadow is not None:
+            yield dataclasses.replace(plan.shadow, name=route.name), "shadow"
 
 
 def _end_reason(run: Run, error: dict[str, Any]) -> str | None:

@@ -129,6 +129,13 @@ class GatewayMetrics:
             ("route", "action", "status"),
             registry=r,
         )
+        self.rollout_transitions = Counter(
+            "tokenwire_rollout_transitions",
+            "Rollout state changes: a variant stepped up, promoted, rolled back, paused or "
+            "resumed (variant=streaming: the streaming guard switching to or from batch).",
+            ("route", "variant", "to", "reason"),
+            registry=r,
+        )
         self.tokens_after_disconnect = Counter(
             "tokenwire_tokens_after_disconnect",
             "Token chunks generated while no client was subscribed (paid for, unread).",

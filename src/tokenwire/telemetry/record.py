@@ -8,7 +8,7 @@ from typing import Any
 
 from tokenwire.langchain.steps import Step
 
-__all__ = ["RunRecord"]
+__all__ = ["RunRecord", "cohort_label"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,15 @@ class RunRecord:
     delivery_lags: array[float] = field(default_factory=lambda: array("d"), repr=False)
     #: The TTFT histogram already has this run (observed at its first token).
     ttft_observed: bool = False
+    #: The rollout variant that served the run (``stable``: the route's own target).
+    variant: str = "stable"
+
+    @property
+    def cohort_label(self) -> str:
+        """The metrics' ``cohort``: the mode (``stream``, ``batch``, ``shadow``), prefixed
+        with a canary's name (``v2:stream``) — every value from the configuration."""
+        return cohort_label(self.cohort, self.variant)
+
     #: Cancelled because its last client left (``on_disconnect = "cancel"``), not by a
     #: request: the dashboard counts it as a disconnect, not as an error or a user's Stop.
     disconnected: bool = False
@@ -94,3 +103,10 @@ class RunRecord:
         ):
             del data[name]
         return data
+
+
+def cohort_label(cohort: str, variant: str) -> str:
+    """The metrics' ``cohort`` of a run in mode ``cohort`` served by ``variant``."""
+    if variant == "stable" or cohort == "shadow":
+        return cohort
+    return f"{variant}:{cohort}"

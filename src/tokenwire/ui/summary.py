@@ -113,12 +113,14 @@ def summarize(
     buckets = [_Bucket() for _ in range(count)]
     total = _Bucket()
     by_route_model: dict[tuple[str, str], dict[str, Any]] = {}
+    by_cohort: dict[tuple[str, str], _Bucket] = {}
     for record in records:
         index = math.floor((record.started_at + record.duration_s - first) / width)
         if not 0 <= index < count:
             continue
         buckets[index].add(record)
         total.add(record)
+        by_cohort.setdefault((record.route, record.cohort_label), _Bucket()).add(record)
         row = by_route_model.setdefault(
             (record.route, record.model or "unknown"),
             {"runs": 0, "output_tokens": 0, "cost_usd": 0.0, "unpriced_runs": 0},
@@ -141,6 +143,11 @@ def summarize(
         "cost_by_route_model": [
             {"route": route, "model": model, **row}
             for (route, model), row in sorted(by_route_model.items())
+        ],
+        # Rollout cohorts side by side: stable's stream and batch, each variant's, the shadow.
+        "by_cohort": [
+            {"route": route, "cohort": cohort, **_totals(bucket)}
+            for (route, cohort), bucket in sorted(by_cohort.items())
         ],
         "series": {
             "t": [first + i * width for i in range(count)],

@@ -115,6 +115,21 @@ function update(summary) {
       ),
     ),
   );
+  $("cohort-table").tBodies[0].replaceChildren(
+    ...(summary.by_cohort || []).map((row) =>
+      el(
+        "tr",
+        {},
+        el("td", { text: row.route }),
+        el("td", { class: "mono", text: row.cohort }),
+        el("td", { class: "num", text: String(row.runs) }),
+        el("td", { class: "num", text: percent(row.error_rate) }),
+        el("td", { class: "num", text: row.ttft_p95_ms === null ? DASH : ms(row.ttft_p95_ms) }),
+        el("td", { class: "num", text: row.itl_p95_ms === null ? DASH : ms(row.itl_p95_ms) }),
+        el("td", { class: "num", text: usd(row.cost_usd) }),
+      ),
+    ),
+  );
   $("error-table").tBodies[0].replaceChildren(
     ...Object.entries(summary.errors_by_code).map(([code, count]) =>
       el("tr", {}, el("td", { text: code }), el("td", { class: "num", text: String(count) })),
