@@ -9,6 +9,7 @@ for chat completions) and ends at ``[DONE]``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -21,8 +22,7 @@ _DONE = b"[DONE]"
 class ChunkDecoder:
     """One stream's decoder: ``chunks = decoder.feed(data)``; ``decoder.done`` after ``[DONE]``.
 
-    A malformed ``data:`` payload raises ``orjson.JSONDecodeError`` (a
-    ``json.JSONDecodeError``, as the SDK raises).
+    A malformed ``data:`` payload raises ``json.JSONDecodeError``, as the SDK does.
     """
 
     __slots__ = ("_data", "_pending", "_skip_lf", "done")
@@ -34,6 +34,8 @@ class ChunkDecoder:
         self.done = False
 
     def feed(self, data: bytes) -> list[Any]:
+        if self.done:  # nothing after [DONE] is a chunk
+            return []
         if self._skip_lf and data[:1] == b"\n":
             data = data[1:]
         if not data:
@@ -50,6 +52,8 @@ class ChunkDecoder:
 
     def close(self) -> list[Any]:
         """The end of the body: a last line without its line end still counts."""
+        if self.done:
+            return []
         lines, self._pending = ([self._pending] if self._pending else []), b""
         return self._lines([*lines, b""])
 
@@ -64,7 +68,10 @@ class ChunkDecoder:
                     if payload.startswith(_DONE):
                         self.done = True
                         return chunks
-                    chunks.append(orjson.loads(payload))
+                    try:
+                        chunks.append(orjson.loads(payload))
+                    except orjson.JSONDecodeError as e:  # the SDK's json.loads raises this
+                        raise json.JSONDecodeError(e.msg, e.doc, e.pos) from None
             elif line.startswith(b"data:"):
                 value = line[5:]
                 data.append(value[1:] if value[:1] == b" " else value)
