@@ -23,6 +23,9 @@ Names for ``--only``:
   (``BENCH_QUICK=1`` shortens it);
 - ``token_memory`` (:mod:`bench.memory_per_token`): RSS per token through ``ChatOpenAI``,
   tokenwire against the bare loop, and after tokenwire's runs expire;
+- ``provider_client`` (:mod:`bench.provider_client`): CPU per token of the stock
+  ``langchain_openai.ChatOpenAI`` against the lean ``tokenwire.models.ChatOpenAI``, ``astream``
+  from the mock provider, interleaved;
 - ``gc``: the garbage collector's full pass with and without ``gc_freeze``, and an A/B of
   tokenwire servers with it off and on;
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
@@ -56,6 +59,7 @@ from bench import (
     machine,
     memory_per_token,
     profile,
+    provider_client,
     provider_split,
     stage_chain,
     streaming,
@@ -129,6 +133,7 @@ IN_PROCESS = {
     "gc": gc_freeze,
     "clocks": true_clocks,
     "token_memory": memory_per_token,
+    "provider_client": provider_client,
 }
 OTHERS = ("split", "profile")
 NAMES = (*streaming.SCENARIOS, "streaming", *IN_PROCESS, *OTHERS)
