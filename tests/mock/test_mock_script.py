@@ -110,9 +110,9 @@ def test_a_one_parameter_tool_takes_its_argument_from_a_call_in_the_message() ->
     call = write_script({**request, "messages": named, "tools": [square]}, MockProfile()).tool_call
     assert call is not None and json.loads(call.arguments) == {"x": 5}
     several = [user("get_weather(Paris)")]
-    call = write_script({**request, "messages": several, "tools": [WEATHER_TOOL]}, MockProfile())
-    assert call.tool_call is not None
-    assert json.loads(call.tool_call.arguments)["city"] == "get_weather(Paris)"
+    script = write_script({**request, "messages": several, "tools": [WEATHER_TOOL]}, MockProfile())
+    assert script.tool_call is not None
+    assert json.loads(script.tool_call.arguments)["city"] == "get_weather(Paris)"
 
 
 def test_tool_call_defaults_and_usage() -> None:
