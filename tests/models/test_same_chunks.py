@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,6 +15,7 @@ from langchain_openai import ChatOpenAI as StockChatOpenAI
 from langchain_openai import StreamChunkTimeoutError
 from pydantic import SecretStr
 
+from tests.mock.conftest import wait_for_outcome
 from tokenwire.models import ChatOpenAI
 
 PROMPT = [HumanMessage("tell me about streaming")]
@@ -172,3 +174,13 @@ async def test_ainvoke_is_the_parents(both: Make) -> None:
     stock, lean = both("mock@tokens=7")
     a, b = await stock.ainvoke(PROMPT), await lean.ainvoke(PROMPT)
     assert (b.content, b.usage_metadata) == (a.content, a.usage_metadata)
+
+
+async def test_closing_the_stream_early_closes_the_provider_request(both: Make) -> None:
+    _, lean = both("mock@tokens=100000,itl=5", default_headers={"x-request-id": "lean-close"})
+    stream = lean.astream(PROMPT)
+    seen = [await anext(stream) for _ in range(3)]
+    await stream.aclose()
+    assert seen[1].content
+    record = await asyncio.to_thread(wait_for_outcome, lean.openai_api_base[:-3], "lean-close")
+    assert record["outcome"] == "client_disconnected"
