@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, cast
 
 import openai
 import pytest
@@ -176,11 +176,13 @@ async def test_ainvoke_is_the_parents(both: Make) -> None:
     assert (b.content, b.usage_metadata) == (a.content, a.usage_metadata)
 
 
-async def test_closing_the_stream_early_closes_the_provider_request(both: Make) -> None:
+async def test_closing_the_stream_early_closes_the_provider_request(
+    both: Make, mock_url: str
+) -> None:
     _, lean = both("mock@tokens=100000,itl=5", default_headers={"x-request-id": "lean-close"})
-    stream = lean.astream(PROMPT)
+    stream = cast(AsyncGenerator[AIMessageChunk, None], lean.astream(PROMPT))
     seen = [await anext(stream) for _ in range(3)]
     await stream.aclose()
     assert seen[1].content
-    record = await asyncio.to_thread(wait_for_outcome, lean.openai_api_base[:-3], "lean-close")
+    record = await asyncio.to_thread(wait_for_outcome, mock_url, "lean-close")
     assert record["outcome"] == "client_disconnected"
