@@ -29,7 +29,7 @@ _MOCK: dict[str, str] = {}
 _NO_POOL = httpx2.Limits(max_keepalive_connections=0)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _mock_provider(mock_server: BackgroundServer) -> Iterator[None]:
     # mock_server, not mock_url: that one's ledger reset would meet VCR's fixture
     _MOCK["base_url"] = mock_server.url + "/v1"
@@ -54,6 +54,7 @@ class TestLeanChatOpenAIUnit(ChatModelUnitTests):
         )
 
 
+@pytest.mark.usefixtures("_mock_provider")
 class TestLeanChatOpenAIIntegration(ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatOpenAI]:
