@@ -26,6 +26,9 @@ Names for ``--only``:
 - ``peers`` (:mod:`bench.peers`): the realistic path side by side — the bare loop,
   tokenwire (native, OpenAI, LangGraph API), LangServe, LiteLLM proxy and ``langgraph dev``
   (venvs of their own, made on first use) over one mock: added TTFT, CPU per token;
+- ``provider_client`` (:mod:`bench.provider_client`): CPU per token of the stock
+  ``langchain_openai.ChatOpenAI`` against the lean ``tokenwire.models.ChatOpenAI``, ``astream``
+  from the mock provider, interleaved;
 - ``gc``: the garbage collector's full pass with and without ``gc_freeze``, and an A/B of
   tokenwire servers with it off and on;
 - ``split`` (mock provider → ``ChatOpenAI``), ``profile`` (py-spy).
@@ -60,6 +63,7 @@ from bench import (
     memory_per_token,
     peers,
     profile,
+    provider_client,
     provider_split,
     stage_chain,
     streaming,
@@ -134,6 +138,7 @@ IN_PROCESS = {
     "clocks": true_clocks,
     "token_memory": memory_per_token,
     "peers": peers,
+    "provider_client": provider_client,
 }
 OTHERS = ("split", "profile")
 NAMES = (*streaming.SCENARIOS, "streaming", *IN_PROCESS, *OTHERS)

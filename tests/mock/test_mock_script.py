@@ -97,6 +97,24 @@ def test_tool_call_arguments_are_parsed_and_coerced() -> None:
     assert again is not None and again.id == call.id and call.id.startswith("call_")
 
 
+def test_a_one_parameter_tool_takes_its_argument_from_a_call_in_the_message() -> None:
+    square = {
+        "type": "function",
+        "function": {"name": "square", "parameters": {"properties": {"x": {"type": "integer"}}}},
+    }
+    request = {"model": "mock", "messages": [user("What is square(3)? Use the tool.")]}
+    call = write_script({**request, "tools": [square]}, MockProfile()).tool_call
+    assert call is not None and json.loads(call.arguments) == {"x": 3}
+    # name=value still wins; a tool of several parameters is not called positionally
+    named = [user("square(3) with x=5")]
+    call = write_script({**request, "messages": named, "tools": [square]}, MockProfile()).tool_call
+    assert call is not None and json.loads(call.arguments) == {"x": 5}
+    several = [user("get_weather(Paris)")]
+    script = write_script({**request, "messages": several, "tools": [WEATHER_TOOL]}, MockProfile())
+    assert script.tool_call is not None
+    assert json.loads(script.tool_call.arguments)["city"] == "get_weather(Paris)"
+
+
 def test_tool_call_defaults_and_usage() -> None:
     request = {"model": "mock", "messages": [user("weather please")], "tools": [WEATHER_TOOL]}
     script = write_script(request, MockProfile())

@@ -17,8 +17,9 @@ Rules (other tests compute expected output with :func:`reply_text` / :func:`repl
   ``"use get_weather and get_time"`` → a ``get_weather`` call, then (its result sent back)
   a ``get_time`` call, then ``"The tool returned: ..."``.
 - A tool call's arguments: each parameter of the tool's schema, as ``name=value`` (or
-  ``name: value``) in the user message says, else its first ``enum`` value, else a
-  placeholder of its type (a string parameter: the whole user message).
+  ``name: value``) in the user message says, else — for a tool of one parameter — as a
+  call ``tool_name(value)`` in it says, else its first ``enum`` value, else a placeholder
+  of its type (a string parameter: the whole user message).
 - ``prompt_tokens`` = ``\\S+`` words in every message's text + 4 per message.
   ``completion_tokens`` = content tokens; for a tool call, argument pieces + 1.
 """
@@ -219,8 +220,10 @@ def _last_user(messages: Sequence[Message]) -> Message:
 
 def _tool_call(tool: Mapping[str, Any], user_text: str, call_id: str) -> ToolCall:
     properties = (tool.get("parameters") or {}).get("properties") or {}
+    called = re.search(rf"(?<![\w-]){re.escape(str(tool.get('name', '')))}\(([^()]+)\)", user_text)
+    positional = called[1] if called is not None and len(properties) == 1 else None
     arguments = {
-        name: _argument(name, schema if isinstance(schema, Mapping) else {}, user_text)
+        name: _argument(name, schema if isinstance(schema, Mapping) else {}, user_text, positional)
         for name, schema in properties.items()
     }
     text = orjson.dumps(arguments).decode()
@@ -229,11 +232,14 @@ def _tool_call(tool: Mapping[str, Any], user_text: str, call_id: str) -> ToolCal
     return ToolCall(call_id, str(tool.get("name", "")), text, pieces)
 
 
-def _argument(name: str, schema: Mapping[str, Any], user_text: str) -> Any:
+def _argument(
+    name: str, schema: Mapping[str, Any], user_text: str, positional: str | None = None
+) -> Any:
     kind = _schema_type(schema)
     match = re.search(rf"(?<![\w-]){re.escape(name)}\s*[=:]\s*(\S+)", user_text)
-    if match is not None:
-        raw = match[1].strip("\"'").rstrip(".,;!?)\"'")
+    raw = match[1] if match is not None else positional
+    if raw is not None:
+        raw = raw.strip().strip("\"'").rstrip(".,;!?)\"'")
         try:
             return _coerce(kind, raw)
         except ValueError:
