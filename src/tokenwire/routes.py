@@ -55,7 +55,8 @@ class Route:
     step runs.
 
     Reliability (all off by default): ``first_token_timeout``, ``stall_timeout`` (largest
-    gap between tokens) and ``total_timeout`` in seconds; ``retry`` before the first token;
+    gap between tokens; neither applies to a non-streaming upstream, whose answer comes
+    whole) and ``total_timeout`` in seconds; ``retry`` before the first token;
     ``fallbacks`` (runnables or :class:`Fallback`), tried in order; ``mid_stream`` — what a
     failure after the first token does: ``error``, ``restart`` or ``continue`` on the next
     fallback; ``circuit_breaker`` per upstream.

@@ -121,6 +121,22 @@ def test_the_batch_cohort_gets_the_answer_at_once(mock_url: str, tmp_path: Path)
     assert (record["cohort"], record["variant"]) == ("batch", "stable")
 
 
+def test_a_batch_answer_is_not_cut_by_the_first_token_timeout(mock_url: str) -> None:
+    # The answer takes ~0.9 s in all and its first token comes at 0.2 s: fine streamed
+    # under a 0.5 s first-token timeout; as one batch call it has no first token to wait
+    # for, so only total_timeout bounds it.
+    model = demo_model(f"{mock_url}/v1", "ttft=200,itl=100,tokens=8")
+    stable = Route("chat", model, first_token_timeout=0.5, stall_timeout=0.5)
+    policy = RolloutPolicy.model_validate({"streaming_percent": 0, "sticky": "none"})
+    plan = RolloutPlan.of(stable, policy, {})
+    route = Route("chat", model, first_token_timeout=0.5, stall_timeout=0.5, rollout=plan)
+    with serve([route]) as client:
+        events = collect(client, "chat", {"input": "one two three four five six seven eight"})
+    assert events[0].data["cohort"] == "batch"
+    assert [e.data for e in events if e.event == "error"] == []
+    assert events[-1].data["status"] == "completed" and text_of(events) != ""
+
+
 def test_sticky_header_keeps_a_user_in_one_variant(mock_url: str) -> None:
     route = _route(
         mock_url, "tokens=4", variants=[{"name": "canary", "percent": 50}], sticky="header:x-user"

@@ -208,7 +208,10 @@ class Attempts:
         route = self._route
         self.usage.begin()
         try:
-            if route.first_token_timeout is None and route.stall_timeout is None:
+            # A batch call (a non-streaming upstream) has no first token or gaps to time:
+            # its answer arrives at once at the end, bounded by ``total_timeout`` only.
+            timed = route.first_token_timeout is not None or route.stall_timeout is not None
+            if not (timed and upstream.streaming):
                 return await self._call(upstream, input, config)
             async with Watchdog(
                 self._recorder,
