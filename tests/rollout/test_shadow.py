@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from langchain_core.runnables import RunnableLambda
 
 from tests.actions.crm import Crm
 from tests.telemetry.scrape import Families, families, sample
 from tokenwire.actions import action
 from tokenwire.demo.routes import demo_model
+from tokenwire.gateway import shadows
 from tokenwire.rollout import RolloutPolicy
 from tokenwire.routes import RolloutPlan, Route
-from tokenwire.testing import collect, poll_until, serve
+from tokenwire.testing import collect, mock_record, poll_until, serve
 
 
 def _ticket_filer(url: str) -> RunnableLambda[Any, str]:
@@ -67,3 +69,65 @@ def test_shadow_runs_are_measured_never_shown_and_execute_no_action(
         wire = repr([(e.event, e.data) for e in events])
         assert "SHADOW-ANSWER" not in wire and "skipped_shadow" not in wire
         assert events[-1].data["status"] == "completed"
+
+
+def _shadowed(mock_url: str, **shadow: Any) -> Route:
+    stable = Route("chat", demo_model(f"{mock_url}/v1", "tokens=3"))
+    spec = {"percent": 100, **shadow}
+    policy = RolloutPolicy.model_validate({"shadow": spec, "sticky": "none"})
+    plan = RolloutPlan.of(stable, policy, {}, shadow=demo_model(f"{mock_url}/v1", "tokens=5"))
+    return Route("chat", stable.runnable, rollout=plan)
+
+
+def test_an_openai_request_reaches_its_shadow_with_its_parameters(mock_url: str) -> None:
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.25}
+    with serve([_shadowed(mock_url)]) as client:
+        response = client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 200, response.text
+        shadow = mock_record(mock_url, lambda r: r["model"] == "mock@tokens=5")
+    assert shadow["body"]["temperature"] == 0.25  # as the primary was asked
+
+
+def test_a_shadow_that_cannot_start_costs_the_primary_nothing(
+    mock_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("no log for the shadow")
+
+    monkeypatch.setattr(shadows, "MemoryEventLog", broken)
+    with serve([_shadowed(mock_url)]) as client:
+        events = collect(client, "chat", {"input": "hi"})
+        assert [e.event for e in events].count("run.end") == 1
+        assert events[-1].data["status"] == "completed"
+        run_id = events[0].data["run_id"]
+
+        def audited() -> list[dict[str, Any]] | None:
+            rows = client.get("/v1/audit/records").json()["records"]
+            return [r for r in rows if r["run_id"] == run_id] or None
+
+        assert len(poll_until(audited, timeout=10)) == 1  # the primary is audited, once
+
+
+def test_each_route_has_its_own_bound_on_shadows_in_flight(mock_url: str) -> None:
+    # One shadow may be in flight per route: a slow shadow of "a" must not use "b"'s.
+    slow = _shadowed(mock_url)
+    slow_plan = RolloutPlan.of(
+        Route("a", slow.runnable),
+        RolloutPolicy.model_validate({"shadow": {"percent": 100, "max_concurrent": 1}}),
+        {},
+        shadow=demo_model(f"{mock_url}/v1", "ttft=3000,tokens=2"),
+    )
+    quick_plan = RolloutPlan.of(
+        Route("b", slow.runnable),
+        RolloutPolicy.model_validate({"shadow": {"percent": 100, "max_concurrent": 1}}),
+        {},
+        shadow=demo_model(f"{mock_url}/v1", "tokens=6"),
+    )
+    routes = [
+        Route("a", slow.runnable, rollout=slow_plan),
+        Route("b", slow.runnable, rollout=quick_plan),
+    ]
+    with serve(routes) as client:
+        collect(client, "a", {"input": "first"})  # its shadow waits 3 s for a first token
+        collect(client, "b", {"input": "second"})
+        mock_record(mock_url, lambda r: r["model"] == "mock@tokens=6")  # b's shadow ran

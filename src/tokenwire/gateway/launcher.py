@@ -152,13 +152,19 @@ class RunLauncher:
         )
         self.registry.add(run)
         self._launch(run, ticket.run_uuid, route, value, run_config, received)
-        if assignment.shadow and thread is None:  # a shadow never writes a thread's state
-            self.shadows.start(stable, run, value, run_config, received, self._shadow_launch)
         if self.cluster is not None:
             # Once launched: other replicas hear only of runs that run (and will end).
             self.cluster.opened(run, input)
         if self.audit is not None:
             self.audit.watch(run, audited_input(route.masking, input, self._input_seal))
+        if assignment.shadow and thread is None:  # a shadow never writes a thread's state
+            # Last: the primary is launched, announced and audited whatever the shadow does.
+            shadow_route = stable.rollout.shadow if stable.rollout is not None else None
+            if shadow_route is not None and options is not None:
+                shadow_route = options.applied_to(shadow_route)  # the request's parameters
+            self.shadows.start(
+                stable, shadow_route, run, value, run_config, received, self._shadow_launch
+            )
         return run
 
     def _launch(

@@ -35,26 +35,49 @@ Launch = Callable[[Run, Route, Any, RunnableConfig, Any], None]
 class Shadows:
     def __init__(self, max_events: int) -> None:
         self._max_events = max_events
-        self.live: set[Run] = set()
+        #: Route name → its shadows running now (``max_concurrent`` is per route).
+        self._live: dict[str, set[Run]] = {}
         self.skipped = 0
 
     def start(
         self,
         stable: Route,
+        target: Route | None,
         primary: Run,
         value: Any,
         config: RunnableConfig,
         received: Any,
         launch: Launch,
     ) -> Run | None:
-        """Start the shadow of ``primary`` (a start of ``stable``, a route with a shadow)."""
+        """Start the shadow of ``primary`` (a start of ``stable``, a route with a shadow)
+        on ``target`` (the shadow route with the request's options applied). Never raises:
+        whatever goes wrong with a shadow is logged and the shadow is skipped, never the
+        primary's failure."""
+        try:
+            return self._start(stable, target, primary, value, config, received, launch)
+        except Exception:
+            self.skipped += 1
+            log.exception("route %r: the shadow could not be started", stable.name)
+            return None
+
+    def _start(
+        self,
+        stable: Route,
+        target: Route | None,
+        primary: Run,
+        value: Any,
+        config: RunnableConfig,
+        received: Any,
+        launch: Launch,
+    ) -> Run | None:
         plan = stable.rollout
         spec = plan.policy.shadow if plan is not None else None
-        if plan is None or spec is None or plan.shadow is None:
+        if spec is None or target is None:
             return None
-        if len(self.live) >= spec.max_concurrent:
+        live = self._live.setdefault(stable.name, set())
+        if len(live) >= spec.max_concurrent:  # each route's own bound
             self.skipped += 1
-            log.info("route %r: shadow skipped, %d in flight", stable.name, len(self.live))
+            log.info("route %r: shadow skipped, %d in flight", stable.name, len(live))
             return None
         try:
             value = copy.deepcopy(value)  # the shadow must not share what the run changes
@@ -63,10 +86,10 @@ class Shadows:
             return None
         bound = RunBudget(max_output_tokens=spec.max_output_tokens, max_cost_usd=spec.max_cost_usd)
         timeout = spec.total_timeout
-        if plan.shadow.total_timeout is not None:
-            timeout = min(timeout, plan.shadow.total_timeout)
+        if target.total_timeout is not None:
+            timeout = min(timeout, target.total_timeout)
         route = dataclasses.replace(
-            plan.shadow, budget=bound.tighter(plan.shadow.budget), total_timeout=timeout
+            target, budget=bound.tighter(target.budget), total_timeout=timeout
         )
         run_id = uuid.uuid4().hex
         run = Run(
@@ -84,14 +107,20 @@ class Shadows:
             variant="shadow",
         )
         launch(run, route, value, config.copy(), received)
-        self.live.add(run)
+        live.add(run)
         if run.task is not None:
-            run.task.add_done_callback(lambda _: self.live.discard(run))
+            run.task.add_done_callback(lambda _: live.discard(run))
         return run
+
+    @property
+    def live(self) -> set[Run]:
+        """The shadows running now, on every route."""
+        return set().union(*self._live.values())
 
     async def aclose(self) -> None:
         """Cancel the shadows still running (each still ends, and is measured)."""
-        for run in list(self.live):
+        running = self.live
+        for run in running:
             run.cancel("gateway shutting down")
-        tasks = [run.task for run in self.live if run.task is not None]
+        tasks = [run.task for run in running if run.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
