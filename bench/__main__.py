@@ -225,11 +225,9 @@ def _arguments() -> argparse.Namespace:
 def _partial(results: dict[str, Any]) -> list[str]:
     """The sections of what a ``--only`` run measured (no findings: they need everything)."""
     sections = []
+    sections.append(targets.report(results))
     side_by_side = results.get("streaming")
     if side_by_side is not None:
-        table = targets.report(side_by_side, results.get("split"))
-        if any(line.startswith("| ") for line in table.splitlines()[4:]):  # a target row
-            sections.append(table)
         sections.append(streaming.report(side_by_side))
     if "split" in results:
         sections.append(provider_split.report(results["split"]))
@@ -262,7 +260,7 @@ def main() -> None:
     in_process = [module.report(results[name]) for name, module in IN_PROCESS.items()
                   if name in results]  # fmt: skip
     sections = [
-        targets.report(side_by_side, split),
+        targets.report(results),
         findings.report(side_by_side, split, profiles, results["guard"]),
         streaming.report(side_by_side),
         provider_split.report(split),
