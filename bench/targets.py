@@ -124,7 +124,8 @@ Row = tuple[str, str, str, str]
 NOT_MEASURED = "not measured"
 HEADING = (
     "## Issue 22 targets (ratios measured side by side in one run; tokenwire with PII guard, "
-    "telemetry (OTLP on), audit and event log on)"
+    "telemetry (metrics; no OTLP exporter yet — the issue asks for OTLP on), audit and event "
+    "log on)"
 )
 
 
