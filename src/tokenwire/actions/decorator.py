@@ -90,7 +90,9 @@ def action(
         if isinstance(target, BaseTool):
             wrapped = _wrap_tool(target, policy)
             # One function per name: a tool with both runs the async one when settling.
-            register(label, getattr(target, "coroutine", None) or getattr(target, "func", None))
+            inner = getattr(target, "coroutine", None) or getattr(target, "func", None)
+            if inner is not None:
+                register(label, inner)
             return wrapped
         register(label, target)
         return _wrap_function(target, policy)
