@@ -29,6 +29,7 @@ from langchain_core.tools import BaseTool
 from tokenwire.actions.arguments import KeyOf, OwnArguments
 from tokenwire.actions.asking import decision, decision_sync, declined
 from tokenwire.actions.call import RUNNING_KEY, ActionFailed, Call
+from tokenwire.actions.registry import register
 from tokenwire.actions.scope import current_scope
 
 __all__ = ["ActionFailed", "Commit", "action", "current_key"]
@@ -87,7 +88,13 @@ def action(
         shown = description or f"tokenwire action {label!r} asks to run"
         policy = _Policy(label, retryable, commit, requires_approval, shown, key)
         if isinstance(target, BaseTool):
-            return _wrap_tool(target, policy)
+            wrapped = _wrap_tool(target, policy)
+            # One function per name: a tool with both runs the async one when settling.
+            inner = getattr(target, "coroutine", None) or getattr(target, "func", None)
+            if inner is not None:
+                register(label, inner)
+            return wrapped
+        register(label, target)
         return _wrap_function(target, policy)
 
     return wrap(fn) if fn is not None else wrap
