@@ -25,13 +25,16 @@ class FailingFinish:
         run_id: str | None = None,
         *,
         sealed: str | None = None,
+        commit_args: Any = None,
     ) -> None:
         self.attempts += 1
         if self.failures is None or self.failures > 0:
             if self.failures is not None:
                 self.failures -= 1
             raise ConnectionError("the audit database is unreachable")
-        await self.inner.finish(key, status, result, error, run_id, sealed=sealed)
+        await self.inner.finish(
+            key, status, result, error, run_id, sealed=sealed, commit_args=commit_args
+        )
 
     def __getattr__(self, name: str) -> Any:  # every other call reaches the real ledger
         return getattr(self.inner, name)

@@ -102,7 +102,9 @@ def test_finished_entries_are_swept_past_the_retention(
     assert _stored_keys({"data_dir": str(tmp_path)}) == []
 
 
-async def test_a_table_made_before_sealed_results_gains_the_column(tmp_path: Path) -> None:
+async def test_a_table_made_by_the_first_version_gains_the_later_columns(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "audit.db"
     with sqlite3.connect(path) as db:  # the table as the first version created it
         db.execute(
@@ -117,8 +119,11 @@ async def test_a_table_made_before_sealed_results_gains_the_column(tmp_path: Pat
         from tokenwire.actions import ActionEntry
 
         assert await ledger.begin(ActionEntry("k", "refund", {}, "r1")) is None
-        await ledger.finish("k", "succeeded", "[EMAIL]", sealed="opaque")
+        await ledger.finish("k", "intended", commit_args={"order": "A"})
         found: Any = await ledger.get("k")
-        assert (found.result, found.sealed) == ("[EMAIL]", "opaque")
+        assert (found.status, found.commit_args) == ("intended", {"order": "A"})
+        await ledger.finish("k", "succeeded", "[EMAIL]", sealed="opaque")
+        found = await ledger.get("k")
+        assert (found.result, found.sealed, found.commit_args) == ("[EMAIL]", "opaque", None)
     finally:
         await ledger.aclose()

@@ -1,6 +1,7 @@
 """Two real ``tokenwire serve`` replicas sharing PostgreSQL (checkpoints, and the audit
 database holding the action ledger) and Redis: the replica that ran the tool is killed
-with ``kill -9`` mid-run, the thread is carried on by the other — one ticket."""
+with ``kill -9`` mid-run, the thread is carried on by the other — one ticket; a deferred
+call made before a pause on the killed replica is committed by the other's resume."""
 
 from __future__ import annotations
 
@@ -55,6 +56,44 @@ builder.add_edge("file", END)
 graph = builder.compile()
 """
 
+DEFERRED = """
+import os
+import httpx
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from typing_extensions import TypedDict
+from tokenwire.actions import action, current_key
+
+@action(commit="after_validation")
+async def create_ticket(title: str) -> dict:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            os.environ["CRM_URL"] + "/tickets",
+            json={"title": title},
+            headers={"Idempotency-Key": current_key() or ""},
+        )
+    return response.json()
+
+class State(TypedDict, total=False):
+    title: str
+    ticket: dict
+    approved: bool
+
+async def file(state: State) -> State:
+    return {"ticket": await create_ticket(state["title"])}
+
+def ask(state: State) -> State:
+    return {"approved": interrupt({"question": "file it?"})}
+
+builder = StateGraph(State)
+builder.add_node("file", file)
+builder.add_node("ask", ask)
+builder.add_edge(START, "file")
+builder.add_edge("file", "ask")
+builder.add_edge("ask", END)
+graph = builder.compile()
+"""
+
 #: A dead replica is noticed within this (and its run swept within half of it again).
 _TTL = 0.6
 
@@ -67,6 +106,7 @@ def replica(
 ) -> Iterator[Start]:
     """``replica(**env)``: one more ``tokenwire serve`` process of the shared gateway."""
     (tmp_path / "tickets.py").write_text(GRAPH)
+    (tmp_path / "deferred.py").write_text(DEFERRED)
     schema = f"tw_killed_{secrets.token_hex(6)}"
     env = {
         **os.environ,
@@ -84,10 +124,12 @@ def replica(
     }
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(**extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    def start(
+        target: str = "tickets.py:graph", **extra: str
+    ) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
         log = tmp_path / f"serve-{port}.log"
-        command = ["serve", "tickets.py:graph", "--no-auth", "--mode", "events"]
+        command = ["serve", target, "--no-auth", "--mode", "events"]
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tokenwire", *command, "--port", str(port)],
@@ -147,3 +189,46 @@ def test_the_thread_carried_on_after_kill_9_creates_one_ticket(
     (entry,) = _actions(b)
     assert (entry["status"], entry["run_id"]) == ("succeeded", started["run_id"])
     assert entry["key"] == records.tickets[0]["key"]
+
+
+def _ended(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Start a run of the graph and wait for how it ended."""
+    started = httpx.post(f"{url}/v1/routes/graph/runs", json=body)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    with httpx.Client(base_url=url, timeout=30) as client:
+        poll_until(
+            lambda: client.get(f"/v1/runs/{run_id}").json()["status"] != "running", timeout=30
+        )
+        ended: dict[str, Any] = client.get(f"/v1/runs/{run_id}").json()
+    return ended
+
+
+def test_a_deferred_call_paused_on_a_replica_killed_commits_once_on_the_other(
+    replica: Start, crm: tuple[Crm, str]
+) -> None:
+    """What a paused run intended lives in the shared ledger, not in the dead replica: its
+    thread's resume on the survivor commits it once; a new turn on another thread it left
+    paused discards it."""
+    records, _ = crm
+    doomed, a = replica("deferred.py:graph")
+    _, b = replica("deferred.py:graph")
+    for thread, title in (("t1", "refund"), ("t2", "upgrade")):
+        body = {"input": {"title": title}, "thread_id": thread}
+        assert _ended(a, body)["status"] == "interrupted"
+    assert sorted(e["status"] for e in _actions(b)) == ["intended", "intended"]
+    doomed.send_signal(signal.SIGKILL)
+    assert doomed.wait(timeout=10) == -signal.SIGKILL
+
+    resumed = _ended(b, {"thread_id": "t1", "command": {"resume": True}})
+    assert resumed["status"] == "completed", resumed
+    new_turn = _ended(b, {"input": {"title": "other"}, "thread_id": "t2"})
+    assert new_turn["status"] == "interrupted", new_turn
+
+    assert [t["title"] for t in records.tickets] == ["refund"]
+    by_status = {e["status"]: e for e in _actions(b) if e["thread_id"] in ("t1", "t2")}
+    assert set(by_status) == {"succeeded", "discarded", "intended"}  # t2's new turn intends
+    committed = by_status["succeeded"]
+    assert committed["key"] == records.tickets[0]["key"]
+    assert committed["run_id"] == resumed["run_id"]
+    assert by_status["discarded"]["args"] == {"title": "upgrade"}

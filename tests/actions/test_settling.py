@@ -92,6 +92,7 @@ class _LedgerDown(MemoryLedger):
         run_id: str | None = None,
         *,
         sealed: str | None = None,
+        commit_args: Any = None,
     ) -> None:
         raise ConnectionError("the audit database is unreachable")
 

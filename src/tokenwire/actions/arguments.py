@@ -99,6 +99,31 @@ class OwnArguments:
                 bound.arguments[name] = value
         return bound.args, bound.kwargs
 
+    def arguments(self, args: Any, kwargs: Any) -> dict[str, Any] | None:
+        """The call's own arguments as given (defaults applied); None if they do not bind."""
+        return self._bound(args, kwargs)
+
+    def rebound(self, own: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword arguments that call the function with its own arguments
+        ``own`` alone (a deferred call committed from the ledger) — ``TypeError`` when it
+        also needs one its framework injects, which only the original call had."""
+        needed = [
+            name
+            for name, parameter in self.signature.parameters.items()
+            if name not in self.own
+            and parameter.default is inspect.Parameter.empty
+            and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        ]
+        if needed:
+            raise TypeError(
+                f"it needs {', '.join(map(repr, needed))}, which only its original call "
+                "was given: a deferred call committed by another run gets its own "
+                "arguments alone"
+            )
+        ordered = {n: own[n] for n in self.signature.parameters if n in own}
+        bound = inspect.BoundArguments(self.signature, ordered)  # type: ignore[arg-type]
+        return bound.args, bound.kwargs
+
     def _bound(self, args: Any, kwargs: Any) -> dict[str, Any] | None:
         try:
             bound = self.signature.bind(*args, **kwargs)

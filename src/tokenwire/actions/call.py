@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +37,7 @@ from tokenwire.actions.ledger import ActionEntry, ActionStatus
 from tokenwire.actions.replay import recorded, restored
 from tokenwire.actions.scope import ActionScope
 
-__all__ = ["RUNNING_KEY", "ActionFailed", "Call", "calls_ended"]
+__all__ = ["RUNNING_KEY", "ActionFailed", "Call", "calls_ended", "run_keyed"]
 
 log = logging.getLogger("tokenwire.actions")
 
@@ -208,9 +209,12 @@ class Call:
         else:
             await self.finished("failed", error=_describe(exc))
 
-    async def defer(self, execute: Callable[[], Awaitable[Any]]) -> Any:
-        """Record the call ``intended``; its run's end executes it (or discards it)."""
-        await self.scope.ledger.finish(self.key, "intended")
+    async def defer(self, execute: Callable[[], Awaitable[Any]], own: dict[str, Any] | None) -> Any:
+        """Record the call ``intended``, with its own arguments ``own`` — what another run
+        (the one resuming a paused thread, on any replica) commits it with; its run's end
+        executes it (or discards it)."""
+        commit_args = None if own is None else recorded(own)
+        await self.scope.ledger.finish(self.key, "intended", commit_args=commit_args)
         self.scope.outcomes[(self.entry.action, "intended")] += 1
         self.scope.intend(Deferred(self.entry, execute))
         return placeholder(self.entry)
@@ -223,11 +227,7 @@ class Call:
             RUNNING_KEY.reset(token)
 
     async def keyed_thread(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        def run() -> Any:
-            RUNNING_KEY.set(self.key)  # the worker thread's own copy of the context
-            return fn(*args, **kwargs)
-
-        return await asyncio.to_thread(run)
+        return await run_keyed(self.key, fn, args, kwargs)
 
     async def finished(
         self, status: ActionStatus, result: Any = None, error: str | None = None
@@ -254,6 +254,23 @@ class Call:
         )
         # Bounded: a loop that stopped (the gateway shutting down) must not hang the thread.
         return future.result(timeout=_WAIT_SECONDS + 60)
+
+
+async def run_keyed(key: str, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with ``key`` as :func:`current_key` — in a worker thread
+    when ``fn`` is sync (the run's loop must not block on a system of record)."""
+    if inspect.iscoroutinefunction(fn):
+        token = RUNNING_KEY.set(key)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            RUNNING_KEY.reset(token)
+
+    def run() -> Any:
+        RUNNING_KEY.set(key)  # the worker thread's own copy of the context
+        return fn(*args, **kwargs)
+
+    return await asyncio.to_thread(run)
 
 
 async def calls_ended(scope: ActionScope) -> None:

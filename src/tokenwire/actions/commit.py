@@ -6,7 +6,7 @@ result (:data:`PENDING`); its run's end then commits every intended call in orde
 ``action.committed`` with the result, or ``action.failed`` — or, for a run that ended any
 other way, records ``action.discarded`` and executes nothing. The events come before
 ``run.end``. A run that paused (``interrupted``, on a thread) settles nothing: its calls
-wait for the thread's next run (:meth:`~.scope.ActionScope.hold`).
+wait in the ledger for the run that resumes the thread, on any replica (:mod:`.settle`).
 
 Settling never stops a run from ending: each call's execution is bounded by the commit
 deadline (a hung system of record fails that call, not the run), and a ledger that cannot

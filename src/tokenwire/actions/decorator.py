@@ -153,7 +153,10 @@ def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any
                     return await declined(call, verdict)
                 args, kwargs = own.edited(args, kwargs, verdict.args)
             if deferred:
-                return await call.defer(lambda: call.keyed_async(lambda: fn(*args, **kwargs)))
+                return await call.defer(
+                    lambda: call.keyed_async(lambda: fn(*args, **kwargs)),
+                    own.arguments(args, kwargs),
+                )
             return await call.execute_async(lambda: fn(*args, **kwargs))
 
         return run_async
@@ -174,7 +177,8 @@ def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any
                 return call.on_loop(declined(call, verdict))
             args, kwargs = own.edited(args, kwargs, verdict.args)
         if deferred:
-            return call.on_loop(call.defer(lambda: call.keyed_thread(fn, args, kwargs)))
+            own_args = own.arguments(args, kwargs)
+            return call.on_loop(call.defer(lambda: call.keyed_thread(fn, args, kwargs), own_args))
         return call.execute_sync(lambda: fn(*args, **kwargs))
 
     return run_sync

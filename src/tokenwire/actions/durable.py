@@ -85,8 +85,9 @@ class DurableLedger:
         run_id: str | None = None,
         *,
         sealed: str | None = None,
+        commit_args: Any = None,
     ) -> None:
-        failure = await self._write(key, status, result, error, run_id, sealed)
+        failure = await self._write(key, status, result, error, run_id, sealed, commit_args)
         if failure is None:
             return
         if status not in FINISHED:  # ``intended``: nothing ran yet, the call may fail
@@ -112,7 +113,7 @@ class DurableLedger:
     ) -> bool:
         """Write an outcome its caller reports itself (a deferred call's settlement):
         retried like :meth:`finish`; whether it went through, never raising."""
-        failure = await self._write(key, status, result, error, run_id, None)
+        failure = await self._write(key, status, result, error, run_id, None, None)
         if failure is not None:
             log.warning("the action ledger did not record %s %s: %s", key, status, failure)
         return failure is None
@@ -125,12 +126,15 @@ class DurableLedger:
         error: str | None,
         run_id: str | None,
         sealed: str | None,
+        commit_args: Any,
     ) -> Exception | None:
         """The last failure, once every attempt failed; None when one went through."""
         failure: Exception | None = None
         for delay in (*self._delays, None):
             try:
-                await self.inner.finish(key, status, result, error, run_id, sealed=sealed)
+                await self.inner.finish(
+                    key, status, result, error, run_id, sealed=sealed, commit_args=commit_args
+                )
             except Exception as exc:
                 failure = exc
             else:

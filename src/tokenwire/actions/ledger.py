@@ -47,6 +47,11 @@ class ActionEntry:
     #: The raw result, encrypted (Fernet, ``audit_input_key``), where ``result`` is masked;
     #: never shown (``GET /v1/actions`` leaves it out).
     sealed: str | None = None
+    #: An ``intended`` call's own arguments as its function takes them (in
+    #: :func:`~.replay.recorded` form), so that whichever replica settles the call can
+    #: execute it — sealed (``{"$sealed": ...}``) where masking changes them. Cleared once
+    #: the call settles; never shown.
+    commit_args: Any = None
 
 
 class Ledger(Protocol):
@@ -68,10 +73,12 @@ class Ledger(Protocol):
         run_id: str | None = None,
         *,
         sealed: str | None = None,
+        commit_args: Any = None,
     ) -> None:
         """Record how the call ended — only while ``run_id`` (when given) still holds the
         key: a late writer must not overwrite a run that took it over. ``sealed``: the raw
-        result, encrypted, when ``result`` is masked."""
+        result, encrypted, when ``result`` is masked; ``commit_args``: what an
+        ``intended`` call will execute with."""
 
     async def release(self, key: str, run_id: str) -> None:
         """Forget a call ``run_id`` holds that did not end (its run paused or was
@@ -128,6 +135,7 @@ class MemoryLedger:
         run_id: str | None = None,
         *,
         sealed: str | None = None,
+        commit_args: Any = None,
     ) -> None:
         entry = self.entries_by_key.get(key)
         if entry is None or (run_id is not None and entry.run_id != run_id):
@@ -138,6 +146,7 @@ class MemoryLedger:
             result=result,
             error=error,
             sealed=sealed,
+            commit_args=commit_args,
             finished_at=time.time(),
         )
 

@@ -13,6 +13,11 @@ result is sealed with a key the gateway made at start and never wrote down
 concurrent duplicate) still gets the real result;
 after a restart or on another replica the seal does not open, and a replay can only return
 what was recorded — the masked result (warned once).
+
+A deferred call (``commit = "after_validation"``) waiting in the ledger ``intended`` also
+keeps the arguments it will execute with (``commit_args``), since the run that commits it
+may be on another replica; where masking changes them they are sealed the same way, so
+without ``audit_input_key`` only this gateway can commit a paused run's calls.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from tokenwire.actions.replay import restored
 from tokenwire.langchain.output import to_jsonable
 from tokenwire.pipeline.audit_input import InputSeal
 
-__all__ = ["ProtectedLedger", "Seal", "gateway_seal"]
+__all__ = ["ProtectedLedger", "Seal", "gateway_seal", "is_sealed"]
 
 log = logging.getLogger("tokenwire.actions")
 
@@ -72,12 +77,17 @@ class ProtectedLedger:
         run_id: str | None = None,
         *,
         sealed: str | None = None,
+        commit_args: Any = None,
     ) -> None:
         shown = self._mask(_readable(result))
         if shown != result:
             sealed = self._sealed(result)
         masked_error = None if error is None else str(self._mask(error))
-        await self.inner.finish(key, status, shown, masked_error, run_id, sealed=sealed)
+        if commit_args is not None and self._mask(_readable(commit_args)) != commit_args:
+            commit_args = {_SEALED: self._sealed(commit_args)}
+        await self.inner.finish(
+            key, status, shown, masked_error, run_id, sealed=sealed, commit_args=commit_args
+        )
 
     async def retry(self, entry: ActionEntry, holder: ActionEntry | None = None) -> bool:
         return await self.inner.retry(entry, holder)
@@ -93,9 +103,10 @@ class ProtectedLedger:
         status: ActionStatus | None = None,
         limit: int = 100,
     ) -> list[ActionEntry]:
-        return await self.inner.entries(
+        found = await self.inner.entries(
             thread_id=thread_id, run_id=run_id, status=status, limit=limit
         )
+        return [opened for entry in found if (opened := self._opened(entry)) is not None]
 
     async def expire(self, before: float) -> int:
         return await self.inner.expire(before)
@@ -107,28 +118,55 @@ class ProtectedLedger:
     async def aclose(self) -> None:
         return None
 
-    def _sealed(self, result: Any) -> str:
+    def _sealed(self, value: Any) -> str:
         if not self._shared and not _warned:
             _warned.append(True)
             log.warning(
-                "no audit_input_key: masked @action results are sealed with the gateway's "
-                "own key, so a replay after a restart or on another replica returns them masked"
+                "no audit_input_key: masked @action results and deferred calls' arguments "
+                "are sealed with the gateway's own key, so after a restart or on another "
+                "replica a replay returns them masked and a paused run's deferred calls "
+                "cannot commit"
             )
-        return self._seal.seal(result)
+        return self._seal.seal(value)
 
     def _opened(self, entry: ActionEntry | None) -> ActionEntry | None:
-        """``entry`` with its raw result, for a replay (when it was sealed)."""
-        if entry is None or entry.sealed is None:
-            return entry
+        """``entry`` with its raw result, for a replay, and its raw arguments, for a
+        commit (where they were sealed)."""
+        if entry is None:
+            return None
+        if entry.sealed is not None:
+            result = self._open(entry, entry.sealed, "result", "replayed as recorded, masked")
+            if result is not _SHUT:
+                entry = replace(entry, result=result)
+        if is_sealed(entry.commit_args):
+            args = self._open(entry, entry.commit_args[_SEALED], "arguments", "left sealed")
+            if args is not _SHUT:
+                entry = replace(entry, commit_args=args)
+        return entry
+
+    def _open(self, entry: ActionEntry, sealed: str, what: str, then: str) -> Any:
         try:
-            return replace(entry, result=self._seal.open(entry.sealed))
+            return self._seal.open(sealed)
         except Exception as exc:  # another gateway's own key, a rotated key, or altered
             log.warning(
-                "action %s: its sealed result does not open (%s): replayed as recorded, masked",
+                "action %s: its sealed %s cannot be opened here (%s): %s",
                 entry.key,
+                what,
                 type(exc).__name__,
+                then,
             )
-            return entry
+            return _SHUT
+
+
+#: The tag of sealed arguments in ``ActionEntry.commit_args``.
+_SEALED = "$sealed"
+#: What :meth:`ProtectedLedger._open` returns for a seal that does not open.
+_SHUT = object()
+
+
+def is_sealed(commit_args: Any) -> bool:
+    """Whether a deferred call's arguments are still sealed (they did not open here)."""
+    return isinstance(commit_args, dict) and set(commit_args) == {_SEALED}
 
 
 def _readable(result: Any) -> Any:

@@ -56,8 +56,9 @@ class ActionScope:
     #: Asks a human about a call and waits for the decision, within the live run
     #: (``@action(requires_approval=True)`` outside a checkpointed graph).
     ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
-    #: Keeps a paused run's deferred calls for its thread's next run (None: no thread).
-    hold: Callable[[list[Deferred]], None] | None = None
+    #: The run answers its thread's pause (a ``Command``): it takes over the deferred calls
+    #: the paused run left ``intended`` (:mod:`.settle`); any other run discards them.
+    resumes: bool = False
     #: LangChain runs (tools) in which an action returned its recorded result.
     replayed_in: set[str] = field(default_factory=set)
     #: The secret keys are an HMAC under (``action_key_secret``; None: unsalted).
@@ -78,8 +79,8 @@ class ActionScope:
         return self.thread_id is not None
 
     def intend(self, deferred: Deferred) -> None:
-        """Add a deferred call — replacing one of the same key carried over from the
-        thread's paused run, which this call (its node re-run) supersedes."""
+        """Add a deferred call — replacing one of the same key an earlier attempt of this
+        run made (a retry, a restarting fallback: the same work)."""
         key = deferred.entry.key
         self.deferred = [d for d in self.deferred if d.entry.key != key]
         self.deferred.append(deferred)

@@ -52,6 +52,7 @@ actions = Table(
     Column("run_id", String(), nullable=False, index=True),
     Column("thread_id", String(), nullable=True, index=True),
     Column("sealed", Text, nullable=True),
+    Column("commit_args", Text, nullable=True),
 )
 
 
@@ -122,6 +123,7 @@ class SqlLedger:
         run_id: str | None = None,
         *,
         sealed: str | None = None,
+        commit_args: Any = None,
     ) -> None:
         held = actions.c.key == key
         if run_id is not None:
@@ -131,6 +133,7 @@ class SqlLedger:
             "result": _json(result),
             "error": error,
             "sealed": sealed,
+            "commit_args": _json_or_none(commit_args),
             "finished_at": time.time(),
         }
         async with self.database.writing() as conn:
@@ -188,16 +191,25 @@ def _entry(row: Any) -> ActionEntry:
         run_id=row["run_id"],
         thread_id=row["thread_id"],
         status=row["status"],
-        result=orjson.loads(row["result"]) if row["result"] is not None else None,
+        result=_loaded(row["result"]),
         error=row["error"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         sealed=row["sealed"],
+        commit_args=_loaded(row["commit_args"]),
     )
 
 
 def _json(value: Any) -> str:
     return plain_json.dumps(value).decode()
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else _json(value)
+
+
+def _loaded(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
 
 
 def _row(entry: ActionEntry) -> dict[str, Any]:
@@ -206,11 +218,12 @@ def _row(entry: ActionEntry) -> dict[str, Any]:
         "action": entry.action,
         "args": _json(entry.args),
         "status": entry.status,
-        "result": None if entry.result is None else _json(entry.result),
+        "result": _json_or_none(entry.result),
         "error": entry.error,
         "started_at": entry.started_at,
         "finished_at": entry.finished_at,
         "run_id": entry.run_id,
         "thread_id": entry.thread_id,
         "sealed": entry.sealed,
+        "commit_args": _json_or_none(entry.commit_args),
     }

@@ -116,10 +116,13 @@ class ClaimedLedger:
         run_id: str | None = None,
         *,
         sealed: str | None = None,
+        commit_args: Any = None,
     ) -> None:
         holder = run_id or self._held.get(key)
         try:
-            await self.inner.finish(key, status, result, error, run_id, sealed=sealed)
+            await self.inner.finish(
+                key, status, result, error, run_id, sealed=sealed, commit_args=commit_args
+            )
         finally:
             # No longer in flight (an intended call is the run's to commit at its end) —
             # also when the write failed: a claim kept would be renewed for ever, and the

@@ -18,7 +18,6 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from tokenwire.actions.commit import Deferred, discard_deferred
 from tokenwire.actions.durable import DurableLedger
 from tokenwire.actions.keys import key_secret
 from tokenwire.actions.ledger import Ledger
@@ -76,7 +75,6 @@ class RunLauncher:
         self.reliability = services.reliability
         self.actions = services.actions
         #: Deferred actions of runs that paused, by thread: the thread's next run settles them.
-        self._held_actions: dict[str, list[Deferred]] = {}
         self._any_run = services.any_run
         self.key_budget = hooks.key_budget
         self.run_end_hooks = hooks.run_end
@@ -297,19 +295,12 @@ class RunLauncher:
             commit_timeout=self.settings.action_commit_timeout_seconds,
             key_secret=self._key_secret,
             report=run.recorder.action if run.recorder is not None else None,
+            resumes=resumes,
         )
         if run.recorder is not None:
             timeout = self.settings.approval_timeout_seconds
             run.approvals = LiveApprovals(run.recorder.approval, timeout, mask)
             scope.ask = run.approvals.ask
-        if run.thread_id is not None:
-            thread_id = run.thread_id
-            held = self._held_actions.pop(thread_id, [])
-            if resumes:
-                scope.deferred = held
-            elif held and scope.report is not None:  # a new turn, not the pause's answer
-                scope.writes += discard_deferred(held, ledger, scope.outcomes, scope.report)
-            scope.hold = functools.partial(self._held_actions.__setitem__, thread_id)
         return scope
 
     async def _run_alive(self, run_id: str) -> bool:

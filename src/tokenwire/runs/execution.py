@@ -18,7 +18,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from tokenwire.actions.call import calls_ended
-from tokenwire.actions.commit import commit_deferred, discard_deferred
+from tokenwire.actions.scope import ActionScope
+from tokenwire.actions.settle import Ending, settle
 from tokenwire.broker.base import EventLogFull
 from tokenwire.events import ErrorCode, EventType, RunStatus
 from tokenwire.pipeline.findings import Finding
@@ -143,8 +144,8 @@ async def _execute(
         # A cancel does not stop an action that may have reached its system of record:
         # the run ends once it has recorded how it ended (a retry then replays it).
         await calls_ended(run.actions)
-    if run.actions is not None and run.actions.deferred:
-        await _settle_deferred(run, recorder, status)
+    if run.actions is not None and (run.actions.deferred or run.actions.thread_id is not None):
+        await _settle_deferred(run.actions, recorder, status)
     if failure is not None and route.masking is not None:  # an error may quote any text
         failure = dataclasses.replace(failure, message=route.masking.text(failure.message))
     end_run(
@@ -158,32 +159,20 @@ async def _execute(
     )
 
 
-async def _settle_deferred(run: Run, recorder: RunRecorder, status: RunStatus) -> None:
-    """Commit the run's deferred actions if it completed, else discard them — before
-    ``run.end``; a paused run hands them to its thread's next run. A commit is not cut
-    short by a late cancel: it runs to its end (each call within the commit deadline)."""
-    scope = run.actions
-    assert scope is not None
-    pending, scope.deferred = scope.deferred, []
-    if status is RunStatus.INTERRUPTED and scope.hold is not None:
-        scope.hold(pending)
-        return
-    if status is not RunStatus.COMPLETED:
-        scope.writes += discard_deferred(pending, scope.ledger, scope.outcomes, recorder.action)
-        return
-    commit = asyncio.ensure_future(
-        commit_deferred(
-            pending,
-            scope.ledger,
-            scope.outcomes,
-            recorder.action,
-            limit_seconds=scope.commit_timeout,
-        )
-    )
-    while not commit.done():  # a cancel now (insisted on) must not cut a commit short
+async def _settle_deferred(scope: ActionScope, recorder: RunRecorder, status: RunStatus) -> None:
+    """Commit or discard the run's deferred actions, and those its thread's paused run
+    left (``actions/settle.py``) — before ``run.end``. Not cut short by a late cancel: it
+    runs to its end (each call within the commit deadline)."""
+    ending: Ending = "ended"
+    if status is RunStatus.COMPLETED:
+        ending = "completed"
+    elif status is RunStatus.INTERRUPTED:
+        ending = "paused"
+    settling = asyncio.ensure_future(settle(scope, ending, recorder.action))
+    while not settling.done():  # a cancel now (insisted on) must not cut a commit short
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(commit)
-    commit.result()
+            await asyncio.shield(settling)
+    settling.result()
 
 
 class InputRefused(Exception):

@@ -42,7 +42,8 @@ def create_actions_router(gateway: Gateway) -> APIRouter:
 
 
 def _shown(entry: ActionEntry) -> dict[str, Any]:
-    """An entry as operators see it: the sealed raw result stays in the database."""
+    """An entry as operators see it: the sealed raw result and a deferred call's raw
+    arguments stay in the database."""
     shown = dataclasses.asdict(entry)
-    del shown["sealed"]
+    del shown["sealed"], shown["commit_args"]
     return shown
