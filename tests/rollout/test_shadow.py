@@ -44,9 +44,13 @@ def test_shadow_runs_are_measured_never_shown_and_execute_no_action(
         streams = [collect(client, "chat", {"input": f"hi {n}"}) for n in range(3)]
 
         def measured() -> Families | None:
+            # A run is counted after its run.end reaches the client: poll for both cohorts.
             found = families(client)
-            shadow = sample(found, "tokenwire_runs_total", cohort="shadow", route="chat")
-            return found if shadow == 3 else None
+            counted = [
+                sample(found, "tokenwire_runs_total", cohort=cohort, route="chat")
+                for cohort in ("shadow", "stream")
+            ]
+            return found if counted == [3, 3] else None
 
         found = poll_until(measured, timeout=15)
         assert sample(found, "tokenwire_runs_total", cohort="stream", route="chat") == 3
