@@ -182,7 +182,7 @@ def _resuming(ledger: Ledger, run_id: str) -> tuple[ActionScope, list[tuple[str,
     return scope, reported
 
 
-async def _settled(scope: ActionScope, reported: list[tuple[str, Any]]) -> None:
+async def _settled(scope: ActionScope) -> None:
     assert scope.report is not None
     await settle(scope, "completed", scope.report)
 
@@ -203,7 +203,7 @@ async def test_two_settlers_racing_for_a_paused_call_execute_it_once(tmp_path: P
             await ledger.setup()
         await _left_intended(replicas[0], "k1", "race_refund", {"order": "A"})
         settlers = [_resuming(ledger, f"resume-{n}") for n, ledger in enumerate(replicas)]
-        await asyncio.gather(*(_settled(scope, reported) for scope, reported in settlers))
+        await asyncio.gather(*(_settled(scope) for scope, _ in settlers))
         entry = await replicas[0].get("k1")
     finally:
         for ledger in replicas:
@@ -230,7 +230,7 @@ async def test_a_carried_sync_call_runs_in_a_worker_thread_with_its_key() -> Non
     ledger = MemoryLedger()
     await _left_intended(ledger, "k-sync", "sync_refund", {"order": "A", "note": "!"})
     scope, reported = _resuming(ledger, "resume")
-    await _settled(scope, reported)
+    await _settled(scope)
     assert seen == [("k-sync", False)]
     assert [(kind, data["result"]) for kind, data in reported] == [("action.committed", "A!")]
 
@@ -246,7 +246,7 @@ async def test_a_carried_call_this_process_cannot_run_fails_with_the_reason() ->
     await _left_intended(ledger, "k-unknown", "nowhere_defined", {"order": "A"})
     await _left_intended(ledger, "k-config", "needs_config", {"order": "B"})
     scope, reported = _resuming(ledger, "resume")
-    await _settled(scope, reported)
+    await _settled(scope)
     errors = {data["key"]: data["error"] for kind, data in reported if kind == "action.failed"}
     assert "no @action named 'nowhere_defined'" in errors["k-unknown"]
     assert "'config'" in errors["k-config"]
@@ -268,7 +268,7 @@ async def test_a_new_turn_discards_what_the_pause_left_and_a_live_runs_calls_sta
 
     scope, reported = _resuming(ledger, "new-turn")
     scope.resumes, scope.alive = False, alive
-    await _settled(scope, reported)
+    await _settled(scope)
     await asyncio.gather(*scope.writes)
     assert [(kind, data["key"]) for kind, data in reported] == [("action.discarded", "k-paused")]
     statuses = {key: entry.status for key, entry in ledger.entries_by_key.items()}

@@ -22,15 +22,16 @@ from tests.actions.crm import Crm
 from tests.postgres import pg_admin
 from tokenwire.testing import free_port, poll_until, wait_ready
 
-GRAPH = """
+#: What both graphs start with: the CRM call their ``create_ticket`` action makes.
+CRM_CALL = """
 import asyncio, os
 import httpx
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 from typing_extensions import TypedDict
 from tokenwire.actions import action, current_key
 
-@action
-async def create_ticket(title: str) -> dict:
+async def post_ticket(title: str) -> dict:
     async with httpx.AsyncClient() as client:
         response = await client.post(
             os.environ["CRM_URL"] + "/tickets",
@@ -38,6 +39,14 @@ async def create_ticket(title: str) -> dict:
             headers={"Idempotency-Key": current_key() or ""},
         )
     return response.json()
+"""
+
+GRAPH = (
+    CRM_CALL
+    + """
+@action
+async def create_ticket(title: str) -> dict:
+    return await post_ticket(title)
 
 class State(TypedDict, total=False):
     title: str
@@ -55,24 +64,14 @@ builder.add_edge(START, "file")
 builder.add_edge("file", END)
 graph = builder.compile()
 """
+)
 
-DEFERRED = """
-import os
-import httpx
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
-from typing_extensions import TypedDict
-from tokenwire.actions import action, current_key
-
+DEFERRED = (
+    CRM_CALL
+    + """
 @action(commit="after_validation")
 async def create_ticket(title: str) -> dict:
-    async with httpx.AsyncClient() as client:
-        response = await client.post(
-            os.environ["CRM_URL"] + "/tickets",
-            json={"title": title},
-            headers={"Idempotency-Key": current_key() or ""},
-        )
-    return response.json()
+    return await post_ticket(title)
 
 class State(TypedDict, total=False):
     title: str
@@ -93,6 +92,7 @@ builder.add_edge("file", "ask")
 builder.add_edge("ask", END)
 graph = builder.compile()
 """
+)
 
 #: A dead replica is noticed within this (and its run swept within half of it again).
 _TTL = 0.6

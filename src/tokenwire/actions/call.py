@@ -219,16 +219,6 @@ class Call:
         self.scope.intend(Deferred(self.entry, execute))
         return placeholder(self.entry)
 
-    async def keyed_async(self, run: Callable[[], Awaitable[Any]]) -> Any:
-        token = RUNNING_KEY.set(self.key)
-        try:
-            return await run()
-        finally:
-            RUNNING_KEY.reset(token)
-
-    async def keyed_thread(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        return await run_keyed(self.key, fn, args, kwargs)
-
     async def finished(
         self, status: ActionStatus, result: Any = None, error: str | None = None
     ) -> None:

@@ -28,7 +28,7 @@ from langchain_core.tools import BaseTool
 
 from tokenwire.actions.arguments import KeyOf, OwnArguments
 from tokenwire.actions.asking import decision, decision_sync, declined
-from tokenwire.actions.call import RUNNING_KEY, ActionFailed, Call
+from tokenwire.actions.call import RUNNING_KEY, ActionFailed, Call, run_keyed
 from tokenwire.actions.registry import register
 from tokenwire.actions.scope import current_scope
 
@@ -154,8 +154,7 @@ def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any
                 args, kwargs = own.edited(args, kwargs, verdict.args)
             if deferred:
                 return await call.defer(
-                    lambda: call.keyed_async(lambda: fn(*args, **kwargs)),
-                    own.arguments(args, kwargs),
+                    lambda: run_keyed(call.key, fn, args, kwargs), own.arguments(args, kwargs)
                 )
             return await call.execute_async(lambda: fn(*args, **kwargs))
 
@@ -178,7 +177,7 @@ def _wrap_function(fn: Callable[..., Any], policy: _Policy) -> Callable[..., Any
             args, kwargs = own.edited(args, kwargs, verdict.args)
         if deferred:
             own_args = own.arguments(args, kwargs)
-            return call.on_loop(call.defer(lambda: call.keyed_thread(fn, args, kwargs), own_args))
+            return call.on_loop(call.defer(lambda: run_keyed(call.key, fn, args, kwargs), own_args))
         return call.execute_sync(lambda: fn(*args, **kwargs))
 
     return run_sync

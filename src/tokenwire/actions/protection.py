@@ -63,10 +63,12 @@ class ProtectedLedger:
         self._shared = shared
 
     async def begin(self, entry: ActionEntry) -> ActionEntry | None:
-        return self._opened(await self.inner.begin(entry))
+        existing = await self.inner.begin(entry)
+        return None if existing is None else self._opened(existing)
 
     async def get(self, key: str) -> ActionEntry | None:
-        return self._opened(await self.inner.get(key))
+        found = await self.inner.get(key)
+        return None if found is None else self._opened(found)
 
     async def finish(
         self,
@@ -106,7 +108,7 @@ class ProtectedLedger:
         found = await self.inner.entries(
             thread_id=thread_id, run_id=run_id, status=status, limit=limit
         )
-        return [opened for entry in found if (opened := self._opened(entry)) is not None]
+        return [self._opened(entry) for entry in found]
 
     async def expire(self, before: float) -> int:
         return await self.inner.expire(before)
@@ -129,11 +131,9 @@ class ProtectedLedger:
             )
         return self._seal.seal(value)
 
-    def _opened(self, entry: ActionEntry | None) -> ActionEntry | None:
+    def _opened(self, entry: ActionEntry) -> ActionEntry:
         """``entry`` with its raw result, for a replay, and its raw arguments, for a
         commit (where they were sealed)."""
-        if entry is None:
-            return None
         if entry.sealed is not None:
             result = self._open(entry, entry.sealed, "result", "replayed as recorded, masked")
             if result is not _SHUT:
